@@ -1,0 +1,5 @@
+"""``python -m regkit``."""
+
+from .cli import run
+
+run()

@@ -1,0 +1,110 @@
+"""The ``regkit`` command line; exit codes: 0 ok, 1 registry/network/verification failure, 2 bad usage."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import InvalidOption, RegkitError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="regkit", description="See the Docker/OCI registry pull protocol, step by step.")
+    parser.add_argument("--version", action="version", version=f"regkit {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    pull = commands.add_parser("pull", help="pull an image into a tar that docker load accepts")
+    pull.add_argument("reference", metavar="REF", help="image reference, e.g. alpine or 127.0.0.1:5000/library/busybox:latest")
+    pull.add_argument("-o", "--output", help="output file (default: NAME_TAG.tar in the current directory)")
+    pull.add_argument("--platform", help="os/arch[/variant] to pick from a multi-platform image (default: this host)")
+    pull.add_argument("--format", choices=("docker", "oci"), default="docker", help="docker load tar, or OCI layout (a directory unless -o ends in .tar)")
+    pull.add_argument(
+        "--layer-format",
+        choices=("auto", "keep", "gzip", "tar"),
+        default="auto",
+        help="layer compression in the output; auto turns zstd into tar for old engines (default)",
+    )
+    pull.add_argument("--mirror", metavar="URL", help="registry endpoint to use instead of the reference's host (a path prefix is allowed)")
+    pull.add_argument("--insecure-registry", action="store_true", help="allow plain HTTP and unverified TLS")
+    pull.add_argument("-u", "--username", help="user name for the registry's token service")
+    pull.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    pull.add_argument("-j", "--jobs", type=int, default=3, help="concurrent blob downloads (default 3, like dockerd)")
+    pull.add_argument("--cache-dir", help="keep verified blobs here and reuse them next time")
+    pull.add_argument("-q", "--quiet", action="store_true", help="print only the output path")
+    pull.set_defaults(func=_pull)
+    return parser
+
+
+def _credentials(args: argparse.Namespace) -> tuple[str, str] | None:
+    if args.password_stdin and not args.username:
+        raise InvalidOption("--password-stdin needs -u/--username")
+    if not args.username:
+        return None
+    if not args.password_stdin:
+        raise InvalidOption("give the password with --password-stdin (never on the command line)")
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise InvalidOption("--password-stdin read an empty password")
+    return args.username, password
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from .endpoints import Endpoints
+    from .progress import BarProgress, Progress
+    from .pull import pull
+
+    endpoints = Endpoints.from_env(mirror=args.mirror, insecure=args.insecure_registry)
+    result = pull(
+        args.reference,
+        args.output,
+        platform=args.platform,
+        format=args.format,
+        layer_format=args.layer_format,
+        jobs=args.jobs,
+        auth=_credentials(args),
+        insecure=args.insecure_registry,
+        endpoints=endpoints,
+        cache_dir=args.cache_dir,
+        progress=Progress() if args.quiet else BarProgress(),
+    )
+    if args.quiet:
+        print(result.image.path)
+    else:
+        image = result.image
+        print(
+            f"wrote {image.path} ({image.format}): image {image.image_id}, tags {', '.join(image.repo_tags) or 'none'}, "
+            f"{result.downloaded_bytes} bytes in {result.seconds:.1f} s over {len(result.exchanges)} requests",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _report(error: RegkitError) -> None:
+    print(f"regkit: error: {error.message}", file=sys.stderr)
+    if error.hint:
+        print(f"  hint: {error.hint}", file=sys.stderr)
+    if error.exchange is not None:
+        print(f"  request: {error.exchange.summary()}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RegkitError as error:
+        _report(error)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("regkit: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except OSError as error:
+        print(f"regkit: error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

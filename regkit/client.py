@@ -1,0 +1,95 @@
+"""The client: endpoints, credentials, token cache and transcript shared by the five steps."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .endpoints import Endpoints
+from .errors import InvalidOption
+from .exchange import Transcript
+from .redact import fingerprint
+from .reference import Reference, resolve
+from .transport import DEFAULT_TIMEOUT, HttpResponse, Transport
+
+if TYPE_CHECKING:
+    from .auth import Token
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A username and password (or identity token) for HTTP Basic; the password never prints."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, password={fingerprint(self.password)!r})"
+
+
+AuthArg = Credentials | tuple[str, str] | None
+
+
+def as_credentials(auth: AuthArg) -> Credentials | None:
+    """Accept ``(user, password)`` or :class:`Credentials`."""
+    if auth is None or isinstance(auth, Credentials):
+        return auth
+    if isinstance(auth, tuple) and len(auth) == 2 and all(isinstance(x, str) for x in auth):
+        return Credentials(*auth)
+    raise InvalidOption("auth must be a (username, password) tuple or regkit.Credentials")
+
+
+def as_reference(ref: Reference | str) -> Reference:
+    """A :class:`Reference` from a string or a reference."""
+    return ref if isinstance(ref, Reference) else resolve(ref)
+
+
+class Client:
+    """Holds what the steps share: where to send requests, credentials, cached tokens, the transcript."""
+
+    def __init__(
+        self,
+        *,
+        endpoints: Endpoints | None = None,
+        insecure: bool = False,
+        auth: AuthArg = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        pool_size: int = 16,
+    ) -> None:
+        self.endpoints = endpoints or Endpoints(insecure=insecure)
+        self.insecure = insecure or self.endpoints.insecure
+        self.credentials = as_credentials(auth)
+        self.transcript = Transcript()
+        self.transport = Transport(
+            verify=not self.insecure, timeout=timeout, pool_size=pool_size, record=self.transcript.append
+        )
+        self.tokens: dict[tuple[str, str, str], Token] = {}
+        self.token_lock = threading.Lock()
+
+    def endpoint(self, ref: Reference, tail: str = "") -> tuple[str, str]:
+        """The URL to send for ``/v2/<tail>``, and the one meant before any rewriting."""
+        meant = f"{'http' if self.insecure else 'https'}://{ref.registry}/v2/{tail}"
+        return f"{self.endpoints.registry_base(ref)}/v2/{tail}", meant
+
+    def registry_url(self, ref: Reference, path: str) -> tuple[str, str]:
+        """The URLs (sent, meant) of ``/v2/<repository>/<path>``."""
+        return self.endpoint(ref, f"{ref.repository}/{path}")
+
+    def send(self, step: str, method: str, url: str, **kwargs: Any) -> HttpResponse:
+        """Send one recorded request (see :meth:`Transport.send`)."""
+        return self.transport.send(step, method, url, **kwargs)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        user = self.credentials.username if self.credentials else None
+        return f"Client(endpoints={self.endpoints!r}, insecure={self.insecure}, user={user!r}, exchanges={len(self.transcript)})"

@@ -1,0 +1,1 @@
+"""Display helpers: HTML reprs now; tables, charts and widgets build on them."""

@@ -1,0 +1,126 @@
+"""Every error regkit raises, rooted in :class:`RegkitError`.
+
+The tree::
+
+    RegkitError                  anything regkit raises on purpose
+    ├── UsageError               bad input from the caller (CLI exit code 2)
+    │   ├── InvalidReference     an image reference that does not parse
+    │   ├── InvalidPlatform      a platform string like ``linux/arm64/v8`` that does not parse
+    │   └── InvalidOption        any other bad argument (output path, layer format, credentials)
+    ├── RegistryError            the registry or a box in between answered, but not as hoped
+    │   ├── AuthError            the challenge or the token exchange failed
+    │   ├── NotFound             manifest or blob unknown (404)
+    │   ├── ManifestError        a manifest that is unusable: wrong media type, too large, malformed
+    │   ├── NoMatchingPlatform   an index without an image for the wanted platform
+    │   └── UnexpectedResponse   any other status or body we cannot use
+    ├── TransportError           no HTTP answer at all: DNS, refused, TLS, timeout
+    ├── VerificationError        bytes that are not what was promised
+    │   ├── DigestMismatch       content digest differs from the expected one
+    │   └── SizeMismatch         content length differs from the descriptor's size
+    ├── OutputError              writing the result failed (disk, permissions, existing target)
+    ├── Cancelled                a download given up because another failed or the pull was interrupted
+    └── LabError                 a local lab server could not be started or used
+
+Errors caused by an HTTP exchange carry it as ``.exchange`` (already redacted).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .exchange import Exchange
+
+
+class RegkitError(Exception):
+    """Base of all regkit errors; ``exchange`` is the failing HTTP exchange, if any."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, exchange: Exchange | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exchange = exchange
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+    def _repr_html_(self) -> str:
+        from .display.html import error_html
+
+        return error_html(self)
+
+
+class UsageError(RegkitError):
+    """The caller gave input that cannot work; fix the input."""
+
+    exit_code = 2
+
+
+class InvalidReference(UsageError):
+    """An image reference that does not follow the distribution reference grammar."""
+
+
+class InvalidPlatform(UsageError):
+    """A platform string that is not ``os/arch[/variant]``."""
+
+
+class InvalidOption(UsageError):
+    """An argument other than a reference or platform that cannot be used."""
+
+
+class RegistryError(RegkitError):
+    """The server answered, but not with what the protocol promises."""
+
+
+class AuthError(RegistryError):
+    """The registry's challenge or the token service refused or misbehaved."""
+
+
+class NotFound(RegistryError):
+    """The registry does not know the manifest or blob."""
+
+
+class ManifestError(RegistryError):
+    """A manifest that cannot be used: wrong media type, too large or malformed."""
+
+
+class NoMatchingPlatform(RegistryError):
+    """An index that has no image for the requested platform."""
+
+    def __init__(self, message: str, *, available: list[Any] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.available = available or []
+
+
+class UnexpectedResponse(RegistryError):
+    """A status or body the client cannot use."""
+
+
+class TransportError(RegkitError):
+    """No usable HTTP answer: DNS failure, refused connection, TLS error, timeout."""
+
+
+class VerificationError(RegkitError):
+    """Content that does not match its digest or size."""
+
+
+class DigestMismatch(VerificationError):
+    """The content's digest is not the expected one."""
+
+
+class SizeMismatch(VerificationError):
+    """The content's length is not the expected one."""
+
+
+class OutputError(RegkitError):
+    """The result could not be written."""
+
+
+class Cancelled(RegkitError):
+    """A download stopped because another one failed or the pull was interrupted."""
+
+
+class LabError(RegkitError):
+    """A local lab server could not be started, reached or stopped."""

@@ -1,0 +1,1 @@
+"""Local servers for tests, demos and teaching: registry, Docker engine, proxies."""

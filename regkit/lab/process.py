@@ -1,0 +1,282 @@
+"""One server process: started in its own session, logged and tracked in a state directory, stopped by PID."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import NoReturn
+
+import requests
+
+from ..errors import LabError
+
+Probe = Callable[[], bool]
+"""A readiness check: returns True once the server answers."""
+
+SETUP_SCRIPT = "scripts/setup"
+LOG_TAIL_LINES = 40
+_POLL_INTERVAL = 0.1
+_KILL_WAIT = 5.0
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    """One process as /proc shows it; ``start_time`` is in clock ticks since boot."""
+
+    pid: int
+    ppid: int
+    state: str
+    start_time: int
+    argv: tuple[str, ...]
+
+    @property
+    def alive(self) -> bool:
+        """False for a zombie: it has exited and only waits to be collected by its parent."""
+        return self.state not in ("Z", "X")
+
+
+def proc_info(pid: int) -> ProcInfo | None:
+    """The process with this PID as /proc shows it, or None when there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name sits in parentheses and may itself contain spaces or ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    argv = tuple(os.fsdecode(arg) for arg in cmdline.rstrip(b"\0").split(b"\0")) if cmdline else ()
+    return ProcInfo(pid=pid, ppid=int(fields[1]), state=fields[0], start_time=int(fields[19]), argv=argv)
+
+
+def list_processes() -> Iterator[ProcInfo]:
+    """Every process currently in /proc."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (info := proc_info(int(entry))) is not None:
+            yield info
+
+
+def pid_alive(pid: int) -> bool:
+    """True if the PID names a process that has not exited (zombies count as exited)."""
+    info = proc_info(pid)
+    return info is not None and info.alive
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def require_binary(path: str | Path, package: str) -> Path:
+    """The executable at ``path``, or a LabError naming the Debian package that provides it."""
+    binary = Path(path)
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        raise LabError(
+            f"{binary} is missing",
+            hint=f"it comes from the Debian package {package}; run {SETUP_SCRIPT} as root to install the lab's tools",
+        )
+    return binary
+
+
+def tcp_probe(port: int, host: str = "127.0.0.1") -> Probe:
+    """A probe that passes once something accepts TCP connections on host:port."""
+
+    def probe() -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return True
+        except OSError:
+            return False
+
+    return probe
+
+
+def unix_socket_probe(path: Path) -> Probe:
+    """A probe that passes once something accepts connections on the unix socket."""
+
+    def probe() -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            try:
+                sock.connect(str(path))
+            except OSError:
+                return False
+            return True
+
+    return probe
+
+
+def http_probe(url: str) -> Probe:
+    """A probe that passes once the URL gives any HTTP answer (a 401 also means the server is up)."""
+
+    def probe() -> bool:
+        with requests.Session() as session:
+            # A proxy from the environment must not stand in for the local server.
+            session.trust_env = False
+            try:
+                session.get(url, timeout=2.0, allow_redirects=False)
+            except requests.RequestException:
+                return False
+            return True
+
+    return probe
+
+
+class ManagedProcess:
+    """A server command run in its own session, with NAME.log and NAME.pid in ``state_dir``."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        state_dir: Path,
+        ready: Probe,
+        *,
+        env: Mapping[str, str] | None = None,
+        ready_timeout: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.state_dir = Path(state_dir)
+        self.ready = ready
+        self.env = dict(env) if env is not None else None
+        self.ready_timeout = ready_timeout
+        self.log_path = self.state_dir / f"{name}.log"
+        self.pid_path = self.state_dir / f"{name}.pid"
+        # Set only while our child is unreaped; waitid() and the group kill in _reap() rely on that.
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ManagedProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the running process, started here or recorded in the pidfile; None if it is not running."""
+        pid = self._owned_pid()
+        return pid if pid is not None and not self._exited(pid) else None
+
+    def start(self) -> None:
+        """Start the command and return once the readiness probe passes."""
+        if (running := self.pid) is not None:
+            raise LabError(f"{self.name} is already running with PID {running}", hint=f"see {self.pid_path}")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            try:
+                # A new session makes the process a group leader, so stop() can signal the group by its PID.
+                self._popen = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self.env,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise LabError(f"cannot start {self.name}: {exc}") from exc
+        self._write_pidfile(self._popen.pid)
+        self._wait_ready(self._popen)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the process group: SIGTERM, up to ``timeout`` seconds of grace, then SIGKILL."""
+        pid = self._owned_pid()
+        if pid is not None:
+            _signal_group(pid, signal.SIGTERM)
+            if not self._wait_exited(pid, timeout):
+                _signal_group(pid, signal.SIGKILL)
+                self._wait_exited(pid, _KILL_WAIT)
+            self._reap(pid)
+        self.pid_path.unlink(missing_ok=True)
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of the log."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _write_pidfile(self, pid: int) -> None:
+        """Record the PID and its start time, which tells this process from a later one given the same PID."""
+        info = proc_info(pid)
+        start_time = info.start_time if info is not None else 0
+        self.pid_path.write_text(f"{pid}\n{start_time}\n")
+
+    def _wait_ready(self, popen: subprocess.Popen[bytes]) -> None:
+        """Poll the probe until it passes; stop the process and raise if it exits or the timeout passes."""
+        deadline = time.monotonic() + self.ready_timeout
+        while not self.ready():
+            if self._exited(popen.pid):
+                self.stop()
+                self._fail(f"{self.name} exited with status {popen.returncode} before it was ready")
+            if time.monotonic() > deadline:
+                self.stop()
+                self._fail(f"{self.name} was not ready within {self.ready_timeout:g} s")
+            time.sleep(_POLL_INTERVAL)
+
+    def _fail(self, message: str) -> NoReturn:
+        """Raise a LabError carrying the end of the log, where the reason usually is."""
+        raise LabError(f"{message}; last lines of {self.log_path}:\n{self.log_tail()}")
+
+    def _owned_pid(self) -> int | None:
+        """The PID this object may signal: its own unreaped child, or the pidfile's process if still the same."""
+        if self._popen is not None:
+            return self._popen.pid
+        return _pid_from_pidfile(self.pid_path)
+
+    def _exited(self, pid: int) -> bool:
+        """True once the process has exited."""
+        if self._popen is not None:
+            # WNOWAIT leaves the zombie in place: it keeps the group id reserved until _reap() kills the group.
+            return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        return not pid_alive(pid)
+
+    def _wait_exited(self, pid: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the process to exit; True if it did."""
+        deadline = time.monotonic() + timeout
+        while not self._exited(pid):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(_POLL_INTERVAL)
+        return True
+
+    def _reap(self, pid: int) -> None:
+        """Kill what is left of our child's group, then collect the child's exit status."""
+        if self._popen is None:
+            return  # not our child: its own parent collects it
+        # The leader is an unreaped zombie, so the group id cannot have been reused by a stranger yet.
+        _signal_group(pid, signal.SIGKILL)
+        self._popen.wait()
+        self._popen = None
+
+
+def _pid_from_pidfile(path: Path) -> int | None:
+    """The live process recorded in the pidfile, or None if it is gone or the PID now names another process."""
+    try:
+        pid_text, start_text = path.read_text().split()
+    except (FileNotFoundError, ValueError):
+        return None
+    info = proc_info(int(pid_text))
+    if info is None or not info.alive or info.start_time != int(start_text):
+        return None
+    return info.pid
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    """Send a signal to a process group that may already be gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)

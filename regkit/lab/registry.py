@@ -1,0 +1,160 @@
+"""A local registry: Debian's docker-registry (distribution 2.8) on 127.0.0.1, storing into its state directory."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ..errors import LabError
+from .process import ManagedProcess, free_port, http_probe, require_binary
+
+REGISTRY_BINARY = Path("/usr/bin/docker-registry")
+REGISTRY_PACKAGE = "docker-registry"
+# Keys that YAML reads back as the same string without quotes.
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+class RegistryServer:
+    """A registry at http://127.0.0.1:PORT with filesystem storage and deletes enabled; no auth unless given."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        port: int | None = None,
+        auth: Mapping[str, Any] | None = None,
+        extra_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.port = port if port is not None else free_port()
+        self.storage_dir = self.state_dir / "storage"
+        self.config_path = self.state_dir / "config.yml"
+        self.config = registry_config(self.storage_dir, self.port, auth, extra_config)
+        self.process = ManagedProcess(
+            "registry",
+            [str(REGISTRY_BINARY), "serve", str(self.config_path)],
+            self.state_dir,
+            ready=http_probe(f"{self.url}/v2/"),
+        )
+
+    def __enter__(self) -> RegistryServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def host(self) -> str:
+        """The registry's address as image references spell it: ``127.0.0.1:PORT``."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The registry's base URL, ``http://127.0.0.1:PORT``."""
+        return f"http://{self.host}"
+
+    @property
+    def log_path(self) -> Path:
+        """The registry's log (its stdout and stderr)."""
+        return self.process.log_path
+
+    @property
+    def pid(self) -> int | None:
+        """The registry's PID while it runs, else None."""
+        return self.process.pid
+
+    def start(self) -> None:
+        """Write the config and start the registry; returns once ``GET /v2/`` answers."""
+        # Checked before the config of a registry that is already running gets overwritten.
+        if (running := self.process.pid) is not None:
+            raise LabError(f"a registry already runs in {self.state_dir} (PID {running})")
+        require_binary(REGISTRY_BINARY, REGISTRY_PACKAGE)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(to_yaml(self.config))
+        self.process.start()
+
+    def stop(self) -> None:
+        """Stop the registry; its storage stays in ``storage_dir``."""
+        self.process.stop()
+
+
+def registry_config(
+    storage_dir: Path,
+    port: int,
+    auth: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The docker-registry configuration; ``auth`` becomes its ``auth`` section, ``extra`` is merged in last."""
+    config: dict[str, Any] = {
+        "version": "0.1",
+        "log": {"level": "info", "formatter": "text"},
+        "storage": {
+            "filesystem": {"rootdirectory": str(storage_dir)},
+            "delete": {"enabled": True},
+        },
+        "http": {
+            "addr": f"127.0.0.1:{port}",
+            # Signs upload state; without one the registry warns at every start and picks its own.
+            "secret": secrets.token_hex(16),
+        },
+    }
+    if auth:
+        config["auth"] = dict(auth)
+    return _merged(config, extra or {})
+
+
+def to_yaml(data: Mapping[str, Any]) -> str:
+    """Block-style YAML for nested mappings and lists; scalars are written as JSON, which YAML reads alike."""
+    return "\n".join(_yaml_lines(data, 0)) + "\n"
+
+
+def _yaml_lines(value: Mapping[str, Any] | list[Any] | tuple[Any, ...], indent: int) -> Iterator[str]:
+    """The lines of one mapping or list, indented by ``indent`` spaces."""
+    pad = " " * indent
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            head = f"{pad}{_yaml_key(key)}:"
+            if _is_block(item):
+                yield head
+                yield from _yaml_lines(item, indent + 2)
+            else:
+                yield f"{head} {json.dumps(item)}"
+        return
+    for item in value:
+        if _is_block(item):
+            # The item's first line goes after the dash; the rest stays aligned under it.
+            first, *rest = _yaml_lines(item, indent + 2)
+            yield f"{pad}- {first.lstrip()}"
+            yield from rest
+        else:
+            yield f"{pad}- {json.dumps(item)}"
+
+
+def _is_block(value: object) -> bool:
+    """True for a non-empty mapping or list, which is written over several lines."""
+    return isinstance(value, (Mapping, list, tuple)) and len(value) > 0
+
+
+def _yaml_key(key: object) -> str:
+    """The key bare when that is unambiguous, else quoted."""
+    text = str(key)
+    return text if _PLAIN_KEY.fullmatch(text) else json.dumps(text)
+
+
+def _merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in: nested mappings are merged, anything else is replaced."""
+    result = dict(base)
+    for key, value in extra.items():
+        current = result.get(key)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            result[key] = _merged(current, value)
+        else:
+            result[key] = value
+    return result

@@ -1,0 +1,268 @@
+"""Step 5, ``assemble``: write the image as a ``docker load`` tar or an OCI image layout.
+
+The docker format is what Docker 25+ ``docker save`` writes: an OCI layout (``oci-layout``,
+``index.json``, ``blobs/sha256/…``) plus ``manifest.json`` and ``repositories`` in the same tar,
+so both old engines (which read ``manifest.json``) and OCI tools can use it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import mediatypes as mt
+from .digest import Digest
+from .errors import InvalidOption, InvalidReference, ManifestError, OutputError
+from .exchange import Exchange
+from .layerformat import convert_layer, target_compression
+from .manifest import Descriptor
+from .manifests import ManifestResult
+from .store import BlobStore
+
+FORMATS = ("docker", "oci")
+MAX_CONFIG_SIZE = 16 << 20
+OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
+
+
+@dataclass(frozen=True)
+class AssembledImage:
+    """The written image: where, in which format, and the digests that identify it."""
+
+    path: Path
+    format: str
+    manifest_digest: Digest
+    config_digest: Digest
+    layers: tuple[Descriptor, ...]
+    repo_tags: tuple[str, ...]
+    converted: tuple[int, ...]
+    exchanges: tuple[Exchange, ...] = ()
+
+    @property
+    def image_id(self) -> str:
+        """The ID ``docker load`` gives the image: the config digest."""
+        return str(self.config_digest)
+
+    def _repr_html_(self) -> str:
+        from .display.html import image_html
+
+        return image_html(self)
+
+
+class _Sink(Protocol):
+    def add_bytes(self, name: str, data: bytes) -> None: ...
+    def add_file(self, name: str, path: Path) -> None: ...
+
+
+class _TarSink:
+    """Adds members to a tar with fixed ownership and times, so equal images give equal tars."""
+
+    def __init__(self, tar: tarfile.TarFile) -> None:
+        self.tar = tar
+        self.dirs: set[str] = set()
+
+    def _info(self, name: str, size: int) -> tarfile.TarInfo:
+        parent = name.rpartition("/")[0]
+        if parent and parent not in self.dirs:
+            self._dir(parent)
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = size, 0o644, 0
+        return info
+
+    def _dir(self, name: str) -> None:
+        parent = name.rpartition("/")[0]
+        if parent and parent not in self.dirs:
+            self._dir(parent)
+        info = tarfile.TarInfo(name)
+        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+        self.tar.addfile(info)
+        self.dirs.add(name)
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        self.tar.addfile(self._info(name, len(data)), io.BytesIO(data))
+
+    def add_file(self, name: str, path: Path) -> None:
+        with open(path, "rb") as handle:
+            self.tar.addfile(self._info(name, os.fstat(handle.fileno()).st_size), handle)
+
+
+class _DirSink:
+    """Writes members as files below a directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        target = self.root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    def add_file(self, name: str, path: Path) -> None:
+        target = self.root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+
+
+def blob_name(digest: Digest) -> str:
+    """The path of a blob inside an OCI layout."""
+    return f"blobs/{digest.algorithm}/{digest.hex}"
+
+
+def _read_config(store: BlobStore, config: Descriptor) -> dict[str, Any]:
+    if config.size > MAX_CONFIG_SIZE:
+        raise ManifestError(f"the image config is {config.size} bytes; more than {MAX_CONFIG_SIZE} is refused")
+    try:
+        doc = json.loads(store.path(config.digest).read_bytes())
+    except ValueError as exc:
+        raise ManifestError(f"the image config {config.digest} is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ManifestError("the image config is not a JSON object")
+    return doc
+
+
+def _diff_ids(config: dict[str, Any], layer_count: int) -> list[Digest]:
+    rootfs = config.get("rootfs")
+    raw = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(raw, list) or len(raw) != layer_count:
+        found = len(raw) if isinstance(raw, list) else "no"
+        raise ManifestError(f"the config lists {found} diff_ids for {layer_count} layers; the image is inconsistent")
+    try:
+        return [Digest.parse(d) for d in raw]
+    except InvalidReference as exc:
+        raise ManifestError(f"the config's rootfs.diff_ids: {exc.message}") from None
+
+
+def _rewritten_manifest(manifest: ManifestResult, layers: list[Descriptor]) -> tuple[bytes, Digest]:
+    """The manifest with converted layer descriptors (other fields and annotations kept)."""
+    doc = json.loads(manifest.manifest.raw)
+    for entry, layer in zip(doc["layers"], layers):
+        entry.update(mediaType=layer.media_type, digest=str(layer.digest), size=layer.size)
+    raw = json.dumps(doc, indent=2).encode()
+    return raw, Digest.of(raw)
+
+
+def assemble(
+    manifest: ManifestResult,
+    blobs: BlobStore | str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    format: str = "docker",
+    layer_format: str = "auto",
+    tags: list[str] | None = None,
+) -> AssembledImage:
+    """Write the fetched image to ``output``: a ``docker load`` tar, or an OCI layout (a tar if ``.tar``)."""
+    if format not in FORMATS:
+        raise InvalidOption(f"output format {format!r} is unknown; use docker or oci")
+    store = blobs if isinstance(blobs, BlobStore) else BlobStore(blobs)
+    image = manifest.manifest
+    missing = [d.digest for d in (image.config, *image.layers) if not store.has(d.digest, d.size)]
+    if missing:
+        raise OutputError(f"{len(missing)} blob(s) are not in {store.root}, e.g. {missing[0]}; fetch them first")
+    diff_ids = _diff_ids(_read_config(store, image.config), len(image.layers))
+    oci = mt.is_oci(image.media_type)
+    layers: list[Descriptor] = []
+    converted: list[int] = []
+    for i, (layer, diff_id) in enumerate(zip(image.layers, diff_ids)):
+        target = target_compression(layer_format, mt.layer_compression(layer.media_type), docker_format=format == "docker")
+        if target is None:
+            layers.append(layer)
+        else:
+            layers.append(convert_layer(store, layer, diff_id, target, oci=oci, index=i))
+            converted.append(i)
+    if converted:
+        manifest_raw, manifest_digest = _rewritten_manifest(manifest, layers)
+    else:
+        manifest_raw, manifest_digest = image.raw, image.digest
+    store.write_bytes(manifest_digest, manifest_raw, "manifest")
+    tags = list(tags) if tags is not None else [t for t in [manifest.reference.repo_tag] if t]
+    path = Path(output)
+    as_tar = format == "docker" or path.suffix == ".tar"
+    writer = _write_tar if as_tar else _write_dir
+    with writer(path) as sink:
+        _write_layout(sink, store, manifest, manifest_digest, len(manifest_raw), layers, tags, format)
+    return AssembledImage(
+        path, format, manifest_digest, image.config.digest, tuple(layers), tuple(tags), tuple(converted)
+    )
+
+
+def _write_layout(
+    sink: _Sink,
+    store: BlobStore,
+    manifest: ManifestResult,
+    manifest_digest: Digest,
+    manifest_size: int,
+    layers: list[Descriptor],
+    tags: list[str],
+    format: str,
+) -> None:
+    """Blobs, ``oci-layout`` and ``index.json``; for docker also ``manifest.json`` and ``repositories``."""
+    config = manifest.manifest.config
+    written: set[Digest] = set()
+    for digest in (config.digest, *(layer.digest for layer in layers), manifest_digest):
+        if digest not in written:  # an image may use the same layer twice; store it once
+            sink.add_file(blob_name(digest), store.path(digest))
+            written.add(digest)
+    sink.add_bytes("oci-layout", OCI_LAYOUT)
+    entry: dict[str, Any] = {"mediaType": manifest.manifest.media_type, "digest": str(manifest_digest), "size": manifest_size}
+    ref = manifest.reference
+    if ref.tag:
+        entry["annotations"] = {
+            "io.containerd.image.name": f"{ref.registry}/{ref.repository}:{ref.tag}",
+            "org.opencontainers.image.ref.name": ref.tag,
+        }
+    index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [entry]}
+    sink.add_bytes("index.json", json.dumps(index, indent=2).encode())
+    if format != "docker":
+        return
+    docker_manifest = [
+        {"Config": blob_name(config.digest), "RepoTags": tags, "Layers": [blob_name(layer.digest) for layer in layers]}
+    ]
+    sink.add_bytes("manifest.json", json.dumps(docker_manifest).encode())
+    repositories: dict[str, dict[str, str]] = {}
+    for tag in tags:
+        name, _, version = tag.rpartition(":")
+        repositories.setdefault(name, {})[version] = layers[-1].digest.hex if layers else ""
+    sink.add_bytes("repositories", json.dumps(repositories).encode())
+
+
+@contextmanager
+def _replaced_when_complete(tmp: Path, path: Path, remove: Callable[[Path], object]) -> Iterator[None]:
+    """Rename ``tmp`` to ``path`` after the block; on any failure (Ctrl-C too) remove ``tmp`` instead."""
+    try:
+        yield
+        os.replace(tmp, path)
+    except OSError as exc:
+        remove(tmp)
+        raise OutputError(f"writing {path} failed: {exc.strerror or exc}") from None
+    except BaseException:
+        remove(tmp)
+        raise
+
+
+@contextmanager
+def _write_tar(path: Path) -> Iterator[_Sink]:
+    """A tar written under a temporary name and renamed into place only when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    with _replaced_when_complete(Path(tmp), path, lambda p: p.unlink(missing_ok=True)):
+        with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            yield _TarSink(tar)
+
+
+@contextmanager
+def _write_dir(path: Path) -> Iterator[_Sink]:
+    """An OCI layout directory built beside the target and renamed into place when complete."""
+    if path.exists():
+        raise OutputError(f"{path} already exists; remove it or choose another output")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    with _replaced_when_complete(tmp, path, lambda p: shutil.rmtree(p, ignore_errors=True)):
+        yield _DirSink(tmp)

@@ -1,0 +1,186 @@
+"""HTTP I/O: one ``requests.Session``, no automatic redirects, every request recorded.
+
+Redirects are never followed by requests here: requests keeps ``Authorization`` when a redirect
+stays on the same scheme, host and port, which leaks the registry token to a blob CDN served
+behind the same reverse proxy. Callers follow redirects themselves (see :mod:`regkit.blobs`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from .errors import TransportError
+from .exchange import Exchange
+from .redact import redact_headers
+
+DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds; read is between bytes, not the whole body
+CHUNK_SIZE = 1 << 20
+# A response body we only want to show (error pages) is cut here.
+PREVIEW_LIMIT = 2048
+
+
+def _describe(exc: Exception, url: str) -> str:
+    """A sentence naming the host and what went wrong, without requests' nested exception noise."""
+    host = urlsplit(url).netloc or url
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
+            return f"{host} answered plain HTTP to a TLS (https) request; use --insecure-registry for an HTTP registry"
+        return f"TLS failed with {host}: {_last_reason(text)} (use --insecure-registry to skip verification)"
+    if isinstance(exc, (requests.exceptions.ConnectTimeout,)):
+        return f"connecting to {host} timed out"
+    if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
+        return f"{host} stopped sending data (read timeout)"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if "Name or service not known" in text or "nodename nor servname" in text or "Temporary failure in name resolution" in text:
+            return f"cannot resolve host {host} (DNS)"
+        if "Connection refused" in text:
+            return f"connection to {host} refused (nothing listens there, or a firewall rejects it)"
+        return f"connection to {host} failed: {_last_reason(text)}"
+    return f"request to {host} failed: {exc.__class__.__name__}: {_last_reason(text)}"
+
+
+def _last_reason(text: str) -> str:
+    """requests nests reasons as 'A(B(C: reason))'; the innermost phrase is the readable part."""
+    return text.rsplit(": ", 1)[-1].rstrip(")'\"") if ": " in text else text
+
+
+class HttpResponse:
+    """A response whose body is read through this object, so its exchange is completed when read."""
+
+    def __init__(self, response: requests.Response, exchange: Exchange, clock_start: float) -> None:
+        self.raw = response
+        self.exchange = exchange
+        self._clock_start = clock_start
+
+    @property
+    def status(self) -> int:
+        """HTTP status code."""
+        return self.raw.status_code
+
+    @property
+    def headers(self) -> requests.structures.CaseInsensitiveDict[str]:
+        """Response headers."""
+        return self.raw.headers
+
+    def iter_bytes(self, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """The body exactly as sent (no Content-Encoding decoding: a blob's digest is over the wire bytes)."""
+        try:
+            for chunk in self.raw.raw.stream(chunk_size, decode_content=False):
+                self.exchange.bytes_received += len(chunk)
+                yield chunk
+        except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as exc:
+            self.exchange.error = _describe(exc, self.raw.url)
+            raise TransportError(
+                f"the body from {urlsplit(self.raw.url).netloc} broke off after "
+                f"{self.exchange.bytes_received} bytes: {self.exchange.error}",
+                exchange=self.exchange,
+            ) from None
+        finally:
+            self.finish()
+
+    def read(self, limit: int, what: str) -> bytes:
+        """The whole body, refusing more than ``limit`` bytes (hostile servers can send endless data)."""
+        body = bytearray()
+        for chunk in self.iter_bytes(64 * 1024):
+            body += chunk
+            if len(body) > limit:
+                self.close()
+                raise TransportError(
+                    f"{what} from {urlsplit(self.raw.url).netloc} is larger than the {limit} bytes allowed",
+                    exchange=self.exchange,
+                )
+        return bytes(body)
+
+    def preview(self) -> str:
+        """Read up to a few kB of an unwanted body (an error page) and keep it on the exchange."""
+        try:
+            data = self.read(1 << 20, "the error body")
+        except TransportError:
+            data = b""
+        self.exchange.body_preview = data[:PREVIEW_LIMIT].decode("utf-8", "replace")
+        return self.exchange.body_preview
+
+    def finish(self) -> None:
+        """Stamp the total time once the body is consumed or abandoned."""
+        if self.exchange.total_time is None:
+            self.exchange.total_time = time.perf_counter() - self._clock_start
+
+    def close(self) -> None:
+        """Release the connection (and finish the exchange)."""
+        self.finish()
+        self.raw.close()
+
+
+class Transport:
+    """Sends requests over a pooled session and hands each new :class:`Exchange` to ``record``."""
+
+    def __init__(
+        self,
+        *,
+        verify: bool = True,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        pool_size: int = 16,
+        record: Callable[[Exchange], None] | None = None,
+    ) -> None:
+        self.session = requests.Session()
+        # Keep-alive pools sized for concurrent layer downloads to one host.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = "regkit"
+        self.session.headers["Accept-Encoding"] = "identity"
+        self.verify = verify
+        self.timeout = timeout
+        self.record = record or (lambda exchange: None)
+        if not verify:
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+    def send(
+        self,
+        step: str,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | list[tuple[str, str]] | None = None,
+        data: bytes | None = None,
+        original_url: str | None = None,
+        attempt: int = 1,
+        note: str = "",
+    ) -> HttpResponse:
+        """Send one request; the body is left unread (streamed) for the caller."""
+        request = requests.Request(method, url, headers=headers or {}, params=params, data=data)
+        prepared = self.session.prepare_request(request)
+        exchange = Exchange.begin(step, method, prepared.url or url, dict(prepared.headers), time.time(), original_url)
+        exchange.attempt, exchange.note = attempt, note
+        self.record(exchange)
+        start = time.perf_counter()
+        try:
+            response = self.session.send(
+                prepared, stream=True, allow_redirects=False, verify=self.verify, timeout=self.timeout
+            )
+        except requests.exceptions.RequestException as exc:
+            exchange.error = _describe(exc, prepared.url or url)
+            exchange.total_time = time.perf_counter() - start
+            raise TransportError(exchange.error, exchange=exchange) from None
+        exchange.time_to_headers = time.perf_counter() - start
+        exchange.status, exchange.reason = response.status_code, response.reason or ""
+        exchange.response_headers = _redacted_response_headers(response)
+        return HttpResponse(response, exchange, start)
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.session.close()
+
+
+def _redacted_response_headers(response: requests.Response) -> list[tuple[str, str]]:
+    # urllib3 keeps repeated headers (several WWW-Authenticate) apart; requests would join them.
+    return redact_headers(list(response.raw.headers.items()))

@@ -1,0 +1,188 @@
+"""Pulls from a real docker-registry, checked by a real ``docker load`` and ``docker run``."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+import regkit
+from regkit import mediatypes as mt
+from regkit.lab.engine import DockerEngine
+from regkit.platform import Platform
+
+from .helpers import sample
+
+PULLABLE = [
+    ("library/busybox", "latest"),
+    ("library/busybox", "docker"),
+    ("library/busybox", "multiarch"),
+    ("library/busybox", "manifest-list"),
+    ("library/whiteout", "latest"),
+    ("library/layers", "latest"),
+]
+
+
+def tar_json(path: Path, member: str) -> object:
+    """A JSON member of a tar."""
+    with tarfile.open(path) as tar:
+        handle = tar.extractfile(member)
+        assert handle is not None, f"{member} missing from {path}"
+        return json.load(handle)
+
+
+def load(engine: DockerEngine, path: Path) -> str:
+    """``docker load -i`` and return its output."""
+    return engine.run("load", "-i", str(path), timeout=300).stdout
+
+
+def inspect_id(engine: DockerEngine, name: str) -> str:
+    """The image ID the engine has for ``name``."""
+    return engine.run("image", "inspect", "--format", "{{.Id}}", name).stdout.strip()
+
+
+@pytest.mark.parametrize("repository,tag", PULLABLE)
+def test_pull_then_docker_load_and_run(registry, engine, samples, tmp_path, repository, tag):
+    ref = f"{registry.host}/{repository}:{tag}"
+    out = tmp_path / "image.tar"
+    result = regkit.pull(ref, out, insecure=True)
+
+    # The tar is in Docker 25+ save layout: OCI layout plus manifest.json and repositories.
+    (entry,) = tar_json(out, "manifest.json")
+    assert entry["RepoTags"] == [ref]
+    assert entry["Config"] == f"blobs/sha256/{result.manifest.config.digest.hex}"
+    index = tar_json(out, "index.json")
+    assert index["manifests"][0]["digest"] == str(result.image.manifest_digest)
+    with tarfile.open(out) as tar:
+        names = set(tar.getnames())
+    assert {"oci-layout", "repositories", *entry["Layers"]} <= names
+
+    assert ref in load(engine, out)
+    assert inspect_id(engine, ref) == str(result.manifest.config.digest)
+    if sample(samples, repository, tag).runnable:
+        assert engine.run("run", "--rm", "--network", "none", ref, "echo", "hello").stdout == "hello\n"
+
+
+def test_index_pull_picks_the_host_platform_and_skips_the_attestation(registry, samples, tmp_path):
+    result = regkit.pull(f"{registry.host}/library/busybox:multiarch", tmp_path / "x.tar", insecure=True)
+    assert result.manifest.platform == Platform.host()
+    assert result.manifest.digest == sample(samples, "library/busybox", "latest").image.digest
+    assert any(d.is_attestation for d in result.manifest.index.manifests)
+    # The chosen image, not the index, is what docker load gets.
+    assert [e.step for e in result.exchanges].count("manifest") == 2
+
+
+def test_other_platform_and_missing_platform(registry, tmp_path):
+    ref = f"{registry.host}/library/busybox:multiarch"
+    other = "linux/s390x" if Platform.host().architecture != "s390x" else "linux/arm64"
+    result = regkit.get_manifest(ref, platform=other, client=regkit.Client(insecure=True))
+    assert str(result.platform) == other
+    with pytest.raises(regkit.NoMatchingPlatform, match="available:"):
+        regkit.get_manifest(ref, platform="linux/riscv64", client=regkit.Client(insecure=True))
+
+
+def test_zstd_image_is_converted_for_old_engines_and_kept_on_request(registry, engine, tmp_path):
+    ref = f"{registry.host}/library/layers:latest"
+    auto = regkit.pull(ref, tmp_path / "auto.tar", insecure=True)
+    assert auto.image.converted == (0, 2)
+    compressions = [mt.layer_compression(d.media_type) for d in auto.image.layers]
+    assert compressions == ["tar", "gzip", "tar", "tar", "gzip", "gzip"]
+    assert engine.run("run", "--rm", "--network", "none", ref, "cat", "/etc/zstd.txt").stdout == "zstd layer\n" * 100
+
+    kept = regkit.pull(ref, tmp_path / "keep.tar", insecure=True, layer_format="keep")
+    assert kept.image.converted == () and kept.image.manifest_digest == kept.manifest.digest
+    gz = regkit.pull(ref, tmp_path / "gzip.tar", insecure=True, layer_format="gzip")
+    assert {mt.layer_compression(d.media_type) for d in gz.image.layers} == {"gzip"}
+    # Converted layers keep their diff_ids, so every variant is the same image to the engine.
+    load(engine, tmp_path / "gzip.tar")
+    assert inspect_id(engine, ref) == str(auto.manifest.config.digest)
+
+
+def test_steps_one_at_a_time(registry, tmp_path):
+    client = regkit.Client(insecure=True)
+    ref = regkit.resolve(f"{registry.host}/library/busybox:docker")
+    token = regkit.get_token(ref, client=client)
+    assert token.kind == "none" and token.exchanges[0].method == "HEAD"
+    manifest = regkit.get_manifest(ref, token=token, client=client)
+    assert manifest.manifest.media_type == mt.DOCKER_MANIFEST
+    blobs = tmp_path / "blobs"
+    config = regkit.fetch_blob(ref, manifest.config, blobs, token=token, client=client)
+    assert json.loads(config.path.read_bytes())["architecture"] == Platform.host().architecture
+    layers = [regkit.fetch_blob(ref, d, blobs, token=token, client=client) for d in manifest.layers]
+    assert all(b.path.stat().st_size == b.size for b in layers)
+    again = regkit.fetch_blob(ref, manifest.layers[0], blobs, client=client)
+    assert again.cached and again.exchanges == ()
+    image = regkit.assemble(manifest, blobs, tmp_path / "bb.tar")
+    assert image.image_id == str(manifest.config.digest)
+    assert image.repo_tags == (str(ref),)
+    # Every exchange of every step is in the client's transcript, in order.
+    steps = [e.step for e in client.transcript]
+    assert steps == ["token", "manifest", "blob", "blob"]
+
+
+def test_oci_layout_directory_and_tar(registry, tmp_path):
+    ref = f"{registry.host}/library/layers:latest"
+    result = regkit.pull(ref, tmp_path / "layout", insecure=True, format="oci")
+    root = tmp_path / "layout"
+    assert json.loads((root / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+    index = json.loads((root / "index.json").read_text())
+    manifest_digest = regkit.Digest.parse(index["manifests"][0]["digest"])
+    manifest = json.loads((root / "blobs/sha256" / manifest_digest.hex).read_bytes())
+    # OCI output keeps zstd layers as served, and every blob is where its digest says.
+    assert manifest_digest == result.manifest.digest
+    assert any(layer["mediaType"] == mt.OCI_LAYER_ZSTD for layer in manifest["layers"])
+    for layer in [manifest["config"], *manifest["layers"]]:
+        data = (root / "blobs/sha256" / layer["digest"].split(":")[1]).read_bytes()
+        assert str(regkit.Digest.of(data)) == layer["digest"] and len(data) == layer["size"]
+    assert not (root / "manifest.json").exists()
+    regkit.pull(ref, tmp_path / "layout.tar", insecure=True, format="oci")
+    with tarfile.open(tmp_path / "layout.tar") as tar:
+        assert "manifest.json" not in tar.getnames() and "index.json" in tar.getnames()
+    with pytest.raises(regkit.OutputError, match="already exists"):
+        regkit.pull(ref, root, insecure=True, format="oci")
+
+
+def test_digest_reference_pull(registry, samples, engine, tmp_path):
+    digest = sample(samples, "library/busybox", "docker").image.digest
+    ref = f"{registry.host}/library/busybox@{digest}"
+    result = regkit.pull(ref, tmp_path / "d.tar", insecure=True)
+    assert result.image.repo_tags == ()
+    assert result.manifest.digest == digest
+    load(engine, tmp_path / "d.tar")
+    assert engine.run("image", "inspect", "--format", "{{.Id}}", str(result.manifest.config.digest)).stdout.strip() == str(
+        result.manifest.config.digest
+    )
+
+
+def test_cache_dir_reuses_verified_blobs(registry, tmp_path):
+    ref = f"{registry.host}/library/whiteout:latest"
+    first = regkit.pull(ref, tmp_path / "1.tar", insecure=True, cache_dir=tmp_path / "cache")
+    second = regkit.pull(ref, tmp_path / "2.tar", insecure=True, cache_dir=tmp_path / "cache")
+    assert first.downloaded_bytes > 5 << 20 and second.downloaded_bytes == 0
+    assert all(b.cached for b in second.blobs)
+    assert (tmp_path / "1.tar").read_bytes() == (tmp_path / "2.tar").read_bytes()
+
+
+def test_jobs_bound_concurrency(registry, tmp_path):
+    ref = f"{registry.host}/library/layers:latest"
+    result = regkit.pull(ref, tmp_path / "j1.tar", insecure=True, jobs=1)
+    blobs = sorted((e.started, e.started + e.total_time) for e in result.exchanges if e.step == "blob")
+    assert len(blobs) == 7
+    assert all(end <= next_start + 0.005 for (_, end), (next_start, _) in zip(blobs, blobs[1:]))
+    with pytest.raises(regkit.InvalidOption, match="jobs"):
+        regkit.pull(ref, tmp_path / "j0.tar", insecure=True, jobs=0)
+
+
+def test_not_found_is_clear(registry, tmp_path):
+    with pytest.raises(regkit.NotFound, match="MANIFEST_UNKNOWN"):
+        regkit.pull(f"{registry.host}/library/busybox:nope", tmp_path / "n.tar", insecure=True)
+    assert not (tmp_path / "n.tar").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_https_to_a_plain_http_registry_says_what_to_do(registry, tmp_path):
+    with pytest.raises(regkit.TransportError, match="insecure-registry"):
+        regkit.pull(f"{registry.host}/library/busybox", tmp_path / "t.tar")
+
