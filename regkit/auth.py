@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from . import mediatypes as mt
 from .challenge import Challenge, find_challenge, parse_challenges
-from .client import AuthArg, Client, as_reference
+from .client import AuthArg, Client, Credentials, as_reference
 from .errors import AuthError, TransportError
 from .exchange import Exchange
 from .redact import fingerprint, redact_json
@@ -105,21 +105,28 @@ def token_from_challenge(
     if bearer is not None:
         if not bearer.realm:
             raise AuthError("the registry's Bearer challenge has no realm to ask for a token", exchange=unauthorized)
-        return _bearer_token(client, scope or bearer.scope or ref.scope, bearer, unauthorized, renew=renew)
+        return _bearer_token(client, ref, scope or bearer.scope or ref.scope, bearer, unauthorized, renew=renew)
     if find_challenge(challenges, "basic") is not None:
-        if client.credentials is None:
+        credentials = client.credentials_for(ref)
+        if credentials is None:
             raise AuthError(
                 f"{ref.registry} wants a username and password (HTTP Basic)",
                 exchange=unauthorized,
                 hint="pass -u USER --password-stdin, or auth=(user, password)",
             )
-        raw = f"{client.credentials.username}:{client.credentials.password}".encode()
-        return Token("basic", base64.b64encode(raw).decode(), challenge=challenges[0], exchanges=(unauthorized,))
+        return Token("basic", basic(credentials), challenge=challenges[0], exchanges=(unauthorized,))
     shown = ", ".join(str(c.scheme) for c in challenges) or "no WWW-Authenticate header"
     raise AuthError(f"the registry answered 401 with a challenge regkit cannot answer ({shown})", exchange=unauthorized)
 
 
-def _bearer_token(client: Client, scope: str, challenge: Challenge, probe: Exchange, *, renew: bool) -> Token:
+def basic(credentials: Credentials) -> str:
+    """The base64 ``user:password`` of HTTP Basic."""
+    return base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
+
+
+def _bearer_token(
+    client: Client, ref: Reference, scope: str, challenge: Challenge, probe: Exchange, *, renew: bool
+) -> Token:
     service = challenge.service or ""
     realm = client.endpoints.realm(challenge.realm or "")
     key = (realm, service, scope)
@@ -127,22 +134,28 @@ def _bearer_token(client: Client, scope: str, challenge: Challenge, probe: Excha
         cached = client.tokens.get(key)
         if cached is not None and not renew and not cached.expired:
             return cached
-        token = request_token(client, realm, service, scope, challenge, probe)
+        token = request_token(client, realm, service, scope, challenge, probe, client.credentials_for(ref))
         client.tokens[key] = token
         return token
 
 
 def request_token(
-    client: Client, realm: str, service: str, scope: str, challenge: Challenge, probe: Exchange
+    client: Client,
+    realm: str,
+    service: str,
+    scope: str,
+    challenge: Challenge,
+    probe: Exchange,
+    credentials: Credentials | None,
+    note: str = "",
 ) -> Token:
     """``GET realm?service=…&scope=…`` (HTTP Basic when logged in) and parse the token response."""
     params = [(name, value) for name, value in (("service", service), *(("scope", s) for s in scope.split(" "))) if value]
-    headers = {}
-    if client.credentials is not None:
-        raw = f"{client.credentials.username}:{client.credentials.password}".encode()
-        headers["Authorization"] = f"Basic {base64.b64encode(raw).decode()}"
+    headers = {"Authorization": f"Basic {basic(credentials)}"} if credentials else {}
     try:
-        response = client.send("token", "GET", realm, params=params, headers=headers, original_url=challenge.realm)
+        response = client.send(
+            "token", "GET", realm, params=params, headers=headers, original_url=challenge.realm, note=note
+        )
     except TransportError as exc:
         raise AuthError(
             f"cannot reach the token service {urlsplit(realm).netloc or realm!r} named by the registry's "
@@ -211,24 +224,39 @@ def _parse_time(value: object) -> datetime | None:
 
 
 def send_authorized(
-    client: Client, step: str, ref: Reference, token: Token, method: str, url: str, meant: str, headers: dict[str, str]
+    client: Client,
+    step: str,
+    ref: Reference,
+    token: Token,
+    method: str,
+    url: str,
+    meant: str,
+    headers: dict[str, str],
+    record: list[Exchange],
 ) -> tuple[HttpResponse, Token]:
-    """Send with the token; on a 401 (expired or revoked), get a fresh token once and retry."""
+    """Send with the token; on a 401 (expired or revoked), get a fresh token once and retry.
+
+    Every exchange made (token renewals included) is appended to ``record``.
+    """
     if token.expired:
-        token = renew_token(client, token)
+        token = renew_token(client, ref, token)
+        record.append(token.exchanges[-1])
     response = client.send(step, method, url, headers={**headers, **token.headers()}, original_url=meant)
+    record.append(response.exchange)
     if response.status != 401:
         return response, token
     response.preview()
     response.exchange.note = "401: token rejected or missing, getting a new one"
     token = token_from_challenge(client, ref, response.exchange, renew=True)
+    record.extend(token.exchanges[1:])  # the first is the 401 itself, already recorded
     retry = client.send(
         step, method, url, headers={**headers, **token.headers()}, original_url=meant, attempt=2, note="retry with renewed token"
     )
+    record.append(retry.exchange)
     return retry, token
 
 
-def renew_token(client: Client, token: Token) -> Token:
+def renew_token(client: Client, ref: Reference, token: Token) -> Token:
     """A fresh Bearer token for the same realm, service and scope as an expired one."""
     if token.challenge is None or not token.exchanges:
         raise AuthError("cannot renew a token that was not obtained from a challenge")
@@ -236,6 +264,15 @@ def renew_token(client: Client, token: Token) -> Token:
         current = client.tokens.get((token.realm, token.service, token.scope))
         if current is not None and not current.expired:
             return current  # another thread renewed it already
-        fresh = request_token(client, token.realm, token.service, token.scope, token.challenge, token.exchanges[0])
+        fresh = request_token(
+            client,
+            token.realm,
+            token.service,
+            token.scope,
+            token.challenge,
+            token.exchanges[0],
+            client.credentials_for(ref),
+            note="the token expired: renewing it",
+        )
         client.tokens[(token.realm, token.service, token.scope)] = fresh
         return fresh

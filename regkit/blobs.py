@@ -73,8 +73,7 @@ def fetch_blob(
 def _follow(client: Client, ref: Reference, descriptor: Descriptor, token: Token, exchanges: list[Exchange]) -> HttpResponse:
     """GET the blob and follow redirects; redirect hops never carry ``Authorization``."""
     url, meant = client.registry_url(ref, f"blobs/{descriptor.digest}")
-    response, _ = send_authorized(client, "blob", ref, token, "GET", url, meant, {})
-    exchanges.append(response.exchange)
+    response, _ = send_authorized(client, "blob", ref, token, "GET", url, meant, {}, exchanges)
     for hop in range(1, MAX_REDIRECTS + 1):
         if response.status not in _REDIRECTS:
             break

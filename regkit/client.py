@@ -56,16 +56,29 @@ class Client:
         auth: AuthArg = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         pool_size: int = 16,
+        docker_config: bool = True,
     ) -> None:
         self.endpoints = endpoints or Endpoints(insecure=insecure)
         self.insecure = insecure or self.endpoints.insecure
         self.credentials = as_credentials(auth)
+        self.docker_config = docker_config
+        self._config_credentials: dict[str, Credentials | None] = {}
         self.transcript = Transcript()
         self.transport = Transport(
             verify=not self.insecure, timeout=timeout, pool_size=pool_size, record=self.transcript.append
         )
         self.tokens: dict[tuple[str, str, str], Token] = {}
         self.token_lock = threading.Lock()
+
+    def credentials_for(self, ref: Reference) -> Credentials | None:
+        """Explicit credentials, else those ``~/.docker/config.json`` has for the reference's registry."""
+        if self.credentials is not None or not self.docker_config:
+            return self.credentials
+        if ref.registry not in self._config_credentials:
+            from .dockerconfig import credentials_for  # a file read and maybe a helper run: only when asked
+
+            self._config_credentials[ref.registry] = credentials_for(ref.registry)
+        return self._config_credentials[ref.registry]
 
     def endpoint(self, ref: Reference, tail: str = "") -> tuple[str, str]:
         """The URL to send for ``/v2/<tail>``, and the one meant before any rewriting."""

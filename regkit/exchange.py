@@ -33,6 +33,7 @@ class Exchange:
     error: str | None = None
     note: str = ""
     body_preview: str = ""
+    proxy: str = ""  # the HTTP(S)_PROXY the request went through (requests honours the environment)
 
     @classmethod
     def begin(
@@ -84,7 +85,8 @@ class Exchange:
             ms = f", {self.total_time * 1000:.0f} ms" if self.total_time is not None else ""
             outcome = f"{self.status} {self.reason} ({self.bytes_received} B{ms})"
         note = f" [{self.note}]" if self.note else ""
-        return f"{self.step}: {self.method} {self.url} -> {outcome}{note}"
+        via = f" via proxy {self.proxy}" if self.proxy else ""
+        return f"{self.step}: {self.method} {self.url}{via} -> {outcome}{note}"
 
     def _repr_html_(self) -> str:
         from .display.html import exchange_html

@@ -87,9 +87,8 @@ def fetch_manifest(
     """GET one manifest, verify it against ``expected`` and ``Docker-Content-Digest``, and parse it."""
     url, meant = client.registry_url(ref, f"manifests/{identifier}")
     response, token = send_authorized(
-        client, "manifest", ref, token, "GET", url, meant, {"Accept": ", ".join(mt.ACCEPT_MANIFESTS)}
+        client, "manifest", ref, token, "GET", url, meant, {"Accept": ", ".join(mt.ACCEPT_MANIFESTS)}, exchanges
     )
-    exchanges.append(response.exchange)
     if response.status != 200:
         raise error_for(response, f"manifest {ref.repository}:{identifier}")
     body = response.read(MAX_MANIFEST_SIZE, "the manifest")

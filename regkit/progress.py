@@ -50,6 +50,7 @@ class BarProgress(Progress):
                 file=self.stream,
                 leave=True,
                 position=len(self._bars),
+                disable=None,  # no bars when stderr is not a terminal (CI logs)
             )
 
     def advance(self, descriptor: Descriptor, count: int) -> None:

@@ -23,7 +23,7 @@ from .platform import Platform
 from .progress import Progress
 from .reference import Reference
 from .store import BlobStore
-from .tarball import AssembledImage, assemble
+from .tarball import AssembledImage, assemble, check_output_options
 
 DEFAULT_JOBS = 3  # the Docker engine's default max-concurrent-downloads
 
@@ -75,8 +75,11 @@ def pull(
     progress: Progress | None = None,
 ) -> PullResult:
     """Resolve, authenticate, fetch the manifest and blobs, and write a ``docker load``-able image."""
+    # Every input is checked before the first request, so a typo never costs a download.
     if not isinstance(jobs, int) or jobs < 1:
         raise InvalidOption(f"jobs must be a whole number of at least 1, not {jobs!r}")
+    check_output_options(format, layer_format)
+    platform = Platform.parse(platform) if isinstance(platform, str) else platform
     started = time.perf_counter()
     ref = as_reference(ref)
     progress = progress or Progress()

@@ -19,8 +19,8 @@ SECRET_JSON_KEYS = {"token", "access_token", "refresh_token", "password", "secre
 
 
 def fingerprint(secret: str) -> str:
-    """A stable stand-in for ``secret``: ``<redacted 1a2b3c4d>``."""
-    return f"<redacted {hashlib.sha256(secret.encode('utf-8', 'replace')).hexdigest()[:8]}>"
+    """A stable stand-in for ``secret``: ``<redacted:1a2b3c4d>``."""
+    return f"<redacted:{hashlib.sha256(secret.encode('utf-8', 'replace')).hexdigest()[:8]}>"
 
 
 def redact_header(name: str, value: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import shutil
 import tarfile
 import tempfile
@@ -23,7 +24,7 @@ from . import mediatypes as mt
 from .digest import Digest
 from .errors import InvalidOption, InvalidReference, ManifestError, OutputError
 from .exchange import Exchange
-from .layerformat import convert_layer, target_compression
+from .layerformat import LAYER_FORMATS, convert_layer, target_compression
 from .manifest import Descriptor
 from .manifests import ManifestResult
 from .store import BlobStore
@@ -149,6 +150,14 @@ def _rewritten_manifest(manifest: ManifestResult, layers: list[Descriptor]) -> t
     return raw, Digest.of(raw)
 
 
+def check_output_options(format: str, layer_format: str) -> None:
+    """Refuse an unknown output or layer format before any work is done."""
+    if format not in FORMATS:
+        raise InvalidOption(f"output format {format!r} is unknown; use docker or oci")
+    if layer_format not in LAYER_FORMATS:
+        raise InvalidOption(f"layer format {layer_format!r} is unknown; use one of {', '.join(LAYER_FORMATS)}")
+
+
 def assemble(
     manifest: ManifestResult,
     blobs: BlobStore | str | os.PathLike[str],
@@ -159,8 +168,7 @@ def assemble(
     tags: list[str] | None = None,
 ) -> AssembledImage:
     """Write the fetched image to ``output``: a ``docker load`` tar, or an OCI layout (a tar if ``.tar``)."""
-    if format not in FORMATS:
-        raise InvalidOption(f"output format {format!r} is unknown; use docker or oci")
+    check_output_options(format, layer_format)
     store = blobs if isinstance(blobs, BlobStore) else BlobStore(blobs)
     image = manifest.manifest
     missing = [d.digest for d in (image.config, *image.layers) if not store.has(d.digest, d.size)]
@@ -251,8 +259,10 @@ def _replaced_when_complete(tmp: Path, path: Path, remove: Callable[[Path], obje
 def _write_tar(path: Path) -> Iterator[_Sink]:
     """A tar written under a temporary name and renamed into place only when complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    with _replaced_when_complete(Path(tmp), path, lambda p: p.unlink(missing_ok=True)):
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.partial"
+    # Not mkstemp: its 0600 mode would stick to the output; O_EXCL gives the same safety.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with _replaced_when_complete(tmp, path, lambda p: p.unlink(missing_ok=True)):
         with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
             yield _TarSink(tar)
 

@@ -18,7 +18,7 @@ from requests.adapters import HTTPAdapter
 
 from .errors import TransportError
 from .exchange import Exchange
-from .redact import redact_headers
+from .redact import redact_headers, redact_url
 
 DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds; read is between bytes, not the whole body
 CHUNK_SIZE = 1 << 20
@@ -161,6 +161,7 @@ class Transport:
         prepared = self.session.prepare_request(request)
         exchange = Exchange.begin(step, method, prepared.url or url, dict(prepared.headers), time.time(), original_url)
         exchange.attempt, exchange.note = attempt, note
+        exchange.proxy = redact_url(_environment_proxy(prepared.url or url)) if self.session.trust_env else ""
         self.record(exchange)
         start = time.perf_counter()
         try:
@@ -179,6 +180,12 @@ class Transport:
     def close(self) -> None:
         """Close pooled connections."""
         self.session.close()
+
+
+def _environment_proxy(url: str) -> str:
+    """The proxy requests will use for ``url`` from HTTP(S)_PROXY/ALL_PROXY, NO_PROXY applied; '' if none."""
+    proxies = requests.utils.get_environ_proxies(url)
+    return proxies.get(urlsplit(url).scheme) or proxies.get("all") or ""
 
 
 def _redacted_response_headers(response: requests.Response) -> list[tuple[str, str]]:

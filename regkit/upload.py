@@ -27,12 +27,12 @@ def push_blob(client: Client, ref: Reference, token: Token, data: bytes) -> Dige
     """Upload one blob (monolithic POST then PUT), skipping it when the registry already has it."""
     digest = Digest.of(data)
     url, meant = client.registry_url(ref, f"blobs/{digest}")
-    head, token = send_authorized(client, "push", ref, token, "HEAD", url, meant, {})
+    head, token = send_authorized(client, "push", ref, token, "HEAD", url, meant, {}, [])
     head.close()
     if head.status == 200:
         return digest
     url, meant = client.registry_url(ref, "blobs/uploads/")
-    start, token = send_authorized(client, "push", ref, token, "POST", url, meant, {})
+    start, token = send_authorized(client, "push", ref, token, "POST", url, meant, {}, [])
     start.close()
     location = start.headers.get("Location")
     if start.status != 202 or not location:

@@ -7,7 +7,7 @@ certificate in its ``x5c`` header; the registry trusts it because the same certi
 and push everything; repositories under a private namespace are the lab user's alone. A scope the
 caller may not have is left out of the token, as the spec says (the registry then answers 401).
 
-Run as ``python -m regkit.lab.tokenserver CONFIG.json`` (see :func:`main`).
+The lab runs it in its service process (:mod:`regkit.lab.service`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -183,22 +183,3 @@ def make_handler(policy: Policy, issuer: TokenIssuer) -> type[BaseHTTPRequestHan
             sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
     return Handler
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m regkit.lab.tokenserver CONFIG.json``: serve until terminated.
-
-    The config holds ``host``, ``port``, ``key``, ``cert``, ``issuer``, ``service``, ``ttl``,
-    ``users`` (name -> password) and ``private_namespaces``.
-    """
-    args = sys.argv[1:] if argv is None else argv
-    config = json.loads(Path(args[0]).read_text())
-    policy = Policy(dict(config.get("users", {})), tuple(config.get("private_namespaces", ["private"])))
-    issuer = TokenIssuer(Path(config["key"]), Path(config["cert"]), config["issuer"], config["service"], int(config.get("ttl", 300)))
-    server = ThreadingHTTPServer((config.get("host", "127.0.0.1"), int(config["port"])), make_handler(policy, issuer))
-    server.daemon_threads = True
-    server.serve_forever()
-
-
-if __name__ == "__main__":
-    main()

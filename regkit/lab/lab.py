@@ -1,0 +1,292 @@
+"""The lab: a Docker-Hub-shaped registry on loopback, with token auth, CDN redirects and the seed's proxy.
+
+Processes (each recorded by a pidfile in the state directory and stopped by PID):
+
+- ``registry``: Debian's docker-registry with token auth;
+- ``service``: the token service and the blob-redirect edge (:mod:`regkit.lab.service`);
+- ``nginx``: the registry front, the CDN (``secure_link``) and the seed's reverse proxy.
+
+In **hub mode** the realm and the CDN address the registry advertises point at loopback ports
+where nothing listens, as auth.docker.io and the CDN look from behind a firewall: only the proxy
+reaches them. In **open mode** they are the real addresses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import TracebackType
+
+from ..client import Client
+from ..endpoints import ENV_AUTH, ENV_BLOB, ENV_REGISTRY, Endpoints
+from ..errors import LabError
+from ..reference import resolve
+from ..upload import push_image
+from . import MODES
+from .busybox import busybox_binary
+from .images import SampleImage, sample_images
+from .nginx import NGINX, NginxPorts, lab_config, nginx_process, write_config
+from .process import ManagedProcess, free_port, require_binary, tcp_probe
+from .registry import RegistryServer
+from .tokenserver import make_signing_pair
+
+SERVICE_NAME = "regkit-lab-registry"
+ISSUER = "regkit-lab-token-issuer"
+LAB_USER = "lab"
+PRIVATE_NAMESPACE = "private"
+TOKEN_TTL = 300
+CDN_URL_TTL = 600
+
+
+def default_state_dir() -> Path:
+    """``$REGKIT_LAB_DIR``, else ``$XDG_STATE_HOME/regkit/lab`` (``~/.local/state/regkit/lab``)."""
+    if os.environ.get("REGKIT_LAB_DIR"):
+        return Path(os.environ["REGKIT_LAB_DIR"])
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return base / "regkit" / "lab"
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    """What ``lab.json`` records: mode, ports, and the lab's own credentials and signing secret."""
+
+    mode: str
+    registry: int
+    token: int
+    edge: int
+    front: int
+    cdn: int
+    proxy: int
+    forward: int
+    dead_auth: int
+    dead_cdn: int
+    password: str
+    secret: str
+
+    @classmethod
+    def new(cls, mode: str) -> LabSettings:
+        """Fresh ports and secrets."""
+        if mode not in MODES:
+            raise LabError(f"lab mode {mode!r} is unknown; use hub or open")
+        ports = {name: free_port() for name in ("registry", "token", "edge", "front", "cdn", "proxy", "forward", "dead_auth", "dead_cdn")}
+        return cls(mode=mode, password=secrets.token_urlsafe(12), secret=secrets.token_urlsafe(24), **ports)
+
+
+class Lab:
+    """Start, use and stop the lab; also a context manager (``with Lab(tmp) as lab: …``)."""
+
+    def __init__(self, state_dir: str | os.PathLike[str] | None = None, *, mode: str = "hub", large_layers: int = 0) -> None:
+        self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
+        self.mode = mode
+        self.large_layers = large_layers
+        self.images: list[SampleImage] = []
+        self._settings: LabSettings | None = None
+
+    # -- settings and addresses -------------------------------------------------------------------
+
+    @property
+    def settings(self) -> LabSettings:
+        """The running lab's settings (read from ``lab.json``)."""
+        if self._settings is None:
+            path = self.state_dir / "lab.json"
+            if not path.exists():
+                raise LabError(f"no lab in {self.state_dir}", hint="start one with: regkit lab up")
+            self._settings = LabSettings(**json.loads(path.read_text()))
+        return self._settings
+
+    @property
+    def front_host(self) -> str:
+        """The registry as clients address it directly (Docker Hub's registry-1): ``127.0.0.1:PORT``."""
+        return f"127.0.0.1:{self.settings.front}"
+
+    @property
+    def proxy_url(self) -> str:
+        """Base URL of the seed's reverse proxy."""
+        return f"http://127.0.0.1:{self.settings.proxy}"
+
+    @property
+    def forward_proxy_url(self) -> str:
+        """A plain forward proxy for HTTP_PROXY lessons (it forwards to loopback only)."""
+        return f"http://127.0.0.1:{self.settings.forward}"
+
+    @property
+    def token_url(self) -> str:
+        """The token service's real address."""
+        return f"http://127.0.0.1:{self.settings.token}/token"
+
+    @property
+    def cdn_url(self) -> str:
+        """The CDN's real address."""
+        return f"http://127.0.0.1:{self.settings.cdn}"
+
+    @property
+    def advertised_realm(self) -> str:
+        """The realm the registry's challenges name (unreachable in hub mode)."""
+        port = self.settings.dead_auth if self.settings.mode == "hub" else self.settings.token
+        return f"http://127.0.0.1:{port}/token"
+
+    @property
+    def advertised_cdn(self) -> str:
+        """The CDN base that blob redirects name (unreachable in hub mode)."""
+        return f"http://127.0.0.1:{self.settings.dead_cdn}" if self.settings.mode == "hub" else self.cdn_url
+
+    @property
+    def credentials(self) -> tuple[str, str]:
+        """The lab user, who may pull the private namespace and push."""
+        return LAB_USER, self.settings.password
+
+    def proxy_env(self) -> dict[str, str]:
+        """The seed's three environment variables, pointing at the lab's reverse proxy."""
+        return {
+            ENV_REGISTRY: f"{self.proxy_url}/docker-registry",
+            ENV_AUTH: f"{self.proxy_url}/docker-auth/token",
+            ENV_BLOB: f"{self.proxy_url}/docker-blob",
+        }
+
+    def proxy_endpoints(self) -> Endpoints:
+        """The same as :meth:`proxy_env` plus ``--mirror``, as an :class:`Endpoints` object."""
+        return Endpoints.from_env(self.proxy_env(), insecure=True)
+
+    def commands(self) -> list[str]:
+        """``regkit pull`` command lines to try against this lab."""
+        env = " ".join(f"{k}={v}" for k, v in self.proxy_env().items())
+        mirror = f"--mirror={self.proxy_url}/docker-registry --insecure-registry"
+        lines = [f"{env} regkit pull busybox {mirror}"]
+        if self.settings.mode == "hub":
+            lines.append(f"regkit pull {self.front_host}/library/busybox --insecure-registry   # fails: realm unreachable")
+        else:
+            lines.append(f"regkit pull {self.front_host}/library/busybox --insecure-registry")
+        lines.append(
+            f"echo {self.settings.password} | {env} regkit pull private/busybox {mirror} -u {LAB_USER} --password-stdin"
+        )
+        return lines
+
+    # -- processes --------------------------------------------------------------------------------
+
+    def _registry(self) -> RegistryServer:
+        s = self.settings
+        auth = {
+            "token": {
+                "realm": self.advertised_realm,
+                "service": SERVICE_NAME,
+                "issuer": ISSUER,
+                "rootcertbundle": str(self.state_dir / "keys" / "cert.pem"),
+            }
+        }
+        return RegistryServer(self.state_dir / "registry", s.registry, auth=auth)
+
+    def _service(self) -> ManagedProcess:
+        s = self.settings
+        config = self.state_dir / "service" / "service.json"
+        token_ready, edge_ready = tcp_probe(s.token), tcp_probe(s.edge)
+        return ManagedProcess(
+            "service",
+            [sys.executable, "-m", "regkit.lab.service", str(config)],
+            self.state_dir / "service",
+            ready=lambda: token_ready() and edge_ready(),
+        )
+
+    def _nginx(self) -> ManagedProcess:
+        return nginx_process(self.state_dir / "nginx", self.settings.proxy)
+
+    def _write_service_config(self, registry: RegistryServer) -> None:
+        s = self.settings
+        keys = self.state_dir / "keys"
+        doc = {
+            "token": {
+                "port": s.token,
+                "key": str(keys / "key.pem"),
+                "cert": str(keys / "cert.pem"),
+                "issuer": ISSUER,
+                "service": SERVICE_NAME,
+                "ttl": TOKEN_TTL,
+                "users": {LAB_USER: s.password},
+                "private_namespaces": [PRIVATE_NAMESPACE],
+            },
+            "edge": {"port": s.edge, "registry": registry.url, "cdn_base": self.advertised_cdn, "secret": s.secret, "ttl": CDN_URL_TTL},
+        }
+        path = self.state_dir / "service" / "service.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=2))
+        path.chmod(0o600)
+
+    def running(self) -> dict[str, int | None]:
+        """Each process and its PID (None when not running)."""
+        if not (self.state_dir / "lab.json").exists():
+            return {"registry": None, "service": None, "nginx": None}
+        return {"registry": self._registry().pid, "service": self._service().pid, "nginx": self._nginx().pid}
+
+    def up(self) -> Lab:
+        """Start everything and push the sample images; refuses if this lab already runs."""
+        if any(self.running().values()):
+            raise LabError(f"a lab is already running in {self.state_dir}", hint="stop it with: regkit lab down")
+        require_binary(NGINX, "nginx")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._settings = LabSettings.new(self.mode)
+        settings_path = self.state_dir / "lab.json"
+        settings_path.write_text(json.dumps(asdict(self._settings), indent=2))
+        settings_path.chmod(0o600)
+        make_signing_pair(self.state_dir / "keys")
+        try:
+            registry = self._registry()
+            registry.start()
+            self._write_service_config(registry)
+            self._service().start()
+            s = self.settings
+            ports = NginxPorts(s.front, s.cdn, s.proxy, s.registry, s.token, s.edge, s.forward)
+            write_config(self.state_dir / "nginx", lab_config(self.state_dir / "nginx", ports, registry.storage_dir, s.secret))
+            self._nginx().start()
+            self.seed()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def seed(self) -> None:
+        """Push the sample images through the real protocol, as the lab user, with token auth."""
+        self.images = sample_images(busybox_binary(self.state_dir / "cache"), large_layers=self.large_layers)
+        s = self.settings
+        # Straight to the registry; the realm it advertises may be unreachable (hub mode), so the
+        # client's own auth rewrite points at the token service: the same fix users apply.
+        endpoints = Endpoints.create(auth=self.token_url, insecure=True)
+        with Client(endpoints=endpoints, insecure=True, auth=self.credentials) as client:
+            for sample in self.images:
+                push_image(client, resolve(f"127.0.0.1:{s.registry}/{sample.repository}:{sample.tag}"), sample.image)
+
+    def down(self) -> None:
+        """Stop every lab process by PID; the state directory stays for inspection."""
+        if not (self.state_dir / "lab.json").exists():
+            return
+        self._nginx().stop()
+        self._service().stop()
+        self._registry().stop()
+
+    def __enter__(self) -> Lab:
+        return self.up()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.down()
+
+    def describe(self) -> str:
+        """What runs where, and what to try: printed by ``regkit lab up`` and ``regkit lab status``."""
+        s = self.settings
+        pids = self.running()
+        state = ", ".join(f"{name} {'pid ' + str(pid) if pid else 'stopped'}" for name, pid in pids.items())
+        hub = s.mode == "hub"
+        lines = [
+            f"regkit lab ({s.mode} mode) in {self.state_dir}: {state}",
+            f"  registry (like registry-1.docker.io)  http://{self.front_host}",
+            f"  token service  {self.token_url}   advertised realm: {self.advertised_realm}{'  (unreachable)' if hub else ''}",
+            f"  blob CDN       {self.cdn_url}   advertised: {self.advertised_cdn}{'  (unreachable)' if hub else ''}",
+            f"  seed proxy     {self.proxy_url}  (/docker-auth/, /docker-registry/, /docker-blob/)",
+            f"  HTTP_PROXY     {self.forward_proxy_url}  (a forward proxy to loopback, for proxy lessons)",
+            f"  lab user       {LAB_USER} / {s.password}  (for {PRIVATE_NAMESPACE}/*)",
+            "Try:",
+            *(f"  {line}" for line in self.commands()),
+        ]
+        return "\n".join(lines)
+

@@ -1,0 +1,165 @@
+"""The lab's nginx: the registry front, the CDN, and the seed's naive reverse proxy, in one config."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .process import ManagedProcess, tcp_probe
+
+NGINX = Path("/usr/sbin/nginx")
+
+# What S3 answers when a presigned URL also carries an Authorization header.
+S3_ONE_AUTH = (
+    '<?xml version="1.0" encoding="UTF-8"?>\\n<Error><Code>InvalidArgument</Code>'
+    "<Message>Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query "
+    "string parameter or the Authorization header should be specified</Message>"
+    "<ArgumentName>Authorization</ArgumentName></Error>\\n"
+)
+
+
+@dataclass(frozen=True)
+class NginxPorts:
+    """Where each part listens, and where the registry and the Python service are."""
+
+    front: int
+    cdn: int
+    proxy: int
+    registry: int
+    token: int
+    edge: int
+    forward: int
+
+
+def _common(state: Path) -> str:
+    temp = state / "tmp"
+    # Root's workers must read the registry's storage (root-owned, possibly under /root).
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return f"""{user}worker_processes 1;
+error_log {state}/error.log info;
+pid {state}/nginx-master.pid;
+events {{ worker_connections 512; }}
+http {{
+    default_type application/octet-stream;
+    # Whether a request carried Authorization, never its value: tests read this from the log.
+    map $http_authorization $lab_has_auth {{ "" no; default yes; }}
+    log_format lab '$server_port $request_method $uri $status $body_bytes_sent auth=$lab_has_auth';
+    access_log {state}/access.log lab;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    client_max_body_size 0;
+    proxy_http_version 1.1;
+"""
+
+
+def _front(ports: NginxPorts) -> str:
+    """registry-1.docker.io: blob GETs go to the edge (307 to the CDN), everything else to the registry."""
+    return f"""
+    server {{
+        listen 127.0.0.1:{ports.front};
+        proxy_set_header Host $http_host;
+        proxy_request_buffering off;
+        location ~ "^/v2/.+/blobs/sha256:[a-f0-9]{{64}}$" {{
+            if ($request_method = GET) {{
+                proxy_pass http://127.0.0.1:{ports.edge};
+            }}
+            proxy_pass http://127.0.0.1:{ports.registry};
+        }}
+        location / {{
+            proxy_pass http://127.0.0.1:{ports.registry};
+        }}
+    }}
+"""
+
+
+def _cdn(ports: NginxPorts, storage: Path, secret: str) -> str:
+    """The blob CDN: signed, expiring URLs (secure_link); like S3, no Authorization header allowed."""
+    return f"""
+    server {{
+        listen 127.0.0.1:{ports.cdn};
+        location /registry-v2/ {{
+            default_type application/xml;
+            if ($http_authorization) {{
+                return 400 '{S3_ONE_AUTH}';
+            }}
+            secure_link $arg_md5,$arg_expires;
+            secure_link_md5 "$secure_link_expires$uri {secret}";
+            if ($secure_link = "") {{
+                return 403 '<Error><Code>AccessDenied</Code><Message>Invalid signature</Message></Error>\\n';
+            }}
+            if ($secure_link = "0") {{
+                return 403 '<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>\\n';
+            }}
+            # Checked: serve the file from a location whose default type is not XML.
+            rewrite ^/registry-v2/(.*)$ /_blobs/$1 last;
+        }}
+        location /_blobs/ {{
+            internal;
+            types {{ }}
+            default_type application/octet-stream;
+            alias {storage}/;
+        }}
+    }}
+"""
+
+
+def _seed_proxy(ports: NginxPorts) -> str:
+    """The seed's three locations, naive on purpose: realm and redirect Location pass through unchanged."""
+    return f"""
+    server {{
+        listen 127.0.0.1:{ports.proxy};
+        proxy_redirect off;
+        location ~ ^/docker-auth/ {{
+            rewrite /docker-auth/(.+) /$1 break;
+            proxy_pass http://127.0.0.1:{ports.token};
+        }}
+        location ~ ^/docker-registry/ {{
+            rewrite /docker-registry/(.+) /$1 break;
+            proxy_pass http://127.0.0.1:{ports.front};
+        }}
+        location ~ ^/docker-blob/ {{
+            rewrite /docker-blob/(.+) /$1 break;
+            proxy_pass http://127.0.0.1:{ports.cdn};
+        }}
+    }}
+"""
+
+
+def _forward_proxy(ports: NginxPorts) -> str:
+    """A plain-HTTP forward proxy (like a corporate HTTP_PROXY) that only reaches loopback addresses."""
+    return f"""
+    server {{
+        listen 127.0.0.1:{ports.forward};
+        location / {{
+            if ($host !~ "^(127\\.0\\.0\\.1|localhost)$") {{
+                return 403 "this lab proxy only forwards to loopback\\n";
+            }}
+            proxy_pass http://$http_host$request_uri;
+        }}
+    }}
+"""
+
+
+def lab_config(state: Path, ports: NginxPorts, storage: Path, secret: str) -> str:
+    """The whole nginx.conf of the lab."""
+    parts = (_common(state), _front(ports), _cdn(ports, storage, secret), _seed_proxy(ports), _forward_proxy(ports))
+    return "".join(parts) + "}\n"
+
+
+def write_config(state: Path, config_text: str) -> Path:
+    """Write nginx.conf and the temp directories it names."""
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (state / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+    config = state / "nginx.conf"
+    config.write_text(config_text)
+    return config
+
+
+def nginx_process(state: Path, port: int) -> ManagedProcess:
+    """nginx in the foreground with its own prefix and config (written by :func:`write_config`)."""
+    argv = [str(NGINX), "-p", str(state), "-c", str(state / "nginx.conf"), "-g", "daemon off;"]
+    return ManagedProcess("nginx", argv, state, ready=tcp_probe(port))
