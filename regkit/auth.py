@@ -150,7 +150,9 @@ def request_token(
     note: str = "",
 ) -> Token:
     """``GET realm?service=…&scope=…`` (HTTP Basic when logged in) and parse the token response."""
-    params = [(name, value) for name, value in (("service", service), *(("scope", s) for s in scope.split(" "))) if value]
+    params = [
+        (name, value) for name, value in (("service", service), *(("scope", s) for s in scope.split(" "))) if value
+    ]
     headers = {"Authorization": f"Basic {basic(credentials)}"} if credentials else {}
     try:
         response = client.send(
@@ -161,7 +163,8 @@ def request_token(
             f"cannot reach the token service {urlsplit(realm).netloc or realm!r} named by the registry's "
             f"challenge: {exc.message}",
             exchange=exc.exchange,
-            hint="if it is only reachable through a reverse proxy, set DOCKER_AUTH_REVERSE_PROXY to the proxy's token URL",
+            hint="if it is only reachable through a reverse proxy, "
+            "set DOCKER_AUTH_REVERSE_PROXY to the proxy's token URL",
         ) from None
     return _parse_token_response(response, realm, service, scope, challenge, probe)
 
@@ -173,12 +176,14 @@ def _parse_token_response(
     if response.status != 200:
         body = response.preview()
         who = "the credentials were refused" if response.status in (401, 403) else "the token service failed"
-        raise AuthError(f"token request answered {response.status} {exchange.reason}: {who}; {body[:200]!r}", exchange=exchange)
-    body = response.read(MAX_TOKEN_RESPONSE, "the token response")
+        raise AuthError(
+            f"token request answered {response.status} {exchange.reason}: {who}; {body[:200]!r}", exchange=exchange
+        )
+    raw = response.read(MAX_TOKEN_RESPONSE, "the token response")
     try:
-        doc = json.loads(body)
+        doc = json.loads(raw)
     except ValueError:
-        exchange.body_preview = body[:200].decode("utf-8", "replace")
+        exchange.body_preview = raw[:200].decode("utf-8", "replace")
         raise AuthError(
             f"the token service answered {exchange.content_type or 'no content type'}, not JSON "
             f"(server: {exchange.header('server') or 'unknown'})",
@@ -215,7 +220,7 @@ def _parse_time(value: object) -> datetime | None:
     head, dot, frac = text.partition(".")
     if dot:
         digits = "".join(c for c in frac if c.isdigit())
-        text = f"{head}.{digits[:6]}{frac[len(digits):]}"
+        text = f"{head}.{digits[:6]}{frac[len(digits) :]}"
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
@@ -250,7 +255,13 @@ def send_authorized(
     token = token_from_challenge(client, ref, response.exchange, renew=True)
     record.extend(token.exchanges[1:])  # the first is the 401 itself, already recorded
     retry = client.send(
-        step, method, url, headers={**headers, **token.headers()}, original_url=meant, attempt=2, note="retry with renewed token"
+        step,
+        method,
+        url,
+        headers={**headers, **token.headers()},
+        original_url=meant,
+        attempt=2,
+        note="retry with renewed token",
     )
     record.append(retry.exchange)
     return retry, token

@@ -70,7 +70,9 @@ def fetch_blob(
     return BlobResult(descriptor, store.path(descriptor.digest), tuple(exchanges), time.perf_counter() - start)
 
 
-def _follow(client: Client, ref: Reference, descriptor: Descriptor, token: Token, exchanges: list[Exchange]) -> HttpResponse:
+def _follow(
+    client: Client, ref: Reference, descriptor: Descriptor, token: Token, exchanges: list[Exchange]
+) -> HttpResponse:
     """GET the blob and follow redirects; redirect hops never carry ``Authorization``."""
     url, meant = client.registry_url(ref, f"blobs/{descriptor.digest}")
     response, _ = send_authorized(client, "blob", ref, token, "GET", url, meant, {}, exchanges)
@@ -96,7 +98,9 @@ def _follow(client: Client, ref: Reference, descriptor: Descriptor, token: Token
         exchanges.append(response.exchange)
     else:
         response.close()
-        raise UnexpectedResponse(f"more than {MAX_REDIRECTS} redirects for blob {descriptor.digest}", exchange=response.exchange)
+        raise UnexpectedResponse(
+            f"more than {MAX_REDIRECTS} redirects for blob {descriptor.digest}", exchange=response.exchange
+        )
     if response.status != 200:
         raise error_for(response, f"blob {descriptor.digest}")
     return response

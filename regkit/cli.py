@@ -12,22 +12,35 @@ from .lab.cli import add_commands as add_lab_commands
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="regkit", description="See the Docker/OCI registry pull protocol, step by step.")
+    parser = argparse.ArgumentParser(
+        prog="regkit", description="See the Docker/OCI registry pull protocol, step by step."
+    )
     parser.add_argument("--version", action="version", version=f"regkit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     pull = commands.add_parser("pull", help="pull an image into a tar that docker load accepts")
-    pull.add_argument("reference", metavar="REF", help="image reference, e.g. alpine or 127.0.0.1:5000/library/busybox:latest")
+    pull.add_argument(
+        "reference", metavar="REF", help="image reference, e.g. alpine or 127.0.0.1:5000/library/busybox:latest"
+    )
     pull.add_argument("-o", "--output", help="output file (default: NAME_TAG.tar in the current directory)")
     pull.add_argument("--platform", help="os/arch[/variant] to pick from a multi-platform image (default: this host)")
-    pull.add_argument("--format", choices=("docker", "oci"), default="docker", help="docker load tar, or OCI layout (a directory unless -o ends in .tar)")
+    pull.add_argument(
+        "--format",
+        choices=("docker", "oci"),
+        default="docker",
+        help="docker load tar, or OCI layout (a directory unless -o ends in .tar)",
+    )
     pull.add_argument(
         "--layer-format",
         choices=("auto", "keep", "gzip", "tar"),
         default="auto",
         help="layer compression in the output; auto turns zstd into tar for old engines (default)",
     )
-    pull.add_argument("--mirror", metavar="URL", help="registry endpoint to use instead of the reference's host (a path prefix is allowed)")
+    pull.add_argument(
+        "--mirror",
+        metavar="URL",
+        help="registry endpoint to use instead of the reference's host (a path prefix is allowed)",
+    )
     pull.add_argument("--insecure-registry", action="store_true", help="allow plain HTTP and unverified TLS")
     pull.add_argument("-u", "--username", help="user name for the registry's token service")
     pull.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
@@ -76,7 +89,8 @@ def _pull(args: argparse.Namespace) -> int:
     else:
         image = result.image
         print(
-            f"wrote {image.path} ({image.format}): image {image.image_id}, tags {', '.join(image.repo_tags) or 'none'}, "
+            f"wrote {image.path} ({image.format}): image {image.image_id}, "
+            f"tags {', '.join(image.repo_tags) or 'none'}, "
             f"{result.downloaded_bytes} bytes in {result.seconds:.1f} s over {len(result.exchanges)} requests",
             file=sys.stderr,
         )

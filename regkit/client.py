@@ -105,4 +105,7 @@ class Client:
 
     def __repr__(self) -> str:
         user = self.credentials.username if self.credentials else None
-        return f"Client(endpoints={self.endpoints!r}, insecure={self.insecure}, user={user!r}, exchanges={len(self.transcript)})"
+        return (
+            f"Client(endpoints={self.endpoints!r}, insecure={self.insecure}, user={user!r}, "
+            f"exchanges={len(self.transcript)})"
+        )

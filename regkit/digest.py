@@ -67,7 +67,9 @@ class Verifier:
         """Feed the next chunk; fails as soon as the stream is longer than promised."""
         self.count += len(chunk)
         if self.expected_size is not None and self.count > self.expected_size:
-            raise SizeMismatch(f"{self.what} {self.expected or ''} is longer than the {self.expected_size} bytes promised")
+            raise SizeMismatch(
+                f"{self.what} {self.expected or ''} is longer than the {self.expected_size} bytes promised"
+            )
         self._hash.update(chunk)
 
     @property

@@ -91,11 +91,17 @@ def credentials_for(registry: str, path: Path | None = None) -> Credentials | No
     doc = _load(path)
     keys = _server_keys(registry)
     # Docker's order: a per-registry helper, then the default store, then the file itself.
-    helpers = doc.get("credHelpers") if isinstance(doc.get("credHelpers"), dict) else {}
+    helpers = _section(doc, "credHelpers")
     for key in keys:
         if key in helpers:
             return run_helper(str(helpers[key]), key)
-    if isinstance(doc.get("credsStore"), str) and doc["credsStore"]:
-        return run_helper(doc["credsStore"], keys[0])
-    auths = doc.get("auths") if isinstance(doc.get("auths"), dict) else {}
-    return _from_auths(auths, keys, path)
+    store = doc.get("credsStore")
+    if isinstance(store, str) and store:
+        return run_helper(store, keys[0])
+    return _from_auths(_section(doc, "auths"), keys, path)
+
+
+def _section(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    """A mapping section of the config, or empty when absent or malformed."""
+    value = doc.get(name)
+    return value if isinstance(value, dict) else {}

@@ -115,7 +115,9 @@ def build_image(
         blob = compress(tar, compression)
         digest = Digest.of(blob)
         blobs[digest] = blob
-        descriptors.append({"mediaType": mt.layer_media_type(compression, oci=oci), "digest": str(digest), "size": len(blob)})
+        descriptors.append(
+            {"mediaType": mt.layer_media_type(compression, oci=oci), "digest": str(digest), "size": len(blob)}
+        )
         history.append({"created": "1970-01-01T00:00:00Z", "created_by": f"ADD layer{i} /"})
     config_doc = {
         "architecture": platform.architecture,
@@ -132,7 +134,11 @@ def build_image(
     manifest = {
         "schemaVersion": 2,
         "mediaType": media_type,
-        "config": {"mediaType": mt.OCI_CONFIG if oci else mt.DOCKER_CONFIG, "digest": str(Digest.of(config)), "size": len(config)},
+        "config": {
+            "mediaType": mt.OCI_CONFIG if oci else mt.DOCKER_CONFIG,
+            "digest": str(Digest.of(config)),
+            "size": len(config),
+        },
         "layers": descriptors,
     }
     return BuiltImage(json.dumps(manifest, indent=2).encode(), media_type, config, blobs)

@@ -7,7 +7,7 @@ import hashlib
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import zstandard
 
@@ -49,12 +49,17 @@ def _uncompressed(handle: BinaryIO, compression: str) -> Iterator[BinaryIO]:
         yield handle
 
 
+class _Writer(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+    def flush(self) -> None: ...
+
+
 @contextmanager
-def _compressed(handle: BinaryIO, compression: str) -> Iterator[BinaryIO]:
+def _compressed(handle: _Writer, compression: str) -> Iterator[_Writer]:
     """A writer that compresses into ``handle``; gzip with a zero mtime so output is reproducible."""
     if compression == mt.GZIP:
         with gzip.GzipFile(fileobj=handle, mode="wb", compresslevel=GZIP_LEVEL, mtime=0, filename="") as writer:
-            yield writer  # type: ignore[misc]
+            yield writer
     else:
         yield handle
 
@@ -67,9 +72,12 @@ def convert_layer(
     if source is None:
         raise ManifestError(f"layer {index} has media type {layer.media_type}, which regkit cannot convert")
     diff = hashlib.new(diff_id.algorithm)
-    with open(store.path(layer.digest), "rb") as raw, store.writer(None, None, f"converted layer {index}") as (
-        out,
-        verifier,
+    with (
+        open(store.path(layer.digest), "rb") as raw,
+        store.writer(None, None, f"converted layer {index}") as (
+            out,
+            verifier,
+        ),
     ):
         try:
             with _uncompressed(raw, source) as tar_stream, _compressed(_Tee(out, verifier), target) as sink:

@@ -141,7 +141,9 @@ def parse_manifest(raw: bytes, content_type: str | None, digest: Digest) -> Imag
         doc = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         start = raw[:60].decode("utf-8", "replace")
-        raise ManifestError(f"the manifest is not JSON ({exc.__class__.__name__}: {exc}); it starts with {start!r}") from None
+        raise ManifestError(
+            f"the manifest is not JSON ({exc.__class__.__name__}: {exc}); it starts with {start!r}"
+        ) from None
     if not isinstance(doc, dict):
         raise _bad("the top level is not an object")
     if doc.get("schemaVersion") != 2:

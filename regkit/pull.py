@@ -89,10 +89,14 @@ def pull(
 
     progress.step("resolve", str(ref))
     token = get_token(ref, client=client)
-    progress.step("token", "anonymous access" if token.kind == "none" else f"{token.kind} token for {token.scope or ref.registry}")
+    progress.step(
+        "token", "anonymous access" if token.kind == "none" else f"{token.kind} token for {token.scope or ref.registry}"
+    )
     manifest = get_manifest(ref, token=token, platform=platform, client=client)
     chosen = f" for {manifest.platform}" if manifest.platform else ""
-    progress.step("manifest", f"{manifest.digest}{chosen}, {len(manifest.layers)} layers, {manifest.manifest.total_size} bytes")
+    progress.step(
+        "manifest", f"{manifest.digest}{chosen}, {len(manifest.layers)} layers, {manifest.manifest.total_size} bytes"
+    )
 
     work = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix=".regkit-", dir=target.parent.resolve()))
     try:

@@ -24,9 +24,7 @@ NAME_MAX_LENGTH = 255
 
 _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = re.compile(
-    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]{{1,5}})?"
-)
+_DOMAIN = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]{{1,5}})?")
 _TAG = re.compile(r"[\w][\w.-]{0,127}")
 
 
@@ -144,7 +142,9 @@ def resolve(ref: str) -> Reference:
     if colon > rest.rfind("/"):
         name, tag = rest[:colon], rest[colon + 1 :]
         if not _TAG.fullmatch(tag):
-            raise _fail(text, f"tag {tag!r} is invalid (1-128 of letters, digits, '_', '.', '-'; not starting with '.' or '-')")
+            raise _fail(
+                text, f"tag {tag!r} is invalid (1-128 of letters, digits, '_', '.', '-'; not starting with '.' or '-')"
+            )
 
     if len(name) > NAME_MAX_LENGTH:
         raise _fail(text, f"the name is longer than {NAME_MAX_LENGTH} characters")

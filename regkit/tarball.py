@@ -144,7 +144,7 @@ def _diff_ids(config: dict[str, Any], layer_count: int) -> list[Digest]:
 def _rewritten_manifest(manifest: ManifestResult, layers: list[Descriptor]) -> tuple[bytes, Digest]:
     """The manifest with converted layer descriptors (other fields and annotations kept)."""
     doc = json.loads(manifest.manifest.raw)
-    for entry, layer in zip(doc["layers"], layers):
+    for entry, layer in zip(doc["layers"], layers, strict=False):
         entry.update(mediaType=layer.media_type, digest=str(layer.digest), size=layer.size)
     raw = json.dumps(doc, indent=2).encode()
     return raw, Digest.of(raw)
@@ -178,8 +178,10 @@ def assemble(
     oci = mt.is_oci(image.media_type)
     layers: list[Descriptor] = []
     converted: list[int] = []
-    for i, (layer, diff_id) in enumerate(zip(image.layers, diff_ids)):
-        target = target_compression(layer_format, mt.layer_compression(layer.media_type), docker_format=format == "docker")
+    for i, (layer, diff_id) in enumerate(zip(image.layers, diff_ids, strict=False)):
+        target = target_compression(
+            layer_format, mt.layer_compression(layer.media_type), docker_format=format == "docker"
+        )
         if target is None:
             layers.append(layer)
         else:
@@ -219,7 +221,11 @@ def _write_layout(
             sink.add_file(blob_name(digest), store.path(digest))
             written.add(digest)
     sink.add_bytes("oci-layout", OCI_LAYOUT)
-    entry: dict[str, Any] = {"mediaType": manifest.manifest.media_type, "digest": str(manifest_digest), "size": manifest_size}
+    entry: dict[str, Any] = {
+        "mediaType": manifest.manifest.media_type,
+        "digest": str(manifest_digest),
+        "size": manifest_size,
+    }
     ref = manifest.reference
     if ref.tag:
         entry["annotations"] = {
@@ -262,9 +268,12 @@ def _write_tar(path: Path) -> Iterator[_Sink]:
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.partial"
     # Not mkstemp: its 0600 mode would stick to the output; O_EXCL gives the same safety.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    with _replaced_when_complete(tmp, path, lambda p: p.unlink(missing_ok=True)):
-        with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            yield _TarSink(tar)
+    with (
+        _replaced_when_complete(tmp, path, lambda p: p.unlink(missing_ok=True)),
+        os.fdopen(fd, "wb") as handle,
+        tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        yield _TarSink(tar)
 
 
 @contextmanager

@@ -39,7 +39,11 @@ def _describe(exc: Exception, url: str) -> str:
     if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
         return f"{host} stopped sending data (read timeout)"
     if isinstance(exc, requests.exceptions.ConnectionError):
-        if "Name or service not known" in text or "nodename nor servname" in text or "Temporary failure in name resolution" in text:
+        if (
+            "Name or service not known" in text
+            or "nodename nor servname" in text
+            or "Temporary failure in name resolution" in text
+        ):
             return f"cannot resolve host {host} (DNS)"
         if "Connection refused" in text:
             return f"connection to {host} refused (nothing listens there, or a firewall rejects it)"

@@ -60,7 +60,9 @@ def push_manifest(client: Client, ref: Reference, token: Token, raw: bytes, medi
         raise error_for(response, f"pushing manifest {ref.repository}:{identifier}")
     claimed = response.headers.get("Docker-Content-Digest")
     if claimed and claimed != str(client_digest):
-        raise DigestMismatch(f"the registry stored the manifest as {claimed}, not {client_digest}", exchange=response.exchange)
+        raise DigestMismatch(
+            f"the registry stored the manifest as {claimed}, not {client_digest}", exchange=response.exchange
+        )
     return client_digest
 
 

@@ -46,7 +46,5 @@ def registry(tmp_path_factory: pytest.TempPathFactory, samples: list[SampleImage
 def engine() -> Iterator[DockerEngine]:
     """A private Docker engine (vfs, own data root and socket) for ``docker load`` and ``docker run``."""
     # A short state path: the engine's unix sockets live below it and have a 107-byte limit.
-    with tempfile.TemporaryDirectory(prefix="rk-engine-") as state:
-        with DockerEngine(Path(state)) as docker:
-            yield docker
-
+    with tempfile.TemporaryDirectory(prefix="rk-engine-") as state, DockerEngine(Path(state)) as docker:
+        yield docker

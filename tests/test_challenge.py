@@ -11,11 +11,17 @@ HUB = 'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",
 def test_docker_hub_challenge():
     (c,) = parse_challenges(HUB)
     assert c.scheme == "bearer"
-    assert (c.realm, c.service, c.scope) == ("https://auth.docker.io/token", "registry.docker.io", "repository:library/ubuntu:pull")
+    assert (c.realm, c.service, c.scope) == (
+        "https://auth.docker.io/token",
+        "registry.docker.io",
+        "repository:library/ubuntu:pull",
+    )
 
 
 def test_quoted_commas_and_escapes_and_unquoted_values():
-    (c,) = parse_challenges('Bearer realm="http://x/t?a=1,b=2",scope="repository:a:pull,push",service=reg, error="insufficient_scope"')
+    (c,) = parse_challenges(
+        'Bearer realm="http://x/t?a=1,b=2",scope="repository:a:pull,push",service=reg, error="insufficient_scope"'
+    )
     assert c.realm == "http://x/t?a=1,b=2"
     assert c.scope == "repository:a:pull,push"
     assert c.service == "reg"

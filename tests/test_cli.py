@@ -13,7 +13,9 @@ from regkit.upload import push_image
 
 def cli(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """``python -m regkit ARGS``."""
-    return subprocess.run([sys.executable, "-m", "regkit", *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "regkit", *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 def registry_blob_file(registry, digest: regkit.Digest) -> Path:
@@ -65,7 +67,9 @@ def test_digest_pinned_pull_of_other_bytes_fails_and_writes_nothing(registry, tm
     stored = registry_blob_file(registry, image.digest)
     # The registry serves what is on its disk: whitespace changes the bytes, not the meaning.
     stored.write_bytes(image.manifest + b"\n")
-    done = cli("pull", f"{registry.host}/tamper/manifest@{image.digest}", "-o", "t.tar", "--insecure-registry", cwd=tmp_path)
+    done = cli(
+        "pull", f"{registry.host}/tamper/manifest@{image.digest}", "-o", "t.tar", "--insecure-registry", cwd=tmp_path
+    )
     assert done.returncode == 1
     assert f"not the requested {image.digest}" in done.stderr and "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []
@@ -78,7 +82,16 @@ def test_corrupted_layer_fails_verification_and_leaves_no_partial_file(registry,
     data = bytearray(stored.read_bytes())
     data[len(data) // 2] ^= 0xFF
     stored.write_bytes(bytes(data))
-    done = cli("pull", f"{registry.host}/tamper/layer:v1", "-o", "t.tar", "--insecure-registry", "--cache-dir", "cache", cwd=tmp_path)
+    done = cli(
+        "pull",
+        f"{registry.host}/tamper/layer:v1",
+        "-o",
+        "t.tar",
+        "--insecure-registry",
+        "--cache-dir",
+        "cache",
+        cwd=tmp_path,
+    )
     assert done.returncode == 1
     assert f"should have digest {layer}" in done.stderr
     assert not (tmp_path / "t.tar").exists()
@@ -92,6 +105,7 @@ def test_unreachable_registry_exits_1(tmp_path):
 
 
 def test_cli_imports_no_notebook_libraries():
-    code = "import sys, regkit.cli; regkit.cli._parser(); print(sorted(m for m in ('pandas', 'matplotlib', 'ipywidgets', 'tqdm') if m in sys.modules))"
+    heavy = "('pandas', 'matplotlib', 'ipywidgets', 'tqdm')"
+    code = f"import sys, regkit.cli; regkit.cli._parser(); print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

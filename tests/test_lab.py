@@ -47,11 +47,19 @@ def open_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield lab
 
 
-def cli(*args: str, env: dict[str, str] | None = None, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, stdin: str = "", cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """``python -m regkit ARGS`` with a clean proxy environment plus ``env``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_") and "proxy" not in k.lower()}
     return subprocess.run(
-        [sys.executable, "-m", "regkit", *args], input=stdin, capture_output=True, text=True, env={**base, **(env or {})}, cwd=cwd, timeout=300
+        [sys.executable, "-m", "regkit", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        cwd=cwd,
+        timeout=300,
     )
 
 
@@ -79,13 +87,22 @@ def test_open_mode_direct_pull_loads(open_lab, engine, tmp_path, name, tag):
 @pytest.mark.parametrize("name,tag", PUBLIC)
 def test_hub_mode_through_the_seed_proxy_like_the_seed_command(hub_lab, engine, tmp_path, name, tag):
     mirror = f"--mirror={hub_lab.proxy_url}/docker-registry"
-    result = cli("pull", f"{name}:{tag}", mirror, "--insecure-registry", "-o", "x.tar", env=hub_lab.proxy_env(), cwd=tmp_path)
+    result = cli(
+        "pull", f"{name}:{tag}", mirror, "--insecure-registry", "-o", "x.tar", env=hub_lab.proxy_env(), cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     load_and_check(engine, tmp_path / "x.tar", f"{name}:{tag}", runnable=True)
 
 
 def test_private_image_needs_the_lab_user(hub_lab, engine, tmp_path):
-    args = ["pull", "private/busybox", f"--mirror={hub_lab.proxy_url}/docker-registry", "--insecure-registry", "-o", "p.tar"]
+    args = [
+        "pull",
+        "private/busybox",
+        f"--mirror={hub_lab.proxy_url}/docker-registry",
+        "--insecure-registry",
+        "-o",
+        "p.tar",
+    ]
     anonymous = cli(*args, env=hub_lab.proxy_env(), cwd=tmp_path)
     assert anonymous.returncode == 1 and "401" in anonymous.stderr and "Traceback" not in anonymous.stderr
     assert not (tmp_path / "p.tar").exists()
@@ -186,7 +203,8 @@ def test_credentials_from_docker_config_and_helper(open_lab, tmp_path, monkeypat
     # A credential helper, run as docker-credential-<name> get with the server on stdin.
     helper = tmp_path / "bin" / "docker-credential-regkittest"
     helper.parent.mkdir()
-    helper.write_text(f'#!/bin/sh\nread server\necho "{{\\"ServerURL\\":\\"$server\\",\\"Username\\":\\"{user}\\",\\"Secret\\":\\"{password}\\"}}"\n')
+    answer = json.dumps({"Username": user, "Secret": password})
+    helper.write_text(f"#!/bin/sh\nread server\ncat <<'EOF'\n{answer}\nEOF\n")
     helper.chmod(0o755)
     (config / "config.json").write_text(json.dumps({"credHelpers": {open_lab.front_host: "regkittest"}}))
     monkeypatch.setenv("PATH", f"{helper.parent}:{os.environ['PATH']}")
@@ -206,7 +224,9 @@ def test_http_proxy_is_honoured_and_reported(open_lab, tmp_path, monkeypatch):
     before = log.read_text().count(f"{open_lab.settings.forward} GET")
     result = regkit.pull(f"{open_lab.front_host}/library/busybox", tmp_path / "f.tar", insecure=True)
     assert all(e.proxy == open_lab.forward_proxy_url for e in result.exchanges)
-    assert log.read_text().count(f"{open_lab.settings.forward} GET") - before == len([e for e in result.exchanges if e.method == "GET"])
+    assert log.read_text().count(f"{open_lab.settings.forward} GET") - before == len(
+        [e for e in result.exchanges if e.method == "GET"]
+    )
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     direct = regkit.pull(f"{open_lab.front_host}/library/busybox", tmp_path / "g.tar", insecure=True)
     assert all(e.proxy == "" for e in direct.exchanges)

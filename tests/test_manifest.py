@@ -52,7 +52,7 @@ def test_hostile_descriptors_are_refused(layer, phrase):
 
 
 def test_not_json_and_wrong_types():
-    with pytest.raises(ManifestError, match="not JSON.*<html>"):
+    with pytest.raises(ManifestError, match=r"not JSON.*<html>"):
         parse(b"<html>502 Bad Gateway</html>")
     with pytest.raises(ManifestError, match="schemaVersion 1"):
         parse(manifest(schemaVersion=1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import tarfile
 from pathlib import Path
@@ -151,9 +152,9 @@ def test_digest_reference_pull(registry, samples, engine, tmp_path):
     assert result.image.repo_tags == ()
     assert result.manifest.digest == digest
     load(engine, tmp_path / "d.tar")
-    assert engine.run("image", "inspect", "--format", "{{.Id}}", str(result.manifest.config.digest)).stdout.strip() == str(
-        result.manifest.config.digest
-    )
+    assert engine.run(
+        "image", "inspect", "--format", "{{.Id}}", str(result.manifest.config.digest)
+    ).stdout.strip() == str(result.manifest.config.digest)
 
 
 def test_cache_dir_reuses_verified_blobs(registry, tmp_path):
@@ -170,7 +171,7 @@ def test_jobs_bound_concurrency(registry, tmp_path):
     result = regkit.pull(ref, tmp_path / "j1.tar", insecure=True, jobs=1)
     blobs = sorted((e.started, e.started + e.total_time) for e in result.exchanges if e.step == "blob")
     assert len(blobs) == 7
-    assert all(end <= next_start + 0.005 for (_, end), (next_start, _) in zip(blobs, blobs[1:]))
+    assert all(end <= next_start + 0.005 for (_, end), (next_start, _) in itertools.pairwise(blobs))
     with pytest.raises(regkit.InvalidOption, match="jobs"):
         regkit.pull(ref, tmp_path / "j0.tar", insecure=True, jobs=0)
 
@@ -185,4 +186,3 @@ def test_not_found_is_clear(registry, tmp_path):
 def test_https_to_a_plain_http_registry_says_what_to_do(registry, tmp_path):
     with pytest.raises(regkit.TransportError, match="insecure-registry"):
         regkit.pull(f"{registry.host}/library/busybox", tmp_path / "t.tar")
-

@@ -39,7 +39,10 @@ def test_endpoints_from_env_and_mirror_precedence():
     assert e.registry_base(resolve("alpine")) == "http://proxy.example/docker-registry"
     assert e.realm("https://auth.docker.io/token") == "http://proxy.example/docker-auth/token"
     signed = "https://production.cloudflare.docker.com/registry-v2/docker/registry/v2/blobs/sha256/ab/x/data?verify=1%2B2&sig=a%3D"
-    assert e.blob_location(signed) == "http://proxy.example/docker-blob/registry-v2/docker/registry/v2/blobs/sha256/ab/x/data?verify=1%2B2&sig=a%3D"
+    assert (
+        e.blob_location(signed)
+        == "http://proxy.example/docker-blob/registry-v2/docker/registry/v2/blobs/sha256/ab/x/data?verify=1%2B2&sig=a%3D"
+    )
     mirrored = Endpoints.from_env(env, mirror="https://mirror.example/prefix", insecure=True)
     assert mirrored.registry == "https://mirror.example/prefix"
     assert Endpoints.from_env({}).registry_base(resolve("alpine")) == "https://registry-1.docker.io"

@@ -19,19 +19,17 @@ def test_verified_write_and_failed_write_leaves_nothing(tmp_path):
     wrong = Digest.of(b"other")
     with pytest.raises(DigestMismatch):
         store.write_bytes(wrong, data)
-    with pytest.raises(SizeMismatch):
-        with store.writer(Digest.of(data), 3) as (handle, verifier):
-            verifier.update(data)
+    with pytest.raises(SizeMismatch), store.writer(Digest.of(data), 3) as (_handle, verifier):
+        verifier.update(data)
     assert not store.has(wrong, 5)
     assert sorted(p.name for p in (tmp_path / "blobs" / "sha256").iterdir()) == [Digest.of(data).hex]
 
 
 def test_interrupt_removes_partial_file(tmp_path):
     store = BlobStore(tmp_path)
-    with pytest.raises(KeyboardInterrupt):
-        with store.writer(Digest.of(b"x"), 1) as (handle, verifier):
-            handle.write(b"x")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), store.writer(Digest.of(b"x"), 1) as (handle, _verifier):
+        handle.write(b"x")
+        raise KeyboardInterrupt
     assert list((tmp_path / "blobs" / "sha256").iterdir()) == []
 
 
@@ -68,6 +66,8 @@ def test_conversion_refuses_a_wrong_diff_id_and_corrupt_data(tmp_path):
     junk = b"not gzip at all"
     store.write_bytes(Digest.of(junk), junk)
     with pytest.raises(DigestMismatch, match="not valid gzip"):
-        convert_layer(store, Descriptor(mt.OCI_LAYER_GZIP, Digest.of(junk), len(junk)), Digest.of(tar), "tar", oci=True, index=1)
+        convert_layer(
+            store, Descriptor(mt.OCI_LAYER_GZIP, Digest.of(junk), len(junk)), Digest.of(tar), "tar", oci=True, index=1
+        )
     leftovers = [p.name for p in (tmp_path / "blobs" / "sha256").iterdir() if p.name.endswith(".partial")]
     assert leftovers == []

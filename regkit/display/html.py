@@ -92,8 +92,8 @@ def exchanges_html(exchanges: list[Exchange]) -> str:
 
 def reference_html(ref: Reference) -> str:
     """The parts of a resolved reference."""
-    rows = [("input", ref.original), ("registry", ref.registry), ("repository", ref.repository)]
-    rows += [("tag", ref.tag or ""), ("digest", ref.digest or ""), ("resolved", str(ref))]
+    rows: list[tuple[str, object]] = [("input", ref.original), ("registry", ref.registry)]
+    rows += [("repository", ref.repository), ("tag", ref.tag or ""), ("digest", ref.digest or ""), ("resolved", ref)]
     return _box("Reference", _table(rows))
 
 
@@ -109,7 +109,10 @@ def manifest_html(result: ManifestResult) -> str:
     """Index platforms (if any), then config and layers with sizes."""
     parts = []
     if result.index is not None:
-        rows = [(d.platform or "", d.digest.short, human_size(d.size), "attestation" if d.is_attestation else "") for d in result.index.manifests]
+        rows = [
+            (d.platform or "", d.digest.short, human_size(d.size), "attestation" if d.is_attestation else "")
+            for d in result.index.manifests
+        ]
         parts.append(_table(rows, ("platform", "digest", "size", "")))
         parts.append(f"<p>chosen: <code>{_text(result.platform)}</code></p>")
     rows = [("config", result.config.digest.short, human_size(result.config.size), result.config.media_type)]
@@ -129,7 +132,11 @@ def blob_html(blob: BlobResult) -> str:
 def image_html(image: AssembledImage) -> str:
     """The written image."""
     rows = [("path", image.path), ("format", image.format), ("image ID", image.image_id)]
-    rows += [("manifest", image.manifest_digest), ("tags", ", ".join(image.repo_tags)), ("converted layers", image.converted)]
+    rows += [
+        ("manifest", image.manifest_digest),
+        ("tags", ", ".join(image.repo_tags)),
+        ("converted layers", image.converted),
+    ]
     return _box("Assembled image", _table(rows))
 
 

@@ -16,12 +16,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     lab.add_argument("--dir", type=Path, help="state directory (default: $REGKIT_LAB_DIR or ~/.local/state/regkit/lab)")
     actions = lab.add_subparsers(dest="action", required=True, metavar="ACTION")
     up = actions.add_parser("up", help="start the lab and push the sample images")
-    up.add_argument("--mode", choices=MODES, default="hub", help="hub: realm and CDN reachable only through the proxy (default)")
-    up.add_argument("--large", type=int, default=0, metavar="N", help="also push a throughput image of N layers of 32 MiB")
+    up.add_argument(
+        "--mode", choices=MODES, default="hub", help="hub: realm and CDN reachable only through the proxy (default)"
+    )
+    up.add_argument(
+        "--large", type=int, default=0, metavar="N", help="also push a throughput image of N layers of 32 MiB"
+    )
     up.set_defaults(func=_up)
     actions.add_parser("down", help="stop the lab's processes").set_defaults(func=_down)
     actions.add_parser("status", help="what runs where, and commands to try").set_defaults(func=_status)
-    demo = actions.add_parser("demo", help="the main job: lab up, pull through the seed proxy, docker load, run, lab down")
+    demo = actions.add_parser(
+        "demo", help="the main job: lab up, pull through the seed proxy, docker load, run, lab down"
+    )
     demo.add_argument("-o", "--output", type=Path, default=Path("busybox_latest.tar"), help="where the pulled tar goes")
     demo.set_defaults(func=_demo)
 

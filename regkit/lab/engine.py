@@ -17,10 +17,9 @@ import subprocess
 import time
 from collections.abc import Collection
 from pathlib import Path
-from types import TracebackType
 
 from ..errors import LabError
-from .process import ManagedProcess, ProcInfo, list_processes, pid_alive, require_binary, unix_socket_probe
+from .process import ManagedProcess, ProcInfo, Service, list_processes, pid_alive, require_binary, unix_socket_probe
 
 DOCKERD = Path("/usr/sbin/dockerd")
 DOCKER = Path("/usr/bin/docker")
@@ -42,7 +41,7 @@ _SHIM_SOCKET_DIR = Path("/run/containerd/s")
 _MOUNT_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
-class DockerEngine:
+class DockerEngine(Service):
     """A Docker 20.10 engine of its own, listening on a unix socket, with containers on the vfs storage driver."""
 
     def __init__(self, state_dir: Path, shutdown_timeout: int = 5) -> None:
@@ -63,15 +62,6 @@ class DockerEngine:
         self.dockerd = ManagedProcess(
             "dockerd", self._dockerd_argv(), self.state_dir, ready=self._answers, env=_daemon_env(), ready_timeout=60.0
         )
-
-    def __enter__(self) -> DockerEngine:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def host(self) -> str:

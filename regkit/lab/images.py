@@ -90,14 +90,25 @@ def sample_images(busybox: Path, *, large_layers: int = 0, large_layer_size: int
     images = [
         SampleImage("library/busybox", "latest", oci_bb, "busybox, OCI manifest, one gzip layer", True),
         SampleImage("library/busybox", "docker", docker_bb, "busybox, Docker schema2 manifest", True),
-        SampleImage("library/busybox", "multiarch", multiarch(oci_bb, host, oci=True), "OCI index: busybox + other platforms + an attestation", True),
-        SampleImage("library/busybox", "manifest-list", multiarch(docker_bb, host, oci=False), "Docker manifest list", True),
+        SampleImage(
+            "library/busybox",
+            "multiarch",
+            multiarch(oci_bb, host, oci=True),
+            "OCI index: busybox + other platforms + an attestation",
+            True,
+        ),
+        SampleImage(
+            "library/busybox", "manifest-list", multiarch(docker_bb, host, oci=False), "Docker manifest list", True
+        ),
         SampleImage("library/whiteout", "latest", whiteout, "layer 2 adds a 5 MiB file, layer 3 deletes it", True),
         SampleImage("library/layers", "latest", many, "zstd, gzip, uncompressed and empty layers", True),
         SampleImage("private/busybox", "latest", oci_bb, "private: needs the lab user's credentials", True),
     ]
     if large_layers:
-        layers = [(ib.tar_layer([ib.file(f"blob{i}.bin", noise(large_layer_size, 100 + i))]), "gzip") for i in range(large_layers)]
+        layers = [
+            (ib.tar_layer([ib.file(f"blob{i}.bin", noise(large_layer_size, 100 + i))]), "gzip")
+            for i in range(large_layers)
+        ]
         images.append(
             SampleImage(
                 "library/large",

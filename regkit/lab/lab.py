@@ -19,7 +19,6 @@ import secrets
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import TracebackType
 
 from ..client import Client
 from ..endpoints import ENV_AUTH, ENV_BLOB, ENV_REGISTRY, Endpoints
@@ -30,7 +29,7 @@ from . import MODES
 from .busybox import busybox_binary
 from .images import SampleImage, sample_images
 from .nginx import NGINX, NginxPorts, lab_config, nginx_process, write_config
-from .process import ManagedProcess, free_port, require_binary, tcp_probe
+from .process import ManagedProcess, Service, free_port, require_binary, tcp_probe
 from .registry import RegistryServer
 from .tokenserver import make_signing_pair
 
@@ -72,14 +71,19 @@ class LabSettings:
         """Fresh ports and secrets."""
         if mode not in MODES:
             raise LabError(f"lab mode {mode!r} is unknown; use hub or open")
-        ports = {name: free_port() for name in ("registry", "token", "edge", "front", "cdn", "proxy", "forward", "dead_auth", "dead_cdn")}
+        ports = {
+            name: free_port()
+            for name in ("registry", "token", "edge", "front", "cdn", "proxy", "forward", "dead_auth", "dead_cdn")
+        }
         return cls(mode=mode, password=secrets.token_urlsafe(12), secret=secrets.token_urlsafe(24), **ports)
 
 
-class Lab:
+class Lab(Service):
     """Start, use and stop the lab; also a context manager (``with Lab(tmp) as lab: …``)."""
 
-    def __init__(self, state_dir: str | os.PathLike[str] | None = None, *, mode: str = "hub", large_layers: int = 0) -> None:
+    def __init__(
+        self, state_dir: str | os.PathLike[str] | None = None, *, mode: str = "hub", large_layers: int = 0
+    ) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
         self.mode = mode
         self.large_layers = large_layers
@@ -157,7 +161,9 @@ class Lab:
         mirror = f"--mirror={self.proxy_url}/docker-registry --insecure-registry"
         lines = [f"{env} regkit pull busybox {mirror}"]
         if self.settings.mode == "hub":
-            lines.append(f"regkit pull {self.front_host}/library/busybox --insecure-registry   # fails: realm unreachable")
+            lines.append(
+                f"regkit pull {self.front_host}/library/busybox --insecure-registry   # fails: realm unreachable"
+            )
         else:
             lines.append(f"regkit pull {self.front_host}/library/busybox --insecure-registry")
         lines.append(
@@ -207,7 +213,13 @@ class Lab:
                 "users": {LAB_USER: s.password},
                 "private_namespaces": [PRIVATE_NAMESPACE],
             },
-            "edge": {"port": s.edge, "registry": registry.url, "cdn_base": self.advertised_cdn, "secret": s.secret, "ttl": CDN_URL_TTL},
+            "edge": {
+                "port": s.edge,
+                "registry": registry.url,
+                "cdn_base": self.advertised_cdn,
+                "secret": s.secret,
+                "ttl": CDN_URL_TTL,
+            },
         }
         path = self.state_dir / "service" / "service.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,6 +231,14 @@ class Lab:
         if not (self.state_dir / "lab.json").exists():
             return {"registry": None, "service": None, "nginx": None}
         return {"registry": self._registry().pid, "service": self._service().pid, "nginx": self._nginx().pid}
+
+    def start(self) -> None:
+        """Start the lab (see :meth:`up`)."""
+        self.up()
+
+    def stop(self) -> None:
+        """Stop the lab (see :meth:`down`)."""
+        self.down()
 
     def up(self) -> Lab:
         """Start everything and push the sample images; refuses if this lab already runs."""
@@ -238,7 +258,9 @@ class Lab:
             self._service().start()
             s = self.settings
             ports = NginxPorts(s.front, s.cdn, s.proxy, s.registry, s.token, s.edge, s.forward)
-            write_config(self.state_dir / "nginx", lab_config(self.state_dir / "nginx", ports, registry.storage_dir, s.secret))
+            write_config(
+                self.state_dir / "nginx", lab_config(self.state_dir / "nginx", ports, registry.storage_dir, s.secret)
+            )
             self._nginx().start()
             self.seed()
         except BaseException:
@@ -265,23 +287,17 @@ class Lab:
         self._service().stop()
         self._registry().stop()
 
-    def __enter__(self) -> Lab:
-        return self.up()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.down()
-
     def describe(self) -> str:
         """What runs where, and what to try: printed by ``regkit lab up`` and ``regkit lab status``."""
         s = self.settings
         pids = self.running()
         state = ", ".join(f"{name} {'pid ' + str(pid) if pid else 'stopped'}" for name, pid in pids.items())
-        hub = s.mode == "hub"
+        unreachable = "  (unreachable)" if s.mode == "hub" else ""
         lines = [
             f"regkit lab ({s.mode} mode) in {self.state_dir}: {state}",
             f"  registry (like registry-1.docker.io)  http://{self.front_host}",
-            f"  token service  {self.token_url}   advertised realm: {self.advertised_realm}{'  (unreachable)' if hub else ''}",
-            f"  blob CDN       {self.cdn_url}   advertised: {self.advertised_cdn}{'  (unreachable)' if hub else ''}",
+            f"  token service  {self.token_url}   advertised realm: {self.advertised_realm}{unreachable}",
+            f"  blob CDN       {self.cdn_url}   advertised: {self.advertised_cdn}{unreachable}",
             f"  seed proxy     {self.proxy_url}  (/docker-auth/, /docker-registry/, /docker-blob/)",
             f"  HTTP_PROXY     {self.forward_proxy_url}  (a forward proxy to loopback, for proxy lessons)",
             f"  lab user       {LAB_USER} / {s.password}  (for {PRIVATE_NAMESPACE}/*)",
@@ -289,4 +305,3 @@ class Lab:
             *(f"  {line}" for line in self.commands()),
         ]
         return "\n".join(lines)
-

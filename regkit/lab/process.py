@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import requests
 
@@ -131,7 +131,31 @@ def http_probe(url: str) -> Probe:
     return probe
 
 
-class ManagedProcess:
+_S = TypeVar("_S", bound="Service")
+
+
+class Service:
+    """Something started and stopped: ``with`` starts it and always stops it."""
+
+    def start(self) -> None:
+        """Start; return once ready."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop; safe to call when not running."""
+        raise NotImplementedError
+
+    def __enter__(self: _S) -> _S:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class ManagedProcess(Service):
     """A server command run in its own session, with NAME.log and NAME.pid in ``state_dir``."""
 
     def __init__(
@@ -154,15 +178,6 @@ class ManagedProcess:
         self.pid_path = self.state_dir / f"{name}.pid"
         # Set only while our child is unreaped; waitid() and the group kill in _reap() rely on that.
         self._popen: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> ManagedProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def pid(self) -> int | None:

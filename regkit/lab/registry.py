@@ -7,11 +7,10 @@ import re
 import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from ..errors import LabError
-from .process import ManagedProcess, free_port, http_probe, require_binary
+from .process import ManagedProcess, Service, free_port, http_probe, require_binary
 
 REGISTRY_BINARY = Path("/usr/bin/docker-registry")
 REGISTRY_PACKAGE = "docker-registry"
@@ -19,7 +18,7 @@ REGISTRY_PACKAGE = "docker-registry"
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
 
-class RegistryServer:
+class RegistryServer(Service):
     """A registry at http://127.0.0.1:PORT with filesystem storage and deletes enabled; no auth unless given."""
 
     def __init__(
@@ -40,15 +39,6 @@ class RegistryServer:
             self.state_dir,
             ready=http_probe(f"{self.url}/v2/"),
         )
-
-    def __enter__(self) -> RegistryServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def host(self) -> str:

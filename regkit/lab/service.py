@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     edge = config["edge"]
     servers = [
         _serve(int(token["port"]), make_handler(policy, issuer)),
-        _serve(int(edge["port"]), make_edge_handler(edge["registry"], edge["cdn_base"], edge["secret"], int(edge["ttl"]))),
+        _serve(
+            int(edge["port"]), make_edge_handler(edge["registry"], edge["cdn_base"], edge["secret"], int(edge["ttl"]))
+        ),
     ]
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
     for thread in threads:

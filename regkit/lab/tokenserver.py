@@ -96,7 +96,10 @@ class TokenIssuer:
     """Signs RS256 JWTs whose ``x5c`` header carries the certificate the registry trusts."""
 
     def __init__(self, key_path: Path, cert_path: Path, issuer: str, service: str, ttl: int) -> None:
-        self.key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError(f"{key_path} is not an RSA key; RS256 tokens need one")
+        self.key = key
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         self.x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
         self.issuer, self.service, self.ttl = issuer, service, ttl
@@ -116,7 +119,7 @@ class TokenIssuer:
             "access": access,
         }
         signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
-        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr,call-arg]
+        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         return f"{signing_input}.{_b64url(signature)}", self.ttl
 
 
@@ -159,7 +162,7 @@ def make_handler(policy: Policy, issuer: TokenIssuer) -> type[BaseHTTPRequestHan
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             url = urlsplit(self.path)
             if url.path.rstrip("/").rsplit("/", 1)[-1] != "token":
                 self._json(404, {"errors": [{"code": "NOT_FOUND", "message": "only /token is served here"}]})
@@ -172,7 +175,11 @@ def make_handler(policy: Policy, issuer: TokenIssuer) -> type[BaseHTTPRequestHan
             ok, user = policy.authenticate(self.headers.get("Authorization"))
             if not ok:
                 challenge = 'Basic realm="regkit lab"'
-                self._json(401, {"errors": [{"code": "UNAUTHORIZED", "message": "wrong username or password"}]}, {"WWW-Authenticate": challenge})
+                self._json(
+                    401,
+                    {"errors": [{"code": "UNAUTHORIZED", "message": "wrong username or password"}]},
+                    {"WWW-Authenticate": challenge},
+                )
                 return
             token, ttl = issuer.issue(user or "", grant(policy, user, query.get("scope", [])))
             issued = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
