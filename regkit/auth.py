@@ -14,6 +14,7 @@ from .challenge import Challenge, find_challenge, parse_challenges
 from .client import AuthArg, Client, Credentials, as_reference
 from .errors import AuthError, TransportError
 from .exchange import Exchange
+from .httperrors import who_answered
 from .redact import fingerprint, redact_json
 from .reference import Reference
 from .transport import HttpResponse
@@ -186,7 +187,7 @@ def _parse_token_response(
         exchange.body_preview = raw[:200].decode("utf-8", "replace")
         raise AuthError(
             f"the token service answered {exchange.content_type or 'no content type'}, not JSON "
-            f"(server: {exchange.header('server') or 'unknown'})",
+            f"({who_answered(response)})",
             exchange=exchange,
         ) from None
     if not isinstance(doc, dict):

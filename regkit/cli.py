@@ -84,9 +84,12 @@ def _pull(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         progress=Progress() if args.quiet else BarProgress(),
     )
+    proxies = sorted({e.proxy for e in result.exchanges if e.proxy})
     if args.quiet:
         print(result.image.path)
     else:
+        if proxies:
+            print(f"requests went through HTTP proxy {', '.join(proxies)} (from the environment)", file=sys.stderr)
         image = result.image
         print(
             f"wrote {image.path} ({image.format}): image {image.image_id}, "

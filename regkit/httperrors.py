@@ -13,7 +13,8 @@ _WHO_HEADERS = ("server", "via", "cf-ray", "x-cache", "x-served-by")
 
 def who_answered(response: HttpResponse) -> str:
     """``server: nginx/1.22, via: 1.1 varnish`` or ``unknown server``."""
-    found = [f"{name}: {response.exchange.header(name)}" for name in _WHO_HEADERS if response.exchange.header(name)]
+    values = {name: (response.exchange.header(name) or "").strip() for name in _WHO_HEADERS}
+    found = [f"{name}: {value}" for name, value in values.items() if value]
     return ", ".join(found) or "unknown server"
 
 

@@ -7,7 +7,7 @@ so both old engines (which read ``manifest.json``) and OCI tools can use it.
 
 from __future__ import annotations
 
-import io
+import errno
 import json
 import os
 import secrets
@@ -64,35 +64,73 @@ class _Sink(Protocol):
 
 
 class _TarSink:
-    """Adds members to a tar with fixed ownership and times, so equal images give equal tars."""
+    """Writes tar members straight to a file descriptor; blob data is copied by the kernel.
 
-    def __init__(self, tar: tarfile.TarFile) -> None:
-        self.tar = tar
+    Ownership and times are fixed, so equal images give byte-identical tars.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
         self.dirs: set[str] = set()
 
-    def _info(self, name: str, size: int) -> tarfile.TarInfo:
-        parent = name.rpartition("/")[0]
-        if parent and parent not in self.dirs:
-            self._dir(parent)
-        info = tarfile.TarInfo(name)
-        info.size, info.mode, info.mtime = size, 0o644, 0
-        return info
+    def _write(self, data: bytes) -> None:
+        _write_all(self.fd, data)
 
-    def _dir(self, name: str) -> None:
+    def _header(self, name: str, size: int, kind: bytes = tarfile.REGTYPE) -> None:
         parent = name.rpartition("/")[0]
         if parent and parent not in self.dirs:
-            self._dir(parent)
+            self.dirs.add(parent)
+            self._header(parent, 0, tarfile.DIRTYPE)
         info = tarfile.TarInfo(name)
-        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
-        self.tar.addfile(info)
-        self.dirs.add(name)
+        info.size, info.type, info.mtime = size, kind, 0
+        info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+        self._write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+
+    def _pad(self, size: int) -> None:
+        self._write(bytes(-size % tarfile.BLOCKSIZE))
 
     def add_bytes(self, name: str, data: bytes) -> None:
-        self.tar.addfile(self._info(name, len(data)), io.BytesIO(data))
+        self._header(name, len(data))
+        self._write(data)
+        self._pad(len(data))
 
     def add_file(self, name: str, path: Path) -> None:
         with open(path, "rb") as handle:
-            self.tar.addfile(self._info(name, os.fstat(handle.fileno()).st_size), handle)
+            size = os.fstat(handle.fileno()).st_size
+            self._header(name, size)
+            _copy_range(handle.fileno(), self.fd, size)
+        self._pad(size)
+
+    def finish(self) -> None:
+        """The end-of-archive marker: two zero blocks."""
+        self._write(bytes(2 * tarfile.BLOCKSIZE))
+
+
+def _copy_range(source: int, target: int, size: int) -> None:
+    """Copy ``size`` bytes in the kernel (copy_file_range), falling back to read/write where unsupported."""
+    left = size
+    try:
+        while left:
+            copied = os.copy_file_range(source, target, left)
+            if copied == 0:
+                raise OutputError(f"a blob file ended {left} bytes early while writing the tar")
+            left -= copied
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+        while left:
+            chunk = os.read(source, min(left, 1 << 20))
+            if not chunk:
+                raise OutputError(f"a blob file ended {left} bytes early while writing the tar") from None
+            _write_all(target, chunk)
+            left -= len(chunk)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write until everything is written (it may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 class _DirSink:
@@ -268,12 +306,13 @@ def _write_tar(path: Path) -> Iterator[_Sink]:
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.partial"
     # Not mkstemp: its 0600 mode would stick to the output; O_EXCL gives the same safety.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    with (
-        _replaced_when_complete(tmp, path, lambda p: p.unlink(missing_ok=True)),
-        os.fdopen(fd, "wb") as handle,
-        tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        yield _TarSink(tar)
+    with _replaced_when_complete(tmp, path, lambda p: p.unlink(missing_ok=True)):
+        try:
+            sink = _TarSink(fd)
+            yield sink
+            sink.finish()
+        finally:
+            os.close(fd)
 
 
 @contextmanager

@@ -227,6 +227,16 @@ def test_http_proxy_is_honoured_and_reported(open_lab, tmp_path, monkeypatch):
     assert log.read_text().count(f"{open_lab.settings.forward} GET") - before == len(
         [e for e in result.exchanges if e.method == "GET"]
     )
+    shown = cli(
+        "pull",
+        f"{open_lab.front_host}/library/busybox",
+        "--insecure-registry",
+        "-o",
+        "p.tar",
+        cwd=tmp_path,
+        env={"HTTP_PROXY": open_lab.forward_proxy_url},
+    )
+    assert f"through HTTP proxy {open_lab.forward_proxy_url}" in shown.stderr
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     direct = regkit.pull(f"{open_lab.front_host}/library/busybox", tmp_path / "g.tar", insecure=True)
     assert all(e.proxy == "" for e in direct.exchanges)
@@ -237,6 +247,25 @@ def test_lab_cli_status_and_images(hub_lab, samples: list[SampleImage]):
     assert status.returncode == 0
     assert "hub mode" in status.stdout and "regkit pull busybox --mirror=" in status.stdout
     assert {(s.repository, s.tag) for s in hub_lab.images} == {(s.repository, s.tag) for s in samples}
+
+
+def test_the_main_job_runs(tmp_path):
+    """The README's main job: lab in hub mode, pull through the seed proxy, docker load, run."""
+    done = cli("lab", "demo", "-o", "bb.tar", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Loaded image: busybox:latest" in done.stderr and "echo hello -> hello" in done.stderr
+    assert (tmp_path / "bb.tar").is_file()
+
+
+def test_lab_cli_up_and_down(tmp_path):
+    state = str(tmp_path / "cli-lab")
+    up = cli("lab", "--dir", state, "up", "--mode", "open")
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "open mode" in up.stdout and "regkit pull" in up.stdout
+    finally:
+        down = cli("lab", "--dir", state, "down")
+    assert down.returncode == 0 and cli("lab", "--dir", state, "status").returncode == 1
 
 
 def test_lab_up_twice_is_refused_and_down_stops_everything(tmp_path):

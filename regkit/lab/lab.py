@@ -82,11 +82,17 @@ class Lab(Service):
     """Start, use and stop the lab; also a context manager (``with Lab(tmp) as lab: …``)."""
 
     def __init__(
-        self, state_dir: str | os.PathLike[str] | None = None, *, mode: str = "hub", large_layers: int = 0
+        self,
+        state_dir: str | os.PathLike[str] | None = None,
+        *,
+        mode: str = "hub",
+        large_layers: int = 0,
+        large_layer_size: int = 32 << 20,
     ) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
         self.mode = mode
         self.large_layers = large_layers
+        self.large_layer_size = large_layer_size
         self.images: list[SampleImage] = []
         self._settings: LabSettings | None = None
 
@@ -270,7 +276,11 @@ class Lab(Service):
 
     def seed(self) -> None:
         """Push the sample images through the real protocol, as the lab user, with token auth."""
-        self.images = sample_images(busybox_binary(self.state_dir / "cache"), large_layers=self.large_layers)
+        self.images = sample_images(
+            busybox_binary(self.state_dir / "cache"),
+            large_layers=self.large_layers,
+            large_layer_size=self.large_layer_size,
+        )
         s = self.settings
         # Straight to the registry; the realm it advertises may be unreachable (hub mode), so the
         # client's own auth rewrite points at the token service: the same fix users apply.
