@@ -7,10 +7,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 from .auth import Token, get_token, send_authorized
 from .client import AuthArg, Client, as_reference
+from .digest import Verifier
 from .errors import DigestMismatch, SizeMismatch, TransportError, UnexpectedResponse
 from .exchange import Exchange
 from .httperrors import error_for
@@ -20,6 +22,7 @@ from .store import BlobStore
 from .transport import HttpResponse
 
 MAX_REDIRECTS = 5
+MAX_RESUMES = 3
 _REDIRECTS = (301, 302, 303, 307, 308)
 
 Progress = Callable[[int], None]
@@ -65,17 +68,26 @@ def fetch_blob(
     token = token or get_token(ref, client=client)
     start = time.perf_counter()
     exchanges: list[Exchange] = []
-    response = _follow(client, ref, descriptor, token, exchanges)
-    _download(response, descriptor, store, progress)
+    with store.writer(descriptor.digest, descriptor.size) as (handle, verifier):
+        _download(client, ref, descriptor, token, exchanges, handle, verifier, progress or (lambda count: None))
     return BlobResult(descriptor, store.path(descriptor.digest), tuple(exchanges), time.perf_counter() - start)
 
 
-def _follow(
-    client: Client, ref: Reference, descriptor: Descriptor, token: Token, exchanges: list[Exchange]
+def follow_blob(
+    client: Client,
+    ref: Reference,
+    descriptor: Descriptor,
+    token: Token,
+    exchanges: list[Exchange],
+    byte_range: str | None = None,
 ) -> HttpResponse:
-    """GET the blob and follow redirects; redirect hops never carry ``Authorization``."""
+    """GET the blob (optionally ``Range: bytes=…``) and follow redirects, which never carry ``Authorization``.
+
+    Returns the final 200 or 206 response with its body unread.
+    """
+    headers = {"Range": f"bytes={byte_range}"} if byte_range else {}
     url, meant = client.registry_url(ref, f"blobs/{descriptor.digest}")
-    response, _ = send_authorized(client, "blob", ref, token, "GET", url, meant, {}, exchanges)
+    response, _ = send_authorized(client, "blob", ref, token, "GET", url, meant, headers, exchanges)
     for hop in range(1, MAX_REDIRECTS + 1):
         if response.status not in _REDIRECTS:
             break
@@ -88,11 +100,14 @@ def _follow(
         try:
             # A fresh header set: the registry's token is for the registry, not for a CDN (S3 answers
             # 400 "Only one auth mechanism allowed"), even when both sit behind the same proxy host.
-            response = client.send("blob", "GET", sent, original_url=target, note=f"redirect {hop}, no Authorization")
+            response = client.send(
+                "blob", "GET", sent, headers=headers, original_url=target, note=f"redirect {hop}, no Authorization"
+            )
         except TransportError as exc:
             raise TransportError(
                 f"the blob redirect to {urlsplit(sent).netloc} failed: {exc.message}",
                 exchange=exc.exchange,
+                kind=exc.kind,
                 hint="if the CDN is only reachable through a reverse proxy, set DOCKER_BLOB_REVERSE_PROXY",
             ) from None
         exchanges.append(response.exchange)
@@ -101,32 +116,75 @@ def _follow(
         raise UnexpectedResponse(
             f"more than {MAX_REDIRECTS} redirects for blob {descriptor.digest}", exchange=response.exchange
         )
-    if response.status != 200:
+    if response.status not in (200, 206):
         raise error_for(response, f"blob {descriptor.digest}")
     return response
 
 
-def _download(response: HttpResponse, descriptor: Descriptor, store: BlobStore, progress: Progress | None) -> None:
-    """Stream the body into the store, verifying size and digest as the bytes arrive."""
+def _download(
+    client: Client,
+    ref: Reference,
+    descriptor: Descriptor,
+    token: Token,
+    exchanges: list[Exchange],
+    handle: BinaryIO,
+    verifier: Verifier,
+    progress: Progress,
+) -> None:
+    """Stream the blob into ``handle``; after a broken connection resume with ``Range`` where it stopped.
+
+    The verifier has hashed every byte written so far, so a resumed download still checks the
+    whole digest; a server that ignores ``Range`` (200 instead of 206) makes it start over.
+    """
+    response = follow_blob(client, ref, descriptor, token, exchanges)
+    for resume in range(MAX_RESUMES + 1):
+        offset = verifier.count
+        if response.status == 200 and offset:
+            handle.seek(0)
+            handle.truncate()
+            verifier.reset()
+            progress(-offset)
+            offset = 0
+        try:
+            _check_length(response, descriptor, offset)
+            _stream(response, handle, verifier, progress)
+            return
+        except TransportError as exc:
+            if not exc.transient or resume == MAX_RESUMES:
+                raise
+        except (DigestMismatch, SizeMismatch) as exc:
+            exc.exchange = response.exchange
+            encoding = response.exchange.header("content-encoding")
+            if encoding and encoding != "identity":
+                exc.hint = f"the response has Content-Encoding {encoding}: a proxy re-encoded the blob"
+            raise
+        finally:
+            response.close()
+        progress(0)  # lets a cancelled pull stop here instead of resuming
+        response = follow_blob(client, ref, descriptor, token, exchanges, f"{verifier.count}-")
+        response.exchange.note = f"resume at byte {verifier.count} {response.exchange.note}".strip()
+
+
+def _check_length(response: HttpResponse, descriptor: Descriptor, offset: int) -> None:
+    """Refuse before reading when the announced length cannot be the blob's (or its rest's)."""
     declared = response.exchange.content_length
-    if declared is not None and declared != descriptor.size:
-        response.close()
+    if response.status == 206:
+        expected = f"bytes {offset}-{descriptor.size - 1}/{descriptor.size}"
+        if (response.exchange.header("content-range") or "").strip() != expected:
+            raise SizeMismatch(
+                f"blob {descriptor.digest}: resumed at byte {offset} but the server sent "
+                f"Content-Range {response.exchange.header('content-range')!r}, not {expected!r}",
+                exchange=response.exchange,
+            )
+    elif declared is not None and declared != descriptor.size:
         raise SizeMismatch(
             f"blob {descriptor.digest}: the server announces {declared} bytes, the manifest says {descriptor.size}",
             exchange=response.exchange,
         )
-    try:
-        with store.writer(descriptor.digest, descriptor.size) as (handle, verifier):
-            for chunk in response.iter_bytes():
-                verifier.update(chunk)
-                handle.write(chunk)
-                if progress:
-                    progress(len(chunk))
-    except (DigestMismatch, SizeMismatch) as exc:
-        exc.exchange = response.exchange
-        encoding = response.exchange.header("content-encoding")
-        if encoding and encoding != "identity":
-            exc.hint = f"the response has Content-Encoding {encoding}: a proxy re-encoded the blob"
-        raise
-    finally:
-        response.close()
+
+
+def _stream(response: HttpResponse, handle: BinaryIO, verifier: Verifier, progress: Progress) -> None:
+    for chunk in response.iter_bytes():
+        verifier.update(chunk)
+        handle.write(chunk)
+        progress(len(chunk))

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from . import __version__
 from .errors import InvalidOption, RegkitError
 from .lab.cli import add_commands as add_lab_commands
+from .transport import DEFAULT_TIMEOUT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument("-j", "--jobs", type=int, default=3, help="concurrent blob downloads (default 3, like dockerd)")
     pull.add_argument("--cache-dir", help="keep verified blobs here and reuse them next time")
     pull.add_argument("-q", "--quiet", action="store_true", help="print only the output path")
+    pull.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT[1], metavar="S", help="seconds a server may stay silent"
+    )
+    pull.add_argument(
+        "--retries", type=int, default=3, metavar="N", help="retries after 5xx, 429 or a broken connection"
+    )
     pull.set_defaults(func=_pull)
     add_lab_commands(commands)
     return parser
@@ -66,11 +73,22 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str] | None:
 
 
 def _pull(args: argparse.Namespace) -> int:
+    from .client import Client
     from .endpoints import Endpoints
     from .progress import BarProgress, Progress
     from .pull import pull
+    from .retry import RetryPolicy
 
-    endpoints = Endpoints.from_env(mirror=args.mirror, insecure=args.insecure_registry)
+    if args.timeout <= 0 or args.retries < 0:
+        raise InvalidOption("--timeout must be positive and --retries at least 0")
+    client = Client(
+        endpoints=Endpoints.from_env(mirror=args.mirror, insecure=args.insecure_registry),
+        insecure=args.insecure_registry,
+        auth=_credentials(args),
+        timeout=(DEFAULT_TIMEOUT[0], args.timeout),
+        retry=RetryPolicy(attempts=args.retries + 1),
+        pool_size=max(args.jobs, 4) * 2,
+    )
     result = pull(
         args.reference,
         args.output,
@@ -78,9 +96,7 @@ def _pull(args: argparse.Namespace) -> int:
         format=args.format,
         layer_format=args.layer_format,
         jobs=args.jobs,
-        auth=_credentials(args),
-        insecure=args.insecure_registry,
-        endpoints=endpoints,
+        client=client,
         cache_dir=args.cache_dir,
         progress=Progress() if args.quiet else BarProgress(),
     )

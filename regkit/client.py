@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .endpoints import Endpoints
-from .errors import InvalidOption
+from .errors import InvalidOption, TransportError
 from .exchange import Transcript
 from .redact import fingerprint
 from .reference import Reference, resolve
+from .retry import RetryPolicy, parse_retry_after
 from .transport import DEFAULT_TIMEOUT, HttpResponse, Transport
 
 if TYPE_CHECKING:
@@ -57,17 +60,20 @@ class Client:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         pool_size: int = 16,
         docker_config: bool = True,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.endpoints = endpoints or Endpoints(insecure=insecure)
         self.insecure = insecure or self.endpoints.insecure
         self.credentials = as_credentials(auth)
         self.docker_config = docker_config
+        self.retry = retry or RetryPolicy()
         self._config_credentials: dict[str, Credentials | None] = {}
         self.transcript = Transcript()
         self.transport = Transport(
             verify=not self.insecure, timeout=timeout, pool_size=pool_size, record=self.transcript.append
         )
         self.tokens: dict[tuple[str, str, str], Token] = {}
+        self._open: weakref.WeakSet[HttpResponse] = weakref.WeakSet()
         self.token_lock = threading.Lock()
 
     def credentials_for(self, ref: Reference) -> Credentials | None:
@@ -89,9 +95,39 @@ class Client:
         """The URLs (sent, meant) of ``/v2/<repository>/<path>``."""
         return self.endpoint(ref, f"{ref.repository}/{path}")
 
-    def send(self, step: str, method: str, url: str, **kwargs: Any) -> HttpResponse:
-        """Send one recorded request (see :meth:`Transport.send`)."""
-        return self.transport.send(step, method, url, **kwargs)
+    def send(self, step: str, method: str, url: str, *, attempt: int = 1, **kwargs: Any) -> HttpResponse:
+        """Send a recorded request (see :meth:`Transport.send`), again after transient failures.
+
+        Broken connections, 5xx and 429 are retried with backoff (``Retry-After`` honoured) up to
+        the policy's bound; each attempt is its own exchange. The last answer is returned as is,
+        for the caller to turn into an error.
+        """
+        tries = 1
+        while True:
+            try:
+                response = self.transport.send(step, method, url, attempt=attempt, **kwargs)
+                self._open.add(response)
+            except TransportError as exc:
+                wait = self.retry.delay(tries) if exc.transient else None
+                if wait is None or exc.exchange is None:
+                    raise
+                exc.exchange.note = f"{exc.exchange.note} retrying in {wait:.1f} s".strip()
+            else:
+                if not self.retry.retryable_status(response.status):
+                    return response
+                wait = self.retry.delay(tries, parse_retry_after(response.headers.get("Retry-After")))
+                if wait is None:
+                    return response
+                response.preview()  # keep the error page on the exchange: diagnosis reads it
+                response.exchange.note = f"{response.status}: retrying in {wait:.1f} s"
+            time.sleep(wait)
+            tries += 1
+            attempt += 1
+
+    def abort(self) -> None:
+        """Break every response still being read, so threads blocked on the network return now."""
+        for response in list(self._open):
+            response.abort()
 
     def close(self) -> None:
         """Close the connection pool."""

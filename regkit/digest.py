@@ -63,6 +63,11 @@ class Verifier:
         self._hash = hashlib.new(self.algorithm)
         self.count = 0
 
+    def reset(self) -> None:
+        """Forget what was fed (the download starts over)."""
+        self._hash = hashlib.new(self.algorithm)
+        self.count = 0
+
     def update(self, chunk: bytes) -> None:
         """Feed the next chunk; fails as soon as the stream is longer than promised."""
         self.count += len(chunk)

@@ -101,6 +101,15 @@ class UnexpectedResponse(RegistryError):
 class TransportError(RegkitError):
     """No usable HTTP answer: DNS failure, refused connection, TLS error, timeout."""
 
+    def __init__(self, message: str, *, kind: str = "other", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.kind = kind  # see regkit.transport._describe; "reset" is the transient one
+
+    @property
+    def transient(self) -> bool:
+        """True when trying again may help (the connection broke, rather than being refused)."""
+        return self.kind == "reset"
+
 
 class VerificationError(RegkitError):
     """Content that does not match its digest or size."""

@@ -136,13 +136,15 @@ def _fetch_all(
         futures = [pool.submit(one, d, label) for d, label in wanted.values()]
         try:
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                raise failed[0].exception()  # type: ignore[misc]
         except BaseException:
-            stop.set()  # Ctrl-C: make every running download give up now
-            raise
-        failed = [f for f in done if f.exception() is not None]
-        if failed:
+            # A failure or Ctrl-C: every other download gives up now, even one blocked on a read,
+            # so the pool's threads end and the partial files are removed.
             stop.set()
             for future in futures:
                 future.cancel()
-            raise failed[0].exception()  # type: ignore[misc]
+            client.abort()
+            raise
     return tuple(f.result() for f in futures)

@@ -7,6 +7,8 @@ behind the same reverse proxy. Callers follow redirects themselves (see :mod:`re
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,29 +28,31 @@ CHUNK_SIZE = 1 << 20
 PREVIEW_LIMIT = 2048
 
 
-def _describe(exc: Exception, url: str) -> str:
-    """A sentence naming the host and what went wrong, without requests' nested exception noise."""
+def _describe(exc: Exception, url: str) -> tuple[str, str]:
+    """``(kind, sentence)`` naming the host and what went wrong, without requests' nested noise.
+
+    Kinds: ``http-to-https``, ``tls``, ``connect-timeout``, ``read-timeout``, ``dns``, ``refused``,
+    ``reset`` (the only transient one: the connection broke), ``other``.
+    """
     host = urlsplit(url).netloc or url
     text = str(exc)
     if isinstance(exc, requests.exceptions.SSLError):
         if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
-            return f"{host} answered plain HTTP to a TLS (https) request; use --insecure-registry for an HTTP registry"
-        return f"TLS failed with {host}: {_last_reason(text)} (use --insecure-registry to skip verification)"
-    if isinstance(exc, (requests.exceptions.ConnectTimeout,)):
-        return f"connecting to {host} timed out"
+            return "http-to-https", f"{host} answered plain HTTP to a TLS (https) request; use --insecure-registry"
+        return "tls", f"TLS failed with {host}: {_last_reason(text)} (use --insecure-registry to skip verification)"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect-timeout", f"connecting to {host} timed out"
     if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
-        return f"{host} stopped sending data (read timeout)"
+        return "read-timeout", f"{host} stopped sending data (read timeout)"
     if isinstance(exc, requests.exceptions.ConnectionError):
-        if (
-            "Name or service not known" in text
-            or "nodename nor servname" in text
-            or "Temporary failure in name resolution" in text
-        ):
-            return f"cannot resolve host {host} (DNS)"
+        if any(p in text for p in ("Name or service not known", "nodename nor servname", "name resolution")):
+            return "dns", f"cannot resolve host {host} (DNS)"
         if "Connection refused" in text:
-            return f"connection to {host} refused (nothing listens there, or a firewall rejects it)"
-        return f"connection to {host} failed: {_last_reason(text)}"
-    return f"request to {host} failed: {exc.__class__.__name__}: {_last_reason(text)}"
+            return "refused", f"connection to {host} refused (nothing listens there, or a firewall rejects it)"
+        return "reset", f"connection to {host} failed: {_last_reason(text)}"
+    if isinstance(exc, (urllib3.exceptions.ProtocolError, requests.exceptions.ChunkedEncodingError, OSError)):
+        return "reset", f"connection to {host} broke: {_last_reason(text)}"
+    return "other", f"request to {host} failed: {exc.__class__.__name__}: {_last_reason(text)}"
 
 
 def _last_reason(text: str) -> str:
@@ -81,11 +85,12 @@ class HttpResponse:
                 self.exchange.bytes_received += len(chunk)
                 yield chunk
         except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as exc:
-            self.exchange.error = _describe(exc, self.raw.url)
+            kind, self.exchange.error = _describe(exc, self.raw.url)
             raise TransportError(
                 f"the body from {urlsplit(self.raw.url).netloc} broke off after "
                 f"{self.exchange.bytes_received} bytes: {self.exchange.error}",
                 exchange=self.exchange,
+                kind=kind,
             ) from None
         finally:
             self.finish()
@@ -121,6 +126,15 @@ class HttpResponse:
         """Release the connection (and finish the exchange)."""
         self.finish()
         self.raw.close()
+
+    def abort(self) -> None:
+        """Break the connection from another thread, waking a read blocked on it (Ctrl-C, cancel)."""
+        connection = getattr(self.raw.raw, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            # shutdown(), unlike close(), wakes a recv() already waiting in another thread.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class Transport:
@@ -173,9 +187,9 @@ class Transport:
                 prepared, stream=True, allow_redirects=False, verify=self.verify, timeout=self.timeout
             )
         except requests.exceptions.RequestException as exc:
-            exchange.error = _describe(exc, prepared.url or url)
+            kind, exchange.error = _describe(exc, prepared.url or url)
             exchange.total_time = time.perf_counter() - start
-            raise TransportError(exchange.error, exchange=exchange) from None
+            raise TransportError(exchange.error, exchange=exchange, kind=kind) from None
         exchange.time_to_headers = time.perf_counter() - start
         exchange.status, exchange.reason = response.status_code, response.reason or ""
         exchange.response_headers = _redacted_response_headers(response)

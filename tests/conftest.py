@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import regkit
+from regkit.lab import Lab
 from regkit.lab.busybox import busybox_binary
 from regkit.lab.engine import DockerEngine
 from regkit.lab.images import SampleImage, sample_images
@@ -48,3 +49,17 @@ def engine() -> Iterator[DockerEngine]:
     # A short state path: the engine's unix sockets live below it and have a 107-byte limit.
     with tempfile.TemporaryDirectory(prefix="rk-engine-") as state, DockerEngine(Path(state)) as docker:
         yield docker
+
+
+@pytest.fixture(scope="session")
+def hub_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """The lab in hub mode: realm and CDN reachable only through the seed's proxy."""
+    with Lab(tmp_path_factory.mktemp("hub-lab"), mode="hub") as lab:
+        yield lab
+
+
+@pytest.fixture(scope="session")
+def open_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """The lab in open mode: everything reachable directly."""
+    with Lab(tmp_path_factory.mktemp("open-lab"), mode="open") as lab:
+        yield lab

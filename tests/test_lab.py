@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,20 +30,6 @@ PUBLIC = [
     ("whiteout", "latest"),
     ("layers", "latest"),
 ]
-
-
-@pytest.fixture(scope="session")
-def hub_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """The lab in hub mode: realm and CDN reachable only through the seed's proxy."""
-    with Lab(tmp_path_factory.mktemp("hub-lab"), mode="hub") as lab:
-        yield lab
-
-
-@pytest.fixture(scope="session")
-def open_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """The lab in open mode: everything reachable directly."""
-    with Lab(tmp_path_factory.mktemp("open-lab"), mode="open") as lab:
-        yield lab
 
 
 def cli(

@@ -17,7 +17,7 @@ import json
 import os
 import secrets
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from ..client import Client
@@ -61,6 +61,7 @@ class LabSettings:
     cdn: int
     proxy: int
     forward: int
+    faults: int
     dead_auth: int
     dead_cdn: int
     password: str
@@ -71,10 +72,7 @@ class LabSettings:
         """Fresh ports and secrets."""
         if mode not in MODES:
             raise LabError(f"lab mode {mode!r} is unknown; use hub or open")
-        ports = {
-            name: free_port()
-            for name in ("registry", "token", "edge", "front", "cdn", "proxy", "forward", "dead_auth", "dead_cdn")
-        }
+        ports = {f.name: free_port() for f in fields(cls) if f.type == "int"}  # every int field is a port
         return cls(mode=mode, password=secrets.token_urlsafe(12), secret=secrets.token_urlsafe(24), **ports)
 
 
@@ -122,6 +120,10 @@ class Lab(Service):
     def forward_proxy_url(self) -> str:
         """A plain forward proxy for HTTP_PROXY lessons (it forwards to loopback only)."""
         return f"http://127.0.0.1:{self.settings.forward}"
+
+    def fault_url(self, fault: str) -> str:
+        """A registry endpoint that injects ``fault`` (see :data:`regkit.lab.faults.FAULTS`)."""
+        return f"http://127.0.0.1:{self.settings.faults}/{fault}"
 
     @property
     def token_url(self) -> str:
@@ -194,12 +196,12 @@ class Lab(Service):
     def _service(self) -> ManagedProcess:
         s = self.settings
         config = self.state_dir / "service" / "service.json"
-        token_ready, edge_ready = tcp_probe(s.token), tcp_probe(s.edge)
+        probes = [tcp_probe(port) for port in (s.token, s.edge, s.faults)]
         return ManagedProcess(
             "service",
             [sys.executable, "-m", "regkit.lab.service", str(config)],
             self.state_dir / "service",
-            ready=lambda: token_ready() and edge_ready(),
+            ready=lambda: all(probe() for probe in probes),
         )
 
     def _nginx(self) -> ManagedProcess:
@@ -219,6 +221,7 @@ class Lab(Service):
                 "users": {LAB_USER: s.password},
                 "private_namespaces": [PRIVATE_NAMESPACE],
             },
+            "faults": {"port": s.faults},
             "edge": {
                 "port": s.edge,
                 "registry": registry.url,
@@ -310,6 +313,7 @@ class Lab(Service):
             f"  blob CDN       {self.cdn_url}   advertised: {self.advertised_cdn}{unreachable}",
             f"  seed proxy     {self.proxy_url}  (/docker-auth/, /docker-registry/, /docker-blob/)",
             f"  HTTP_PROXY     {self.forward_proxy_url}  (a forward proxy to loopback, for proxy lessons)",
+            f"  faults         {self.fault_url('<fault>')}  (use as --mirror; the list is at that URL)",
             f"  lab user       {LAB_USER} / {s.password}  (for {PRIVATE_NAMESPACE}/*)",
             "Try:",
             *(f"  {line}" for line in self.commands()),
