@@ -15,6 +15,7 @@ from .client import AuthArg, Client, Credentials, as_reference
 from .errors import AuthError, TransportError
 from .exchange import Exchange
 from .httperrors import who_answered
+from .jwt import JwtClaims, decode_claims
 from .redact import fingerprint, redact_json
 from .reference import Reference
 from .transport import HttpResponse
@@ -49,6 +50,11 @@ class Token:
         """Seconds until expiry (negative when expired), None when it never expires."""
         expires = self.expires_at
         return None if expires is None else expires - (time.time() if now is None else now)
+
+    @property
+    def claims(self) -> JwtClaims | None:
+        """The JWT claims of a Bearer token (issuer, access, expiry), unverified; None if it is no JWT."""
+        return decode_claims(self.value) if self.kind == "bearer" else None
 
     @property
     def expired(self) -> bool:

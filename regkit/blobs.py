@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 from .auth import Token, get_token, send_authorized
 from .client import AuthArg, Client, as_reference
 from .digest import Verifier
-from .errors import DigestMismatch, SizeMismatch, TransportError, UnexpectedResponse
+from .errors import SizeMismatch, TransportError, UnexpectedResponse, VerificationError
 from .exchange import Exchange
 from .httperrors import error_for
 from .manifest import Descriptor
@@ -68,8 +68,16 @@ def fetch_blob(
     token = token or get_token(ref, client=client)
     start = time.perf_counter()
     exchanges: list[Exchange] = []
-    with store.writer(descriptor.digest, descriptor.size) as (handle, verifier):
-        _download(client, ref, descriptor, token, exchanges, handle, verifier, progress or (lambda count: None))
+    try:
+        with store.writer(descriptor.digest, descriptor.size) as (handle, verifier):
+            _download(client, ref, descriptor, token, exchanges, handle, verifier, progress or (lambda count: None))
+    except VerificationError as exc:
+        # The digest is checked when the writer closes: name the response that delivered the bytes.
+        exc.exchange = exc.exchange or exchanges[-1]
+        encoding = exc.exchange.header("content-encoding")
+        if encoding and encoding != "identity":
+            exc.hint = f"the response has Content-Encoding {encoding}: a proxy re-encoded the blob"
+        raise
     return BlobResult(descriptor, store.path(descriptor.digest), tuple(exchanges), time.perf_counter() - start)
 
 
@@ -152,11 +160,8 @@ def _download(
         except TransportError as exc:
             if not exc.transient or resume == MAX_RESUMES:
                 raise
-        except (DigestMismatch, SizeMismatch) as exc:
+        except VerificationError as exc:
             exc.exchange = response.exchange
-            encoding = response.exchange.header("content-encoding")
-            if encoding and encoding != "identity":
-                exc.hint = f"the response has Content-Encoding {encoding}: a proxy re-encoded the blob"
             raise
         finally:
             response.close()

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .analysis.cli import add_commands as add_analysis_commands
+from .diagnose.cli import add_commands as add_diagnose_commands
 from .errors import InvalidOption, RegkitError
 from .lab.cli import add_commands as add_lab_commands
 from .transport import DEFAULT_TIMEOUT
@@ -49,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument("--cache-dir", help="keep verified blobs here and reuse them next time")
     pull.add_argument("-q", "--quiet", action="store_true", help="print only the output path")
     pull.add_argument(
+        "--transcript",
+        metavar="FILE",
+        help="write every HTTP exchange (redacted) to FILE as a HAR 1.2 file, also when the pull fails",
+    )
+    pull.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT[1], metavar="S", help="seconds a server may stay silent"
     )
     pull.add_argument(
@@ -56,10 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     pull.set_defaults(func=_pull)
     add_lab_commands(commands)
+    add_analysis_commands(commands)
+    add_diagnose_commands(commands)
     return parser
 
 
-def _credentials(args: argparse.Namespace) -> tuple[str, str] | None:
+def credentials(args: argparse.Namespace) -> tuple[str, str] | None:
     if args.password_stdin and not args.username:
         raise InvalidOption("--password-stdin needs -u/--username")
     if not args.username:
@@ -73,6 +82,9 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str] | None:
 
 
 def _pull(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
     from .client import Client
     from .endpoints import Endpoints
     from .progress import BarProgress, Progress
@@ -84,28 +96,36 @@ def _pull(args: argparse.Namespace) -> int:
     client = Client(
         endpoints=Endpoints.from_env(mirror=args.mirror, insecure=args.insecure_registry),
         insecure=args.insecure_registry,
-        auth=_credentials(args),
+        auth=credentials(args),
         timeout=(DEFAULT_TIMEOUT[0], args.timeout),
         retry=RetryPolicy(attempts=args.retries + 1),
         pool_size=max(args.jobs, 4) * 2,
     )
-    result = pull(
-        args.reference,
-        args.output,
-        platform=args.platform,
-        format=args.format,
-        layer_format=args.layer_format,
-        jobs=args.jobs,
-        client=client,
-        cache_dir=args.cache_dir,
-        progress=Progress() if args.quiet else BarProgress(),
-    )
+    try:
+        result = pull(
+            args.reference,
+            args.output,
+            platform=args.platform,
+            format=args.format,
+            layer_format=args.layer_format,
+            jobs=args.jobs,
+            client=client,
+            cache_dir=args.cache_dir,
+            progress=Progress() if args.quiet else BarProgress(),
+        )
+    finally:
+        if args.transcript:  # after a failure too: the exchanges that led to it are what to look at
+            har = client.transcript.to_har(f"regkit pull {args.reference}")
+            Path(args.transcript).write_text(json.dumps(har, indent=1) + "\n")
     proxies = sorted({e.proxy for e in result.exchanges if e.proxy})
     if args.quiet:
         print(result.image.path)
     else:
         if proxies:
             print(f"requests went through HTTP proxy {', '.join(proxies)} (from the environment)", file=sys.stderr)
+        before, after = result.rate_limit
+        if before and after:
+            print(f"pull budget: before {before}; after {after}", file=sys.stderr)
         image = result.image
         print(
             f"wrote {image.path} ({image.format}): image {image.image_id}, "

@@ -74,6 +74,7 @@ class Client:
         )
         self.tokens: dict[tuple[str, str, str], Token] = {}
         self._open: weakref.WeakSet[HttpResponse] = weakref.WeakSet()
+        self.aborting = False  # set by abort(): responses arriving afterwards are broken off at once
         self.token_lock = threading.Lock()
 
     def credentials_for(self, ref: Reference) -> Credentials | None:
@@ -107,8 +108,10 @@ class Client:
             try:
                 response = self.transport.send(step, method, url, attempt=attempt, **kwargs)
                 self._open.add(response)
+                if self.aborting:  # abort() ran while this request was on its way
+                    response.abort()
             except TransportError as exc:
-                wait = self.retry.delay(tries) if exc.transient else None
+                wait = self.retry.delay(tries) if exc.transient and not self.aborting else None
                 if wait is None or exc.exchange is None:
                     raise
                 exc.exchange.note = f"{exc.exchange.note} retrying in {wait:.1f} s".strip()
@@ -125,7 +128,8 @@ class Client:
             attempt += 1
 
     def abort(self) -> None:
-        """Break every response still being read, so threads blocked on the network return now."""
+        """Break every response being read, now and until ``aborting`` is reset, so blocked threads return."""
+        self.aborting = True
         for response in list(self._open):
             response.abort()
 

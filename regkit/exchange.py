@@ -9,8 +9,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from .redact import redact_headers, redact_url
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -73,6 +77,11 @@ class Exchange:
         return self.bytes_received / self.total_time
 
     @property
+    def ended(self) -> float | None:
+        """Wall-clock time (epoch seconds) the exchange finished, None while the body is still unread."""
+        return None if self.total_time is None else self.started + self.total_time
+
+    @property
     def rewritten(self) -> bool:
         """True when a proxy setting changed the URL that was sent."""
         return self.url != self.original_url
@@ -87,6 +96,12 @@ class Exchange:
         note = f" [{self.note}]" if self.note else ""
         via = f" via proxy {self.proxy}" if self.proxy else ""
         return f"{self.step}: {self.method} {self.url}{via} -> {outcome}{note}"
+
+    def to_curl(self) -> str:
+        """The request as a ``curl`` command; secrets appear as shell variables (``$TOKEN``), never values."""
+        from .export import to_curl
+
+        return to_curl(self)
 
     def _repr_html_(self) -> str:
         from .display.html import exchange_html
@@ -118,6 +133,27 @@ class Transcript:
 
     def __str__(self) -> str:
         return "\n".join(e.summary() for e in self)
+
+    def __repr__(self) -> str:
+        return f"<Transcript of {len(self)} exchanges>"
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per exchange (see :data:`regkit.export.COLUMNS`); needs pandas."""
+        from .export import to_dataframe
+
+        return to_dataframe(list(self))
+
+    def to_har(self, title: str = "regkit") -> dict[str, Any]:
+        """A HAR 1.2 document for browser devtools and HAR viewers (write it with ``json.dump``)."""
+        from .export import to_har
+
+        return to_har(list(self), title)
+
+    def to_jsonl(self) -> str:
+        """One JSON object per exchange and line."""
+        from .export import to_jsonl
+
+        return to_jsonl(self)
 
     def _repr_html_(self) -> str:
         from .display.html import exchanges_html

@@ -21,6 +21,7 @@ from .manifest import Descriptor
 from .manifests import ManifestResult, get_manifest
 from .platform import Platform
 from .progress import Progress
+from .ratelimit import RateLimit, budget
 from .reference import Reference
 from .store import BlobStore
 from .tarball import AssembledImage, assemble, check_output_options
@@ -39,6 +40,11 @@ class PullResult:
     image: AssembledImage
     exchanges: tuple[Exchange, ...]
     seconds: float
+
+    @property
+    def rate_limit(self) -> tuple[RateLimit | None, RateLimit | None]:
+        """The pull budget the registry announced before and after this pull (None where it said nothing)."""
+        return budget(self.exchanges)
 
     @property
     def downloaded_bytes(self) -> int:
@@ -132,19 +138,22 @@ def _fetch_all(
         progress.end(descriptor)
         return result
 
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="regkit-blob") as pool:
-        futures = [pool.submit(one, d, label) for d, label in wanted.values()]
-        try:
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in done if f.exception() is not None]
-            if failed:
-                raise failed[0].exception()  # type: ignore[misc]
-        except BaseException:
-            # A failure or Ctrl-C: every other download gives up now, even one blocked on a read,
-            # so the pool's threads end and the partial files are removed.
-            stop.set()
-            for future in futures:
-                future.cancel()
-            client.abort()
-            raise
+    try:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="regkit-blob") as pool:
+            futures = [pool.submit(one, d, label) for d, label in wanted.values()]
+            try:
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                failed = [f for f in done if f.exception() is not None]
+                if failed:
+                    raise failed[0].exception()  # type: ignore[misc]
+            except BaseException:
+                # A failure or Ctrl-C: every other download gives up now, even one blocked on a read,
+                # so the pool's threads end and the partial files are removed.
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                client.abort()
+                raise
+    finally:
+        client.aborting = False  # the pool has joined: the client can be used again
     return tuple(f.result() for f in futures)

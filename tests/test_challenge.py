@@ -1,5 +1,7 @@
 """WWW-Authenticate parsing: Bearer and Basic, quoting, several challenges."""
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -52,3 +54,12 @@ def test_garbage_yields_no_bearer():
 def test_any_header_parses_to_a_list(text):
     challenges = parse_challenges(text)
     assert all(c.scheme == c.scheme.lower() for c in challenges)
+
+
+@given(st.from_regex(r'(Bearer|Basic) ([a-z]+="[^"\\]{0,20}"(, ?)?){0,4}', fullmatch=True))
+def test_challenge_shaped_headers_keep_every_parameter(text):
+    (challenge,) = parse_challenges(text)
+    assert challenge.scheme in ("bearer", "basic")
+    names = re.findall(r'([a-z]+)="', text)
+    assert set(challenge.params) == set(names)
+    assert all(f'{name}="{value}"' in text for name, value in challenge.params.items())

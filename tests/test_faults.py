@@ -13,6 +13,7 @@ import pytest
 
 import regkit
 from regkit.lab import Lab
+from regkit.retry import RetryPolicy
 
 from .helpers import sample
 
@@ -71,9 +72,12 @@ def test_a_flipped_byte_fails_and_leaves_nothing(open_lab, tmp_path):
     assert files_in(tmp_path) == []
 
 
-def test_an_html_manifest_fails_with_who_answered(open_lab, tmp_path):
+def test_an_html_manifest_fails_with_who_answered_after_bounded_retries(open_lab, tmp_path):
+    client = through(open_lab, "html-manifest", retry=RetryPolicy(attempts=3, backoff=0.01))
     with pytest.raises(regkit.UnexpectedResponse, match=r"HTML/XML page from .*via: 1.1 faulty-proxy"):
-        regkit.pull("library/busybox", tmp_path / "h.tar", client=through(open_lab, "html-manifest"))
+        regkit.pull("library/busybox", tmp_path / "h.tar", client=client)
+    attempts = [(e.attempt, e.status) for e in client.transcript if e.step == "manifest"]
+    assert attempts == [(1, 502), (2, 502), (3, 502)]
     assert files_in(tmp_path) == []
 
 

@@ -87,3 +87,13 @@ def test_any_string_parses_or_raises_our_error(text):
     # What parses must print back into something that parses to the same reference.
     assert resolve(str(ref)) == resolve(str(ref))
     assert resolve(str(ref)).name == ref.name
+
+
+@given(st.from_regex(r"[a-zA-Z0-9._:/@-]{1,60}", fullmatch=True))
+def test_reference_shaped_strings_parse_or_raise_our_error(text):
+    try:
+        ref = resolve(text)
+    except InvalidReference as exc:
+        assert exc.message.startswith(("invalid image reference", "the image reference is empty"))
+        return
+    assert resolve(str(ref)) == ref.__class__(ref.registry, ref.repository, ref.tag, ref.digest, str(ref))

@@ -1,1 +1,2 @@
-"""Display helpers: HTML reprs now; tables, charts and widgets build on them."""
+"""Display, kept out of the protocol modules: ``html`` (Jupyter reprs), ``tables`` (pandas),
+``charts`` (matplotlib) and ``widgets`` (ipywidgets); only ``html`` is imported by regkit itself."""

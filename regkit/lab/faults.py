@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import requests
+from requests.structures import CaseInsensitiveDict
 
 STALL_SECONDS = 20  # longer than the timeouts tests use, short enough to end on its own
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te", "trailer"}
@@ -33,11 +34,22 @@ FAULTS = {
     "expire-token": "the first blob GET is sent on without Authorization (the registry answers 401)",
     "content-encoding": "blobs are gzip-encoded in transit with Content-Encoding: gzip",
     "wrong-digest-header": "manifests carry a Docker-Content-Digest of other bytes (a cache ignoring Accept)",
+    "truncate-blob": "every blob body breaks off halfway (a proxy's temp-file cap)",
+    "hub-429": "manifest GETs get a plain-text 429 (a registry's overall request limit, not the pull quota)",
+    "hub-ratelimit": "manifests carry Docker Hub's rate-limit headers; each GET spends one pull",
+    "unknown-manifest": "every manifest is answered 404 MANIFEST_UNKNOWN (a broken proxy)",
+    "schema1": "manifests come back as a schema 1 document (the Accept header was ignored)",
+    "auth-to-cdn": "blob redirects are followed here, Authorization included (S3 answers 400)",
+    "bad-challenge": "Bearer challenges lose their service and scope (a bad WWW-Authenticate rewrite)",
 }
+HUB_LIMIT = 100
 
 
-def make_fault_handler(registry_url: str) -> type[BaseHTTPRequestHandler]:
-    """A handler forwarding ``/<fault>/v2/…`` to ``registry_url`` with that fault applied."""
+def make_fault_handler(registry_url: str, front_url: str) -> type[BaseHTTPRequestHandler]:
+    """A handler forwarding ``/<fault>/v2/…`` to ``registry_url`` with that fault applied.
+
+    ``auth-to-cdn`` goes to ``front_url`` instead, where blob GETs are redirected to the CDN.
+    """
     session = requests.Session()
     session.trust_env = False
     seen: Counter[tuple[str, str, str]] = Counter()
@@ -66,7 +78,15 @@ def make_fault_handler(registry_url: str) -> type[BaseHTTPRequestHandler]:
                 headers.pop("Authorization", None)
             if fault == "cut-norange" and not first:
                 headers.pop("Range", None)
-            upstream = session.request(self.command, f"{registry_url}/{rest}", headers=headers, stream=True, timeout=60)
+            base = front_url if fault == "auth-to-cdn" else registry_url
+            upstream = session.request(
+                self.command, f"{base}/{rest}", headers=headers, stream=True, timeout=60, allow_redirects=False
+            )
+            if fault == "auth-to-cdn" and upstream.is_redirect:
+                # A naive proxy following the redirect itself, every header kept (requests would drop it).
+                location = upstream.headers["Location"]
+                upstream.close()
+                upstream = session.get(location, headers=headers, stream=True, timeout=60, allow_redirects=False)
             self._relay(upstream, fault, kind, first)
 
         def _canned(self, fault: str, kind: str, first: bool) -> bool:
@@ -84,6 +104,15 @@ def make_fault_handler(registry_url: str) -> type[BaseHTTPRequestHandler]:
                     "docker-ratelimit-source": "127.0.0.1",
                 }
                 self._send(429, json.dumps(body).encode(), headers)
+            elif fault == "hub-429" and kind == "manifest" and self.command == "GET":
+                self._send(429, b"Too Many Requests\n", {"Content-Type": "text/plain"})
+            elif fault == "unknown-manifest" and kind == "manifest":
+                unknown = b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}'
+                self._send(404, unknown, {"Content-Type": "application/json"})
+            elif fault == "schema1" and kind == "manifest":
+                schema1 = b'{"schemaVersion":1,"name":"x","tag":"latest","fsLayers":[],"history":[]}'
+                ctype = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+                self._send(200, schema1, {"Content-Type": ctype})
             elif fault == "proxy-429" and kind == "manifest":
                 self._send(
                     429, b"<html><body><h1>429 Too Many Requests</h1></body></html>", {"Content-Type": "text/html"}
@@ -108,6 +137,15 @@ def make_fault_handler(registry_url: str) -> type[BaseHTTPRequestHandler]:
             headers = _headers(upstream)
             if kind == "manifest" and fault == "wrong-digest-header" and "Docker-Content-Digest" in headers:
                 headers["Docker-Content-Digest"] = "sha256:" + "0" * 64
+            challenge = headers.get("WWW-Authenticate", "")
+            if fault == "bad-challenge" and challenge.startswith("Bearer "):
+                headers["WWW-Authenticate"] = challenge.split(",")[0]  # only the realm survives
+            if kind == "manifest" and fault == "hub-ratelimit":
+                with lock:
+                    spent = sum(n for (f, method, _), n in seen.items() if f == fault and method == "GET")
+                headers["ratelimit-limit"] = f"{HUB_LIMIT};w=21600"
+                headers["ratelimit-remaining"] = f"{max(HUB_LIMIT - spent, 0)};w=21600"
+                headers["docker-ratelimit-source"] = "127.0.0.1"
             self.send_response(upstream.status_code)
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -115,7 +153,8 @@ def make_fault_handler(registry_url: str) -> type[BaseHTTPRequestHandler]:
             if self.command == "HEAD":
                 return
             length = int(upstream.headers.get("Content-Length", "0") or 0)
-            cut = length // 2 if body_faults and first and fault in ("cut-blob", "cut-norange") else None
+            cuts = fault == "truncate-blob" or (first and fault in ("cut-blob", "cut-norange"))
+            cut = length // 2 if body_faults and cuts else None
             stall = body_faults and fault == "stall"
             sent = 0
             for chunk in upstream.raw.stream(16 * 1024, decode_content=False):
@@ -144,6 +183,6 @@ def make_fault_handler(registry_url: str) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _headers(upstream: requests.Response) -> dict[str, str]:
+def _headers(upstream: requests.Response) -> CaseInsensitiveDict[str]:
     """The upstream's end-to-end headers."""
-    return {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
+    return CaseInsensitiveDict({k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP})

@@ -27,11 +27,11 @@ from ..reference import resolve
 from ..upload import push_image
 from . import MODES
 from .busybox import busybox_binary
+from .certs import make_key_pair
 from .images import SampleImage, sample_images
 from .nginx import NGINX, NginxPorts, lab_config, nginx_process, write_config
 from .process import ManagedProcess, Service, free_port, require_binary, tcp_probe
 from .registry import RegistryServer
-from .tokenserver import make_signing_pair
 
 SERVICE_NAME = "regkit-lab-registry"
 ISSUER = "regkit-lab-token-issuer"
@@ -61,6 +61,7 @@ class LabSettings:
     cdn: int
     proxy: int
     forward: int
+    tls: int
     faults: int
     dead_auth: int
     dead_cdn: int
@@ -124,6 +125,11 @@ class Lab(Service):
     def fault_url(self, fault: str) -> str:
         """A registry endpoint that injects ``fault`` (see :data:`regkit.lab.faults.FAULTS`)."""
         return f"http://127.0.0.1:{self.settings.faults}/{fault}"
+
+    @property
+    def tls_host(self) -> str:
+        """The registry over TLS with a self-signed certificate (``tls/cert.pem`` in the state directory)."""
+        return f"127.0.0.1:{self.settings.tls}"
 
     @property
     def token_url(self) -> str:
@@ -221,7 +227,7 @@ class Lab(Service):
                 "users": {LAB_USER: s.password},
                 "private_namespaces": [PRIVATE_NAMESPACE],
             },
-            "faults": {"port": s.faults},
+            "faults": {"port": s.faults, "front": f"http://127.0.0.1:{s.front}"},
             "edge": {
                 "port": s.edge,
                 "registry": registry.url,
@@ -259,17 +265,17 @@ class Lab(Service):
         settings_path = self.state_dir / "lab.json"
         settings_path.write_text(json.dumps(asdict(self._settings), indent=2))
         settings_path.chmod(0o600)
-        make_signing_pair(self.state_dir / "keys")
+        make_key_pair(self.state_dir / "keys", "regkit lab token signer")
+        make_key_pair(self.state_dir / "tls", "regkit lab registry", ip="127.0.0.1")
         try:
             registry = self._registry()
             registry.start()
             self._write_service_config(registry)
             self._service().start()
             s = self.settings
-            ports = NginxPorts(s.front, s.cdn, s.proxy, s.registry, s.token, s.edge, s.forward)
-            write_config(
-                self.state_dir / "nginx", lab_config(self.state_dir / "nginx", ports, registry.storage_dir, s.secret)
-            )
+            ports = NginxPorts(s.front, s.cdn, s.proxy, s.registry, s.token, s.edge, s.forward, s.tls)
+            config = lab_config(self.state_dir / "nginx", ports, registry.storage_dir, s.secret, self.state_dir / "tls")
+            write_config(self.state_dir / "nginx", config)
             self._nginx().start()
             self.seed()
         except BaseException:
@@ -313,6 +319,7 @@ class Lab(Service):
             f"  blob CDN       {self.cdn_url}   advertised: {self.advertised_cdn}{unreachable}",
             f"  seed proxy     {self.proxy_url}  (/docker-auth/, /docker-registry/, /docker-blob/)",
             f"  HTTP_PROXY     {self.forward_proxy_url}  (a forward proxy to loopback, for proxy lessons)",
+            f"  TLS registry   https://{self.tls_host}  (self-signed: {self.state_dir / 'tls' / 'cert.pem'})",
             f"  faults         {self.fault_url('<fault>')}  (use as --mirror; the list is at that URL)",
             f"  lab user       {LAB_USER} / {s.password}  (for {PRIVATE_NAMESPACE}/*)",
             "Try:",

@@ -30,6 +30,7 @@ class NginxPorts:
     token: int
     edge: int
     forward: int
+    tls: int
 
 
 def _common(state: Path) -> str:
@@ -144,9 +145,31 @@ def _forward_proxy(ports: NginxPorts) -> str:
 """
 
 
-def lab_config(state: Path, ports: NginxPorts, storage: Path, secret: str) -> str:
+def _tls_front(ports: NginxPorts, tls: Path) -> str:
+    """The registry front over TLS, with a self-signed certificate: for TLS lessons and errors."""
+    return f"""
+    server {{
+        listen 127.0.0.1:{ports.tls} ssl;
+        ssl_certificate {tls}/cert.pem;
+        ssl_certificate_key {tls}/key.pem;
+        location / {{
+            proxy_set_header Host $http_host;
+            proxy_pass http://127.0.0.1:{ports.front};
+        }}
+    }}
+"""
+
+
+def lab_config(state: Path, ports: NginxPorts, storage: Path, secret: str, tls: Path) -> str:
     """The whole nginx.conf of the lab."""
-    parts = (_common(state), _front(ports), _cdn(ports, storage, secret), _seed_proxy(ports), _forward_proxy(ports))
+    parts = (
+        _common(state),
+        _front(ports),
+        _cdn(ports, storage, secret),
+        _seed_proxy(ports),
+        _forward_proxy(ports),
+        _tls_front(ports, tls),
+    )
     return "".join(parts) + "}\n"
 
 

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     servers = [
         _serve(int(token["port"]), make_handler(policy, issuer)),
         _serve(int(edge["port"]), edge_handler),
-        _serve(int(config["faults"]["port"]), make_fault_handler(edge["registry"])),
+        _serve(int(config["faults"]["port"]), make_fault_handler(edge["registry"], config["faults"]["front"])),
     ]
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
     for thread in threads:

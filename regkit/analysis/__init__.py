@@ -1,0 +1,47 @@
+"""Layer analysis straight from the registry, no engine: what each layer holds, what it costs, what is wasted.
+
+- :func:`analyze` streams every layer once (nothing stored) into an :class:`ImageAnalysis`: per
+  layer sizes and file lists, the merged tree with whiteouts applied, per-layer changes, wasted
+  bytes and an efficiency score (defined in :mod:`regkit.analysis.filesystem`);
+- :func:`layer_sizes` and :func:`manifest_sizes` size layers, platforms and tags without
+  downloading a layer; :func:`compare_images` puts two images side by side;
+- :func:`export` writes the merged tree into a directory and refuses anything that could leave it;
+- :mod:`regkit.analysis.charts` draws the changes and the largest files as matplotlib Figures.
+
+pandas and matplotlib are imported only by the methods that return their objects.
+"""
+
+from __future__ import annotations
+
+from .compare import FileDifference, ImageComparison, compare, compare_images
+from .export import ExportResult, export, problems
+from .filesystem import Filesystem, LayerChange, Unsafe, Waste
+from .image import HistoryStep, ImageAnalysis, analyze, analyze_layer
+from .layers import FileEntry, LayerReport
+from .sizes import ImageSize, LayerSize, LayerSizes, SizeReport, layer_sizes, manifest_sizes
+
+__all__ = [
+    "ExportResult",
+    "FileDifference",
+    "FileEntry",
+    "Filesystem",
+    "HistoryStep",
+    "ImageAnalysis",
+    "ImageComparison",
+    "ImageSize",
+    "LayerChange",
+    "LayerReport",
+    "LayerSize",
+    "LayerSizes",
+    "SizeReport",
+    "Unsafe",
+    "Waste",
+    "analyze",
+    "analyze_layer",
+    "compare",
+    "compare_images",
+    "export",
+    "layer_sizes",
+    "manifest_sizes",
+    "problems",
+]

@@ -1,0 +1,159 @@
+"""Two images side by side: the layers they share (by digest) and the files their merged trees differ in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ..client import AuthArg, Client
+from ..endpoints import Endpoints
+from ..manifest import Descriptor
+from ..manifests import ManifestResult, get_manifest
+from ..platform import Platform
+from ..reference import Reference
+from .image import ImageAnalysis, LayerCache, analyze
+from .layers import FileEntry
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Rebuilding an image changes every mtime; comparing them by default would hide the real changes.
+DEFAULT_IGNORE = ("mtime",)
+
+
+class FileDifference(NamedTuple):
+    """A path whose entries differ: ``added`` (right only), ``removed`` (left only) or ``changed``."""
+
+    path: str
+    change: str
+    fields: tuple[str, ...]
+    left: FileEntry | None
+    right: FileEntry | None
+    left_layer: int | None
+    right_layer: int | None
+
+
+@dataclass(frozen=True)
+class ImageComparison:
+    """Layers shared by digest and, when the files were compared, the paths that differ."""
+
+    left: ManifestResult
+    right: ManifestResult
+    differences: tuple[FileDifference, ...] | None  # None: manifests only, files not compared
+
+    @property
+    def shared_layers(self) -> tuple[Descriptor, ...]:
+        """Left's layers that right has too (same digest: same bytes)."""
+        right = {layer.digest for layer in self.right.layers}
+        return tuple(layer for layer in self.left.layers if layer.digest in right)
+
+    @property
+    def shared_bytes(self) -> int:
+        """Compressed bytes of the shared layers (counted once)."""
+        return sum({layer.digest: layer.size for layer in self.shared_layers}.values())
+
+    def layer_rows(self) -> list[dict[str, Any]]:
+        """Every distinct layer of both images with its position in each (None where absent)."""
+        rows: dict[str, dict[str, Any]] = {}
+        for side, manifest in (("left", self.left), ("right", self.right)):
+            for index, layer in enumerate(manifest.layers):
+                row = rows.setdefault(
+                    str(layer.digest), {"digest": str(layer.digest), "size": layer.size, "left": None, "right": None}
+                )
+                if row[side] is None:
+                    row[side] = index
+        return list(rows.values())
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One JSON-ready row per differing path."""
+        return [
+            {
+                "path": d.path,
+                "change": d.change,
+                "fields": list(d.fields),
+                "left_size": d.left.size if d.left else None,
+                "right_size": d.right.size if d.right else None,
+                "left_layer": d.left_layer,
+                "right_layer": d.right_layer,
+            }
+            for d in self.differences or ()
+        ]
+
+    def frame(self) -> pd.DataFrame:
+        """The differing paths as a DataFrame."""
+        import pandas as pd
+
+        columns = ["path", "change", "fields", "left_size", "right_size", "left_layer", "right_layer"]
+        return pd.DataFrame.from_records(self.rows(), columns=columns)
+
+    def layer_frame(self) -> pd.DataFrame:
+        """The layers of both images side by side."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.layer_rows())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        return {
+            "left": {"reference": str(self.left.reference), "manifest": str(self.left.digest)},
+            "right": {"reference": str(self.right.reference), "manifest": str(self.right.digest)},
+            "shared_layers": len(self.shared_layers),
+            "shared_bytes": self.shared_bytes,
+            "layers": self.layer_rows(),
+            "differences": self.rows() if self.differences is not None else None,
+        }
+
+    def _repr_html_(self) -> str:
+        from .display import comparison_html
+
+        return comparison_html(self)
+
+
+def _tree(analysis: ImageAnalysis) -> dict[str, tuple[FileEntry, int]]:
+    return {path: (node.entry, node.layer) for path, node in analysis.filesystem.walk()}
+
+
+def compare(left: ImageAnalysis, right: ImageAnalysis, *, ignore: Iterable[str] = DEFAULT_IGNORE) -> ImageComparison:
+    """The layers two analysed images share and the paths whose entries differ (fields in ``ignore`` aside)."""
+    skipped = set(ignore) | {"path"}
+    fields = [name for name in FileEntry._fields if name not in skipped]
+    a, b = _tree(left), _tree(right)
+    differences = []
+    differing: tuple[str, ...]
+    for path in sorted(a.keys() | b.keys()):
+        (old, old_layer), (new, new_layer) = a.get(path, (None, None)), b.get(path, (None, None))
+        if old is None or new is None:
+            change, differing = ("added" if old is None else "removed"), ()
+        else:
+            change, differing = "changed", tuple(f for f in fields if getattr(old, f) != getattr(new, f))
+            if not differing:
+                continue
+        differences.append(FileDifference(path, change, differing, old, new, old_layer, new_layer))
+    return ImageComparison(left.manifest, right.manifest, tuple(differences))
+
+
+def compare_images(
+    left: Reference | str,
+    right: Reference | str,
+    *,
+    platform: Platform | str | None = None,
+    files: bool = True,
+    client: Client | None = None,
+    auth: AuthArg = None,
+    insecure: bool = False,
+    endpoints: Endpoints | None = None,
+) -> ImageComparison:
+    """Compare two images; with ``files`` their layers are streamed (shared ones once), else manifests only."""
+    client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints)
+    if not files:
+        return ImageComparison(
+            get_manifest(left, platform=platform, client=client),
+            get_manifest(right, platform=platform, client=client),
+            None,
+        )
+    cache: LayerCache = {}
+    return compare(
+        analyze(left, platform=platform, client=client, cache=cache),
+        analyze(right, platform=platform, client=client, cache=cache),
+    )

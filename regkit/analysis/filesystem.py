@@ -1,0 +1,273 @@
+"""The merged filesystem: layers applied in order with OCI whiteouts, and the bytes the layering wastes.
+
+Applying a layer (OCI image spec, "Applying Changesets", with the AUFS whiteouts Docker writes):
+
+- ``dir/.wh.NAME`` removes ``dir/NAME``, and everything below it, that lower layers put there;
+- ``dir/.wh..wh..opq`` (an opaque directory) removes everything lower layers put below ``dir``;
+- whiteouts act on lower layers only, so a layer's whiteouts are applied before its other entries;
+- an entry replaces whatever is at its path, except that a directory over a directory keeps what
+  is below it, and a path below a non-directory turns that non-directory into a directory. Paths
+  are taken literally: a symlinked directory is not followed (dive does the same);
+- entries with an absolute path, ``..`` or a NUL (and hard links to such names) are listed but kept
+  out of the tree, as :attr:`Filesystem.unsafe`.
+
+Waste and efficiency count regular-file content only (directories, links and tar headers weigh
+nothing)::
+
+    written    = the sizes of all regular files of all layers, added up
+    wasted     = the sizes of the files that a higher layer (or a later entry of the same layer)
+                 overwrites or deletes, added up: bytes downloaded and stored that nobody sees
+    final      = the sizes of the regular files of the merged tree = written - wasted
+    efficiency = final / written = 1 - wasted / written        (1.0 when nothing is written)
+
+dive scores each path by its smallest version over the sum of its versions and counts every
+version of a path that appears more than once as wasted, the visible one included; regkit counts
+only the versions nobody can see, so ``wasted`` is what a build that never wrote them would save.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .layers import FileEntry, tidy
+
+OPAQUE = ".wh..wh..opq"
+WHITEOUT = ".wh."
+# Names AUFS keeps for itself (hard-link and bookkeeping directories): not part of the image.
+AUFS_META = ".wh..wh."
+MAX_LINK_HOPS = 40  # the kernel's ELOOP limit
+
+
+class Waste(NamedTuple):
+    """A file's bytes nobody sees: written by ``layer``, overwritten or deleted by ``removed_in``."""
+
+    path: str
+    size: int
+    layer: int
+    removed_in: int
+    how: str  # overwritten or deleted
+
+
+class Unsafe(NamedTuple):
+    """An entry kept out of the tree (and refused by export): its layer, its path as listed, and why."""
+
+    layer: int
+    path: str
+    reason: str
+
+
+@dataclass
+class LayerChange:
+    """What one layer did to the tree beneath it: entries and content bytes added, modified, deleted."""
+
+    layer: int
+    added: int = 0
+    added_bytes: int = 0
+    modified: int = 0
+    modified_bytes: int = 0
+    deleted: int = 0
+    deleted_bytes: int = 0
+
+
+@dataclass(slots=True)
+class Node:
+    """A path of the merged tree: its entry, its origin (layer, position in that tar), children if a directory."""
+
+    entry: FileEntry
+    layer: int
+    ordinal: int  # -1 for a directory that only a path below it implies
+    children: dict[str, Node] | None = None
+
+
+def parts_of(path: str) -> tuple[str, ...]:
+    """The components of a relative path, without empty and ``.`` components."""
+    return tuple(p for p in path.split("/") if p not in ("", "."))
+
+
+def unsafe_reason(entry: FileEntry) -> str | None:
+    """Why an entry cannot be placed below the root, or None when it can."""
+    names = [("path", entry.path)]
+    if entry.type == "hardlink":
+        names.append(("hard link target", tidy(entry.link)))
+    for what, name in names:
+        if name.startswith("/"):
+            return f"absolute {what}"
+        if ".." in name.split("/"):
+            return f"'..' in the {what}"
+        if "\0" in name:
+            return f"NUL byte in the {what}"
+    return None
+
+
+def _directory(path: str) -> FileEntry:
+    """The entry of a directory no tar member describes."""
+    return FileEntry(path, "dir", 0, 0o755, 0, 0, 0, "", "")
+
+
+class Filesystem:
+    """The merged tree, built by :meth:`apply` on each layer bottom first, with its changes and waste."""
+
+    def __init__(self) -> None:
+        self.root = Node(_directory("."), -1, -1, {})
+        self.changes: list[LayerChange] = []
+        self.waste: list[Waste] = []
+        self.unsafe: list[Unsafe] = []
+        self.written_bytes = 0
+
+    def apply(self, layer: int, entries: Sequence[FileEntry]) -> LayerChange:
+        """Apply one layer's entries: its whiteouts first, then the rest in tar order."""
+        change = LayerChange(layer)
+        additions: list[tuple[tuple[str, ...], Node]] = []
+        for ordinal, entry in enumerate(entries):
+            reason = unsafe_reason(entry)
+            parts = parts_of(entry.path)
+            if reason is not None:
+                self.unsafe.append(Unsafe(layer, entry.path, reason))
+            elif not parts:
+                continue  # the root directory itself
+            elif parts[-1] == OPAQUE:
+                directory = self.lookup(parts[:-1])
+                for name in list(directory.children or {}) if directory else []:
+                    self._remove((*parts[:-1], name), layer, change)
+            elif parts[-1].startswith(AUFS_META):
+                continue
+            elif parts[-1].startswith(WHITEOUT):
+                self._remove((*parts[:-1], parts[-1][len(WHITEOUT) :]), layer, change)
+            else:
+                additions.append((parts, Node(entry, layer, ordinal, {} if entry.type == "dir" else None)))
+        for parts, node in additions:
+            self._put(parts, node, change)
+        self.changes.append(change)
+        return change
+
+    def lookup(self, parts: Sequence[str]) -> Node | None:
+        """The node at ``parts``, or None."""
+        node: Node | None = self.root
+        for name in parts:
+            node = node.children.get(name) if node is not None and node.children is not None else None
+        return node
+
+    def walk(self) -> Iterator[tuple[str, Node]]:
+        """Every path of the tree with its node, parents before children, names sorted."""
+        yield from subtree("", self.root)
+
+    def largest(self, top: int) -> list[tuple[str, Node]]:
+        """The ``top`` largest regular files of the tree, largest first."""
+        files = [(path, node) for path, node in self.walk() if node.entry.type == "file"]
+        return sorted(files, key=lambda item: (-item[1].entry.size, item[0]))[:top]
+
+    @property
+    def final_bytes(self) -> int:
+        """Regular-file bytes in the merged tree."""
+        return sum(node.entry.size for _, node in self.walk() if node.entry.type == "file")
+
+    def rows(self) -> Iterator[tuple[object, ...]]:
+        """The merged tree as file-listing rows (``layer`` is the layer each path comes from)."""
+        for path, node in self.walk():
+            yield (path, *node.entry[1:], node.layer)
+
+    def directory_sizes(self) -> dict[str, tuple[int, int]]:
+        """``{directory: (content bytes, regular files)}`` below each directory, the root as ``/``."""
+        sizes: dict[str, tuple[int, int]] = {}
+        for path, node in self.walk():
+            if node.entry.type != "file":
+                continue
+            parts = path.split("/")
+            for depth in range(len(parts)):
+                key = "/".join(parts[:depth]) or "/"
+                size, count = sizes.get(key, (0, 0))
+                sizes[key] = (size + node.entry.size, count + 1)
+        return sizes
+
+    def resolve(self, start: Sequence[str], target: str) -> tuple[str, ...] | None:
+        """Where ``target`` leads from directory ``start``, following the tree's symlinks; None if it leaves the root.
+
+        An absolute target counts from the root (export rewrites it so); ``..`` above the root is
+        leaving it, as it would be on the host, and so is a chain of more than 40 links.
+        """
+        pending = list(reversed(target.split("/")))
+        parts = [] if target.startswith("/") else list(start)
+        hops = 0
+        while pending:
+            name = pending.pop()
+            if name in ("", "."):
+                continue
+            if name == "..":
+                if not parts:
+                    return None
+                parts.pop()
+                continue
+            node = self.lookup([*parts, name])
+            if node is None or node.entry.type != "symlink":
+                parts.append(name)
+                continue
+            hops += 1
+            if hops > MAX_LINK_HOPS:
+                return None
+            if node.entry.link.startswith("/"):
+                parts = []
+            pending.extend(reversed(node.entry.link.split("/")))
+        return tuple(parts)
+
+    def _remove(self, parts: tuple[str, ...], layer: int, change: LayerChange) -> None:
+        """A whiteout: drop ``parts`` and what is below it, if lower layers have it."""
+        parent = self.lookup(parts[:-1])
+        node = parent.children.pop(parts[-1], None) if parent is not None and parent.children is not None else None
+        if node is not None:
+            self._drop("/".join(parts), node, layer, change)
+
+    def _drop(self, path: str, node: Node, layer: int, change: LayerChange, how: str = "deleted") -> None:
+        """Forget a node and everything below it; the top one is ``how``, the rest deleted."""
+        for sub_path, sub in subtree(path, node, include_top=True):
+            top = sub is node
+            if sub.entry.type == "file" and sub.entry.size:
+                self.waste.append(Waste(sub_path, sub.entry.size, sub.layer, layer, how if top else "deleted"))
+            if not top or how == "deleted":
+                change.deleted += 1
+                change.deleted_bytes += sub.entry.size
+
+    def _put(self, parts: tuple[str, ...], node: Node, change: LayerChange) -> None:
+        """Place an entry, turning non-directories on its way into directories."""
+        parent = self.root
+        for depth, name in enumerate(parts[:-1]):
+            assert parent.children is not None  # only directories are walked into
+            child = parent.children.get(name)
+            if child is None or child.children is None:
+                path = "/".join(parts[: depth + 1])
+                if child is not None:
+                    self._drop(path, child, node.layer, change, "overwritten")
+                child = parent.children[name] = Node(_directory(path), node.layer, -1, {})
+                change.added += 1
+            parent = child
+        assert parent.children is not None
+        old = parent.children.get(parts[-1])
+        size = node.entry.size
+        if old is None:
+            change.added += 1
+            change.added_bytes += size
+        else:
+            change.modified += 1
+            change.modified_bytes += size
+            if old.children is not None and node.children is not None:
+                node.children = old.children  # a directory over a directory: contents stay
+            else:
+                self._drop("/".join(parts), old, node.layer, change, "overwritten")
+        parent.children[parts[-1]] = node
+        self.written_bytes += size
+
+
+def subtree(path: str, node: Node, *, include_top: bool = False) -> Iterator[tuple[str, Node]]:
+    """The nodes below ``node`` (and itself if ``include_top``), parents first, without recursion.
+
+    Iterative because a hostile tar can nest paths deeper than Python's recursion limit.
+    """
+    stack = [(path, node, include_top)]
+    while stack:
+        here, current, show = stack.pop()
+        if show:
+            yield here, current
+        children = current.children or {}
+        for name in sorted(children, reverse=True):
+            stack.append((f"{here}/{name}" if here else name, children[name], True))

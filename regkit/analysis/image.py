@@ -1,0 +1,300 @@
+"""``analyze``: every layer of an image streamed once, the merged tree, its waste and its history."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from ..auth import Token
+from ..blobs import follow_blob
+from ..client import AuthArg, Client, as_reference
+from ..digest import Digest, Verifier
+from ..endpoints import Endpoints
+from ..errors import InvalidOption, ManifestError, VerificationError
+from ..exchange import Exchange
+from ..manifest import Descriptor
+from ..manifests import ManifestResult, get_manifest
+from ..platform import Platform
+from ..reference import Reference
+from ..tarball import MAX_CONFIG_SIZE, _diff_ids
+from .filesystem import Filesystem, LayerChange, Unsafe, Waste
+from .layers import LayerReport, frame_of, read_layer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Reports of layers already read, by digest: the same blob lists the same entries in any image.
+LayerCache = dict[Digest, LayerReport]
+
+
+@dataclass(frozen=True)
+class HistoryStep:
+    """One entry of the config's ``history``; ``layer`` is None for steps that made no layer."""
+
+    created: str
+    created_by: str
+    comment: str
+    empty_layer: bool
+    layer: int | None
+
+
+@dataclass(frozen=True)
+class ImageAnalysis:
+    """An image taken apart: its layers, the merged tree, what each layer changed, and the waste."""
+
+    reference: Reference
+    manifest: ManifestResult
+    config: dict[str, Any]
+    history: tuple[HistoryStep, ...]
+    layers: tuple[LayerReport, ...]
+    filesystem: Filesystem
+    seconds: float
+    exchanges: tuple[Exchange, ...]
+
+    @property
+    def changes(self) -> tuple[LayerChange, ...]:
+        """Per layer, what it added, modified and deleted in the tree beneath it."""
+        return tuple(self.filesystem.changes)
+
+    @property
+    def waste(self) -> tuple[Waste, ...]:
+        """Every file whose bytes a higher layer overwrote or deleted, largest first."""
+        return tuple(sorted(self.filesystem.waste, key=lambda w: (-w.size, w.path)))
+
+    @property
+    def unsafe(self) -> tuple[Unsafe, ...]:
+        """Entries with absolute paths, ``..`` or NUL: listed, left out of the tree, refused by export."""
+        return tuple(self.filesystem.unsafe)
+
+    @property
+    def compressed_size(self) -> int:
+        """Bytes of the layers as stored in the registry."""
+        return sum(layer.compressed_size for layer in self.layers)
+
+    @property
+    def uncompressed_size(self) -> int:
+        """Bytes of the layer tars."""
+        return sum(layer.uncompressed_size for layer in self.layers)
+
+    @property
+    def written_bytes(self) -> int:
+        """Regular-file bytes of all layers (see :mod:`regkit.analysis.filesystem`)."""
+        return self.filesystem.written_bytes
+
+    @property
+    def wasted_bytes(self) -> int:
+        """Bytes of files overwritten or deleted by a higher layer."""
+        return sum(w.size for w in self.filesystem.waste)
+
+    @property
+    def final_bytes(self) -> int:
+        """Regular-file bytes of the merged tree."""
+        return self.written_bytes - self.wasted_bytes
+
+    @property
+    def efficiency(self) -> float:
+        """``1 - wasted / written``: the share of written bytes the final image shows (1.0 if none)."""
+        return 1.0 - self.wasted_bytes / self.written_bytes if self.written_bytes else 1.0
+
+    def duplicates(self) -> list[tuple[str, int, list[tuple[int, str]]]]:
+        """Contents stored more than once across all layers: ``(sha256, size, [(layer, path), …])``, largest first."""
+        places: dict[tuple[str, int], list[tuple[int, str]]] = defaultdict(list)
+        for layer in self.layers:
+            for entry in layer.entries:
+                if entry.type == "file" and entry.size:
+                    places[(entry.sha256, entry.size)].append((layer.index, entry.path))
+        found = [(sha, size, where) for (sha, size), where in places.items() if len(where) > 1]
+        return sorted(found, key=lambda d: (-(len(d[2]) - 1) * d[1], d[2]))
+
+    def files(self) -> pd.DataFrame:
+        """The merged tree as a DataFrame; ``layer`` is where each path comes from."""
+        return frame_of(self.filesystem.rows())
+
+    def all_files(self) -> pd.DataFrame:
+        """Every entry of every layer (whiteouts and overwritten files included)."""
+        return frame_of(row for layer in self.layers for row in layer.rows())
+
+    def directories(self) -> pd.DataFrame:
+        """Content bytes and regular files below each directory of the merged tree, largest first."""
+        import pandas as pd
+
+        rows = [(path, size, count) for path, (size, count) in self.filesystem.directory_sizes().items()]
+        frame = pd.DataFrame.from_records(rows, columns=["path", "size", "files"])
+        return frame.sort_values(["size", "path"], ascending=[False, True], ignore_index=True)
+
+    def layer_frame(self) -> pd.DataFrame:
+        """One row per layer: sizes, entry counts, changes to the tree, the step that made it."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(list(self._layer_rows()))
+
+    def waste_frame(self) -> pd.DataFrame:
+        """The wasted files (path, size, layer, removed_in, how), largest first."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(list(self.waste), columns=list(Waste._fields))
+
+    def history_frame(self) -> pd.DataFrame:
+        """The config's history, empty-layer steps included, with the layer each step made."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records([vars(step) for step in self.history])
+
+    def _layer_rows(self) -> Iterator[dict[str, Any]]:
+        for layer, change in zip(self.layers, self.filesystem.changes, strict=True):
+            row = layer.summary()
+            row.update({k: v for k, v in vars(change).items() if k != "layer"})
+            yield row
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary: sizes, efficiency, layers with their changes, waste, duplicates, unsafe entries."""
+        return {
+            "reference": str(self.reference),
+            "manifest": str(self.manifest.digest),
+            "platform": str(self.manifest.platform) if self.manifest.platform else None,
+            "config": str(self.manifest.config.digest),
+            "compressed_size": self.compressed_size,
+            "uncompressed_size": self.uncompressed_size,
+            "written_bytes": self.written_bytes,
+            "final_bytes": self.final_bytes,
+            "wasted_bytes": self.wasted_bytes,
+            "efficiency": self.efficiency,
+            "layers": list(self._layer_rows()),
+            "history": [vars(step) for step in self.history],
+            "waste": [w._asdict() for w in self.waste],
+            "duplicates": [
+                {"sha256": sha, "size": size, "places": [{"layer": i, "path": p} for i, p in where]}
+                for sha, size, where in self.duplicates()
+            ],
+            "unsafe": [u._asdict() for u in self.unsafe],
+        }
+
+    def _repr_html_(self) -> str:
+        from .display import analysis_html
+
+        return analysis_html(self)
+
+
+def read_config(
+    client: Client, ref: Reference, config: Descriptor, token: Token, exchanges: list[Exchange]
+) -> dict[str, Any]:
+    """Fetch the image config into memory, verified against its digest, and parse it."""
+    if config.size > MAX_CONFIG_SIZE:
+        raise ManifestError(f"the image config is {config.size} bytes; more than {MAX_CONFIG_SIZE} is refused")
+    response = follow_blob(client, ref, config, token, exchanges)
+    body = response.read(config.size, "the image config")
+    verifier = Verifier(config.digest, config.size, "image config")
+    try:
+        verifier.update(body)
+        verifier.check()
+    except VerificationError as exc:
+        exc.exchange = response.exchange
+        raise
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise ManifestError(f"the image config {config.digest} is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ManifestError("the image config is not a JSON object")
+    return doc
+
+
+def history_steps(config: dict[str, Any], layer_count: int) -> tuple[HistoryStep, ...]:
+    """The config's history, each step matched to its layer: steps marked ``empty_layer`` have none."""
+    raw = config.get("history")
+    steps = []
+    next_layer = 0
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        empty = item.get("empty_layer") is True
+        layer = None if empty or next_layer >= layer_count else next_layer
+        next_layer += 0 if empty else 1
+        text = {key: str(item.get(key) or "") for key in ("created", "created_by", "comment")}
+        steps.append(HistoryStep(text["created"], text["created_by"], text["comment"], empty, layer))
+    return tuple(steps)
+
+
+def layer_steps(history: tuple[HistoryStep, ...]) -> dict[int, str]:
+    """``{layer index: created_by}`` for the steps that made a layer."""
+    return {step.layer: step.created_by for step in history if step.layer is not None}
+
+
+def fetch_image(
+    client: Client, ref: Reference, platform: Platform | str | None, exchanges: list[Exchange]
+) -> tuple[ManifestResult, dict[str, Any], tuple[HistoryStep, ...]]:
+    """The manifest (for ``platform`` when ``ref`` is an index), its config, and the history matched to layers."""
+    manifest = get_manifest(ref, platform=platform, client=client)
+    config = read_config(client, ref, manifest.config, manifest.token, exchanges)
+    return manifest, config, history_steps(config, len(manifest.layers))
+
+
+def analyze(
+    ref: Reference | str,
+    *,
+    platform: Platform | str | None = None,
+    client: Client | None = None,
+    auth: AuthArg = None,
+    insecure: bool = False,
+    endpoints: Endpoints | None = None,
+    cache: LayerCache | None = None,
+) -> ImageAnalysis:
+    """Stream every layer of ``ref`` once (none is stored) and build the merged tree and its waste.
+
+    ``cache`` maps layer digests to reports already read, to skip layers shared with an image
+    analysed before (it is filled as layers are read).
+    """
+    started = time.perf_counter()
+    ref = as_reference(ref)
+    client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints)
+    first = len(client.transcript)
+    manifest, config, history = fetch_image(client, ref, platform, [])
+    diff_ids = _diff_ids(config, len(manifest.layers))
+    steps = layer_steps(history)
+    cache = {} if cache is None else cache
+    filesystem = Filesystem()
+    reports = []
+    for index, (layer, diff_id) in enumerate(zip(manifest.layers, diff_ids, strict=True)):
+        known = cache.get(layer.digest)
+        if known is None or known.diff_id != diff_id:
+            known = cache[layer.digest] = read_layer(client, ref, layer, manifest.token, index=index, diff_id=diff_id)
+        report = replace(known, index=index, created_by=steps.get(index, ""))
+        filesystem.apply(index, report.entries)
+        reports.append(report)
+    return ImageAnalysis(
+        ref,
+        manifest,
+        config,
+        history,
+        tuple(reports),
+        filesystem,
+        time.perf_counter() - started,
+        tuple(list(client.transcript)[first:]),
+    )
+
+
+def analyze_layer(
+    ref: Reference | str,
+    index: int,
+    *,
+    platform: Platform | str | None = None,
+    client: Client | None = None,
+    auth: AuthArg = None,
+    insecure: bool = False,
+    endpoints: Endpoints | None = None,
+) -> LayerReport:
+    """Stream only layer ``index`` (from 0, bottom first) of ``ref`` and list it."""
+    ref = as_reference(ref)
+    client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints)
+    manifest, config, history = fetch_image(client, ref, platform, [])
+    if not 0 <= index < len(manifest.layers):
+        raise InvalidOption(f"layer {index} does not exist: {ref} has {len(manifest.layers)} layers, from 0")
+    diff_id = _diff_ids(config, len(manifest.layers))[index]
+    created_by = layer_steps(history).get(index, "")
+    return read_layer(
+        client, ref, manifest.layers[index], manifest.token, index=index, diff_id=diff_id, created_by=created_by
+    )

@@ -1,0 +1,293 @@
+"""One layer read as it streams: decompressed, walked as a tar and listed, never held or written.
+
+The compressed body arrives in chunks and is checked against the layer's digest on the way; the
+tar inside (gzip, zstd or plain) is read forward only by ``tarfile`` in stream mode (``r|``) and
+checked against the config's ``diff_id``. File contents pass through a SHA-256 and are dropped,
+so memory depends on the number of entries, never on the size of the layer.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import islice
+from typing import IO, TYPE_CHECKING, NamedTuple
+
+import zstandard
+
+from .. import mediatypes as mt
+from ..auth import Token
+from ..blobs import follow_blob
+from ..client import Client
+from ..digest import Digest, Verifier
+from ..errors import DigestMismatch, ManifestError, SizeMismatch, VerificationError
+from ..exchange import Exchange
+from ..layerformat import _uncompressed
+from ..manifest import Descriptor
+from ..reference import Reference
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_CHUNK = 1 << 20
+# Real layers hold up to a few hundred thousand entries; a tiny gzip of empty headers can claim
+# millions, and every entry is kept in memory.
+MAX_ENTRIES = 1 << 21
+_KINDS = {
+    tarfile.REGTYPE: "file",
+    tarfile.AREGTYPE: "file",
+    tarfile.CONTTYPE: "file",
+    tarfile.DIRTYPE: "dir",
+    tarfile.SYMTYPE: "symlink",
+    tarfile.LNKTYPE: "hardlink",
+    tarfile.CHRTYPE: "char",
+    tarfile.BLKTYPE: "block",
+    tarfile.FIFOTYPE: "fifo",
+}
+# Columns of every file listing (a layer's entries, or the merged tree where ``layer`` is the origin).
+COLUMNS = ("path", "type", "size", "mode", "uid", "gid", "mtime", "link", "sha256", "layer")
+_BROKEN = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, tarfile.TarError)
+
+
+class FileEntry(NamedTuple):
+    """One tar member as listed; ``path`` and ``link`` are hostile data, shown as written."""
+
+    path: str
+    type: str  # file, dir, symlink, hardlink, char, block, fifo, other
+    size: int
+    mode: int
+    uid: int
+    gid: int
+    mtime: float
+    link: str
+    sha256: str  # of a regular file's content, else ""
+
+
+def tidy(name: str) -> str:
+    """A member name without ``./`` prefixes or a trailing slash; absolute paths and ``..`` stay visible."""
+    while name.startswith("./"):
+        name = name[2:]
+    return name.rstrip("/") or ("/" if name.startswith("/") else ".")
+
+
+def entry_of(info: tarfile.TarInfo, sha256: str = "") -> FileEntry:
+    """The listing of one tar member."""
+    kind = _KINDS.get(info.type, "other")
+    size = info.size if kind == "file" else 0
+    return FileEntry(tidy(info.name), kind, size, info.mode, info.uid, info.gid, info.mtime, info.linkname, sha256)
+
+
+def members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """Members in stream order; tarfile keeps each for random access, which a stream cannot use: drop them."""
+    while (info := tar.next()) is not None:
+        tar.members.clear()  # type: ignore[attr-defined]
+        yield info
+
+
+def content_digest(tar: tarfile.TarFile, info: tarfile.TarInfo) -> str:
+    """SHA-256 of the current member's content, read in chunks."""
+    handle = tar.extractfile(info)
+    digest = hashlib.sha256()
+    if handle is not None:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def scan(tar: tarfile.TarFile) -> Iterator[FileEntry]:
+    """Every member of a tar opened in stream mode, regular files with their content digest."""
+    for info in members(tar):
+        yield entry_of(info, content_digest(tar, info) if info.isreg() else "")
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """One layer: its sizes, its entries, and the build step (config history) that made it."""
+
+    index: int
+    descriptor: Descriptor
+    uncompressed_size: int
+    diff_id: Digest
+    entries: tuple[FileEntry, ...]
+    created_by: str = ""
+    exchanges: tuple[Exchange, ...] = ()
+
+    @property
+    def compressed_size(self) -> int:
+        """Bytes of the blob as stored in the registry (the manifest's size)."""
+        return self.descriptor.size
+
+    @property
+    def compression(self) -> str:
+        """``gzip``, ``zstd`` or ``tar``."""
+        return mt.layer_compression(self.descriptor.media_type) or "unknown"
+
+    @property
+    def file_count(self) -> int:
+        """Tar members of every type (what ``tar -t`` lists)."""
+        return len(self.entries)
+
+    @property
+    def regular_files(self) -> int:
+        """Regular files only."""
+        return sum(1 for e in self.entries if e.type == "file")
+
+    @property
+    def content_size(self) -> int:
+        """Bytes of regular-file content (the tar also holds headers and padding)."""
+        return sum(e.size for e in self.entries)
+
+    def summary(self) -> dict[str, object]:
+        """The layer's sizes and step as JSON-ready values (entries left out)."""
+        return {
+            "index": self.index,
+            "digest": str(self.descriptor.digest),
+            "media_type": self.descriptor.media_type,
+            "compressed_size": self.compressed_size,
+            "uncompressed_size": self.uncompressed_size,
+            "diff_id": str(self.diff_id),
+            "files": self.file_count,
+            "regular_files": self.regular_files,
+            "content_size": self.content_size,
+            "created_by": self.created_by,
+        }
+
+    def rows(self) -> Iterator[tuple[object, ...]]:
+        """The entries as file-listing rows (``COLUMNS``; ``layer`` is this layer's index)."""
+        return ((*entry, self.index) for entry in self.entries)
+
+    def frame(self) -> pd.DataFrame:
+        """The entries as a DataFrame."""
+        return frame_of(self.rows())
+
+    def _repr_html_(self) -> str:
+        from .display import layer_html
+
+        return layer_html(self)
+
+
+def frame_of(rows: Iterator[tuple[object, ...]] | list[tuple[object, ...]]) -> pd.DataFrame:
+    """A file-listing DataFrame from ``COLUMNS``-shaped rows (pandas is imported on use)."""
+    import pandas as pd
+
+    return pd.DataFrame.from_records(list(rows), columns=list(COLUMNS))
+
+
+class _Body(io.RawIOBase):
+    """The response body as a file, hashed and counted by ``verifier`` as it is read."""
+
+    def __init__(self, chunks: Iterator[bytes], verifier: Verifier) -> None:
+        self.chunks = chunks
+        self.verifier = verifier
+        self.pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while not self.pending:  # an empty chunk is not the end of the body
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                return 0
+            self.verifier.update(chunk)
+            self.pending = memoryview(chunk)
+        count = min(len(buffer), len(self.pending))
+        buffer[:count] = self.pending[:count]
+        self.pending = self.pending[count:]
+        return count
+
+
+class TarStream:
+    """The uncompressed tar as it is read: counted and hashed, for the size and the ``diff_id``."""
+
+    def __init__(self, source: IO[bytes], algorithm: str) -> None:
+        self.source = source
+        self.count = 0
+        self._hash = hashlib.new(algorithm)
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes."""
+        data = self.source.read(size)
+        self.count += len(data)
+        self._hash.update(data)
+        return data
+
+    def drain(self) -> None:
+        """Read to the end: tar stops at its end marker, the layer may pad beyond it."""
+        while self.read(_CHUNK):
+            pass
+
+    @property
+    def digest(self) -> Digest:
+        """The digest of what was read (the ``diff_id`` once drained)."""
+        return Digest(self._hash.name, self._hash.hexdigest())
+
+
+@contextmanager
+def open_layer(
+    client: Client,
+    ref: Reference,
+    layer: Descriptor,
+    token: Token,
+    exchanges: list[Exchange],
+    *,
+    index: int,
+    diff_id: Digest | None = None,
+) -> Iterator[tuple[tarfile.TarFile, TarStream]]:
+    """The layer's tar in stream mode, read as it downloads; on leaving, the rest is read and verified.
+
+    Raises :class:`VerificationError` when the blob or the tar inside does not match its digest
+    or is not a readable tar.
+    """
+    compression = mt.layer_compression(layer.media_type)
+    if compression is None:
+        raise ManifestError(f"layer {index} has media type {layer.media_type}, which regkit cannot read")
+    response = follow_blob(client, ref, layer, token, exchanges)
+    body = _Body(response.iter_bytes(), Verifier(layer.digest, layer.size, f"layer {index}"))
+    try:
+        with _uncompressed(io.BufferedReader(body, _CHUNK), compression) as plain:
+            stream = TarStream(plain, diff_id.algorithm if diff_id else "sha256")
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=_CHUNK) as tar:  # type: ignore[call-overload]
+                yield tar, stream
+            stream.drain()
+        while body.read(_CHUNK):  # trailing bytes after the compressed stream still count for the digest
+            pass
+        body.verifier.check()
+        if diff_id is not None and stream.digest != diff_id:
+            raise DigestMismatch(
+                f"layer {index} ({layer.digest}) uncompresses to {stream.digest}, not diff_id {diff_id}"
+            )
+    except (DigestMismatch, SizeMismatch) as exc:
+        exc.exchange = exc.exchange or response.exchange
+        raise
+    except _BROKEN as exc:
+        raise VerificationError(
+            f"layer {index} ({layer.digest}) is not a readable {compression} tar: {exc}", exchange=response.exchange
+        ) from None
+    finally:
+        response.close()
+
+
+def read_layer(
+    client: Client,
+    ref: Reference,
+    layer: Descriptor,
+    token: Token,
+    *,
+    index: int = 0,
+    diff_id: Digest | None = None,
+    created_by: str = "",
+) -> LayerReport:
+    """Stream one layer and list it: sizes, entries (with content digests), exchanges."""
+    exchanges: list[Exchange] = []
+    with open_layer(client, ref, layer, token, exchanges, index=index, diff_id=diff_id) as (tar, stream):
+        entries = tuple(islice(scan(tar), MAX_ENTRIES + 1))
+        if len(entries) > MAX_ENTRIES:
+            raise VerificationError(f"layer {index} ({layer.digest}) has more than {MAX_ENTRIES} entries: refused")
+    return LayerReport(index, layer, stream.count, stream.digest, entries, created_by, tuple(exchanges))

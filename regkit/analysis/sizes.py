@@ -1,0 +1,312 @@
+"""Sizes without downloading a layer: manifests for compressed sizes, a few bytes for uncompressed ones.
+
+- Compressed sizes are the manifest's descriptor sizes: per layer, per image, per platform of an
+  index, per tag.
+- Uncompressed sizes are estimated with one ``Range`` request per layer: a gzip stream ends with
+  ISIZE, its uncompressed length **modulo 2³²** (wrong for layers of 4 GiB or more, and only the
+  last member's for a multi-member gzip); a zstd frame header may declare its content size (only
+  the first frame's); a plain tar is its own size. A registry that ignores ``Range`` (200 instead
+  of 206) gives no estimate, and the body is not read.
+- Sharing: a blob (by digest) used by several tags or platforms is stored once by the registry
+  and downloaded once by an engine; :class:`SizeReport` tells how many bytes are shared.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import zstandard
+
+from .. import mediatypes as mt
+from ..auth import Token, get_token
+from ..blobs import follow_blob
+from ..client import AuthArg, Client, as_reference
+from ..digest import Digest
+from ..endpoints import Endpoints
+from ..errors import ManifestError, UnexpectedResponse
+from ..exchange import Exchange
+from ..manifest import Descriptor, ImageManifest
+from ..manifests import fetch_manifest
+from ..platform import Platform
+from ..reference import Reference
+from .image import HistoryStep, fetch_image, layer_steps
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+GZIP_TRAILER = 4  # ISIZE: the last 4 bytes of a gzip member, little-endian
+GZIP_MINIMUM = 18  # header and trailer of an empty gzip member
+ZSTD_HEADER = 18  # the largest zstd frame header
+
+
+@dataclass(frozen=True)
+class LayerSize:
+    """A layer's compressed size and its uncompressed size, exact, estimated or unknown (None)."""
+
+    index: int
+    descriptor: Descriptor
+    uncompressed: int | None
+    exact: bool
+    source: str  # how ``uncompressed`` was found, or why it is unknown
+
+    @property
+    def compressed(self) -> int:
+        """Bytes stored in the registry."""
+        return self.descriptor.size
+
+
+@dataclass(frozen=True)
+class LayerSizes:
+    """One image's layers sized from its manifest, its config and a few bytes of each layer."""
+
+    reference: Reference
+    manifest_digest: Digest
+    platform: Platform | None
+    layers: tuple[LayerSize, ...]
+    history: tuple[HistoryStep, ...]
+    exchanges: tuple[Exchange, ...]
+
+    @property
+    def compressed_size(self) -> int:
+        """Bytes of the layers in the registry."""
+        return sum(layer.compressed for layer in self.layers)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One JSON-ready row per layer."""
+        steps = layer_steps(self.history)
+        return [
+            {
+                "index": layer.index,
+                "digest": str(layer.descriptor.digest),
+                "compression": mt.layer_compression(layer.descriptor.media_type) or "unknown",
+                "compressed_size": layer.compressed,
+                "uncompressed_size": layer.uncompressed,
+                "exact": layer.exact,
+                "source": layer.source,
+                "created_by": steps.get(layer.index, ""),
+            }
+            for layer in self.layers
+        ]
+
+    def frame(self) -> pd.DataFrame:
+        """The layers as a DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.rows())
+
+    def _repr_html_(self) -> str:
+        from .display import layer_sizes_html
+
+        return layer_sizes_html(self)
+
+
+def byte_range(
+    client: Client, ref: Reference, blob: Descriptor, token: Token, exchanges: list[Exchange], start: int, length: int
+) -> bytes | None:
+    """``length`` bytes of a blob from ``start`` with a ``Range`` request; None if the server ignores Range."""
+    last = start + length - 1
+    response = follow_blob(client, ref, blob, token, exchanges, f"{start}-{last}")
+    try:
+        if response.status != 206:
+            response.exchange.note = f"{response.exchange.note} Range ignored: body not read".strip()
+            return None
+        expected = f"bytes {start}-{last}/{blob.size}"
+        sent = (response.exchange.header("content-range") or "").strip()
+        data = response.read(length, "a byte range")
+        if sent != expected or len(data) != length:
+            raise UnexpectedResponse(
+                f"asked blob {blob.digest} for {expected} and got Content-Range {sent!r} with {len(data)} bytes",
+                exchange=response.exchange,
+            )
+        return data
+    finally:
+        response.close()
+
+
+def estimate_layer(
+    client: Client, ref: Reference, layer: Descriptor, token: Token, exchanges: list[Exchange], index: int = 0
+) -> LayerSize:
+    """A layer's uncompressed size from at most one small ``Range`` request (see the module docstring)."""
+    compression = mt.layer_compression(layer.media_type)
+    if compression == mt.TAR:
+        return LayerSize(index, layer, layer.size, True, "the blob is the tar")
+    if compression == mt.GZIP and layer.size >= GZIP_MINIMUM:
+        tail = byte_range(client, ref, layer, token, exchanges, layer.size - GZIP_TRAILER, GZIP_TRAILER)
+        if tail is None:
+            return LayerSize(index, layer, None, False, "the registry ignored Range")
+        return LayerSize(index, layer, int.from_bytes(tail, "little"), False, "gzip ISIZE (modulo 4 GiB)")
+    if compression == mt.ZSTD:
+        head = byte_range(client, ref, layer, token, exchanges, 0, min(ZSTD_HEADER, layer.size))
+        if head is None:
+            return LayerSize(index, layer, None, False, "the registry ignored Range")
+        try:
+            declared = zstandard.frame_content_size(head)
+        except zstandard.ZstdError:
+            declared = -1
+        if declared < 0:
+            return LayerSize(index, layer, None, False, "the zstd frame does not declare its size")
+        return LayerSize(index, layer, declared, False, "zstd frame header (first frame)")
+    return LayerSize(index, layer, None, False, f"cannot estimate a {layer.media_type} layer")
+
+
+def layer_sizes(
+    ref: Reference | str,
+    *,
+    platform: Platform | str | None = None,
+    client: Client | None = None,
+    auth: AuthArg = None,
+    insecure: bool = False,
+    endpoints: Endpoints | None = None,
+) -> LayerSizes:
+    """Per-layer sizes and build steps of ``ref`` without downloading a layer: manifest, config, Range."""
+    ref = as_reference(ref)
+    client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints)
+    exchanges: list[Exchange] = []
+    manifest, _, history = fetch_image(client, ref, platform, exchanges)
+    layers = tuple(
+        estimate_layer(client, ref, layer, manifest.token, exchanges, i) for i, layer in enumerate(manifest.layers)
+    )
+    return LayerSizes(ref, manifest.digest, manifest.platform, layers, history, (*manifest.exchanges, *exchanges))
+
+
+@dataclass(frozen=True)
+class ImageSize:
+    """One image, a tag or one platform of a multi-platform tag, with its manifest."""
+
+    reference: Reference
+    platform: Platform | None
+    manifest: ImageManifest
+
+    @property
+    def compressed_size(self) -> int:
+        """Config and layers as stored in the registry."""
+        return self.manifest.total_size
+
+    @property
+    def blobs(self) -> tuple[Descriptor, ...]:
+        """The config and the layers."""
+        return (self.manifest.config, *self.manifest.layers)
+
+    @property
+    def label(self) -> str:
+        """``reference`` or ``reference platform``."""
+        return f"{self.reference} {self.platform}" if self.platform else str(self.reference)
+
+
+@dataclass(frozen=True)
+class SizeReport:
+    """Compressed sizes of tags and of every platform they hold, from manifests alone, and what they share."""
+
+    images: tuple[ImageSize, ...]
+    exchanges: tuple[Exchange, ...]
+
+    def users(self) -> dict[Digest, tuple[Descriptor, list[ImageSize]]]:
+        """Each distinct blob (configs and layers) and the images that use it."""
+        found: dict[Digest, tuple[Descriptor, list[ImageSize]]] = {}
+        for image in self.images:
+            for blob in {b.digest: b for b in image.blobs}.values():  # a layer used twice counts once
+                found.setdefault(blob.digest, (blob, []))[1].append(image)
+        return found
+
+    @property
+    def total_bytes(self) -> int:
+        """Every image's compressed size added up, as if nothing were shared."""
+        return sum(image.compressed_size for image in self.images)
+
+    @property
+    def distinct_bytes(self) -> int:
+        """Bytes of the distinct blobs: what the registry stores and a pull of everything downloads."""
+        return sum(blob.size for blob, _ in self.users().values())
+
+    @property
+    def shared_bytes(self) -> int:
+        """What sharing saves: total minus distinct."""
+        return self.total_bytes - self.distinct_bytes
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Per image: layers, compressed size, and the bytes of blobs no other image here uses."""
+        users = self.users()
+        unique: dict[str, int] = defaultdict(int)
+        for blob, images in users.values():
+            if len(images) == 1:
+                unique[images[0].label] += blob.size
+        return [
+            {
+                "reference": str(image.reference),
+                "platform": str(image.platform) if image.platform else None,
+                "manifest": str(image.manifest.digest),
+                "layers": len(image.manifest.layers),
+                "compressed_size": image.compressed_size,
+                "unique_size": unique[image.label],
+            }
+            for image in self.images
+        ]
+
+    def blob_rows(self) -> list[dict[str, Any]]:
+        """Per distinct blob: size, media type and the images using it, most used first."""
+        rows = [
+            {
+                "digest": str(blob.digest),
+                "media_type": blob.media_type,
+                "size": blob.size,
+                "users": len(images),
+                "images": [image.label for image in images],
+            }
+            for blob, images in self.users().values()
+        ]
+        return sorted(rows, key=lambda r: (-r["users"], -r["size"]))
+
+    def frame(self) -> pd.DataFrame:
+        """:meth:`rows` as a DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.rows())
+
+    def blob_frame(self) -> pd.DataFrame:
+        """:meth:`blob_rows` as a DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.blob_rows())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        totals = {"total_bytes": self.total_bytes, "distinct_bytes": self.distinct_bytes}
+        return {**totals, "shared_bytes": self.shared_bytes, "images": self.rows(), "blobs": self.blob_rows()}
+
+    def _repr_html_(self) -> str:
+        from .display import size_report_html
+
+        return size_report_html(self)
+
+
+def _images_of(client: Client, ref: Reference, exchanges: list[Exchange]) -> Iterator[ImageSize]:
+    """The image of a tag, or each platform's image of an index (attestations left out)."""
+    token = get_token(ref, client=client)
+    exchanges.extend(token.exchanges)
+    top, token = fetch_manifest(client, ref, ref.identifier, ref.digest, token, exchanges)
+    if isinstance(top, ImageManifest):
+        yield ImageSize(ref, None, top)
+        return
+    for entry in top.images:
+        child, token = fetch_manifest(client, ref, str(entry.digest), entry.digest, token, exchanges, entry)
+        if not isinstance(child, ImageManifest):
+            raise ManifestError(f"index entry {entry.digest} is itself an index; nested indexes are not supported")
+        yield ImageSize(ref, entry.platform, child)
+
+
+def manifest_sizes(
+    refs: Sequence[Reference | str],
+    *,
+    client: Client | None = None,
+    auth: AuthArg = None,
+    insecure: bool = False,
+    endpoints: Endpoints | None = None,
+) -> SizeReport:
+    """Compressed sizes of each reference and every platform it holds, from manifests only."""
+    client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints)
+    exchanges: list[Exchange] = []
+    images = [image for ref in refs for image in _images_of(client, as_reference(ref), exchanges)]
+    return SizeReport(tuple(images), tuple(exchanges))

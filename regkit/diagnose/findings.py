@@ -1,0 +1,381 @@
+"""What went wrong in a pull, read from its exchanges alone (pure, no I/O).
+
+Each detector looks at the recorded (redacted) exchanges, the endpoints that were configured and
+the error the flow ended with, and returns findings: what happened, the evidence, and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .. import mediatypes as mt
+from ..auth import challenges_of
+from ..challenge import find_challenge
+from ..endpoints import Endpoints
+from ..errors import DigestMismatch, RegkitError, SizeMismatch, TransportError
+from ..exchange import Exchange
+from ..httperrors import registry_errors
+from ..ratelimit import RateLimit
+from ..reference import Reference
+
+ERROR, WARNING, INFO = "error", "warning", "info"
+_WHO = ("server", "via", "cf-ray", "x-cache", "x-served-by")
+_CDN_AUTH_REFUSALS = ("Only one auth mechanism allowed", "Missing x-amz-content-sha256")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnosis: a short code, what happened, what to change, and the exchanges that show it."""
+
+    code: str
+    severity: str
+    message: str
+    fix: str = ""
+    evidence: tuple[Exchange, ...] = field(default=(), repr=False)
+
+    def __str__(self) -> str:
+        fix = f"\n    fix: {self.fix}" if self.fix else ""
+        shown = "".join(f"\n    evidence: {e.summary()}" for e in self.evidence[:3])
+        return f"[{self.severity}] {self.code}: {self.message}{fix}{shown}"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the detectors know besides the exchanges."""
+
+    reference: Reference
+    endpoints: Endpoints
+    error: RegkitError | None
+
+
+Detector = Callable[[list[Exchange], Context], Iterable[Finding]]
+
+
+def host(url: str) -> str:
+    """``host:port`` of a URL."""
+    return urlsplit(url).netloc
+
+
+def who(exchange: Exchange) -> str:
+    """The headers naming the box that answered."""
+    found = [f"{n}: {exchange.header(n)}" for n in _WHO if exchange.header(n)]
+    return ", ".join(found) or "a server that does not say who it is"
+
+
+def _failed_at(context: Context, step: str) -> Exchange | None:
+    error = context.error
+    if error is not None and error.exchange is not None and error.exchange.step == step:
+        return error.exchange
+    return None
+
+
+def realm(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """The Bearer realm: unreachable, not behind the configured proxy, or a challenge missing parts."""
+    for exchange in exchanges:
+        if exchange.status != 401:
+            continue
+        bearer = find_challenge(challenges_of(exchange), "bearer")
+        if bearer is None:
+            continue
+        missing = [name for name in ("service", "scope") if not bearer.params.get(name)]
+        if missing and exchange.step == "token":
+            yield Finding(
+                "challenge-incomplete",
+                WARNING,
+                f"the Bearer challenge has no {' and no '.join(missing)} (a proxy may have rewritten it badly)",
+                "a proxy rewriting WWW-Authenticate must keep service and scope",
+                (exchange,),
+            )
+        failed = _failed_at(context, "token")
+        if failed is not None and failed.error:
+            yield Finding(
+                "realm-unreachable",
+                ERROR,
+                f"the registry sends clients to the token service {host(bearer.realm or '')}, which cannot be reached",
+                "set DOCKER_AUTH_REVERSE_PROXY to a proxy location for the token service "
+                "(e.g. http://<proxy>/docker-auth/token), or make the proxy rewrite the realm",
+                (exchange, *([failed] if failed else [])),
+            )
+        elif (
+            context.endpoints.registry
+            and not context.endpoints.auth
+            and host(bearer.realm or "") != host(context.endpoints.registry)
+        ):
+            yield Finding(
+                "realm-not-proxied",
+                INFO,
+                f"registry requests go through {host(context.endpoints.registry)} but tokens come from "
+                f"{host(bearer.realm or '')} directly",
+                "fine if that host is reachable; otherwise set DOCKER_AUTH_REVERSE_PROXY",
+                (exchange,),
+            )
+        return
+
+
+def blob_redirect(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """Where blob redirects point: an unreachable CDN, or one that bypasses the configured proxy."""
+    hops = [e for e in exchanges if e.step == "blob" and "redirect" in e.note]
+    for hop in hops:
+        if hop.error:
+            yield Finding(
+                "cdn-unreachable",
+                ERROR,
+                f"blob downloads are redirected to {host(hop.original_url)}, which cannot be reached ({hop.error})",
+                "set DOCKER_BLOB_REVERSE_PROXY to a proxy location for the CDN (e.g. http://<proxy>/docker-blob), "
+                "or make the proxy rewrite the Location of blob redirects",
+                (hop,),
+            )
+            return
+    if hops and context.endpoints.registry and not context.endpoints.blob:
+        first = hops[0]
+        if host(first.url) != host(context.endpoints.registry):
+            yield Finding(
+                "cdn-not-proxied",
+                INFO,
+                f"registry requests go through {host(context.endpoints.registry)} but blobs come from "
+                f"{host(first.url)} directly",
+                "fine if that host is reachable; otherwise set DOCKER_BLOB_REVERSE_PROXY",
+                (first,),
+            )
+
+
+def auth_to_cdn(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """A storage backend refusing a request because it carried the registry's Authorization."""
+    for exchange in exchanges:
+        refusal = next((text for text in _CDN_AUTH_REFUSALS if text in exchange.body_preview), None)
+        if refusal:
+            yield Finding(
+                "authorization-sent-to-cdn",
+                ERROR,
+                f"{host(exchange.url)} refused the request: {refusal!r}: the registry's Authorization header "
+                "reached the blob storage, which accepts only its signed URL",
+                "the proxy must not forward Authorization on blob redirects "
+                '(nginx: proxy_set_header Authorization "" in the blob location), nor follow the redirect itself',
+                (exchange,),
+            )
+            return
+
+
+def missing_library(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """A one-component repository that probably needs ``library/`` (via a host-named mirror path)."""
+    repository = context.reference.repository
+    if "/" in repository:
+        return
+    denied = [e for e in exchanges if e.status in (401, 403, 404) and f"/v2/{repository}/" in e.url]
+    if denied:
+        yield Finding(
+            "missing-library-prefix",
+            ERROR,
+            f"the repository {repository!r} has one path component; on Docker Hub official images live under "
+            f"library/ (the registry answered {denied[-1].status})",
+            f"pull library/{repository} (the proxy or the reference lost the library/ prefix)",
+            (denied[-1],),
+        )
+
+
+def _rate_limit_kind(exchange: Exchange) -> str:
+    codes = " ".join(registry_errors(exchange.body_preview)).upper()
+    if "TOOMANYREQUESTS" in codes:
+        return "pull-quota"
+    if exchange.body_preview.lstrip().startswith("<"):
+        return "proxy-429"
+    return "registry-429"
+
+
+def rate_limits(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """The three kinds of 429, and the announced pull budget."""
+    limited = [e for e in exchanges if e.status == 429]
+    if limited:
+        last = limited[-1]
+        kind = _rate_limit_kind(last)
+        messages = {
+            "pull-quota": ("the pull quota is used up (TOOMANYREQUESTS)", "wait for the window to pass, or log in"),
+            "proxy-429": (
+                f"a proxy's own 429 page ({who(last)}), not the registry's",
+                "the proxy limits request rates; ask its operator or lower --jobs",
+            ),
+            "registry-429": ("the registry's overall rate limit (not the pull quota)", "slow down and retry later"),
+        }
+        message, fix = messages[kind]
+        retry = last.header("retry-after")
+        wait = f"; Retry-After: {retry}" if retry else ""
+        yield Finding(f"rate-limited-{kind}", ERROR, message + wait, fix, tuple(limited))
+    announced = [(e, limit) for e in exchanges if (limit := RateLimit.of(e)) is not None]
+    if announced:
+        exchange, limit = announced[-1]
+        yield Finding("rate-limit", INFO, f"pull budget: {limit}", "", (exchange,))
+
+
+def html_not_json(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """HTML or XML where a registry speaks JSON: some other box answered."""
+    for exchange in exchanges:
+        if exchange.step not in ("token", "manifest") and not (exchange.status or 0) >= 400:
+            continue
+        ctype = (exchange.content_type or "").lower()
+        if "html" in ctype or "xml" in ctype or exchange.body_preview.lstrip().startswith("<"):
+            if any(text in exchange.body_preview for text in _CDN_AUTH_REFUSALS):
+                continue  # reported as authorization-sent-to-cdn
+            yield Finding(
+                "html-instead-of-json",
+                ERROR,
+                f"{exchange.method} {exchange.url} answered {exchange.status} with {ctype or 'an HTML/XML body'} "
+                f"from {who(exchange)}: not the registry (clients show this as \"invalid character '<'\")",
+                "check the proxy's routing for this path, and the proxy's own error pages",
+                (exchange,),
+            )
+            return
+
+
+def transport(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """TLS versus plain HTTP, certificates, and other connection failures."""
+    error = context.error
+    if not isinstance(error, TransportError):
+        return
+    evidence = (error.exchange,) if error.exchange else ()
+    if error.kind == "http-to-https":
+        yield Finding(
+            "plain-http-registry",
+            ERROR,
+            'the server answered plain HTTP to an HTTPS request ("server gave HTTP response to HTTPS client")',
+            "use --insecure-registry (or an http:// mirror URL) for a registry without TLS",
+            evidence,
+        )
+    elif error.kind == "tls":
+        yield Finding(
+            "tls-error",
+            ERROR,
+            f"TLS failed: {error.message}",
+            "install the registry's CA certificate (REQUESTS_CA_BUNDLE) or use --insecure-registry to test",
+            evidence,
+        )
+    elif error.exchange is None or error.exchange.step != "blob":  # blobs: blob_redirect, blob_integrity
+        yield Finding("connection-failed", ERROR, error.message, error.hint or "", evidence)
+
+
+def blob_integrity(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """Truncated, corrupted or re-encoded blobs."""
+    for exchange in exchanges:
+        encoding = exchange.header("content-encoding")
+        if exchange.step == "blob" and encoding and encoding.lower() != "identity":
+            yield Finding(
+                "blob-content-encoding",
+                ERROR,
+                f"{host(exchange.url)} sent a blob with Content-Encoding: {encoding}; digests are over the "
+                "stored bytes, so a re-encoded blob never verifies",
+                "turn off compression for blob paths in the proxy (nginx: gzip off; no gzip_proxied for these)",
+                (exchange,),
+            )
+            return
+    error = context.error
+    if isinstance(error, TransportError) and error.exchange is not None and error.exchange.step == "blob":
+        exchange = error.exchange
+        if "redirect" not in exchange.note and exchange.status in (200, 206):
+            yield Finding(
+                "blob-truncated",
+                ERROR,
+                f"the blob body from {host(exchange.url)} ended after {exchange.bytes_received} of "
+                f"{exchange.content_length} bytes, also when resumed",
+                "a proxy cuts large bodies (nginx proxy_max_temp_file_size, a full disk, an idle timeout)",
+                (exchange,),
+            )
+    if isinstance(error, SizeMismatch):
+        yield Finding(
+            "blob-truncated",
+            ERROR,
+            error.message,
+            "a proxy cut the body (nginx proxy_max_temp_file_size, a full disk, an idle timeout)",
+            (error.exchange,) if error.exchange else (),
+        )
+    elif isinstance(error, DigestMismatch) and error.exchange is not None and error.exchange.step == "blob":
+        yield Finding(
+            "blob-corrupt",
+            ERROR,
+            error.message,
+            "the bytes changed on the way or in a cache; purge the proxy's cache for this blob",
+            (error.exchange,),
+        )
+
+
+def manifest_integrity(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """A manifest of another type than asked for, or whose digest header does not match."""
+    error = context.error
+    if isinstance(error, DigestMismatch) and error.exchange is not None and error.exchange.step == "manifest":
+        yield Finding(
+            "manifest-digest-mismatch",
+            ERROR,
+            error.message,
+            "a cache in between ignores Accept/Vary and serves another variant; make it key on Accept",
+            (error.exchange,),
+        )
+    for exchange in exchanges:
+        ctype = (exchange.content_type or "").split(";")[0].strip()
+        if exchange.step == "manifest" and exchange.status == 200 and ctype and ctype not in mt.ACCEPT_MANIFESTS:
+            yield Finding(
+                "manifest-media-type",
+                WARNING if ctype == "application/json" else ERROR,
+                f"the manifest came as {ctype}, which is none of the types asked for in Accept",
+                "a cache or proxy rewrote Content-Type or ignored Accept",
+                (exchange,),
+            )
+            return
+
+
+def manifest_unknown(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """MANIFEST_UNKNOWN or NAME_UNKNOWN: the tag or repository does not exist (as far as this server knows)."""
+    for exchange in exchanges:
+        codes = " ".join(registry_errors(exchange.body_preview))
+        if exchange.status == 404 and ("MANIFEST_UNKNOWN" in codes or "NAME_UNKNOWN" in codes):
+            yield Finding(
+                "manifest-unknown",
+                ERROR,
+                f"{host(exchange.url)} does not know {context.reference.repository}:{context.reference.identifier} "
+                f"({codes})",
+                "check the name and tag for typos",
+                (exchange,),
+            )
+            return
+
+
+def upstream_comparison(mirror_status: int | None, upstream_status: int | None, evidence: Exchange) -> Finding | None:
+    """Tell "missing upstream" from "broken proxy" when the mirror says unknown and the upstream was asked."""
+    if mirror_status != 404 or upstream_status is None:
+        return None
+    if upstream_status == 404:
+        return Finding(
+            "missing-upstream",
+            ERROR,
+            "the upstream registry does not have it either: the name or tag is wrong, or it was deleted",
+            "check the reference",
+            (evidence,),
+        )
+    return Finding(
+        "broken-proxy",
+        ERROR,
+        f"the upstream answers {upstream_status} for the same manifest, but the proxy says 404: the proxy is broken "
+        "(wrong path rewriting, a stale negative cache, or a missing library/ prefix)",
+        "compare the proxy's upstream URL with the registry's, and purge its cache",
+        (evidence,),
+    )
+
+
+DETECTORS: tuple[Detector, ...] = (
+    realm,
+    blob_redirect,
+    auth_to_cdn,
+    missing_library,
+    rate_limits,
+    html_not_json,
+    transport,
+    blob_integrity,
+    manifest_integrity,
+    manifest_unknown,
+)
+
+
+def detect(exchanges: list[Exchange], context: Context) -> list[Finding]:
+    """Every finding of every detector, errors first."""
+    findings = [finding for detector in DETECTORS for finding in detector(exchanges, context)]
+    order = {ERROR: 0, WARNING: 1, INFO: 2}
+    return sorted(findings, key=lambda f: order[f.severity])

@@ -1,0 +1,226 @@
+"""Layer analysis against a real registry, checked against an independent reading of the same blobs."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+import zstandard
+
+import regkit
+from regkit import imagebuild as ib
+from regkit import mediatypes as mt
+from regkit.analysis import Waste, analyze, compare, compare_images, layer_sizes, manifest_sizes
+from regkit.analysis.charts import changes_chart, largest_chart
+from regkit.analysis.layers import tidy
+from regkit.lab.images import WHITEOUT_FILE_SIZE
+from regkit.upload import push_image
+
+from .test_pull_registry import PULLABLE
+
+SAMPLES = [*PULLABLE, ("private/busybox", "latest")]
+
+
+class Member(NamedTuple):
+    """A tar member for a crafted layer; ``name`` and ``link`` are written exactly as given."""
+
+    name: str
+    type: bytes = tarfile.REGTYPE
+    data: bytes = b""
+    link: str = ""
+    mode: int = 0o644
+
+
+def crafted(*members: Member) -> bytes:
+    """An uncompressed layer tar; tarfile does not sanitise names on write, so hostile ones stay hostile."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for member in members:
+            info = tarfile.TarInfo(member.name)
+            info.type, info.linkname, info.mode, info.size = member.type, member.link, member.mode, len(member.data)
+            tar.addfile(info, io.BytesIO(member.data) if member.data else None)
+    return buffer.getvalue()
+
+
+def push(registry, name: str, *layers: bytes, compression: str = "gzip") -> str:
+    """Push an image of these layer tars under a repository no other test uses; its reference."""
+    ref = f"{registry.host}/{name}:v1"
+    with regkit.Client(insecure=True) as client:
+        push_image(client, regkit.resolve(ref), ib.build_image([(layer, compression) for layer in layers]))
+    return ref
+
+
+def decompress(blob: bytes, media_type: str) -> bytes:
+    """The whole layer tar, decompressed in memory (the independent reading)."""
+    compression = mt.layer_compression(media_type)
+    if compression == mt.GZIP:
+        return gzip.decompress(blob)
+    if compression == mt.ZSTD:
+        return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(blob)).read()
+    return blob
+
+
+def layer_tars(ref: str, tmp_path: Path) -> list[bytes]:
+    """Every layer of ``ref`` downloaded whole and decompressed."""
+    client = regkit.Client(insecure=True)
+    manifest = regkit.get_manifest(ref, client=client)
+    blobs = [regkit.fetch_blob(ref, layer, tmp_path / "blobs", client=client) for layer in manifest.layers]
+    return [decompress(b.path.read_bytes(), b.descriptor.media_type) for b in blobs]
+
+
+@pytest.mark.parametrize("repository,tag", SAMPLES)
+def test_sizes_and_listings_agree_with_tarfile_on_the_whole_layer(registry, tmp_path, repository, tag):
+    ref = f"{registry.host}/{repository}:{tag}"
+    analysis = analyze(ref, insecure=True)
+    tars = layer_tars(ref, tmp_path)
+    assert len(analysis.layers) == len(tars)
+    for layer, tar in zip(analysis.layers, tars, strict=True):
+        with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+            members = archive.getmembers()
+            digests = {m.name: hashlib.sha256(archive.extractfile(m).read()).hexdigest() for m in members if m.isreg()}
+        assert layer.uncompressed_size == len(tar)
+        assert layer.diff_id == regkit.Digest.of(tar)
+        assert layer.file_count == len(members)
+        assert layer.content_size == sum(m.size for m in members if m.isreg())
+        assert [e.path for e in layer.entries] == [tidy(m.name) for m in members]
+        assert {e.path: e.sha256 for e in layer.entries if e.type == "file"} == {tidy(k): v for k, v in digests.items()}
+        assert layer.compressed_size == layer.descriptor.size
+    frame = analysis.all_files()
+    assert len(frame) == sum(layer.file_count for layer in analysis.layers)
+    assert list(frame.columns) == ["path", "type", "size", "mode", "uid", "gid", "mtime", "link", "sha256", "layer"]
+
+
+def test_whiteout_image_wastes_exactly_the_deleted_file(registry):
+    analysis = analyze(f"{registry.host}/library/whiteout:latest", insecure=True)
+    assert analysis.waste == (Waste("data/big.bin", WHITEOUT_FILE_SIZE, 1, 2, "deleted"),)
+    assert analysis.wasted_bytes == 5242880
+    assert analysis.final_bytes == analysis.written_bytes - 5242880
+    assert analysis.efficiency == pytest.approx(analysis.final_bytes / analysis.written_bytes)
+    assert analysis.efficiency < 0.5
+    deleted = analysis.changes[2]
+    assert (deleted.deleted, deleted.deleted_bytes, deleted.added_bytes) == (1, 5242880, 0)
+    assert analysis.changes[1].added_bytes == 5242880
+    files = analysis.files()
+    assert "data" in set(files.path) and "data/big.bin" not in set(files.path)
+    assert not files.path.str.contains(".wh.").any()
+    assert analysis.waste_frame().to_dict("records") == [analysis.waste[0]._asdict()]
+
+
+def test_history_accounts_for_empty_layer_steps(registry):
+    analysis = analyze(f"{registry.host}/library/layers:latest", insecure=True)
+    empty = [step for step in analysis.history if step.empty_layer]
+    assert [step.created_by for step in empty] == ["ENV STEP=1", "ENV STEP=4"]
+    assert all(step.layer is None for step in empty)
+    assert [layer.created_by for layer in analysis.layers] == [f"ADD layer{i} /" for i in range(6)]
+    assert [layer.compression for layer in analysis.layers] == ["zstd", "gzip", "zstd", "tar", "gzip", "gzip"]
+    assert analysis.layers[4].file_count == 0 and analysis.waste == () and analysis.efficiency == 1.0
+    assert len(analysis.history_frame()) == 8
+
+
+def test_overwrites_and_duplicates_across_layers(registry):
+    same = b"x" * 3000
+    ref = push(
+        registry,
+        "analysis/overwrite",
+        crafted(Member("etc/app.conf", data=b"a" * 1000), Member("opt/copy1", data=same)),
+        crafted(Member("etc/app.conf", data=b"b" * 400), Member("srv/copy2", data=same)),
+    )
+    analysis = analyze(ref, insecure=True)
+    assert analysis.waste == (Waste("etc/app.conf", 1000, 0, 1, "overwritten"),)
+    change = analysis.changes[1]
+    assert (change.modified, change.modified_bytes, change.deleted) == (1, 400, 0)
+    assert analysis.efficiency == pytest.approx(1 - 1000 / (1000 + 400 + 2 * 3000))
+    sha = hashlib.sha256(same).hexdigest()
+    assert analysis.duplicates() == [(sha, 3000, [(0, "opt/copy1"), (1, "srv/copy2")])]
+    directories = analysis.directories()
+    assert directories.iloc[0].tolist() == ["/", 400 + 2 * 3000, 3]
+
+
+def test_a_corrupt_layer_is_a_verification_error(registry):
+    ref = push(registry, "analysis/notatar", b"this is not a tar archive" * 40, compression="tar")
+    with pytest.raises(regkit.VerificationError, match="not a readable tar"):
+        analyze(ref, insecure=True)
+
+
+def test_isize_estimate_equals_the_real_size_and_uses_range(registry, tmp_path):
+    for repository, tag in [("library/whiteout", "latest"), ("library/layers", "latest")]:
+        ref = f"{registry.host}/{repository}:{tag}"
+        sizes = layer_sizes(ref, insecure=True)
+        real = [len(tar) for tar in layer_tars(ref, tmp_path / repository)]
+        assert [layer.uncompressed for layer in sizes.layers] == real
+        ranged = [e for e in sizes.exchanges if e.status == 206]
+        gzip_layers = [layer for layer in sizes.layers if layer.descriptor.media_type.endswith("gzip")]
+        assert gzip_layers and all(layer.source.startswith("gzip ISIZE") for layer in gzip_layers)
+        assert all(not layer.exact for layer in gzip_layers)
+        assert len(ranged) == sum(1 for layer in sizes.layers if not layer.exact)
+        assert all(dict(e.request_headers)["Range"].startswith("bytes=") for e in ranged)
+        assert all(e.bytes_received <= 18 for e in ranged)
+    assert sizes.frame()["created_by"].tolist()[0] == "ADD layer0 /" and "ISIZE" in sizes._repr_html_()
+
+
+def test_platform_totals_from_manifests_alone(registry):
+    report = manifest_sizes(
+        [f"{registry.host}/library/busybox:multiarch", f"{registry.host}/library/busybox:latest"], insecure=True
+    )
+    multi = [image for image in report.images if image.reference.tag == "multiarch"]
+    assert len(multi) == 4 and all(image.platform for image in multi)  # the attestation is left out
+    assert all(image.compressed_size == image.manifest.total_size for image in report.images)
+    assert [e.step for e in report.exchanges].count("blob") == 0
+    busybox = next(image for image in multi if image.manifest.digest == report.images[-1].manifest.digest)
+    assert report.shared_bytes == busybox.compressed_size
+    assert report.distinct_bytes == report.total_bytes - busybox.compressed_size
+    shared = [row for row in report.blob_rows() if row["users"] > 1]
+    assert {row["digest"] for row in shared} == {str(b.digest) for b in busybox.blobs}
+    assert report.frame()["unique_size"].iloc[-1] == 0
+    assert "linux/s390x" in report._repr_html_()
+
+
+def test_comparison_shares_layers_and_lists_differing_files(registry):
+    base = crafted(Member("bin/tool", data=b"v1"), Member("etc/keep", data=b"same"))
+    left = push(registry, "analysis/left", base, crafted(Member("etc/conf", data=b"one")))
+    right = push(registry, "analysis/right", base, crafted(Member("etc/conf", data=b"two!"), Member("new", data=b"n")))
+    comparison = compare_images(left, right, insecure=True)
+    assert len(comparison.shared_layers) == 1 and comparison.shared_bytes == comparison.left.layers[0].size
+    changes = {(d.path, d.change, d.fields) for d in comparison.differences}
+    assert changes == {("etc/conf", "changed", ("size", "sha256")), ("new", "added", ())}
+    layers_only = compare_images(left, right, insecure=True, files=False)
+    assert layers_only.differences is None and layers_only.shared_layers == comparison.shared_layers
+    a, b = analyze(left, insecure=True), analyze(right, insecure=True)
+    assert compare(a, b, ignore=()).differences == comparison.differences  # crafted mtimes are all 0
+    assert set(comparison.frame().path) == {"etc/conf", "new"} and "etc/conf" in comparison._repr_html_()
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        self.tags.add(tag)
+
+
+def test_html_reprs_escape_hostile_names_and_charts_are_figures(registry):
+    ref = push(registry, "analysis/html", crafted(Member("<img src=x onerror=alert(1)>$x$", data=b"1")))
+    analysis = analyze(ref, insecure=True)
+    for html in (analysis._repr_html_(), analysis.layers[0]._repr_html_()):
+        parser = _Tags()
+        parser.feed(html)
+        assert "img" not in parser.tags and "&lt;img src=x" in html
+    from matplotlib.figure import Figure
+
+    for figure in (changes_chart(analysis), largest_chart(analysis), largest_chart(analysis, directories=True)):
+        assert isinstance(figure, Figure)
+        figure.savefig(io.BytesIO(), format="png")  # renders: the $…$ in the name is not read as math
+
+
+def test_a_layer_with_too_many_entries_is_refused(registry, monkeypatch):
+    ref = push(registry, "analysis/many", ib.tar_layer([ib.file(f"f{i}", b"") for i in range(5)]))
+    monkeypatch.setattr("regkit.analysis.layers.MAX_ENTRIES", 4)
+    with pytest.raises(regkit.VerificationError, match="more than 4 entries"):
+        analyze(ref, insecure=True)

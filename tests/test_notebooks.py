@@ -1,0 +1,121 @@
+"""The teaching notebooks run top to bottom against their own lab, and show no secret anywhere.
+
+Each notebook runs in a kernel with two extra cells: a first one that records every token the
+token service issues, and a last one that collects the real secrets of the run (those tokens and
+any still in memory, the lab's password and CDN signing secret, the signatures of the CDN URLs the
+clients saw) into a file. The outputs and the rendered HTML must hold none of them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from regkit.lab import Lab
+from regkit.notebooks import execute, load, main, notebook_paths, to_html
+
+RECORD_TOKENS = """
+import regkit.auth as _auth
+
+_issued_tokens = []
+_request_token = _auth.request_token
+
+
+def _recording_request_token(*args, **kwargs):
+    token = _request_token(*args, **kwargs)
+    _issued_tokens.append(token.value)
+    return token
+
+
+_auth.request_token = _recording_request_token
+"""
+
+COLLECT_SECRETS = """
+import base64 as _base64
+import gc as _gc
+import json as _json
+import pathlib as _pathlib
+from urllib.parse import parse_qs as _parse_qs, urlsplit as _urlsplit
+
+from regkit.auth import Token as _Token
+from regkit.exchange import Exchange as _Exchange
+from regkit.lab.cdn import signature as _signature
+from regkit.lab.lab import LAB_USER as _LAB_USER, LabSettings as _LabSettings
+
+_objects = _gc.get_objects()
+_labs = [o for o in _objects if isinstance(o, _LabSettings)]
+_secrets = set(_issued_tokens) | {o.value for o in _objects if isinstance(o, _Token) and o.value}
+_secrets |= {t.rsplit(".", 1)[1] for t in list(_secrets) if t.count(".") == 2}  # a JWT's signature alone
+for _lab in _labs:
+    _secrets |= {_lab.password, _lab.secret, _base64.b64encode(f"{_LAB_USER}:{_lab.password}".encode()).decode()}
+for _exchange in (o for o in _objects if isinstance(o, _Exchange)):
+    _meant = _urlsplit(_exchange.original_url)
+    for _expires in _parse_qs(_meant.query).get("expires", []):
+        _secrets |= {_signature(_meant.path, int(_expires), _lab.secret) for _lab in _labs}
+_pathlib.Path(SECRETS_FILE).write_text(_json.dumps(sorted(_secrets)))
+"""
+
+# Shapes of secrets whatever their value: a JWT, and a CDN signature that is neither a redaction
+# marker nor the shell variable of a curl command.
+SECRET_SHAPES = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+|md5=(?!<redacted|&lt;redacted|%3Credacted|\$\{MD5\})")
+
+
+def stop_labs(root: Path) -> None:
+    """Stop any lab a failed notebook left running below ``root``."""
+    for settings in root.rglob("lab.json"):
+        Lab(settings.parent).down()
+
+
+def problems(notebook: nbformat.NotebookNode) -> list[str]:
+    """Error outputs and anything written to stderr."""
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    errors = [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == "error"]
+    return errors + [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+
+
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda path: path.stem)
+def test_notebook_runs_and_shows_no_secret(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    notebook = load(path)
+    assert all(not cell.get("outputs") for cell in notebook.cells), f"{path.name} is stored with outputs"
+    secrets_file = tmp_path / "secrets.json"
+    notebook.cells.insert(0, new_code_cell(RECORD_TOKENS))
+    notebook.cells.append(new_code_cell(COLLECT_SECRETS.replace("SECRETS_FILE", repr(str(secrets_file)))))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the kernel's temporary directories, labs included, go here
+    try:
+        execute(notebook, tmp_path)
+    finally:
+        stop_labs(tmp_path)
+    notebook.cells = notebook.cells[1:-1]
+    assert problems(notebook) == []
+    secrets = json.loads(secrets_file.read_text())
+    assert len(secrets) >= 5  # a token and its signature, the password, its Basic form, the CDN secret
+    shown = nbformat.writes(notebook) + to_html(notebook)
+    # Compare without ever printing a secret: a failing assert shows the first characters only.
+    assert [secret[:4] for secret in secrets if secret in shown] == []
+    assert [match.group()[:8] for match in SECRET_SHAPES.finditer(shown)] == []
+
+
+def test_render_writes_html_with_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    source = tmp_path / "lessons"
+    source.mkdir()
+    cells = [new_code_cell("import regkit\nprint('regkit', regkit.__version__)")]
+    nbformat.write(new_notebook(cells=cells), source / "00-tiny.ipynb")
+    assert main(["render", str(tmp_path / "html"), "--source", str(source)]) == 0
+    page = (tmp_path / "html" / "00-tiny.html").read_text()
+    assert "regkit 0.1.0" in page and capsys.readouterr().out.strip().endswith("00-tiny.html")
+    assert main(["render", str(tmp_path / "none"), "--source", str(tmp_path / "html")]) == 1
+
+
+def test_the_notebooks_are_there():
+    names = [path.stem for path in notebook_paths()]
+    assert names == [
+        "01-anatomy-of-a-pull",
+        "02-debugging-a-reverse-proxy",
+        "03-layer-size-analysis",
+        "04-download-timings",
+    ]
