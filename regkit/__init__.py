@@ -31,6 +31,7 @@ from .errors import (
     SizeMismatch,
     TransportError,
     UnexpectedResponse,
+    UnsafeContent,
     UsageError,
     VerificationError,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "Transcript",
     "TransportError",
     "UnexpectedResponse",
+    "UnsafeContent",
     "UsageError",
     "VerificationError",
     "__version__",

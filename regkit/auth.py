@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
+import requests
+
 from . import mediatypes as mt
 from .challenge import Challenge, find_challenge, parse_challenges
 from .client import AuthArg, Client, Credentials, as_reference
@@ -39,7 +41,7 @@ class Token:
     issued_at: datetime | None = None
     obtained_at: float = 0.0
     challenge: Challenge | None = None
-    exchanges: tuple[Exchange, ...] = ()
+    exchanges: tuple[Exchange, ...] = field(default=(), repr=False)
 
     @property
     def expires_at(self) -> float | None:
@@ -163,7 +165,13 @@ def request_token(
     headers = {"Authorization": f"Basic {basic(credentials)}"} if credentials else {}
     try:
         response = client.send(
-            "token", "GET", realm, params=params, headers=headers, original_url=challenge.realm, note=note
+            "token",
+            "GET",
+            realm,
+            params=params,
+            headers=headers,
+            original_url=requests.Request("GET", challenge.realm, params=params).prepare().url,
+            note=note,
         )
     except TransportError as exc:
         raise AuthError(

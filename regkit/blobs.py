@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
@@ -34,7 +34,7 @@ class BlobResult:
 
     descriptor: Descriptor
     path: Path
-    exchanges: tuple[Exchange, ...]
+    exchanges: tuple[Exchange, ...] = field(repr=False)
     seconds: float
     cached: bool = False
 

@@ -36,6 +36,11 @@ class Challenge:
         params = ",".join(f'{k}="{v}"' for k, v in self.params.items())
         return f"{self.scheme.capitalize()} {params}".strip()
 
+    def _repr_html_(self) -> str:
+        from .display.html import challenge_html
+
+        return challenge_html(self)
+
 
 def _quoted(text: str, pos: int) -> tuple[str, int]:
     """Read a quoted-string starting after its opening quote; backslash escapes one character."""

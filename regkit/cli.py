@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 from .analysis.cli import add_commands as add_analysis_commands
@@ -82,9 +84,6 @@ def credentials(args: argparse.Namespace) -> tuple[str, str] | None:
 
 
 def _pull(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
     from .client import Client
     from .endpoints import Endpoints
     from .progress import BarProgress, Progress
@@ -115,8 +114,7 @@ def _pull(args: argparse.Namespace) -> int:
         )
     finally:
         if args.transcript:  # after a failure too: the exchanges that led to it are what to look at
-            har = client.transcript.to_har(f"regkit pull {args.reference}")
-            Path(args.transcript).write_text(json.dumps(har, indent=1) + "\n")
+            _write_transcript(Path(args.transcript), client.transcript.to_har(f"regkit pull {args.reference}"))
     proxies = sorted({e.proxy for e in result.exchanges if e.proxy})
     if args.quiet:
         print(result.image.path)
@@ -134,6 +132,14 @@ def _pull(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _write_transcript(path: Path, har: dict[str, object]) -> None:
+    """Write the HAR; a failure here is reported but never hides the pull's own outcome."""
+    try:
+        path.write_text(json.dumps(har, indent=1) + "\n")
+    except OSError as exc:
+        print(f"regkit: warning: cannot write the transcript {path}: {exc.strerror or exc}", file=sys.stderr)
 
 
 def _report(error: RegkitError) -> None:

@@ -89,7 +89,9 @@ class Client:
 
     def endpoint(self, ref: Reference, tail: str = "") -> tuple[str, str]:
         """The URL to send for ``/v2/<tail>``, and the one meant before any rewriting."""
-        meant = f"{'http' if self.insecure else 'https'}://{ref.registry}/v2/{tail}"
+        # Behind a mirror the registry itself is meant, which speaks https; without one, what we send.
+        scheme = "http" if self.insecure and not self.endpoints.registry else "https"
+        meant = f"{scheme}://{ref.registry}/v2/{tail}"
         return f"{self.endpoints.registry_base(ref)}/v2/{tail}", meant
 
     def registry_url(self, ref: Reference, path: str) -> tuple[str, str]:

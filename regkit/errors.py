@@ -18,6 +18,7 @@ The tree::
     │   ├── DigestMismatch       content digest differs from the expected one
     │   └── SizeMismatch         content length differs from the descriptor's size
     ├── OutputError              writing the result failed (disk, permissions, existing target)
+    │   └── UnsafeContent        an export refused: entries would write outside the target directory
     ├── Cancelled                a download given up because another failed or the pull was interrupted
     └── LabError                 a local lab server could not be started or used
 
@@ -125,6 +126,10 @@ class SizeMismatch(VerificationError):
 
 class OutputError(RegkitError):
     """The result could not be written."""
+
+
+class UnsafeContent(OutputError):
+    """Layer entries (absolute paths, ``..``, outward links, devices) that an export refuses to write."""
 
 
 class Cancelled(RegkitError):

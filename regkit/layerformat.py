@@ -37,7 +37,7 @@ def target_compression(choice: str, source: str | None, *, docker_format: bool) 
 
 
 @contextmanager
-def _uncompressed(handle: BinaryIO, compression: str) -> Iterator[BinaryIO]:
+def uncompressed(handle: BinaryIO, compression: str) -> Iterator[BinaryIO]:
     """A reader of the tar stream inside a layer blob."""
     if compression == mt.GZIP:
         with gzip.GzipFile(fileobj=handle, mode="rb") as reader:
@@ -80,7 +80,7 @@ def convert_layer(
         ),
     ):
         try:
-            with _uncompressed(raw, source) as tar_stream, _compressed(_Tee(out, verifier), target) as sink:
+            with uncompressed(raw, source) as tar_stream, _compressed(_Tee(out, verifier), target) as sink:
                 while chunk := tar_stream.read(_CHUNK):
                     diff.update(chunk)
                     sink.write(chunk)

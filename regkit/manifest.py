@@ -16,6 +16,7 @@ from .errors import InvalidReference, ManifestError, NoMatchingPlatform
 from .platform import Platform
 
 MAX_BLOB_SIZE = 1 << 40  # 1 TiB: larger "sizes" are hostile or corrupt, not layers
+MAX_CONFIG_SIZE = 16 << 20  # image configs are kilobytes; this leaves room for long histories
 ATTESTATION_REFERENCE_TYPE = "attestation-manifest"
 
 
@@ -56,7 +57,7 @@ class ImageManifest:
     media_type: str
     config: Descriptor
     layers: tuple[Descriptor, ...]
-    raw: bytes
+    raw: bytes = field(repr=False)
     digest: Digest
 
     @property
@@ -71,7 +72,7 @@ class Index:
 
     media_type: str
     manifests: tuple[Descriptor, ...]
-    raw: bytes
+    raw: bytes = field(repr=False)
     digest: Digest
 
     @property
@@ -185,3 +186,33 @@ def _guess_media_type(doc: dict[str, Any]) -> str:
     if "config" in doc:
         return mt.OCI_MANIFEST
     raise _bad("no mediaType and neither 'manifests' nor 'config'")
+
+
+def check_config_size(config: Descriptor) -> None:
+    """Refuse a config descriptor too large to be one, before anything is read."""
+    if config.size > MAX_CONFIG_SIZE:
+        raise ManifestError(f"the image config is {config.size} bytes; more than {MAX_CONFIG_SIZE} is refused")
+
+
+def parse_config(raw: bytes, config: Descriptor) -> dict[str, Any]:
+    """The image config JSON object (its bytes already verified against ``config``)."""
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise ManifestError(f"the image config {config.digest} is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ManifestError("the image config is not a JSON object")
+    return doc
+
+
+def config_diff_ids(config: dict[str, Any], layer_count: int) -> list[Digest]:
+    """The config's ``rootfs.diff_ids``, one per layer, validated."""
+    rootfs = config.get("rootfs")
+    raw = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(raw, list) or len(raw) != layer_count:
+        found = len(raw) if isinstance(raw, list) else "no"
+        raise ManifestError(f"the config lists {found} diff_ids for {layer_count} layers; the image is inconsistent")
+    try:
+        return [Digest.parse(d) for d in raw]
+    except InvalidReference as exc:
+        raise ManifestError(f"the config's rootfs.diff_ids: {exc.message}") from None

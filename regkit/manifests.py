@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import mediatypes as mt
 from .auth import Token, get_token, send_authorized
@@ -28,7 +28,7 @@ class ManifestResult:
     index: Index | None
     platform: Platform | None
     token: Token
-    exchanges: tuple[Exchange, ...]
+    exchanges: tuple[Exchange, ...] = field(repr=False)
 
     @property
     def digest(self) -> Digest:

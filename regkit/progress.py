@@ -50,7 +50,9 @@ class BarProgress(Progress):
                 file=self.stream,
                 leave=True,
                 position=len(self._bars),
-                disable=None,  # no bars when stderr is not a terminal (CI logs)
+                # In a terminal, no bars when stderr is not a tty (CI logs); a notebook's stderr never
+                # is one, yet its widget bars are exactly what should show there.
+                disable=False if self._tqdm.__module__ == "tqdm.notebook" else None,
             )
 
     def advance(self, descriptor: Descriptor, count: int) -> None:

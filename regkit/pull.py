@@ -8,7 +8,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .auth import Token, get_token
@@ -38,7 +38,7 @@ class PullResult:
     manifest: ManifestResult
     blobs: tuple[BlobResult, ...]
     image: AssembledImage
-    exchanges: tuple[Exchange, ...]
+    exchanges: tuple[Exchange, ...] = field(repr=False)
     seconds: float
 
     @property
@@ -107,7 +107,7 @@ def pull(
     work = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix=".regkit-", dir=target.parent.resolve()))
     try:
         store = BlobStore(work)
-        blobs = _fetch_all(client, ref, manifest, store, jobs, progress)
+        blobs = fetch_all(client, ref, manifest, store, jobs, progress)
         progress.step("assemble", f"writing {target}")
         image = assemble(manifest, store, target, format=format, layer_format=layer_format)
     finally:
@@ -117,7 +117,7 @@ def pull(
     return PullResult(ref, manifest.token, manifest, blobs, image, exchanges, time.perf_counter() - started)
 
 
-def _fetch_all(
+def fetch_all(
     client: Client, ref: Reference, manifest: ManifestResult, store: BlobStore, jobs: int, progress: Progress
 ) -> tuple[BlobResult, ...]:
     """Fetch the config and each distinct layer, ``jobs`` at a time; the first failure cancels the rest."""

@@ -7,7 +7,6 @@ so both old engines (which read ``manifest.json``) and OCI tools can use it.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import secrets
@@ -16,21 +15,21 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from . import mediatypes as mt
 from .digest import Digest
-from .errors import InvalidOption, InvalidReference, ManifestError, OutputError
+from .errors import InvalidOption, OutputError
 from .exchange import Exchange
+from .fileio import copy_range, write_all
 from .layerformat import LAYER_FORMATS, convert_layer, target_compression
-from .manifest import Descriptor
+from .manifest import Descriptor, check_config_size, config_diff_ids, parse_config
 from .manifests import ManifestResult
 from .store import BlobStore
 
 FORMATS = ("docker", "oci")
-MAX_CONFIG_SIZE = 16 << 20
 OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
 
@@ -45,7 +44,7 @@ class AssembledImage:
     layers: tuple[Descriptor, ...]
     repo_tags: tuple[str, ...]
     converted: tuple[int, ...]
-    exchanges: tuple[Exchange, ...] = ()
+    exchanges: tuple[Exchange, ...] = field(default=(), repr=False)
 
     @property
     def image_id(self) -> str:
@@ -74,7 +73,7 @@ class _TarSink:
         self.dirs: set[str] = set()
 
     def _write(self, data: bytes) -> None:
-        _write_all(self.fd, data)
+        write_all(self.fd, data)
 
     def _header(self, name: str, size: int, kind: bytes = tarfile.REGTYPE) -> None:
         parent = name.rpartition("/")[0]
@@ -98,39 +97,12 @@ class _TarSink:
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             self._header(name, size)
-            _copy_range(handle.fileno(), self.fd, size)
+            copy_range(handle.fileno(), self.fd, size)
         self._pad(size)
 
     def finish(self) -> None:
         """The end-of-archive marker: two zero blocks."""
         self._write(bytes(2 * tarfile.BLOCKSIZE))
-
-
-def _copy_range(source: int, target: int, size: int) -> None:
-    """Copy ``size`` bytes in the kernel (copy_file_range), falling back to read/write where unsupported."""
-    left = size
-    try:
-        while left:
-            copied = os.copy_file_range(source, target, left)
-            if copied == 0:
-                raise OutputError(f"a blob file ended {left} bytes early while writing the tar")
-            left -= copied
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-            raise
-        while left:
-            chunk = os.read(source, min(left, 1 << 20))
-            if not chunk:
-                raise OutputError(f"a blob file ended {left} bytes early while writing the tar") from None
-            _write_all(target, chunk)
-            left -= len(chunk)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """os.write until everything is written (it may write less than asked)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 class _DirSink:
@@ -153,30 +125,6 @@ class _DirSink:
 def blob_name(digest: Digest) -> str:
     """The path of a blob inside an OCI layout."""
     return f"blobs/{digest.algorithm}/{digest.hex}"
-
-
-def _read_config(store: BlobStore, config: Descriptor) -> dict[str, Any]:
-    if config.size > MAX_CONFIG_SIZE:
-        raise ManifestError(f"the image config is {config.size} bytes; more than {MAX_CONFIG_SIZE} is refused")
-    try:
-        doc = json.loads(store.path(config.digest).read_bytes())
-    except ValueError as exc:
-        raise ManifestError(f"the image config {config.digest} is not JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ManifestError("the image config is not a JSON object")
-    return doc
-
-
-def _diff_ids(config: dict[str, Any], layer_count: int) -> list[Digest]:
-    rootfs = config.get("rootfs")
-    raw = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
-    if not isinstance(raw, list) or len(raw) != layer_count:
-        found = len(raw) if isinstance(raw, list) else "no"
-        raise ManifestError(f"the config lists {found} diff_ids for {layer_count} layers; the image is inconsistent")
-    try:
-        return [Digest.parse(d) for d in raw]
-    except InvalidReference as exc:
-        raise ManifestError(f"the config's rootfs.diff_ids: {exc.message}") from None
 
 
 def _rewritten_manifest(manifest: ManifestResult, layers: list[Descriptor]) -> tuple[bytes, Digest]:
@@ -212,7 +160,9 @@ def assemble(
     missing = [d.digest for d in (image.config, *image.layers) if not store.has(d.digest, d.size)]
     if missing:
         raise OutputError(f"{len(missing)} blob(s) are not in {store.root}, e.g. {missing[0]}; fetch them first")
-    diff_ids = _diff_ids(_read_config(store, image.config), len(image.layers))
+    check_config_size(image.config)
+    config = parse_config(store.path(image.config.digest).read_bytes(), image.config)
+    diff_ids = config_diff_ids(config, len(image.layers))
     oci = mt.is_oci(image.media_type)
     layers: list[Descriptor] = []
     converted: list[int] = []

@@ -8,7 +8,6 @@ import io
 import tarfile
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 import zstandard
@@ -20,40 +19,10 @@ from regkit.analysis import Waste, analyze, compare, compare_images, layer_sizes
 from regkit.analysis.charts import changes_chart, largest_chart
 from regkit.analysis.layers import tidy
 from regkit.lab.images import WHITEOUT_FILE_SIZE
-from regkit.upload import push_image
 
-from .test_pull_registry import PULLABLE
+from .helpers import PULLABLE, Member, crafted, push
 
 SAMPLES = [*PULLABLE, ("private/busybox", "latest")]
-
-
-class Member(NamedTuple):
-    """A tar member for a crafted layer; ``name`` and ``link`` are written exactly as given."""
-
-    name: str
-    type: bytes = tarfile.REGTYPE
-    data: bytes = b""
-    link: str = ""
-    mode: int = 0o644
-
-
-def crafted(*members: Member) -> bytes:
-    """An uncompressed layer tar; tarfile does not sanitise names on write, so hostile ones stay hostile."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for member in members:
-            info = tarfile.TarInfo(member.name)
-            info.type, info.linkname, info.mode, info.size = member.type, member.link, member.mode, len(member.data)
-            tar.addfile(info, io.BytesIO(member.data) if member.data else None)
-    return buffer.getvalue()
-
-
-def push(registry, name: str, *layers: bytes, compression: str = "gzip") -> str:
-    """Push an image of these layer tars under a repository no other test uses; its reference."""
-    ref = f"{registry.host}/{name}:v1"
-    with regkit.Client(insecure=True) as client:
-        push_image(client, regkit.resolve(ref), ib.build_image([(layer, compression) for layer in layers]))
-    return ref
 
 
 def decompress(blob: bytes, media_type: str) -> bytes:

@@ -7,8 +7,7 @@ import tarfile
 
 import pytest
 
-from .test_analysis import Member, crafted, push
-from .test_cli import cli
+from .helpers import Member, cli, crafted, push
 
 
 def run(registry, tmp_path, command: str, *args: str):

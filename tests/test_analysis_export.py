@@ -13,8 +13,7 @@ import regkit
 from regkit.analysis import analyze, export, problems
 from regkit.lab.images import APPLETS
 
-from .test_analysis import Member, crafted, push
-from .test_cli import push_unique, registry_blob_file
+from .helpers import Member, crafted, push, push_unique, registry_blob_file
 
 HOSTILE = [
     ("dotdot", Member("../../escaped.txt", data=b"pwned"), "entry '../../escaped.txt': '..' in the path"),

@@ -11,7 +11,7 @@ from regkit import imagebuild as ib
 from regkit.analysis.filesystem import Filesystem, Waste, parts_of
 from regkit.analysis.layers import FileEntry, scan
 
-from .test_analysis import Member, crafted
+from .helpers import Member, crafted
 
 
 def entries(tar: bytes) -> list[FileEntry]:

@@ -4,31 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-import regkit
-from regkit import imagebuild as ib
-from regkit.upload import push_image
-
-
-def cli(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """``python -m regkit ARGS``."""
-    return subprocess.run(
-        [sys.executable, "-m", "regkit", *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=300
-    )
-
-
-def registry_blob_file(registry, digest: regkit.Digest) -> Path:
-    """Where docker-registry keeps a blob (or manifest) on disk."""
-    return registry.storage_dir / "docker/registry/v2/blobs" / digest.algorithm / digest.hex[:2] / digest.hex / "data"
-
-
-def push_unique(registry, name: str, text: bytes) -> ib.BuiltImage:
-    """An image no other test uses, so tampering with its storage harms nobody."""
-    image = ib.build_image([(ib.tar_layer([ib.file("only.txt", text)]), "gzip")])
-    with regkit.Client(insecure=True) as client:
-        push_image(client, regkit.resolve(f"{registry.host}/{name}:v1"), image)
-    return image
+from .helpers import cli, push_unique, registry_blob_file
 
 
 def test_acceptance_pull_load_run(registry, engine, tmp_path):

@@ -14,16 +14,7 @@ from regkit import mediatypes as mt
 from regkit.lab.engine import DockerEngine
 from regkit.platform import Platform
 
-from .helpers import sample
-
-PULLABLE = [
-    ("library/busybox", "latest"),
-    ("library/busybox", "docker"),
-    ("library/busybox", "multiarch"),
-    ("library/busybox", "manifest-list"),
-    ("library/whiteout", "latest"),
-    ("library/layers", "latest"),
-]
+from .helpers import PULLABLE, sample
 
 
 def tar_json(path: Path, member: str) -> object:

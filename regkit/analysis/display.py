@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..display.html import _table, box, exchange_row, facts_table, human_size
+from ..display.html import box, exchange_row, facts_table, human_size, table
 
 if TYPE_CHECKING:
     from .compare import ImageComparison
@@ -33,7 +33,7 @@ def layer_html(layer: LayerReport) -> str:
         ("created by", layer.created_by),
     ]
     largest = sorted(layer.entries, key=lambda e: (-e.size, e.path))[:MAX_ROWS]
-    listing = _table([(e.path, e.type, human_size(e.size), e.link) for e in largest], ("path", "type", "size", "link"))
+    listing = table([(e.path, e.type, human_size(e.size), e.link) for e in largest], ("path", "type", "size", "link"))
     return box(f"Layer {layer.index}", facts_table(rows) + listing + _more(layer.file_count))
 
 
@@ -67,9 +67,9 @@ def analysis_html(analysis: ImageAnalysis) -> str:
     header = ("layer", "compressed", "uncompressed", "entries", "added", "modified", "deleted", "created by")
     waste = [(w.path, human_size(w.size), w.layer, w.removed_in, w.how) for w in analysis.waste[:MAX_ROWS]]
     files = [(path, human_size(node.entry.size), node.layer) for path, node in analysis.filesystem.largest(LARGEST)]
-    parts = [facts_table(summary), _table(layers, header), _table(files, ("largest file", "size", "layer"))]
+    parts = [facts_table(summary), table(layers, header), table(files, ("largest file", "size", "layer"))]
     if waste:
-        parts.append(_table(waste, ("wasted file", "size", "layer", "removed in", "how")) + _more(len(analysis.waste)))
+        parts.append(table(waste, ("wasted file", "size", "layer", "removed in", "how")) + _more(len(analysis.waste)))
     return box(f"Layer analysis of {analysis.reference}", "".join(parts))
 
 
@@ -87,7 +87,7 @@ def layer_sizes_html(sizes: LayerSizes) -> str:
         for row in sizes.rows()
     ]
     header = ("layer", "compression", "compressed", "uncompressed", "from", "created by")
-    return box(f"Layer sizes of {sizes.reference} (no layer downloaded)", _table(rows, header))
+    return box(f"Layer sizes of {sizes.reference} (no layer downloaded)", table(rows, header))
 
 
 def size_report_html(report: SizeReport) -> str:
@@ -108,7 +108,7 @@ def size_report_html(report: SizeReport) -> str:
         ("shared", human_size(report.shared_bytes)),
     ]
     header = ("reference", "platform", "layers", "compressed", "only here")
-    return box("Sizes from manifests", _table(rows, header) + facts_table(totals))
+    return box("Sizes from manifests", table(rows, header) + facts_table(totals))
 
 
 def comparison_html(comparison: ImageComparison) -> str:
@@ -122,10 +122,10 @@ def comparison_html(comparison: ImageComparison) -> str:
         )
         for r in comparison.layer_rows()
     ]
-    parts = [_table(layers, ("layer", "size", str(comparison.left.reference), str(comparison.right.reference)))]
+    parts = [table(layers, ("layer", "size", str(comparison.left.reference), str(comparison.right.reference)))]
     if comparison.differences is not None:
         rows = [(r["path"], r["change"], ", ".join(r["fields"])) for r in comparison.rows()[:MAX_ROWS]]
-        parts.append(_table(rows, ("path", "change", "fields")) + _more(len(comparison.differences)))
+        parts.append(table(rows, ("path", "change", "fields")) + _more(len(comparison.differences)))
     return box(f"{comparison.left.reference} vs {comparison.right.reference}", "".join(parts))
 
 

@@ -4,7 +4,7 @@ Layer contents are hostile. Before a byte is written the image is analysed and c
 :func:`problems`): every entry of every layer needs a relative path without ``..`` (hard-link
 targets too); the merged tree may hold no device nodes or other special files; every symlink,
 followed through the tree's other symlinks, must stay inside the directory; every hard link must
-point at a regular file of the tree. A failure raises :class:`~regkit.OutputError` naming the entry.
+point at a regular file of the tree. A refusal raises :class:`~regkit.UnsafeContent` naming the entry.
 
 Then the layers that own visible files are streamed again (verified again against their digests)
 and only the final version of each path is written: whiteouts are already applied, so deleted and
@@ -33,11 +33,11 @@ from typing import IO
 from ..client import AuthArg, Client, as_reference
 from ..digest import Digest
 from ..endpoints import Endpoints
-from ..errors import OutputError
+from ..errors import OutputError, UnsafeContent
 from ..exchange import Exchange
+from ..fileio import write_all
 from ..platform import Platform
 from ..reference import Reference
-from ..tarball import _write_all
 from .filesystem import Node, parts_of
 from .image import ImageAnalysis, analyze
 from .layers import members, open_layer, tidy
@@ -113,7 +113,7 @@ def export(
     refused = problems(analysis)
     if refused:
         more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
-        raise OutputError(
+        raise UnsafeContent(
             f"refusing to export {analysis.reference}: {refused[0]}{more}",
             hint="nothing was written; the image holds entries that could write outside the directory",
         )
@@ -231,7 +231,7 @@ class _Writer:
 def _copy(source: IO[bytes], fd: int) -> int:
     count = 0
     while chunk := source.read(_CHUNK):
-        _write_all(fd, chunk)
+        write_all(fd, chunk)
         count += len(chunk)
     return count
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -14,13 +13,12 @@ from ..blobs import follow_blob
 from ..client import AuthArg, Client, as_reference
 from ..digest import Digest, Verifier
 from ..endpoints import Endpoints
-from ..errors import InvalidOption, ManifestError, VerificationError
+from ..errors import InvalidOption, VerificationError
 from ..exchange import Exchange
-from ..manifest import Descriptor
+from ..manifest import Descriptor, check_config_size, config_diff_ids, parse_config
 from ..manifests import ManifestResult, get_manifest
 from ..platform import Platform
 from ..reference import Reference
-from ..tarball import MAX_CONFIG_SIZE, _diff_ids
 from .filesystem import Filesystem, LayerChange, Unsafe, Waste
 from .layers import LayerReport, frame_of, read_layer
 
@@ -183,8 +181,7 @@ def read_config(
     client: Client, ref: Reference, config: Descriptor, token: Token, exchanges: list[Exchange]
 ) -> dict[str, Any]:
     """Fetch the image config into memory, verified against its digest, and parse it."""
-    if config.size > MAX_CONFIG_SIZE:
-        raise ManifestError(f"the image config is {config.size} bytes; more than {MAX_CONFIG_SIZE} is refused")
+    check_config_size(config)
     response = follow_blob(client, ref, config, token, exchanges)
     body = response.read(config.size, "the image config")
     verifier = Verifier(config.digest, config.size, "image config")
@@ -194,13 +191,7 @@ def read_config(
     except VerificationError as exc:
         exc.exchange = response.exchange
         raise
-    try:
-        doc = json.loads(body)
-    except ValueError as exc:
-        raise ManifestError(f"the image config {config.digest} is not JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ManifestError("the image config is not a JSON object")
-    return doc
+    return parse_config(body, config)
 
 
 def history_steps(config: dict[str, Any], layer_count: int) -> tuple[HistoryStep, ...]:
@@ -253,7 +244,7 @@ def analyze(
     client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints)
     first = len(client.transcript)
     manifest, config, history = fetch_image(client, ref, platform, [])
-    diff_ids = _diff_ids(config, len(manifest.layers))
+    diff_ids = config_diff_ids(config, len(manifest.layers))
     steps = layer_steps(history)
     cache = {} if cache is None else cache
     filesystem = Filesystem()
@@ -293,7 +284,7 @@ def analyze_layer(
     manifest, config, history = fetch_image(client, ref, platform, [])
     if not 0 <= index < len(manifest.layers):
         raise InvalidOption(f"layer {index} does not exist: {ref} has {len(manifest.layers)} layers, from 0")
-    diff_id = _diff_ids(config, len(manifest.layers))[index]
+    diff_id = config_diff_ids(config, len(manifest.layers))[index]
     created_by = layer_steps(history).get(index, "")
     return read_layer(
         client, ref, manifest.layers[index], manifest.token, index=index, diff_id=diff_id, created_by=created_by

@@ -28,7 +28,7 @@ from ..client import Client
 from ..digest import Digest, Verifier
 from ..errors import DigestMismatch, ManifestError, SizeMismatch, VerificationError
 from ..exchange import Exchange
-from ..layerformat import _uncompressed
+from ..layerformat import uncompressed
 from ..manifest import Descriptor
 from ..reference import Reference
 
@@ -251,7 +251,7 @@ def open_layer(
     response = follow_blob(client, ref, layer, token, exchanges)
     body = _Body(response.iter_bytes(), Verifier(layer.digest, layer.size, f"layer {index}"))
     try:
-        with _uncompressed(io.BufferedReader(body, _CHUNK), compression) as plain:
+        with uncompressed(io.BufferedReader(body, _CHUNK), compression) as plain:
             stream = TarStream(plain, diff_id.algorithm if diff_id else "sha256")
             with tarfile.open(fileobj=stream, mode="r|", bufsize=_CHUNK) as tar:  # type: ignore[call-overload]
                 yield tar, stream

@@ -71,10 +71,6 @@ def human_axis(axes: Axes, axis: str = "y", suffix: str = "") -> None:
     target.set_major_formatter(FuncFormatter(lambda value, _: f"{value / scale:g} {unit}{suffix}"))
 
 
-# regkit.analysis.charts imports the earlier private name.
-_human_axis = human_axis
-
-
 def size_bars(labels: Sequence[str], sizes: Sequence[int], title: str = "Sizes") -> Figure:
     """A bar per label, heights in human units (KiB, MiB) and written on each bar."""
     figure = Figure(figsize=(max(4.0, 0.9 * len(labels) + 2), 3.2), layout="constrained")

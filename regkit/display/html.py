@@ -74,7 +74,7 @@ def box(title: str, body: str) -> str:
     return f'{_CSS}<div class="regkit"><h4>{_text(title)}</h4>{body}</div>'
 
 
-def _table(rows: Iterable[tuple[Any, ...]], header: tuple[str, ...] | None = None) -> str:
+def table(rows: Iterable[tuple[Any, ...]], header: tuple[str, ...] | None = None) -> str:
     head = "<tr>" + "".join(f"<th>{_text(h)}</th>" for h in header) + "</tr>" if header else ""
     body = "".join("<tr>" + "".join(f"<td>{_text(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     return f'<table class="rk">{head}{body}</table>'
@@ -82,7 +82,7 @@ def _table(rows: Iterable[tuple[Any, ...]], header: tuple[str, ...] | None = Non
 
 def facts_table(rows: Iterable[tuple[str, Any]]) -> str:
     """A two-column table of the rows whose value is not empty."""
-    return _table((name, value) for name, value in rows if value not in ("", None))
+    return table((name, value) for name, value in rows if value not in ("", None))
 
 
 def _details(summary: str, body: str, *, open: bool = False) -> str:
@@ -123,9 +123,9 @@ def exchange_row(exchange: Exchange, *, open: bool = False) -> str:
         f"<code>{_text(exchange.step)} {_text(exchange.method)} {_text(exchange.url)}</code> → "
         f"{_status(exchange)} {_text(milliseconds(exchange.total_time))} {_text(human_size(exchange.bytes_received))}"
     )
-    parts = [_exchange_facts(exchange), _table(exchange.request_headers, ("request header", "value"))]
+    parts = [_exchange_facts(exchange), table(exchange.request_headers, ("request header", "value"))]
     if exchange.response_headers:
-        parts.append(_table(exchange.response_headers, ("response header", "value")))
+        parts.append(table(exchange.response_headers, ("response header", "value")))
     if exchange.body_preview:
         parts.append(f"<pre>{_text(exchange.body_preview)}</pre>")
     parts.append(_details("as curl", f"<pre>{_text(exchange.to_curl())}</pre>"))
@@ -157,12 +157,12 @@ def reference_html(ref: Reference) -> str:
     rows: list[tuple[str, object]] = [("input", ref.original), ("registry", ref.registry)]
     rows += [("repository", ref.repository), ("tag", ref.tag or ""), ("digest", ref.digest or "")]
     rows += [("resolved", ref), ("token scope", ref.scope)]
-    return box("Reference", _table(rows))
+    return box("Reference", table(rows))
 
 
 def challenge_table(challenge: Challenge) -> str:
     """A ``WWW-Authenticate`` challenge: its scheme and parameters."""
-    return _table([("scheme", challenge.scheme), *sorted(challenge.params.items())], ("challenge", ""))
+    return table([("scheme", challenge.scheme), *sorted(challenge.params.items())], ("challenge", ""))
 
 
 def challenge_html(challenge: Challenge) -> str:
@@ -207,7 +207,7 @@ def index_table(index: Index) -> str:
         (d.platform or "", d.digest.short, human_size(d.size), "attestation" if d.is_attestation else "")
         for d in index.manifests
     ]
-    return _table(rows, ("platform", "digest", "size", ""))
+    return table(rows, ("platform", "digest", "size", ""))
 
 
 def manifest_html(result: ManifestResult) -> str:
@@ -221,7 +221,7 @@ def manifest_html(result: ManifestResult) -> str:
     parts.append(f"<p>{_text(result.manifest.media_type)}, {len(result.layers)} layers, {_text(total)}</p>")
     rows = [("config", result.config.digest.short, human_size(result.config.size), result.config.media_type)]
     rows += [(f"layer {i}", d.digest.short, human_size(d.size), d.media_type) for i, d in enumerate(result.layers)]
-    parts.append(_table(rows, ("", "digest", "size", "media type")))
+    parts.append(table(rows, ("", "digest", "size", "media type")))
     parts.extend(exchange_row(e) for e in result.exchanges)
     return box(f"Manifest {result.digest}", "".join(parts))
 
@@ -231,7 +231,7 @@ def blob_html(blob: BlobResult) -> str:
     rows = [("digest", blob.descriptor.digest), ("media type", blob.descriptor.media_type)]
     rows += [("size", human_size(blob.size)), ("path", blob.path), ("time", f"{blob.seconds:.2f} s")]
     rows += [("from cache", blob.cached)]
-    return box("Blob", _table(rows) + "".join(exchange_row(e) for e in blob.exchanges))
+    return box("Blob", table(rows) + "".join(exchange_row(e) for e in blob.exchanges))
 
 
 def image_html(image: AssembledImage) -> str:
@@ -242,7 +242,7 @@ def image_html(image: AssembledImage) -> str:
         ("tags", ", ".join(image.repo_tags)),
         ("converted layers", ", ".join(str(i) for i in image.converted) or "none"),
     ]
-    return box("Assembled image", _table(rows))
+    return box("Assembled image", table(rows))
 
 
 def pull_html(result: PullResult) -> str:

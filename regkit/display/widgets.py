@@ -21,7 +21,7 @@ from ..manifest import Descriptor, ImageManifest
 from ..manifests import ManifestResult, get_manifest
 from ..platform import Platform
 from ..progress import Progress
-from ..pull import DEFAULT_JOBS, _fetch_all, default_output
+from ..pull import DEFAULT_JOBS, default_output, fetch_all
 from ..reference import resolve
 from ..store import BlobStore
 from ..tarball import assemble
@@ -106,7 +106,7 @@ class PullStepper:
             "resolve": lambda: resolve(self.text),
             "token": lambda: get_token(r["resolve"], client=client),
             "manifest": lambda: get_manifest(r["resolve"], token=r["token"], platform=self.platform, client=client),
-            "blobs": lambda: _fetch_all(client, r["resolve"], r["manifest"], self.store, self.jobs, self.progress),
+            "blobs": lambda: fetch_all(client, r["resolve"], r["manifest"], self.store, self.jobs, self.progress),
             "assemble": lambda: assemble(r["manifest"], self.store, self.output or default_output(r["resolve"])),
         }
 
