@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 from .auth import Token, get_token
 from .blobs import BlobResult, fetch_blob
 from .client import Client, Credentials
+from .diagnosis import Diagnosis, Finding, diagnose
 from .digest import Digest
 from .endpoints import Endpoints
 from .errors import (
@@ -53,10 +54,12 @@ __all__ = [
     "Client",
     "Credentials",
     "Descriptor",
+    "Diagnosis",
     "Digest",
     "DigestMismatch",
     "Endpoints",
     "Exchange",
+    "Finding",
     "ImageManifest",
     "Index",
     "InvalidOption",
@@ -83,6 +86,7 @@ __all__ = [
     "VerificationError",
     "__version__",
     "assemble",
+    "diagnose",
     "fetch_blob",
     "get_manifest",
     "get_token",

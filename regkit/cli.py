@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import __version__
 from .analysis.cli import add_commands as add_analysis_commands
-from .diagnose.cli import add_commands as add_diagnose_commands
+from .diagnosis.cli import add_commands as add_diagnose_commands
 from .errors import InvalidOption, RegkitError
 from .lab.cli import add_commands as add_lab_commands
 from .transport import DEFAULT_TIMEOUT

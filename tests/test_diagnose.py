@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import regkit
-from regkit.diagnose import Diagnosis, diagnose
+from regkit.diagnosis import Diagnosis, Finding
 from regkit.lab import Lab
 from regkit.lab.nginx import NGINX
 from regkit.lab.process import ManagedProcess, free_port, tcp_probe
@@ -20,23 +20,23 @@ def codes(result: Diagnosis) -> list[str]:
     return [f.code for f in result.findings]
 
 
-def finding(result: Diagnosis, code: str) -> regkit.diagnose.Finding:
+def finding(result: Diagnosis, code: str) -> Finding:
     return next(f for f in result.findings if f.code == code)
 
 
 def via_fault(lab: Lab, fault: str, ref: str = "library/busybox", **kwargs: object) -> Diagnosis:
     endpoints = regkit.Endpoints.create(registry=lab.fault_url(fault), insecure=True)
-    return diagnose(ref, endpoints=endpoints, insecure=True, **kwargs)  # type: ignore[arg-type]
+    return regkit.diagnose(ref, endpoints=endpoints, insecure=True, **kwargs)  # type: ignore[arg-type]
 
 
 def test_a_healthy_pull_is_ok(open_lab):
-    result = diagnose(f"{open_lab.front_host}/library/busybox", insecure=True)
+    result = regkit.diagnose(f"{open_lab.front_host}/library/busybox", insecure=True)
     assert result.ok and codes(result) == ["ok"]
     assert [e.method for e in result.exchanges][:2] == ["HEAD", "GET"]
 
 
 def test_unreachable_realm(hub_lab):
-    result = diagnose(f"{hub_lab.front_host}/library/busybox", insecure=True)
+    result = regkit.diagnose(f"{hub_lab.front_host}/library/busybox", insecure=True)
     found = finding(result, "realm-unreachable")
     assert f"127.0.0.1:{hub_lab.settings.dead_auth}" in found.message and "DOCKER_AUTH_REVERSE_PROXY" in found.fix
     assert found.evidence[0].status == 401 and not result.ok
@@ -44,13 +44,13 @@ def test_unreachable_realm(hub_lab):
 
 def test_unreachable_cdn(hub_lab):
     env = {k: v for k, v in hub_lab.proxy_env().items() if k != "DOCKER_BLOB_REVERSE_PROXY"}
-    result = diagnose("busybox", endpoints=regkit.Endpoints.from_env(env, insecure=True), insecure=True)
+    result = regkit.diagnose("busybox", endpoints=regkit.Endpoints.from_env(env, insecure=True), insecure=True)
     found = finding(result, "cdn-unreachable")
     assert f"127.0.0.1:{hub_lab.settings.dead_cdn}" in found.message and "DOCKER_BLOB_REVERSE_PROXY" in found.fix
 
 
 def test_the_seed_proxy_with_all_three_variables_is_ok(hub_lab):
-    result = diagnose("busybox", endpoints=hub_lab.proxy_endpoints(), insecure=True)
+    result = regkit.diagnose("busybox", endpoints=hub_lab.proxy_endpoints(), insecure=True)
     assert result.ok, str(result)
 
 
@@ -73,7 +73,7 @@ def test_proxies_that_route_only_the_registry_are_reported(open_lab):
 
 
 def test_one_component_name_without_library(open_lab):
-    result = diagnose(f"{open_lab.front_host}/busybox", insecure=True)
+    result = regkit.diagnose(f"{open_lab.front_host}/busybox", insecure=True)
     assert "library/busybox" in finding(result, "missing-library-prefix").fix
 
 
@@ -127,9 +127,9 @@ def test_html_where_json_was_expected(open_lab):
 
 
 def test_plain_http_and_tls_errors(open_lab):
-    plain = diagnose(f"{open_lab.front_host}/library/busybox")
+    plain = regkit.diagnose(f"{open_lab.front_host}/library/busybox")
     assert "--insecure-registry" in finding(plain, "plain-http-registry").fix
-    tls = diagnose(f"{open_lab.tls_host}/library/busybox")
+    tls = regkit.diagnose(f"{open_lab.tls_host}/library/busybox")
     assert "certificate" in finding(tls, "tls-error").message.lower()
 
 
@@ -145,7 +145,7 @@ def test_manifest_type_and_digest_header(open_lab):
 
 
 def test_manifest_unknown_missing_upstream_or_broken_proxy(open_lab):
-    direct = diagnose(f"{open_lab.front_host}/library/busybox:nope", insecure=True)
+    direct = regkit.diagnose(f"{open_lab.front_host}/library/busybox:nope", insecure=True)
     assert codes(direct)[0] == "manifest-unknown"
     missing = via_fault(open_lab, "ok", f"{open_lab.front_host}/library/busybox:nope")
     assert "missing-upstream" in codes(missing)
