@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import requests
@@ -23,6 +24,10 @@ from .reference import Reference
 from .transport import HttpResponse
 
 MAX_TOKEN_RESPONSE = 1 << 20
+_TOKEN68 = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # RFC 6750's b64token
+_RFC3339 = re.compile(
+    r"(?P<base>\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(?P<fraction>\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})"
+)
 DEFAULT_EXPIRES_IN = 60  # seconds, when the token service does not say (token spec)
 # Renew a little early so a token does not expire between the check and the request.
 EXPIRY_MARGIN = 5
@@ -106,7 +111,13 @@ def get_token(ref: Reference | str, *, client: Client | None = None, auth: AuthA
 
 
 def token_from_challenge(
-    client: Client, ref: Reference, unauthorized: Exchange, *, renew: bool = False, scope: str | None = None
+    client: Client,
+    ref: Reference,
+    unauthorized: Exchange,
+    *,
+    renew: bool = False,
+    scope: str | None = None,
+    rejected: Token | None = None,
 ) -> Token:
     """The token a 401 response asks for (or for ``scope``), from the cache unless ``renew`` or expired."""
     challenges = challenges_of(unauthorized)
@@ -114,7 +125,8 @@ def token_from_challenge(
     if bearer is not None:
         if not bearer.realm:
             raise AuthError("the registry's Bearer challenge has no realm to ask for a token", exchange=unauthorized)
-        return _bearer_token(client, ref, scope or bearer.scope or ref.scope, bearer, unauthorized, renew=renew)
+        scope = scope or bearer.scope or ref.scope
+        return _bearer_token(client, ref, scope, bearer, unauthorized, renew=renew, rejected=rejected)
     if find_challenge(challenges, "basic") is not None:
         credentials = client.credentials_for(ref)
         if credentials is None:
@@ -134,14 +146,23 @@ def basic(credentials: Credentials) -> str:
 
 
 def _bearer_token(
-    client: Client, ref: Reference, scope: str, challenge: Challenge, probe: Exchange, *, renew: bool
+    client: Client,
+    ref: Reference,
+    scope: str,
+    challenge: Challenge,
+    probe: Exchange,
+    *,
+    renew: bool,
+    rejected: Token | None = None,
 ) -> Token:
     service = challenge.service or ""
-    realm = client.endpoints.realm(challenge.realm or "")
+    realm = client.endpoints.realm(challenge.realm or "", ref)
     key = (realm, service, scope)
     with client.token_lock:
         cached = client.tokens.get(key)
-        if cached is not None and not renew and not cached.expired:
+        # A token other than the rejected one was renewed by another thread meanwhile: use it.
+        fresh = cached is not None and not cached.expired and (rejected is None or cached.value != rejected.value)
+        if cached is not None and fresh and (not renew or rejected is not None):
             return cached
         token = request_token(client, realm, service, scope, challenge, probe, client.credentials_for(ref))
         client.tokens[key] = token
@@ -209,6 +230,9 @@ def _parse_token_response(
     value = doc.get("token") or doc.get("access_token")
     if not isinstance(value, str) or not value:
         raise AuthError("the token response has neither 'token' nor 'access_token'", exchange=exchange)
+    if not _TOKEN68.fullmatch(value):
+        # A newline or a non-ASCII character would break the header, or smuggle another one in.
+        raise AuthError("the token service returned a token that is not a valid Bearer credential", exchange=exchange)
     expires_in = doc.get("expires_in")
     if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in <= 0:
         expires_in = DEFAULT_EXPIRES_IN
@@ -228,19 +252,19 @@ def _parse_token_response(
 
 
 def _parse_time(value: object) -> datetime | None:
-    """RFC 3339 ``issued_at``; Go writes nanoseconds, which Python 3.10 cannot parse, so trim them."""
+    """RFC 3339 ``issued_at``; Go writes nanoseconds, which Python 3.10 cannot parse, so keep microseconds."""
     if not isinstance(value, str):
         return None
-    text = value.strip().replace("Z", "+00:00")
-    head, dot, frac = text.partition(".")
-    if dot:
-        digits = "".join(c for c in frac if c.isdigit())
-        text = f"{head}.{digits[:6]}{frac[len(digits) :]}"
+    match = _RFC3339.fullmatch(value.strip())
+    if match is None:
+        return None
+    digits = (match["fraction"] or ".")[1:7]
+    fraction = f".{digits.ljust(6, '0')}" if digits else ""  # Python 3.10 reads exactly 3 or 6 digits
+    offset = "+00:00" if match["offset"] in ("Z", "z") else match["offset"]
     try:
-        parsed = datetime.fromisoformat(text)
+        return datetime.fromisoformat(f"{match['base']}{fraction}{offset}")
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def send_authorized(
@@ -258,6 +282,7 @@ def send_authorized(
 
     Every exchange made (token renewals included) is appended to ``record``.
     """
+    token = _newest(client, token)
     if token.expired:
         token = renew_token(client, ref, token)
         record.append(token.exchanges[-1])
@@ -267,8 +292,10 @@ def send_authorized(
         return response, token
     response.preview()
     response.exchange.note = "401: token rejected or missing, getting a new one"
-    token = token_from_challenge(client, ref, response.exchange, renew=True)
-    record.extend(token.exchanges[1:])  # the first is the 401 itself, already recorded
+    renewed = token_from_challenge(client, ref, response.exchange, renew=True, rejected=token)
+    if renewed.exchanges and renewed.exchanges[0] is response.exchange:
+        record.extend(renewed.exchanges[1:])  # the first is the 401 itself, already recorded
+    token = renewed
     retry = client.send(
         step,
         method,
@@ -280,6 +307,14 @@ def send_authorized(
     )
     record.append(retry.exchange)
     return retry, token
+
+
+def _newest(client: Client, token: Token) -> Token:
+    """The client's cached token for the same realm, service and scope if it is newer (another thread renewed)."""
+    if token.kind != "bearer":
+        return token
+    cached = client.tokens.get((token.realm, token.service, token.scope))
+    return cached if cached is not None and cached.obtained_at > token.obtained_at else token
 
 
 def renew_token(client: Client, ref: Reference, token: Token) -> Token:

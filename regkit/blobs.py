@@ -104,7 +104,7 @@ def follow_blob(
         if not location:
             raise UnexpectedResponse(f"blob redirect {response.status} without a Location", exchange=response.exchange)
         target = urljoin(response.raw.url, location)
-        sent = client.endpoints.blob_location(target)
+        sent = client.endpoints.blob_location(target, ref)
         try:
             # A fresh header set: the registry's token is for the registry, not for a CDN (S3 answers
             # 400 "Only one auth mechanism allowed"), even when both sit behind the same proxy host.
@@ -154,7 +154,7 @@ def _download(
             progress(-offset)
             offset = 0
         try:
-            _check_length(response, descriptor, offset)
+            check_length(response, descriptor, offset)
             _stream(response, handle, verifier, progress)
             return
         except TransportError as exc:
@@ -170,7 +170,7 @@ def _download(
         response.exchange.note = f"resume at byte {verifier.count} {response.exchange.note}".strip()
 
 
-def _check_length(response: HttpResponse, descriptor: Descriptor, offset: int) -> None:
+def check_length(response: HttpResponse, descriptor: Descriptor, offset: int) -> None:
     """Refuse before reading when the announced length cannot be the blob's (or its rest's)."""
     declared = response.exchange.content_length
     if response.status == 206:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from . import __version__
 from .analysis.cli import add_commands as add_analysis_commands
+from .cliutil import add_registry_options, client_from_args, printable
 from .diagnosis.cli import add_commands as add_diagnose_commands
-from .errors import InvalidOption, RegkitError
+from .errors import RegkitError
 from .lab.cli import add_commands as add_lab_commands
-from .transport import DEFAULT_TIMEOUT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,14 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="layer compression in the output; auto turns zstd into tar for old engines (default)",
     )
-    pull.add_argument(
-        "--mirror",
-        metavar="URL",
-        help="registry endpoint to use instead of the reference's host (a path prefix is allowed)",
-    )
-    pull.add_argument("--insecure-registry", action="store_true", help="allow plain HTTP and unverified TLS")
-    pull.add_argument("-u", "--username", help="user name for the registry's token service")
-    pull.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add_registry_options(pull)
     pull.add_argument("-j", "--jobs", type=int, default=3, help="concurrent blob downloads (default 3, like dockerd)")
     pull.add_argument("--cache-dir", help="keep verified blobs here and reuse them next time")
     pull.add_argument("-q", "--quiet", action="store_true", help="print only the output path")
@@ -57,12 +50,6 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write every HTTP exchange (redacted) to FILE as a HAR 1.2 file, also when the pull fails",
     )
-    pull.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT[1], metavar="S", help="seconds a server may stay silent"
-    )
-    pull.add_argument(
-        "--retries", type=int, default=3, metavar="N", help="retries after 5xx, 429 or a broken connection"
-    )
     pull.set_defaults(func=_pull)
     add_lab_commands(commands)
     add_analysis_commands(commands)
@@ -70,36 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def credentials(args: argparse.Namespace) -> tuple[str, str] | None:
-    if args.password_stdin and not args.username:
-        raise InvalidOption("--password-stdin needs -u/--username")
-    if not args.username:
-        return None
-    if not args.password_stdin:
-        raise InvalidOption("give the password with --password-stdin (never on the command line)")
-    password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        raise InvalidOption("--password-stdin read an empty password")
-    return args.username, password
-
-
 def _pull(args: argparse.Namespace) -> int:
-    from .client import Client
-    from .endpoints import Endpoints
     from .progress import BarProgress, Progress
     from .pull import pull
-    from .retry import RetryPolicy
 
-    if args.timeout <= 0 or args.retries < 0:
-        raise InvalidOption("--timeout must be positive and --retries at least 0")
-    client = Client(
-        endpoints=Endpoints.from_env(mirror=args.mirror, insecure=args.insecure_registry),
-        insecure=args.insecure_registry,
-        auth=credentials(args),
-        timeout=(DEFAULT_TIMEOUT[0], args.timeout),
-        retry=RetryPolicy(attempts=args.retries + 1),
-        pool_size=max(args.jobs, 4) * 2,
-    )
+    client = client_from_args(args, pool_size=max(args.jobs, 4) * 2)
     try:
         result = pull(
             args.reference,
@@ -143,11 +105,11 @@ def _write_transcript(path: Path, har: dict[str, object]) -> None:
 
 
 def _report(error: RegkitError) -> None:
-    print(f"regkit: error: {error.message}", file=sys.stderr)
+    print(f"regkit: error: {printable(error.message)}", file=sys.stderr)
     if error.hint:
-        print(f"  hint: {error.hint}", file=sys.stderr)
+        print(f"  hint: {printable(error.hint)}", file=sys.stderr)
     if error.exchange is not None:
-        print(f"  request: {error.exchange.summary()}", file=sys.stderr)
+        print(f"  request: {printable(error.exchange.summary())}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
-import time
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import urllib3
 
 from .endpoints import Endpoints
-from .errors import InvalidOption, TransportError
+from .errors import Cancelled, InvalidOption, TransportError
 from .exchange import Transcript
 from .redact import fingerprint
 from .reference import Reference, resolve
@@ -69,13 +71,16 @@ class Client:
         self.retry = retry or RetryPolicy()
         self._config_credentials: dict[str, Credentials | None] = {}
         self.transcript = Transcript()
-        self.transport = Transport(
-            verify=not self.insecure, timeout=timeout, pool_size=pool_size, record=self.transcript.append
-        )
+        self.transport = Transport(timeout=timeout, pool_size=pool_size, record=self.transcript.append)
         self.tokens: dict[tuple[str, str, str], Token] = {}
-        self._open: weakref.WeakSet[HttpResponse] = weakref.WeakSet()
-        self.aborting = False  # set by abort(): responses arriving afterwards are broken off at once
         self.token_lock = threading.Lock()
+        # --insecure-registry covers the registry (or mirror) hosts only, never a token service or CDN.
+        self._insecure_hosts: set[str] = set()
+        if self.insecure:
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        self._open: weakref.WeakSet[HttpResponse] = weakref.WeakSet()
+        self._open_lock = threading.Lock()
+        self._abort = threading.Event()  # set by abort(): later responses are broken off, waits end
 
     def credentials_for(self, ref: Reference) -> Credentials | None:
         """Explicit credentials, else those ``~/.docker/config.json`` has for the reference's registry."""
@@ -90,9 +95,13 @@ class Client:
     def endpoint(self, ref: Reference, tail: str = "") -> tuple[str, str]:
         """The URL to send for ``/v2/<tail>``, and the one meant before any rewriting."""
         # Behind a mirror the registry itself is meant, which speaks https; without one, what we send.
-        scheme = "http" if self.insecure and not self.endpoints.registry else "https"
+        mirrored = self.endpoints.registry is not None and self.endpoints.applies_to(ref)
+        scheme = "http" if self.insecure and not mirrored else "https"
         meant = f"{scheme}://{ref.registry}/v2/{tail}"
-        return f"{self.endpoints.registry_base(ref)}/v2/{tail}", meant
+        base = self.endpoints.registry_base(ref)
+        if self.insecure:
+            self._insecure_hosts.add(urlsplit(base).netloc)
+        return f"{base}/v2/{tail}", meant
 
     def registry_url(self, ref: Reference, path: str) -> tuple[str, str]:
         """The URLs (sent, meant) of ``/v2/<repository>/<path>``."""
@@ -105,11 +114,13 @@ class Client:
         the policy's bound; each attempt is its own exchange. The last answer is returned as is,
         for the caller to turn into an error.
         """
+        verify = urlsplit(url).netloc not in self._insecure_hosts
         tries = 1
         while True:
             try:
-                response = self.transport.send(step, method, url, attempt=attempt, **kwargs)
-                self._open.add(response)
+                response = self.transport.send(step, method, url, attempt=attempt, verify=verify, **kwargs)
+                with self._open_lock:
+                    self._open.add(response)
                 if self.aborting:  # abort() ran while this request was on its way
                     response.abort()
             except TransportError as exc:
@@ -118,22 +129,34 @@ class Client:
                     raise
                 exc.exchange.note = f"{exc.exchange.note} retrying in {wait:.1f} s".strip()
             else:
-                if not self.retry.retryable_status(response.status):
+                if not self.retry.retryable_status(response.status) or self.aborting:
                     return response
                 wait = self.retry.delay(tries, parse_retry_after(response.headers.get("Retry-After")))
                 if wait is None:
                     return response
                 response.preview()  # keep the error page on the exchange: diagnosis reads it
                 response.exchange.note = f"{response.status}: retrying in {wait:.1f} s"
-            time.sleep(wait)
+            if self._abort.wait(wait):  # an abort ends the wait at once
+                raise Cancelled(f"{method} {url} was not retried: the pull was cancelled")
             tries += 1
             attempt += 1
 
+    @property
+    def aborting(self) -> bool:
+        """True between :meth:`abort` and :meth:`clear_abort`."""
+        return self._abort.is_set()
+
     def abort(self) -> None:
-        """Break every response being read, now and until ``aborting`` is reset, so blocked threads return."""
-        self.aborting = True
-        for response in list(self._open):
+        """Break every response being read, and every later one, until :meth:`clear_abort`."""
+        self._abort.set()
+        with self._open_lock:
+            responses = list(self._open)
+        for response in responses:
             response.abort()
+
+    def clear_abort(self) -> None:
+        """Let the client send again after an abort (the aborted work has ended)."""
+        self._abort.clear()
 
     def close(self) -> None:
         """Close the connection pool."""

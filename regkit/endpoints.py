@@ -39,29 +39,46 @@ def normalize_base(value: str, *, insecure: bool, what: str) -> str:
 
 @dataclass(frozen=True)
 class Endpoints:
-    """The registry endpoint and proxy rewrites a client applies; all optional."""
+    """The registry endpoint and proxy rewrites a client applies; all optional.
+
+    With ``hub_only`` (what the seed's environment variables mean) they apply to Docker Hub
+    references alone, so a proxy set up for Docker Hub never receives another registry's
+    requests, credentials or signed URLs.
+    """
 
     registry: str | None = None
     auth: str | None = None
     blob: str | None = None
     insecure: bool = False
+    hub_only: bool = False
 
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, mirror: str | None = None, insecure: bool = False
     ) -> Endpoints:
-        """The three ``DOCKER_*_REVERSE_PROXY`` variables; ``mirror`` wins over the registry one."""
+        """The three ``DOCKER_*_REVERSE_PROXY`` variables (for Docker Hub); an explicit ``mirror`` wins.
+
+        The variables alone apply to Docker Hub references only; with ``mirror`` the caller
+        chose the endpoint for the reference at hand, and all settings apply to it.
+        """
         env = os.environ if environ is None else environ
         return cls.create(
             registry=mirror or env.get(ENV_REGISTRY) or None,
             auth=env.get(ENV_AUTH) or None,
             blob=env.get(ENV_BLOB) or None,
             insecure=insecure,
+            hub_only=mirror is None,
         )
 
     @classmethod
     def create(
-        cls, *, registry: str | None = None, auth: str | None = None, blob: str | None = None, insecure: bool = False
+        cls,
+        *,
+        registry: str | None = None,
+        auth: str | None = None,
+        blob: str | None = None,
+        insecure: bool = False,
+        hub_only: bool = False,
     ) -> Endpoints:
         """Endpoints from loose ``host[/path]`` values, normalised to URLs."""
         return cls(
@@ -69,21 +86,26 @@ class Endpoints:
             auth=normalize_base(auth, insecure=insecure, what="the auth proxy") if auth else None,
             blob=normalize_base(blob, insecure=insecure, what="the blob proxy") if blob else None,
             insecure=insecure,
+            hub_only=hub_only,
         )
+
+    def applies_to(self, ref: Reference) -> bool:
+        """Whether the proxy settings are for this reference's registry."""
+        return ref.is_docker_hub or not self.hub_only
 
     def registry_base(self, ref: Reference) -> str:
         """The URL that ``/v2/...`` paths are appended to for ``ref``."""
-        if self.registry:
+        if self.registry and self.applies_to(ref):
             return self.registry
         return f"{'http' if self.insecure else 'https'}://{ref.registry}"
 
-    def realm(self, realm: str) -> str:
+    def realm(self, realm: str, ref: Reference) -> str:
         """The token endpoint to use for a challenge's ``realm``."""
-        return self.auth or realm
+        return self.auth if self.auth and self.applies_to(ref) else realm
 
-    def blob_location(self, location: str) -> str:
+    def blob_location(self, location: str, ref: Reference) -> str:
         """A redirect target with its scheme and host replaced by the blob proxy, path and query kept."""
-        if not self.blob:
+        if not self.blob or not self.applies_to(ref):
             return location
         match = _AUTHORITY_END.match(location)
         return self.blob + location[match.end() :] if match else location

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .headers import unsigned
 from .redact import redact_headers, redact_url
 
 if TYPE_CHECKING:
@@ -66,8 +67,7 @@ class Exchange:
     @property
     def content_length(self) -> int | None:
         """The response's declared Content-Length, if it is a number."""
-        value = self.header("content-length")
-        return int(value) if value and value.isdigit() else None
+        return unsigned(self.header("content-length"))
 
     @property
     def throughput(self) -> float | None:

@@ -155,5 +155,5 @@ def fetch_all(
                 client.abort()
                 raise
     finally:
-        client.aborting = False  # the pool has joined: the client can be used again
+        client.clear_abort()  # the pool has joined: the client can be used again
     return tuple(f.result() for f in futures)

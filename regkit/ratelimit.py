@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .exchange import Exchange
+from .headers import unsigned
 
 LIMIT, REMAINING, SOURCE = "ratelimit-limit", "ratelimit-remaining", "docker-ratelimit-source"
 
@@ -19,7 +20,7 @@ def _count_and_window(value: str | None) -> tuple[int | None, int | None]:
         return None, None
     count, _, rest = value.partition(";")
     window = rest.strip().removeprefix("w=")
-    return (int(count) if count.strip().isdigit() else None, int(window) if window.isdigit() else None)
+    return unsigned(count), unsigned(window)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-amz-security-token"}
 # Query parameters of signed URLs (S3, CloudFront, nginx secure_link, Azure SAS) that grant access.
-_SECRET_QUERY = re.compile(r"(signature|sig|token|md5|credential|key-pair-id|policy|^se$|^sv$|password|secret)", re.I)
+# Docker Hub's CDN signs with ``verify=<time>-<hmac>``; Akamai with ``hdnts``.
+_SECRET_QUERY = re.compile(
+    r"(signature|sig|token|md5|credential|key-pair-id|policy|^se$|^sv$|password|secret|^verify$|hdnts)", re.IGNORECASE
+)
 SECRET_JSON_KEYS = {"token", "access_token", "refresh_token", "password", "secret", "identitytoken"}
 
 
@@ -66,3 +69,33 @@ def redact_json(doc: Any) -> Any:
     if isinstance(doc, list):
         return [redact_json(v) for v in doc]
     return doc
+
+
+def secrets_in(url: str, headers: Mapping[str, str]) -> list[str]:
+    """The secret values a request carries: credentials of auth headers and signed-URL query values."""
+    found = []
+    for name, value in headers.items():
+        if name.lower() in SECRET_HEADERS and value:
+            found.append(value.partition(" ")[2] or value)
+    try:
+        pairs = parse_qsl(urlsplit(url).query, keep_blank_values=False)
+    except ValueError:
+        pairs = []
+    found += [value for key, value in pairs if _SECRET_QUERY.search(key)]
+    return [secret for secret in found if len(secret) >= 4]  # shorter ones would match innocent text
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of each secret replaced by its fingerprint (servers echo them back)."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, fingerprint(secret))
+    return text
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
+
+
+def redact_text(text: str) -> str:
+    """Free text (an exception message) with every URL in it redacted."""
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), text)

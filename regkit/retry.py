@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
+from .headers import unsigned
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -20,8 +22,9 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
+    seconds = unsigned(text)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError):

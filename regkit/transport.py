@@ -20,12 +20,23 @@ from requests.adapters import HTTPAdapter
 
 from .errors import TransportError
 from .exchange import Exchange
-from .redact import redact_headers, redact_url
+from .redact import redact_headers, redact_text, redact_url, scrub, secrets_in
 
 DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds; read is between bytes, not the whole body
 CHUNK_SIZE = 1 << 20
 # A response body we only want to show (error pages) is cut here.
 PREVIEW_LIMIT = 2048
+
+
+# requests' errors are OSErrors too; these say nothing about the connection and must not be retried.
+_NOT_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.URLRequired,
+    ValueError,  # a header value that cannot be encoded, for one
+)
 
 
 def _describe(exc: Exception, url: str) -> tuple[str, str]:
@@ -35,7 +46,9 @@ def _describe(exc: Exception, url: str) -> tuple[str, str]:
     ``reset`` (the only transient one: the connection broke), ``other``.
     """
     host = urlsplit(url).netloc or url
-    text = str(exc)
+    text = redact_text(str(exc))
+    if isinstance(exc, _NOT_CONNECTION_ERRORS):
+        return "other", f"cannot send the request to {host}: {exc.__class__.__name__}"
     if isinstance(exc, requests.exceptions.SSLError):
         if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
             return "http-to-https", f"{host} answered plain HTTP to a TLS (https) request; use --insecure-registry"
@@ -63,10 +76,13 @@ def _last_reason(text: str) -> str:
 class HttpResponse:
     """A response whose body is read through this object, so its exchange is completed when read."""
 
-    def __init__(self, response: requests.Response, exchange: Exchange, clock_start: float) -> None:
+    def __init__(
+        self, response: requests.Response, exchange: Exchange, clock_start: float, secrets: list[str] | None = None
+    ) -> None:
         self.raw = response
         self.exchange = exchange
         self._clock_start = clock_start
+        self._secrets = secrets or []  # what the request carried, should the body echo it back
 
     @property
     def status(self) -> int:
@@ -114,7 +130,8 @@ class HttpResponse:
             data = self.read(1 << 20, "the error body")
         except TransportError:
             data = b""
-        self.exchange.body_preview = data[:PREVIEW_LIMIT].decode("utf-8", "replace")
+        # S3 echoes a forwarded Authorization header in its error body; nothing secret is kept.
+        self.exchange.body_preview = scrub(data[:PREVIEW_LIMIT].decode("utf-8", "replace"), self._secrets)
         return self.exchange.body_preview
 
     def finish(self) -> None:
@@ -143,7 +160,6 @@ class Transport:
     def __init__(
         self,
         *,
-        verify: bool = True,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         pool_size: int = 16,
         record: Callable[[Exchange], None] | None = None,
@@ -155,11 +171,8 @@ class Transport:
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "regkit"
         self.session.headers["Accept-Encoding"] = "identity"
-        self.verify = verify
         self.timeout = timeout
         self.record = record or (lambda exchange: None)
-        if not verify:
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
     def send(
         self,
@@ -173,10 +186,15 @@ class Transport:
         original_url: str | None = None,
         attempt: int = 1,
         note: str = "",
+        verify: bool = True,
     ) -> HttpResponse:
         """Send one request; the body is left unread (streamed) for the caller."""
         request = requests.Request(method, url, headers=headers or {}, params=params, data=data)
-        prepared = self.session.prepare_request(request)
+        try:
+            prepared = self.session.prepare_request(request)
+        except (requests.exceptions.RequestException, ValueError) as exc:
+            # The message may quote the URL or a header value: say what, not how.
+            raise TransportError(f"cannot build a request for {redact_url(url)} ({exc.__class__.__name__})") from None
         exchange = Exchange.begin(step, method, prepared.url or url, dict(prepared.headers), time.time(), original_url)
         exchange.attempt, exchange.note = attempt, note
         exchange.proxy = redact_url(_environment_proxy(prepared.url or url)) if self.session.trust_env else ""
@@ -184,16 +202,16 @@ class Transport:
         start = time.perf_counter()
         try:
             response = self.session.send(
-                prepared, stream=True, allow_redirects=False, verify=self.verify, timeout=self.timeout
+                prepared, stream=True, allow_redirects=False, verify=verify, timeout=self.timeout
             )
-        except requests.exceptions.RequestException as exc:
+        except (requests.exceptions.RequestException, ValueError) as exc:
             kind, exchange.error = _describe(exc, prepared.url or url)
             exchange.total_time = time.perf_counter() - start
             raise TransportError(exchange.error, exchange=exchange, kind=kind) from None
         exchange.time_to_headers = time.perf_counter() - start
         exchange.status, exchange.reason = response.status_code, response.reason or ""
         exchange.response_headers = _redacted_response_headers(response)
-        return HttpResponse(response, exchange, start)
+        return HttpResponse(response, exchange, start, secrets_in(prepared.url or url, prepared.headers))
 
     def close(self) -> None:
         """Close pooled connections."""

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import tarfile
+import tracemalloc
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -193,3 +194,22 @@ def test_a_layer_with_too_many_entries_is_refused(registry, monkeypatch):
     monkeypatch.setattr("regkit.analysis.layers.MAX_ENTRIES", 4)
     with pytest.raises(regkit.VerificationError, match="more than 4 entries"):
         analyze(ref, insecure=True)
+
+
+def test_a_huge_pax_header_is_refused_unread(registry):
+    info = tarfile.TarInfo("f")
+    info.pax_headers = {"comment": "x" * (8 << 20)}  # an 8 MiB header that gzip packs into about 8 KB
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info)
+    ref = push(registry, "analysis/paxbomb", buffer.getvalue())
+    del info, buffer
+    refused = r"layer 0 \(sha256:[0-9a-f]{64}\) is not a readable gzip tar: pax extended header of 8388625 bytes"
+    tracemalloc.start()
+    try:
+        with pytest.raises(regkit.VerificationError, match=refused + " at offset 0: refused, more than 1048576"):
+            analyze(ref, insecure=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, peak  # the header was never read into memory

@@ -8,15 +8,16 @@ import tarfile
 import pytest
 
 from regkit import imagebuild as ib
+from regkit.analysis import layers
 from regkit.analysis.filesystem import Filesystem, Waste, parts_of
-from regkit.analysis.layers import FileEntry, scan
+from regkit.analysis.layers import BoundedTarInfo, FileEntry, scan
 
 from .helpers import Member, crafted
 
 
 def entries(tar: bytes) -> list[FileEntry]:
     """A layer tar listed the way a streamed layer is."""
-    with tarfile.open(fileobj=io.BytesIO(tar), mode="r|") as archive:
+    with tarfile.open(fileobj=io.BytesIO(tar), mode="r|", tarinfo=BoundedTarInfo) as archive:
         return list(scan(archive))
 
 
@@ -136,3 +137,16 @@ def test_deep_paths_do_not_hit_the_recursion_limit():
     deep = "/".join(["d"] * 3000)
     tree = build(crafted(Member(f"{deep}/f", data=b"x")), ib.tar_layer([ib.whiteout("d")]))
     assert paths(tree) == [] and tree.waste == [Waste(f"{deep}/f", 1, 0, 1, "deleted")]
+
+
+@pytest.mark.parametrize("link", ["", "l" * 200])  # the long name alone, or after a long-link header
+def test_extended_headers_over_the_cap_are_refused(monkeypatch, link):
+    monkeypatch.setattr(layers, "MAX_EXTENDED_HEADER", 1024)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo("n" * 1024)  # 1025 bytes with its NUL
+        info.type, info.linkname = (tarfile.SYMTYPE, link) if link else (tarfile.REGTYPE, "")
+        tar.addfile(info)
+    with pytest.raises(tarfile.TarError, match=r"GNU long-name header of 1025 bytes at offset [0-9]+: refused"):
+        entries(buffer.getvalue())
+    assert [e.path for e in entries(crafted(Member("p" * 1000, data=b"x")))] == ["p" * 1000]  # a pax header under it

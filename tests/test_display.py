@@ -126,6 +126,17 @@ def test_layers_table_matches_history_to_layers(pulled):
     assert list(tables.layers_table(result.manifest)["created_by"]) == ["", "", ""]
 
 
+def test_layers_table_reads_a_malformed_config_as_analyze_does(pulled):
+    _, result = pulled
+    history = [{"created_by": "ENV A=1", "empty_layer": "true"}, {"created_by": None}, "not a step"]
+    config = {"history": history, "rootfs": {"diff_ids": ["sha256:abc", 7, "sha256:" + "cd" * 32, "x"]}}
+    table = tables.layers_table(result.manifest, config)
+    # Only the boolean true marks an empty layer, as in regkit.analysis.image.history_steps.
+    assert list(table["created_by"]) == ["ENV A=1", "", ""]
+    assert list(table["diff_id"]) == ["", "", "cdcdcdcdcdcd"]
+    assert list(tables.layers_table(result.manifest, {"rootfs": []})["diff_id"]) == ["", "", ""]
+
+
 def test_exchanges_table_is_readable(pulled):
     client, _ = pulled
     table = tables.exchanges_table(list(client.transcript))

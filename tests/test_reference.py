@@ -58,6 +58,7 @@ def test_familiar_names_for_repo_tags():
         ("app/", "empty path component"),
         ("alpine:", "tag"),
         ("alpine:-x", "tag"),
+        ("alpine:latést", "tag"),
         ("alpine@sha256:abc", "64 hex digits"),
         ("alpine@md5:" + "a" * 32, "not supported"),
         (f"alpine@sha256:{'AB' * 32}", "lowercase hexadecimal"),

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..cliutil import add_registry_options, client_from_args, printable
+
 if TYPE_CHECKING:
     from ..client import Client
     from .image import ImageAnalysis
@@ -72,10 +74,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def _registry_options(parser: argparse.ArgumentParser, func: Any, *, json_output: bool = True) -> None:
-    parser.add_argument("--mirror", metavar="URL", help="registry endpoint to use instead of the reference's host")
-    parser.add_argument("--insecure-registry", action="store_true", help="allow plain HTTP and unverified TLS")
-    parser.add_argument("-u", "--username", help="user name for the registry's token service")
-    parser.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add_registry_options(parser)
     if json_output:
         parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.set_defaults(func=func)
@@ -108,12 +107,7 @@ def _byte_count(text: str) -> int:
 
 
 def _client(args: argparse.Namespace) -> Client:
-    from ..cli import credentials
-    from ..client import Client
-    from ..endpoints import Endpoints
-
-    endpoints = Endpoints.from_env(mirror=args.mirror, insecure=args.insecure_registry)
-    return Client(endpoints=endpoints, insecure=args.insecure_registry, auth=credentials(args))
+    return client_from_args(args)
 
 
 def _size(value: int | None) -> str:
@@ -128,7 +122,8 @@ def _print_json(data: object) -> None:
 
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """Columns padded to their widest cell; numbers right-aligned, the last column left as is."""
-    cells = [[str(c) for c in header], *([str(c) for c in row] for row in rows)]
+    # Paths, link targets and build steps come from the registry: no control character reaches the terminal.
+    cells = [[str(c) for c in header], *([printable(c) for c in row] for row in rows)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     numeric = [bool(rows) and all(isinstance(row[i], int | float) for row in rows) for i in range(len(header))]
     for row in cells:

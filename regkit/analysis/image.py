@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -194,8 +194,11 @@ def read_config(
     return parse_config(body, config)
 
 
-def history_steps(config: dict[str, Any], layer_count: int) -> tuple[HistoryStep, ...]:
-    """The config's history, each step matched to its layer: steps marked ``empty_layer`` have none."""
+def history_steps(config: Mapping[str, Any], layer_count: int) -> tuple[HistoryStep, ...]:
+    """The config's history, each step matched to its layer: steps marked ``empty_layer`` have none.
+
+    Only the boolean ``true`` Docker writes marks an empty layer; any other value counts as a layer.
+    """
     raw = config.get("history")
     steps = []
     next_layer = 0

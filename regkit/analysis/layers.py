@@ -3,6 +3,7 @@
 The compressed body arrives in chunks and is checked against the layer's digest on the way; the
 tar inside (gzip, zstd or plain) is read forward only by ``tarfile`` in stream mode (``r|``) and
 checked against the config's ``diff_id``. File contents pass through a SHA-256 and are dropped,
+and extended headers (pax, GNU long names) larger than ``MAX_EXTENDED_HEADER`` are refused unread,
 so memory depends on the number of entries, never on the size of the layer.
 """
 
@@ -50,6 +51,17 @@ _KINDS = {
     tarfile.BLKTYPE: "block",
     tarfile.FIFOTYPE: "fifo",
 }
+# tarfile reads a pax extended header or a GNU long-name/long-link header whole into one bytes
+# object, whatever size it declares: a 300 MiB pax header gzips to a few hundred KB. Real ones hold
+# a path, a link target or a few xattrs (Linux caps an xattr value at 64 KiB), far below this.
+MAX_EXTENDED_HEADER = 1 << 20
+_EXTENDED = {
+    tarfile.XHDTYPE: "pax extended",
+    tarfile.XGLTYPE: "pax global",
+    tarfile.SOLARIS_XHDTYPE: "Solaris extended",
+    tarfile.GNUTYPE_LONGNAME: "GNU long-name",
+    tarfile.GNUTYPE_LONGLINK: "GNU long-link",
+}
 # Columns of every file listing (a layer's entries, or the merged tree where ``layer`` is the origin).
 COLUMNS = ("path", "type", "size", "mode", "uid", "gid", "mtime", "link", "sha256", "layer")
 _BROKEN = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, tarfile.TarError)
@@ -67,6 +79,23 @@ class FileEntry(NamedTuple):
     mtime: float
     link: str
     sha256: str  # of a regular file's content, else ""
+
+
+class BoundedTarInfo(tarfile.TarInfo):
+    """A tar header that refuses an extended header larger than ``MAX_EXTENDED_HEADER`` before reading it.
+
+    The :class:`tarfile.HeaderError` passes through ``TarFile.next`` unchanged (or as a
+    ``ReadError`` when it is the header after another extended one), both ``TarError``.
+    """
+
+    def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        kind = _EXTENDED.get(self.type)
+        if kind is not None and self.size > MAX_EXTENDED_HEADER:
+            raise tarfile.HeaderError(
+                f"{kind} header of {self.size} bytes at offset {self.offset}: refused, "
+                f"more than {MAX_EXTENDED_HEADER} bytes"
+            )
+        return super()._proc_member(archive)  # type: ignore[misc,no-any-return]
 
 
 def tidy(name: str) -> str:
@@ -253,7 +282,9 @@ def open_layer(
     try:
         with uncompressed(io.BufferedReader(body, _CHUNK), compression) as plain:
             stream = TarStream(plain, diff_id.algorithm if diff_id else "sha256")
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=_CHUNK) as tar:  # type: ignore[call-overload]
+            with tarfile.open(  # type: ignore[call-overload]
+                fileobj=stream, mode="r|", bufsize=_CHUNK, tarinfo=BoundedTarInfo
+            ) as tar:
                 yield tar, stream
             stream.drain()
         while body.read(_CHUNK):  # trailing bytes after the compressed stream still count for the digest

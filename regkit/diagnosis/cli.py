@@ -6,26 +6,21 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..cliutil import add_registry_options, credentials, endpoints_from_args, printable
+
 HUB_PROBE = "ratelimitpreview/test"  # the repository Docker documents for reading the limit
-
-
-def _registry_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mirror", metavar="URL", help="registry endpoint to use instead of the reference's host")
-    parser.add_argument("--insecure-registry", action="store_true", help="allow plain HTTP and unverified TLS")
-    parser.add_argument("-u", "--username", help="user name for the token service")
-    parser.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the diagnosis commands."""
     diagnose = commands.add_parser("diagnose", help="find out why a pull through a proxy or mirror fails")
     diagnose.add_argument("reference", metavar="REF")
-    _registry_options(diagnose)
+    add_registry_options(diagnose, retries=False)
     diagnose.add_argument("--head-only", action="store_true", help="stop after a manifest HEAD (spends no pull)")
     diagnose.set_defaults(func=_diagnose)
     limit = commands.add_parser("ratelimit", help="the pull budget the registry announces (HEAD: spends no pull)")
     limit.add_argument("reference", metavar="REF", nargs="?", default=HUB_PROBE)
-    _registry_options(limit)
+    add_registry_options(limit, retries=False)
     limit.set_defaults(func=_ratelimit)
     config = commands.add_parser("proxy-config", help="write a reverse-proxy config that needs only --mirror")
     config.add_argument("kind", choices=("nginx",))
@@ -39,13 +34,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def _settings(args: argparse.Namespace) -> dict[str, object]:
-    from ..cli import credentials
-    from ..endpoints import Endpoints
-
     return {
-        "endpoints": Endpoints.from_env(mirror=args.mirror, insecure=args.insecure_registry),
+        "endpoints": endpoints_from_args(args),
         "insecure": args.insecure_registry,
         "auth": credentials(args),
+        "timeout": args.timeout,
     }
 
 
@@ -53,7 +46,7 @@ def _diagnose(args: argparse.Namespace) -> int:
     from .runner import diagnose
 
     result = diagnose(args.reference, fetch_config=not args.head_only, **_settings(args))  # type: ignore[arg-type]
-    print(result)
+    print(printable(result))
     return 0 if result.ok else 1
 
 

@@ -16,6 +16,7 @@ from ..manifests import get_manifest
 from ..ratelimit import RateLimit
 from ..reference import Reference
 from ..retry import NO_RETRY
+from ..transport import DEFAULT_TIMEOUT
 from .findings import ERROR, INFO, Context, Finding, detect, upstream_comparison
 
 
@@ -53,6 +54,7 @@ def diagnose(
     auth: AuthArg = None,
     fetch_config: bool = True,
     check_upstream: bool = True,
+    timeout: float = DEFAULT_TIMEOUT[1],
 ) -> Diagnosis:
     """Token, manifest and (unless ``fetch_config`` is False) the config blob, then the findings.
 
@@ -61,7 +63,9 @@ def diagnose(
     """
     ref = as_reference(ref)
     endpoints = endpoints or Endpoints(insecure=insecure)
-    client = Client(endpoints=endpoints, insecure=insecure, auth=auth, retry=NO_RETRY)
+    client = Client(
+        endpoints=endpoints, insecure=insecure, auth=auth, retry=NO_RETRY, timeout=(DEFAULT_TIMEOUT[0], timeout)
+    )
     error = None
     try:
         token = get_token(ref, client=client)
@@ -87,11 +91,18 @@ def diagnose(
 
 
 def rate_limit(
-    ref: Reference | str, *, endpoints: Endpoints | None = None, insecure: bool = False, auth: AuthArg = None
+    ref: Reference | str,
+    *,
+    endpoints: Endpoints | None = None,
+    insecure: bool = False,
+    auth: AuthArg = None,
+    timeout: float = DEFAULT_TIMEOUT[1],
 ) -> tuple[RateLimit | None, tuple[Exchange, ...]]:
     """The pull budget the registry announces for ``ref``, read with HEAD (which spends no pull)."""
     ref = as_reference(ref)
-    with Client(endpoints=endpoints or Endpoints(insecure=insecure), insecure=insecure, auth=auth) as client:
+    endpoints = endpoints or Endpoints(insecure=insecure)
+    timeouts = (DEFAULT_TIMEOUT[0], timeout)
+    with Client(endpoints=endpoints, insecure=insecure, auth=auth, timeout=timeouts) as client:
         exchange = head_manifest(client, ref, get_token(ref, client=client))
         return RateLimit.of(exchange), tuple(client.transcript)
 

@@ -11,6 +11,9 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
+from ..analysis.image import history_steps, layer_steps
+from ..digest import Digest
+from ..errors import InvalidReference
 from ..export import to_dataframe
 from .html import human_size
 
@@ -22,37 +25,37 @@ if TYPE_CHECKING:
 LAYER_COLUMNS = ("digest", "media_type", "size", "size_human", "diff_id", "created_by")
 
 
-def _short(digest: str) -> str:
-    """The first 12 hex digits of ``algorithm:hex``, as :attr:`regkit.Digest.short` and Docker show them."""
-    return digest.partition(":")[2][:12] or digest[:12]
+def _diff_ids(config: Mapping[str, Any]) -> list[Digest | None]:
+    """The config's ``rootfs.diff_ids`` as far as they read, None for an entry that is not a digest.
 
-
-def layer_history(config: Mapping[str, Any]) -> list[str]:
-    """The ``created_by`` of each history entry that made a layer (empty-layer entries left out)."""
-    history = config.get("history")
-    if not isinstance(history, list):
-        return []
-    entries = [h for h in history if isinstance(h, dict) and not h.get("empty_layer")]
-    return [str(h.get("created_by", "")) for h in entries]
-
-
-def _diff_ids(config: Mapping[str, Any]) -> list[str]:
+    :func:`regkit.manifest.config_diff_ids` is the reader for pulling and analysing: it refuses a
+    config whose diff_ids are missing, malformed or not one per layer. A table is for looking at an
+    image, a broken one included, so this reader keeps what it can and leaves the rest blank.
+    """
     rootfs = config.get("rootfs")
-    ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
-    return [str(d) for d in ids] if isinstance(ids, list) else []
+    raw = rootfs.get("diff_ids") if isinstance(rootfs, Mapping) else None
+    ids: list[Digest | None] = []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            ids.append(Digest.parse(item))
+        except InvalidReference:
+            ids.append(None)
+    return ids
 
 
 def layers_table(manifest: ManifestResult | ImageManifest, config: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """One row per layer, bottom first: digest, media type, size, and diff_id and created_by from ``config``."""
-    history, diff_ids = layer_history(config or {}), _diff_ids(config or {})
+    config = config or {}
+    steps = layer_steps(history_steps(config, len(manifest.layers)))
+    diff_ids = [digest.short if digest else "" for digest in _diff_ids(config)]
     rows = [
         {
             "digest": layer.digest.short,
             "media_type": layer.media_type,
             "size": layer.size,
             "size_human": human_size(layer.size),
-            "diff_id": _short(diff_ids[i]) if i < len(diff_ids) else "",
-            "created_by": history[i] if i < len(history) else "",
+            "diff_id": diff_ids[i] if i < len(diff_ids) else "",
+            "created_by": steps.get(i, ""),
         }
         for i, layer in enumerate(manifest.layers)
     ]
