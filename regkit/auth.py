@@ -222,7 +222,7 @@ def _parse_token_response(
         exchange.body_preview = raw[:200].decode("utf-8", "replace")
         raise AuthError(
             f"the token service answered {exchange.content_type or 'no content type'}, not JSON "
-            f"({who_answered(response)})",
+            f"({who_answered(exchange)})",
             exchange=exchange,
         ) from None
     if not isinstance(doc, dict):

@@ -103,7 +103,10 @@ def follow_blob(
         response.close()
         if not location:
             raise UnexpectedResponse(f"blob redirect {response.status} without a Location", exchange=response.exchange)
-        target = urljoin(response.raw.url, location)
+        try:
+            target = urljoin(response.raw.url, location)
+        except ValueError:
+            raise UnexpectedResponse("blob redirect with a malformed Location", exchange=response.exchange) from None
         sent = client.endpoints.blob_location(target, ref)
         try:
             # A fresh header set: the registry's token is for the registry, not for a CDN (S3 answers

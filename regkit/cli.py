@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from .cliutil import add_registry_options, client_from_args, printable
 from .diagnosis.cli import add_commands as add_diagnose_commands
 from .errors import RegkitError
 from .lab.cli import add_commands as add_lab_commands
+from .redact import redact_text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -124,7 +126,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("regkit: interrupted; nothing was written", file=sys.stderr)
         return 130
     except OSError as error:
-        print(f"regkit: error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
+        where = f": {error.filename}" if error.filename else ""
+        print(f"regkit: error: {printable(redact_text(str(error.strerror or error)))}{where}", file=sys.stderr)
+        return 1
+    except Exception as error:  # a bug: still no traceback for the user, and no secret in the message
+        if os.environ.get("REGKIT_DEBUG"):
+            raise
+        text = printable(redact_text(str(error)))[:300]
+        print(f"regkit: internal error: {type(error).__name__}: {text} (REGKIT_DEBUG=1 shows where)", file=sys.stderr)
         return 1
 
 

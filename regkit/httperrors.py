@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 
 from .errors import AuthError, NotFound, RegistryError, UnexpectedResponse
+from .exchange import Exchange
 from .transport import HttpResponse
 
 # Headers that name the box that really answered, when a proxy or CDN is in the way.
+_S3_ERROR = re.compile(r"<Code>(?P<code>[^<]{1,100})</Code>\s*<Message>(?P<message>[^<]{0,500})</Message>")
 _WHO_HEADERS = ("server", "via", "cf-ray", "x-cache", "x-served-by")
 
 
-def who_answered(response: HttpResponse) -> str:
+def who_answered(exchange: Exchange) -> str:
     """``server: nginx/1.22, via: 1.1 varnish`` or ``unknown server``."""
-    values = {name: (response.exchange.header(name) or "").strip() for name in _WHO_HEADERS}
+    values = {name: (exchange.header(name) or "").strip() for name in _WHO_HEADERS}
     found = [f"{name}: {value}" for name, value in values.items() if value]
     return ", ".join(found) or "unknown server"
 
@@ -39,7 +42,10 @@ def error_for(response: HttpResponse, what: str) -> RegistryError:
     if codes:
         detail = "; ".join(codes)
     elif body.lstrip().startswith("<"):
-        detail = f"an HTML/XML page from {who_answered(response)}, not a registry answer"
+        detail = f"an HTML/XML page from {who_answered(response.exchange)}, not a registry answer"
+        s3 = _S3_ERROR.search(body)
+        if s3:  # storage services (S3, R2) explain themselves in XML: say what they said
+            detail += f": {s3['code']}: {s3['message'][:200]}"
     else:
         detail = body.strip()[:200] or "empty body"
     message = f"{what}: {status}: {detail}"

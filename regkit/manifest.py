@@ -29,7 +29,6 @@ class Descriptor:
     size: int
     platform: Platform | None = None
     annotations: dict[str, str] = field(default_factory=dict)
-    urls: tuple[str, ...] = ()
 
     @property
     def is_attestation(self) -> bool:
@@ -125,14 +124,12 @@ def _descriptor(obj: Any, where: str, *, with_platform: bool = False) -> Descrip
         if not isinstance(p.get("os"), str) or not isinstance(p.get("architecture"), str):
             raise _bad(f"{where} has a platform without os/architecture")
         platform = Platform.of(p["os"], p["architecture"], str(p.get("variant") or ""))
-    urls = obj.get("urls") or ()
     return Descriptor(
         media_type,
         digest,
         size,
         platform,
         {str(k): str(v) for k, v in annotations.items()},
-        tuple(str(u) for u in urls) if isinstance(urls, list) else (),
     )
 
 

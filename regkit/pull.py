@@ -15,7 +15,7 @@ from .auth import Token, get_token
 from .blobs import BlobResult, fetch_blob
 from .client import AuthArg, Client, as_reference
 from .endpoints import Endpoints
-from .errors import Cancelled, InvalidOption
+from .errors import Cancelled, InvalidOption, OutputError
 from .exchange import Exchange
 from .manifest import Descriptor
 from .manifests import ManifestResult, get_manifest
@@ -91,6 +91,10 @@ def pull(
     progress = progress or Progress()
     client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints, pool_size=max(jobs, 4) * 2)
     target = Path(output) if output is not None else default_output(ref, format)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)  # before any request: a bad path costs no download
+    except OSError as exc:
+        raise OutputError(f"cannot create the output directory {target.parent}: {exc.strerror or exc}") from None
     first = len(client.transcript)
 
     progress.step("resolve", str(ref))
@@ -104,9 +108,12 @@ def pull(
         "manifest", f"{manifest.digest}{chosen}, {len(manifest.layers)} layers, {manifest.manifest.total_size} bytes"
     )
 
-    work = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix=".regkit-", dir=target.parent.resolve()))
     try:
-        store = BlobStore(work)
+        work = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix=".regkit-", dir=target.parent.resolve()))
+    except OSError as exc:
+        raise OutputError(f"cannot create a work directory beside {target}: {exc.strerror or exc}") from None
+    try:
+        store = BlobStore(work, trusted=not cache_dir)
         blobs = fetch_all(client, ref, manifest, store, jobs, progress)
         progress.step("assemble", f"writing {target}")
         image = assemble(manifest, store, target, format=format, layer_format=layer_format)

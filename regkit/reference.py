@@ -54,6 +54,11 @@ class Reference:
         return f"{self.registry}/{self.repository}"
 
     @property
+    def canonical_name(self) -> str:
+        """The name containerd and ``docker save`` write: ``docker.io/library/alpine`` for Docker Hub."""
+        return f"{DOCKER_HUB_DOMAIN}/{self.repository}" if self.is_docker_hub else self.name
+
+    @property
     def familiar_name(self) -> str:
         """The short name Docker shows: ``alpine`` for Hub's library images, else domain/repository."""
         if not self.is_docker_hub:

@@ -14,19 +14,38 @@ from .errors import OutputError
 
 
 class BlobStore:
-    """``root/blobs/<algorithm>/<hex>``: written through a temporary file, renamed when verified."""
+    """``root/blobs/<algorithm>/<hex>``: written through a temporary file, renamed when verified.
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    A store regkit made for one pull is ``trusted``: its files were verified as they were written.
+    Any other directory (a ``--cache-dir``, a folder of a notebook) may have been changed since, so
+    a blob found there is hashed once before it is used, and removed if it no longer matches.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, trusted: bool = False) -> None:
         self.root = Path(root)
+        self.trusted = trusted
+        self._verified: set[Digest] = set()
 
     def path(self, digest: Digest) -> Path:
         """Where the blob with ``digest`` lives (the digest was validated, so it is a safe file name)."""
         return self.root / "blobs" / digest.algorithm / digest.hex
 
     def has(self, digest: Digest, size: int) -> bool:
-        """True when a complete blob is present (files only ever appear complete and verified)."""
+        """True when the blob is present with the right size and (unless trusted) the right digest."""
         path = self.path(digest)
-        return path.is_file() and path.stat().st_size == size
+        if not path.is_file() or path.stat().st_size != size:
+            return False
+        if self.trusted or digest in self._verified:
+            return True
+        verifier = Verifier(digest, size, "cached blob")
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                verifier.update(chunk)
+        if verifier.actual != digest:
+            path.unlink(missing_ok=True)  # corrupt: fetch it again rather than use it
+            return False
+        self._verified.add(digest)
+        return True
 
     @contextmanager
     def writer(
@@ -48,6 +67,7 @@ class BlobStore:
                 yield handle, verifier
             verifier.check()
             final = self.path(verifier.actual)
+            self._verified.add(verifier.actual)
             # Concurrent pulls may race to the same digest: both files are verified and identical.
             os.replace(tmp, final)
         except OSError as exc:

@@ -15,14 +15,13 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from . import mediatypes as mt
 from .digest import Digest
 from .errors import InvalidOption, OutputError
-from .exchange import Exchange
 from .fileio import copy_range, write_all
 from .layerformat import LAYER_FORMATS, convert_layer, target_compression
 from .manifest import Descriptor, check_config_size, config_diff_ids, parse_config
@@ -44,7 +43,6 @@ class AssembledImage:
     layers: tuple[Descriptor, ...]
     repo_tags: tuple[str, ...]
     converted: tuple[int, ...]
-    exchanges: tuple[Exchange, ...] = field(default=(), repr=False)
 
     @property
     def image_id(self) -> str:
@@ -217,7 +215,7 @@ def _write_layout(
     ref = manifest.reference
     if ref.tag:
         entry["annotations"] = {
-            "io.containerd.image.name": f"{ref.registry}/{ref.repository}:{ref.tag}",
+            "io.containerd.image.name": f"{ref.canonical_name}:{ref.tag}",
             "org.opencontainers.image.ref.name": ref.tag,
         }
     index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [entry]}
@@ -252,10 +250,13 @@ def _replaced_when_complete(tmp: Path, path: Path, remove: Callable[[Path], obje
 @contextmanager
 def _write_tar(path: Path) -> Iterator[_Sink]:
     """A tar written under a temporary name and renamed into place only when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.partial"
-    # Not mkstemp: its 0600 mode would stick to the output; O_EXCL gives the same safety.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Not mkstemp: its 0600 mode would stick to the output; O_EXCL gives the same safety.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     with _replaced_when_complete(tmp, path, lambda p: p.unlink(missing_ok=True)):
         try:
             sink = _TarSink(fd)
@@ -270,7 +271,10 @@ def _write_dir(path: Path) -> Iterator[_Sink]:
     """An OCI layout directory built beside the target and renamed into place when complete."""
     if path.exists():
         raise OutputError(f"{path} already exists; remove it or choose another output")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     with _replaced_when_complete(tmp, path, lambda p: shutil.rmtree(p, ignore_errors=True)):
         yield _DirSink(tmp)

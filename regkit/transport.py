@@ -131,7 +131,8 @@ class HttpResponse:
         except TransportError:
             data = b""
         # S3 echoes a forwarded Authorization header in its error body; nothing secret is kept.
-        self.exchange.body_preview = scrub(data[:PREVIEW_LIMIT].decode("utf-8", "replace"), self._secrets)
+        # Scrub before cutting: a secret cut in two would no longer be recognised.
+        self.exchange.body_preview = scrub(data.decode("utf-8", "replace"), self._secrets)[:PREVIEW_LIMIT]
         return self.exchange.body_preview
 
     def finish(self) -> None:

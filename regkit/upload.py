@@ -37,7 +37,10 @@ def push_blob(client: Client, ref: Reference, token: Token, data: bytes) -> Dige
     location = start.headers.get("Location")
     if start.status != 202 or not location:
         raise error_for(start, f"starting the upload of {digest}")
-    target = urljoin(start.raw.url, location)
+    try:
+        target = urljoin(start.raw.url, location)
+    except ValueError:
+        raise UnexpectedResponse("upload session with a malformed Location", exchange=start.exchange) from None
     target += ("&" if "?" in target else "?") + f"digest={digest}"
     response = client.send(
         "push", "PUT", target, data=data, headers={**token.headers(), "Content-Type": "application/octet-stream"}

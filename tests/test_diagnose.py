@@ -58,6 +58,19 @@ def test_authorization_forwarded_to_the_cdn(open_lab):
     result = via_fault(open_lab, "auth-to-cdn")
     found = finding(result, "authorization-sent-to-cdn")
     assert "Only one auth mechanism allowed" in found.message and "Authorization" in found.fix
+    assert "<ArgumentValue>Bearer <redacted:" in found.evidence[0].body_preview
+
+
+def test_a_body_echoing_the_token_is_recorded_without_it(open_lab, tmp_path):
+    """The CDN echoes the forwarded header, as S3 does; the transcript must not keep the value."""
+    endpoints = regkit.Endpoints.create(registry=open_lab.fault_url("auth-to-cdn"), insecure=True)
+    client = regkit.Client(endpoints=endpoints, insecure=True)
+    with pytest.raises(regkit.RegistryError, match="Only one auth mechanism"):
+        regkit.pull("library/busybox", tmp_path / "x.tar", client=client)
+    tokens = [token.value for token in client.tokens.values()]
+    recorded = " ".join(e.body_preview + str(e.response_headers) for e in client.transcript)
+    assert tokens and "<ArgumentValue>Bearer <redacted:" in recorded
+    assert not any(token in recorded for token in tokens)
 
 
 def test_a_challenge_that_lost_service_and_scope(open_lab):

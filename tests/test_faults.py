@@ -58,7 +58,7 @@ def test_429_with_retry_after_is_waited_out(open_lab, samples, tmp_path):
     assert result.manifest.digest == expected_digest(samples, "library/busybox", "docker")
 
 
-def test_an_expired_token_mid_pull_is_renewed_once(open_lab, samples, tmp_path):
+def test_an_expired_token_mid_pull_is_renewed_and_the_request_retried_once(open_lab, samples, tmp_path):
     result = regkit.pull("library/busybox", tmp_path / "e.tar", client=through(open_lab, "expire-token"))
     rejected = [e for e in result.exchanges if e.status == 401 and e.step == "blob"]
     assert len(rejected) == 2  # config and layer: each renewed once, then fine

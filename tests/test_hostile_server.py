@@ -16,6 +16,7 @@ import pytest
 import regkit
 from regkit import mediatypes as mt
 from regkit.manifest import Descriptor
+from regkit.retry import RetryPolicy
 
 BLOB = regkit.Digest.of(b"twelve bytes")
 
@@ -49,6 +50,15 @@ class Hostile(BaseHTTPRequestHandler):
         elif path.startswith("/v2/htmltoken/"):
             realm = f"http://{self.headers['Host']}/token-html"
             self._send(401, b"", {"WWW-Authenticate": f'Bearer realm="{realm}",service="s"'})
+        elif path.startswith("/v2/badtoken/") or path.startswith("/v2/ftprealm/"):
+            realm = f"http://{self.headers['Host']}/token-newline"
+            if path.startswith("/v2/ftprealm/"):
+                realm = "ftp://files.example/token?sig=SECRETSIG"
+            self._send(401, b"", {"WWW-Authenticate": f'Bearer realm="{realm}",service="s"'})
+        elif path == "/token-newline":
+            self._send(200, b'{"token": "abc\\nX-Injected: yes"}', {"Content-Type": "application/json"})
+        elif path.startswith("/v2/odd-retry/"):
+            self._send(503, b"busy", {"Retry-After": "\u00b2", "Content-Length": "4"})
         elif path == "/token-html":
             self._send(200, b"<html>login page</html>", {"Content-Type": "text/html", "Via": "1.1 squid"})
         elif path.startswith("/v2/long/blobs/"):
@@ -108,6 +118,27 @@ def test_401_without_a_challenge(hostile):
 def test_token_service_answering_html(hostile):
     with pytest.raises(regkit.AuthError, match=r"text/html, not JSON.*via: 1.1 squid"):
         regkit.get_token(f"{hostile}/htmltoken:1", client=client())
+
+
+def test_a_token_that_would_break_the_header_is_refused(hostile):
+    with pytest.raises(regkit.AuthError, match="not a valid Bearer credential") as info:
+        regkit.get_token(f"{hostile}/badtoken:1", client=client())
+    assert "Injected" not in str(info.value)
+
+
+def test_a_realm_that_is_no_http_url_fails_once_and_clearly(hostile):
+    c = client()
+    with pytest.raises(regkit.AuthError, match="cannot send the request") as info:
+        regkit.get_token(f"{hostile}/ftprealm:1", client=c)
+    assert "SECRETSIG" not in str(info.value) and "SECRETSIG" not in str(c.transcript)
+    assert [e.attempt for e in c.transcript if e.step == "token" and e.method == "GET"] == [1]
+
+
+def test_odd_retry_after_digits_do_not_crash(hostile):
+    c = regkit.Client(insecure=True, docker_config=False, retry=RetryPolicy(attempts=2, backoff=0.01))
+    with pytest.raises(regkit.UnexpectedResponse, match="503"):
+        regkit.get_manifest(f"{hostile}/odd-retry:1", token=regkit.Token("none"), client=c)
+    assert [e.status for e in c.transcript] == [503, 503]
 
 
 def test_blobs_longer_than_promised_stop_early(hostile, tmp_path):

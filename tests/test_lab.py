@@ -227,6 +227,18 @@ def test_http_proxy_is_honoured_and_reported(open_lab, tmp_path, monkeypatch):
     assert all(e.proxy == "" for e in direct.exchanges)
 
 
+def test_insecure_skips_tls_checks_for_the_registry_host_only(open_lab, tmp_path):
+    registry = regkit.Endpoints.create(registry=f"https://{open_lab.tls_host}", insecure=True)
+    client = regkit.Client(endpoints=registry, insecure=True)
+    pulled = regkit.pull("library/busybox", tmp_path / "t.tar", client=client)
+    assert pulled.exchanges[0].url.startswith(f"https://{open_lab.tls_host}/v2/")
+    # The same client, the same self-signed host, but not as the registry: verified, and refused.
+    other = regkit.Client(insecure=True)
+    other.endpoint(regkit.resolve(f"{open_lab.front_host}/library/busybox"))  # the registry is elsewhere
+    with pytest.raises(regkit.TransportError, match="TLS failed"):
+        other.send("probe", "GET", f"https://{open_lab.tls_host}/v2/")
+
+
 def test_lab_cli_status_and_images(hub_lab, samples: list[SampleImage]):
     status = cli("lab", "--dir", str(hub_lab.state_dir), "status")
     assert status.returncode == 0

@@ -157,6 +157,21 @@ def test_cache_dir_reuses_verified_blobs(registry, tmp_path):
     assert (tmp_path / "1.tar").read_bytes() == (tmp_path / "2.tar").read_bytes()
 
 
+def test_a_corrupted_cache_blob_is_fetched_again(registry, tmp_path):
+    ref = f"{registry.host}/library/busybox:docker"
+    cache = tmp_path / "cache"
+    first = regkit.pull(ref, tmp_path / "1.tar", insecure=True, cache_dir=cache)
+    layer = first.manifest.layers[0]
+    stored = cache / "blobs/sha256" / layer.digest.hex
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes: only the digest can tell
+    stored.write_bytes(bytes(data))
+    second = regkit.pull(ref, tmp_path / "2.tar", insecure=True, cache_dir=cache)
+    refetched = [b for b in second.blobs if not b.cached]
+    assert [b.descriptor.digest for b in refetched] == [layer.digest]
+    assert (tmp_path / "1.tar").read_bytes() == (tmp_path / "2.tar").read_bytes()
+
+
 def test_jobs_bound_concurrency(registry, tmp_path):
     ref = f"{registry.host}/library/layers:latest"
     result = regkit.pull(ref, tmp_path / "j1.tar", insecure=True, jobs=1)

@@ -16,12 +16,11 @@ from ..challenge import find_challenge
 from ..endpoints import Endpoints
 from ..errors import DigestMismatch, RegkitError, SizeMismatch, TransportError
 from ..exchange import Exchange
-from ..httperrors import registry_errors
+from ..httperrors import registry_errors, who_answered
 from ..ratelimit import RateLimit
 from ..reference import Reference
 
 ERROR, WARNING, INFO = "error", "warning", "info"
-_WHO = ("server", "via", "cf-ray", "x-cache", "x-served-by")
 _CDN_AUTH_REFUSALS = ("Only one auth mechanism allowed", "Missing x-amz-content-sha256")
 
 
@@ -56,12 +55,6 @@ Detector = Callable[[list[Exchange], Context], Iterable[Finding]]
 def host(url: str) -> str:
     """``host:port`` of a URL."""
     return urlsplit(url).netloc
-
-
-def who(exchange: Exchange) -> str:
-    """The headers naming the box that answered."""
-    found = [f"{n}: {exchange.header(n)}" for n in _WHO if exchange.header(n)]
-    return ", ".join(found) or "a server that does not say who it is"
 
 
 def _failed_at(context: Context, step: str) -> Exchange | None:
@@ -193,7 +186,7 @@ def rate_limits(exchanges: list[Exchange], context: Context) -> Iterable[Finding
         messages = {
             "pull-quota": ("the pull quota is used up (TOOMANYREQUESTS)", "wait for the window to pass, or log in"),
             "proxy-429": (
-                f"a proxy's own 429 page ({who(last)}), not the registry's",
+                f"a proxy's own 429 page ({who_answered(last)}), not the registry's",
                 "the proxy limits request rates; ask its operator or lower --jobs",
             ),
             "registry-429": ("the registry's overall rate limit (not the pull quota)", "slow down and retry later"),
@@ -221,7 +214,7 @@ def html_not_json(exchanges: list[Exchange], context: Context) -> Iterable[Findi
                 "html-instead-of-json",
                 ERROR,
                 f"{exchange.method} {exchange.url} answered {exchange.status} with {ctype or 'an HTML/XML body'} "
-                f"from {who(exchange)}: not the registry (clients show this as \"invalid character '<'\")",
+                f"from {who_answered(exchange)}: not the registry (clients show this as \"invalid character '<'\")",
                 "check the proxy's routing for this path, and the proxy's own error pages",
                 (exchange,),
             )

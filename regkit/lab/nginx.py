@@ -10,12 +10,13 @@ from .process import ManagedProcess, tcp_probe
 
 NGINX = Path("/usr/sbin/nginx")
 
-# What S3 answers when a presigned URL also carries an Authorization header.
+# What S3 answers when a presigned URL also carries an Authorization header; like S3, it echoes
+# the header's value back, which is why regkit scrubs what it sent out of every error body.
 S3_ONE_AUTH = (
     '<?xml version="1.0" encoding="UTF-8"?>\\n<Error><Code>InvalidArgument</Code>'
     "<Message>Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query "
     "string parameter or the Authorization header should be specified</Message>"
-    "<ArgumentName>Authorization</ArgumentName></Error>\\n"
+    "<ArgumentName>Authorization</ArgumentName><ArgumentValue>$http_authorization</ArgumentValue></Error>\\n"
 )
 
 
