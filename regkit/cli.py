@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
 from .analysis.cli import add_commands as add_analysis_commands
+from .client import Client
 from .cliutil import add_registry_options, client_from_args, printable
 from .diagnosis.cli import add_commands as add_diagnose_commands
 from .errors import RegkitError
@@ -65,17 +69,18 @@ def _pull(args: argparse.Namespace) -> int:
 
     client = client_from_args(args, pool_size=max(args.jobs, 4) * 2)
     try:
-        result = pull(
-            args.reference,
-            args.output,
-            platform=args.platform,
-            format=args.format,
-            layer_format=args.layer_format,
-            jobs=args.jobs,
-            client=client,
-            cache_dir=args.cache_dir,
-            progress=Progress() if args.quiet else BarProgress(),
-        )
+        with _ctrl_c_aborts(client):
+            result = pull(
+                args.reference,
+                args.output,
+                platform=args.platform,
+                format=args.format,
+                layer_format=args.layer_format,
+                jobs=args.jobs,
+                client=client,
+                cache_dir=args.cache_dir,
+                progress=Progress() if args.quiet else BarProgress(),
+            )
     finally:
         if args.transcript:  # after a failure too: the exchanges that led to it are what to look at
             _write_transcript(Path(args.transcript), client.transcript.to_har(f"regkit pull {args.reference}"))
@@ -96,6 +101,32 @@ def _pull(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+@contextmanager
+def _ctrl_c_aborts(client: Client) -> Iterator[None]:
+    """The first Ctrl-C aborts the client's downloads so the pull unwinds and cleans up; a second one quits.
+
+    A KeyboardInterrupt raised at an arbitrary point could leave a lock of the download pool held
+    (and the pool waiting forever); aborting the network instead lets every thread end normally.
+    """
+    interrupted = threading.Event()
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        interrupted.set()
+        client.abort()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    except RegkitError:
+        if interrupted.is_set():
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _write_transcript(path: Path, har: dict[str, object]) -> None:

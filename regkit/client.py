@@ -79,7 +79,7 @@ class Client:
         if self.insecure:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._open: weakref.WeakSet[HttpResponse] = weakref.WeakSet()
-        self._open_lock = threading.Lock()
+        self._open_lock = threading.RLock()  # abort() may run in a signal handler on a thread holding it
         self._abort = threading.Event()  # set by abort(): later responses are broken off, waits end
 
     def credentials_for(self, ref: Reference) -> Credentials | None:
