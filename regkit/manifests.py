@@ -69,10 +69,18 @@ def get_manifest(
     if isinstance(top, ImageManifest):
         return ManifestResult(ref, top, None, None, token, tuple(exchanges))
     chosen = top.select(wanted)
-    manifest, token = fetch_manifest(client, ref, str(chosen.digest), chosen.digest, token, exchanges, chosen)
-    if not isinstance(manifest, ImageManifest):
-        raise ManifestError(f"index entry {chosen.digest} is itself an index; nested indexes are not supported")
+    manifest, token = fetch_image_manifest(client, ref, chosen, token, exchanges)
     return ManifestResult(ref, manifest, top, chosen.platform, token, tuple(exchanges))
+
+
+def fetch_image_manifest(
+    client: Client, ref: Reference, entry: Descriptor, token: Token, exchanges: list[Exchange]
+) -> tuple[ImageManifest, Token]:
+    """The image manifest an index entry points to, verified against the entry."""
+    manifest, token = fetch_manifest(client, ref, str(entry.digest), entry.digest, token, exchanges, entry)
+    if not isinstance(manifest, ImageManifest):
+        raise ManifestError(f"index entry {entry.digest} is itself an index; nested indexes are not supported")
+    return manifest, token
 
 
 def fetch_manifest(

@@ -26,10 +26,10 @@ from ..blobs import follow_blob
 from ..client import AuthArg, Client, as_reference
 from ..digest import Digest
 from ..endpoints import Endpoints
-from ..errors import ManifestError, UnexpectedResponse
+from ..errors import UnexpectedResponse
 from ..exchange import Exchange
 from ..manifest import Descriptor, ImageManifest
-from ..manifests import fetch_manifest
+from ..manifests import fetch_image_manifest, fetch_manifest
 from ..platform import Platform
 from ..reference import Reference
 from .image import HistoryStep, fetch_image, layer_steps
@@ -291,9 +291,7 @@ def _images_of(client: Client, ref: Reference, exchanges: list[Exchange]) -> Ite
         yield ImageSize(ref, None, top)
         return
     for entry in top.images:
-        child, token = fetch_manifest(client, ref, str(entry.digest), entry.digest, token, exchanges, entry)
-        if not isinstance(child, ImageManifest):
-            raise ManifestError(f"index entry {entry.digest} is itself an index; nested indexes are not supported")
+        child, token = fetch_image_manifest(client, ref, entry, token, exchanges)
         yield ImageSize(ref, entry.platform, child)
 
 
