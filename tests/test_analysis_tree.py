@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 
@@ -10,14 +11,14 @@ import pytest
 from regkit import imagebuild as ib
 from regkit.analysis import layers
 from regkit.analysis.filesystem import Filesystem, Waste, parts_of
-from regkit.analysis.layers import BoundedTarInfo, FileEntry, scan
+from regkit.analysis.layers import BoundedTarFile, FileEntry, scan
 
 from .helpers import Member, crafted
 
 
 def entries(tar: bytes) -> list[FileEntry]:
     """A layer tar listed the way a streamed layer is."""
-    with tarfile.open(fileobj=io.BytesIO(tar), mode="r|", tarinfo=BoundedTarInfo) as archive:
+    with BoundedTarFile.open(fileobj=io.BytesIO(tar), mode="r|") as archive:
         return list(scan(archive))
 
 
@@ -150,3 +151,131 @@ def test_extended_headers_over_the_cap_are_refused(monkeypatch, link):
     with pytest.raises(tarfile.TarError, match=r"GNU long-name header of 1025 bytes at offset [0-9]+: refused"):
         entries(buffer.getvalue())
     assert [e.path for e in entries(crafted(Member("p" * 1000, data=b"x")))] == ["p" * 1000]  # a pax header under it
+
+
+def bounded(tar: bytes, reader: type[tarfile.TarFile] = BoundedTarFile) -> list[tuple[str, int, object, str]]:
+    """Name, size, sparse map and content digest of every member."""
+    with reader.open(fileobj=io.BytesIO(tar), mode="r|") as archive:
+        return [(m.name, m.size, m.sparse, hashlib.sha256(archive.extractfile(m).read()).hexdigest()) for m in archive]
+
+
+def stock(tar: bytes) -> list[tuple[str, int, object, str]]:
+    """The same as tarfile alone reads it."""
+    return bounded(tar, tarfile.TarFile)
+
+
+def long_path(index: int) -> str:
+    """A path whose pax header is 1 MiB - 1 bytes: the record is "1048575 path=...\n"."""
+    return f"{index}/".ljust(layers.MAX_EXTENDED_HEADER - 15, "p")
+
+
+BUDGET_REFUSED = r"at offset [0-9]+: refused, the layer's headers and sparse maps pass {} bytes"
+
+
+def test_extended_headers_add_up_to_the_layer_budget(monkeypatch):
+    monkeypatch.setattr(layers, "MAX_LAYER_METADATA", 3 << 20)  # three such headers fit, not four
+    tar = crafted(*(Member(long_path(i), data=b"x") for i in range(5)))
+    with BoundedTarFile.open(fileobj=io.BytesIO(tar), mode="r|") as archive:
+        listed = scan(archive)
+        assert [next(listed).path for _ in range(3)] == [long_path(i) for i in range(3)]
+        with pytest.raises(
+            tarfile.HeaderError, match="pax extended header of 1048575 bytes " + BUDGET_REFUSED.format(3 << 20)
+        ):
+            next(listed)
+
+
+def global_headers(count: int) -> bytes:
+    """Global pax headers of about 64 KiB each, with keys of their own so they all stay in ``pax_headers``."""
+    return b"".join(
+        tarfile.TarInfo.create_pax_global_header({f"h{n}.{i}": "v" * 1000 for i in range(64)}) for n in range(count)
+    )
+
+
+def test_global_pax_headers_count_against_the_layer_budget(monkeypatch):
+    monkeypatch.setattr(layers, "MAX_LAYER_METADATA", 1 << 20)
+    assert [e.path for e in entries(global_headers(15) + crafted(Member("f", data=b"x")))] == ["f"]
+    with pytest.raises(tarfile.TarError, match=r"pax global header of [0-9]+ bytes " + BUDGET_REFUSED.format(1 << 20)):
+        entries(global_headers(17) + crafted(Member("f", data=b"x")))
+
+
+def octal(value: int) -> bytes:
+    return b"%011o\0" % value
+
+
+def old_gnu_sparse(regions: list[tuple[int, int]], realsize: int) -> bytes:
+    """An old GNU sparse member (type S): 4 regions in the header, 21 in each extension block, then a file."""
+    data = b"".join(bytes([65 + i % 26]) * length for i, (_, length) in enumerate(regions))
+    info = tarfile.TarInfo("sparse")
+    info.type, info.size = tarfile.GNUTYPE_SPARSE, len(data)
+    header = bytearray(info.tobuf(tarfile.GNU_FORMAT))
+    fields = [octal(offset) + octal(length) for offset, length in regions]
+    header[386:482] = b"".join(fields[:4]).ljust(96, b"\0")
+    header[482:495] = bytes([len(fields) > 4]) + octal(realsize)
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    chunks = [fields[i : i + 21] for i in range(4, len(fields), 21)]
+    extensions = [
+        b"".join(c).ljust(504, b"\0") + bytes([i + 1 < len(chunks)]).ljust(8, b"\0") for i, c in enumerate(chunks)
+    ]
+    body = data.ljust(-(-len(data) // 512) * 512, b"\0")
+    return bytes(header) + b"".join(extensions) + body + crafted(Member("after", data=b"a"))
+
+
+def test_old_gnu_sparse_maps_are_read_as_tarfile_reads_them_and_capped():
+    regions = [(10 * i, 3) for i in range(1, 4 + 21 * 3)]  # three extension blocks, the last one not full
+    tar = old_gnu_sparse(regions, 1000)
+    assert bounded(tar) == stock(tar) and stock(tar)[0][:3] == ("sparse", 1000, regions)
+    blocks = layers.MAX_EXTENDED_HEADER // 512 + 1  # a map of more than 1 MiB
+    hostile = old_gnu_sparse([(2 * i + 1, 1) for i in range(4 + 21 * blocks)], 2 * (4 + 21 * blocks))
+    assert stock(hostile)[-1][0] == "after"  # tarfile alone reads the whole map
+    with pytest.raises(
+        tarfile.HeaderError, match=r"GNU sparse map of 1049088 bytes at offset 0: refused, more than 1048576"
+    ):
+        bounded(hostile)
+
+
+def pax_sparse(text: bytes, data: bytes = b"", realsize: int = 900) -> bytes:
+    """A pax 1.0 sparse member: its map is ``text``, at the start of its data."""
+    info = tarfile.TarInfo("sparse.data")
+    info.pax_headers = {
+        "GNU.sparse.major": "1",
+        "GNU.sparse.minor": "0",
+        "GNU.sparse.name": "real",
+        "GNU.sparse.realsize": str(realsize),
+    }
+    body = text.ljust(-(-len(text) // 512) * 512, b"\0") + data
+    info.size = len(body)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(body))
+        tar.addfile(tarfile.TarInfo("after"))
+    return buffer.getvalue()
+
+
+def test_pax_sparse_maps_are_read_as_tarfile_reads_them_and_capped():
+    regions = [(10000 + 10 * i, 1) for i in range(200)]  # a map of three blocks, numbers across their borders
+    text = b"200\n" + b"".join(b"%d\n%d\n" % region for region in regions)
+    tar = pax_sparse(text, bytes(range(200)), 12000)
+    assert bounded(tar) == stock(tar) and stock(tar)[0][:3] == ("real", 12000, regions)
+    with pytest.raises(
+        tarfile.HeaderError, match=r"GNU sparse map of 1049088 bytes at offset 0: refused, more than 1048576"
+    ):
+        bounded(pax_sparse(b"%d\n" % 10**9 + b"0\n" * (1 << 20)))
+    with pytest.raises(tarfile.HeaderError, match=r"GNU sparse map at offset 0: b'x' is not a number"):
+        bounded(pax_sparse(b"1\nx\n1\n"))  # tarfile alone raises a ValueError
+
+
+def test_an_ordinary_layer_fits_the_budget_many_times_over():
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for i in range(3000):
+            info = tarfile.TarInfo(f"usr/lib/node_modules/pkg{i // 100}/lib/módulo-{i}.js")  # non-ASCII: a pax path
+            info.pax_headers = {"mtime": f"1700000000.{i}", "SCHILY.xattr.user.origin": "npm"}
+            info.size = 3
+            tar.addfile(info, io.BytesIO(b"x=1"))
+    tar_bytes = buffer.getvalue()
+    with BoundedTarFile.open(fileobj=io.BytesIO(tar_bytes), mode="r|") as archive:
+        listed = list(scan(archive))
+        charged = archive.metadata
+    assert [e.path for e in listed] == [m[0] for m in stock(tar_bytes)]
+    assert 3000 * 100 < charged < layers.MAX_LAYER_METADATA // 100

@@ -3,8 +3,9 @@
 The compressed body arrives in chunks and is checked against the layer's digest on the way; the
 tar inside (gzip, zstd or plain) is read forward only by ``tarfile`` in stream mode (``r|``) and
 checked against the config's ``diff_id``. File contents pass through a SHA-256 and are dropped,
-and extended headers (pax, GNU long names) larger than ``MAX_EXTENDED_HEADER`` are refused unread,
-so memory depends on the number of entries, never on the size of the layer.
+and the tar's metadata (extended headers, GNU long names, sparse maps) is refused unread past
+``MAX_EXTENDED_HEADER`` bytes a piece and ``MAX_LAYER_METADATA`` bytes a layer, so memory depends on
+the number of entries, never on the size of the layer.
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ _KINDS = {
 # object, whatever size it declares: a 300 MiB pax header gzips to a few hundred KB. Real ones hold
 # a path, a link target or a few xattrs (Linux caps an xattr value at 64 KiB), far below this.
 MAX_EXTENDED_HEADER = 1 << 20
+# Pieces under that cap still add up: every long path stays in the listing, a chain of extended
+# headers keeps each buffer until the member it describes, global pax headers last for the whole
+# layer. Real layers carry at most a few MiB of such metadata (long paths, a few xattrs); a hostile
+# one must not make regkit allocate more than a bounded amount however large it is, so every
+# extended header and sparse map of a layer is charged to this one budget before it is read.
+MAX_LAYER_METADATA = 64 << 20
 _EXTENDED = {
     tarfile.XHDTYPE: "pax extended",
     tarfile.XGLTYPE: "pax global",
@@ -64,7 +71,8 @@ _EXTENDED = {
 }
 # Columns of every file listing (a layer's entries, or the merged tree where ``layer`` is the origin).
 COLUMNS = ("path", "type", "size", "mode", "uid", "gid", "mtime", "link", "sha256", "layer")
-_BROKEN = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, tarfile.TarError)
+# tarfile reads a chain of extended headers recursively: a few hundred in a row exhaust the stack.
+_BROKEN = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, tarfile.TarError, RecursionError)
 
 
 class FileEntry(NamedTuple):
@@ -82,20 +90,102 @@ class FileEntry(NamedTuple):
 
 
 class BoundedTarInfo(tarfile.TarInfo):
-    """A tar header that refuses an extended header larger than ``MAX_EXTENDED_HEADER`` before reading it.
+    """A tar header whose metadata is admitted before tarfile reads it, or refused with the layer.
 
-    The :class:`tarfile.HeaderError` passes through ``TarFile.next`` unchanged (or as a
-    ``ReadError`` when it is the header after another extended one), both ``TarError``.
+    Each extended header (pax, Solaris, GNU long name or link) and each member's sparse map may
+    take ``MAX_EXTENDED_HEADER`` bytes, and all of a layer's together ``MAX_LAYER_METADATA`` bytes,
+    counted on the :class:`BoundedTarFile` being read. The :class:`tarfile.HeaderError` passes
+    through ``TarFile.next`` unchanged (or as a ``ReadError`` when it is the header after another
+    extended one), both ``TarError``.
     """
+
+    def _admit(self, archive: tarfile.TarFile, kind: str, size: int, new: int) -> None:
+        """Let ``size`` bytes of ``kind`` be read, ``new`` of them not yet charged to the layer."""
+        if not isinstance(archive, BoundedTarFile):
+            raise TypeError("a BoundedTarInfo is read by a BoundedTarFile, which keeps the layer's budget")
+        archive.metadata += new
+        if size > MAX_EXTENDED_HEADER:
+            limit = f"more than {MAX_EXTENDED_HEADER} bytes"
+        elif archive.metadata > MAX_LAYER_METADATA:
+            limit = f"the layer's headers and sparse maps pass {MAX_LAYER_METADATA} bytes"
+        else:
+            return
+        raise tarfile.HeaderError(f"{kind} of {size} bytes at offset {self.offset}: refused, {limit}")
 
     def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
         kind = _EXTENDED.get(self.type)
-        if kind is not None and self.size > MAX_EXTENDED_HEADER:
-            raise tarfile.HeaderError(
-                f"{kind} header of {self.size} bytes at offset {self.offset}: refused, "
-                f"more than {MAX_EXTENDED_HEADER} bytes"
-            )
+        if kind is not None:
+            self._admit(archive, f"{kind} header", self.size, self.size)
         return super()._proc_member(archive)  # type: ignore[misc,no-any-return]
+
+    def _sparse_map(self, archive: tarfile.TarFile) -> Iterator[bytes]:
+        """The blocks of this member's sparse map, each admitted before it is read."""
+        size = 0
+        while True:
+            size += tarfile.BLOCKSIZE
+            self._admit(archive, "GNU sparse map", size, tarfile.BLOCKSIZE)
+            block = archive.fileobj.read(tarfile.BLOCKSIZE)
+            if len(block) < tarfile.BLOCKSIZE:
+                raise tarfile.HeaderError(f"GNU sparse map at offset {self.offset}: truncated")
+            yield block
+
+    def _proc_sparse(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        """An old GNU sparse member: tarfile's own reading, its extension blocks read by :meth:`_sparse_map`.
+
+        The header holds 4 regions, each extension block 21 more and a flag saying whether another
+        follows; tarfile alone reads them for as long as the flag is set.
+        """
+        regions, more, size = self._sparse_structs  # type: ignore[attr-defined]
+        del self._sparse_structs  # type: ignore[attr-defined]
+        number = tarfile.nti  # type: ignore[attr-defined]
+        blocks = self._sparse_map(archive)
+        while more:
+            block = next(blocks)
+            for pos in range(0, 21 * 24, 24):
+                try:
+                    offset, length = number(block[pos : pos + 12]), number(block[pos + 12 : pos + 24])
+                except ValueError:
+                    break
+                if offset and length:
+                    regions.append((offset, length))
+            more = bool(block[504])
+        self.sparse = regions
+        self.offset_data = archive.fileobj.tell()
+        archive.offset = self.offset_data + self._block(self.size)  # type: ignore[attr-defined]
+        self.size = size
+        return self
+
+    def _proc_gnusparse_10(self, member: tarfile.TarInfo, pax_headers: object, archive: tarfile.TarFile) -> None:
+        """A pax 1.0 sparse map: tarfile's own parsing, the blocks read by :meth:`_sparse_map`.
+
+        The map is lines at the start of the member's data: the number of regions, then each one's
+        offset and length; tarfile alone reads as many lines as the first one says, however long.
+        """
+        text = bytearray()
+        lines, wanted = 0, 1  # the number of regions, then an offset and a length for each
+        blocks = self._sparse_map(archive)
+        while lines < wanted:
+            block = next(blocks)
+            text += block
+            lines += block.count(b"\n")
+            if lines:
+                wanted = 1 + 2 * self._sparse_number(text[: text.index(b"\n")])
+        numbers = [self._sparse_number(line) for line in text.split(b"\n")[1:wanted]]
+        member.offset_data = archive.fileobj.tell()
+        member.sparse = list(zip(numbers[::2], numbers[1::2], strict=True))  # type: ignore[assignment]
+
+    def _sparse_number(self, line: bytearray) -> int:
+        """A line of a pax 1.0 sparse map: a decimal of at most 20 digits, as 64-bit offsets and lengths are."""
+        if not (line.isdigit() and len(line) <= 20):
+            raise tarfile.HeaderError(f"GNU sparse map at offset {self.offset}: {bytes(line[:24])!r} is not a number")
+        return int(line)
+
+
+class BoundedTarFile(tarfile.TarFile):
+    """A tar read with :class:`BoundedTarInfo` headers, counting the layer's metadata against its budget."""
+
+    tarinfo = BoundedTarInfo
+    metadata = 0  # bytes charged so far (a class default: TarFile.__init__ already reads the first header)
 
 
 def tidy(name: str) -> str:
@@ -282,9 +372,7 @@ def open_layer(
     try:
         with uncompressed(io.BufferedReader(body, _CHUNK), compression) as plain:
             stream = TarStream(plain, diff_id.algorithm if diff_id else "sha256")
-            with tarfile.open(  # type: ignore[call-overload]
-                fileobj=stream, mode="r|", bufsize=_CHUNK, tarinfo=BoundedTarInfo
-            ) as tar:
+            with BoundedTarFile.open(fileobj=stream, mode="r|", bufsize=_CHUNK) as tar:  # type: ignore[call-overload]
                 yield tar, stream
             stream.drain()
         while body.read(_CHUNK):  # trailing bytes after the compressed stream still count for the digest
