@@ -193,9 +193,18 @@ def global_headers(count: int) -> bytes:
 
 def test_global_pax_headers_count_against_the_layer_budget(monkeypatch):
     monkeypatch.setattr(layers, "MAX_LAYER_METADATA", 1 << 20)
+    monkeypatch.setattr(layers, "MAX_GLOBAL_HEADERS", 8 << 20)  # this test is about the layer budget
     assert [e.path for e in entries(global_headers(15) + crafted(Member("f", data=b"x")))] == ["f"]
     with pytest.raises(tarfile.TarError, match=r"pax global header of [0-9]+ bytes " + BUDGET_REFUSED.format(1 << 20)):
         entries(global_headers(17) + crafted(Member("f", data=b"x")))
+
+
+def test_global_pax_headers_have_a_small_cap_of_their_own():
+    """Every later entry copies them, so their cost multiplies: 64 KiB in all, far beyond real use."""
+    one = tarfile.TarInfo.create_pax_global_header({"comment": "v" * 40_000})
+    assert [e.path for e in entries(one + crafted(Member("f", data=b"x")))] == ["f"]
+    with pytest.raises(tarfile.TarError, match="pax global headers pass 65536 bytes"):
+        entries(one + one + crafted(Member("f", data=b"x")))
 
 
 def octal(value: int) -> bytes:

@@ -62,6 +62,9 @@ MAX_EXTENDED_HEADER = 1 << 20
 # one must not make regkit allocate more than a bounded amount however large it is, so every
 # extended header and sparse map of a layer is charged to this one budget before it is read.
 MAX_LAYER_METADATA = 64 << 20
+# tarfile copies the global pax headers into every later member, so their cost multiplies by the
+# number of entries; real tars carry at most a comment there (git archive's commit id).
+MAX_GLOBAL_HEADERS = 64 << 10
 _EXTENDED = {
     tarfile.XHDTYPE: "pax extended",
     tarfile.XGLTYPE: "pax global",
@@ -116,6 +119,13 @@ class BoundedTarInfo(tarfile.TarInfo):
         kind = _EXTENDED.get(self.type)
         if kind is not None:
             self._admit(archive, f"{kind} header", self.size, self.size)
+        if self.type == tarfile.XGLTYPE and isinstance(archive, BoundedTarFile):
+            archive.global_headers += self.size
+            if archive.global_headers > MAX_GLOBAL_HEADERS:
+                raise tarfile.HeaderError(
+                    f"pax global headers pass {MAX_GLOBAL_HEADERS} bytes at offset {self.offset}: refused, "
+                    "each later entry would copy them"
+                )
         return super()._proc_member(archive)  # type: ignore[misc,no-any-return]
 
     def _sparse_map(self, archive: tarfile.TarFile) -> Iterator[bytes]:
@@ -186,6 +196,7 @@ class BoundedTarFile(tarfile.TarFile):
 
     tarinfo = BoundedTarInfo
     metadata = 0  # bytes charged so far (a class default: TarFile.__init__ already reads the first header)
+    global_headers = 0  # bytes of pax global headers so far
 
 
 def tidy(name: str) -> str:
