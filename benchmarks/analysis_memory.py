@@ -12,41 +12,30 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-from pathlib import Path
 
-from pull_benchmark import measure
-
-import regkit
-from regkit.lab import Lab
+from pull_benchmark import large_image, measure, size_options
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--layer-mib", type=int, default=64)
+    size_options(parser)
     parser.add_argument("--limit-mib", type=int, default=150)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="rk-analysis-") as scratch_dir:
-        scratch = Path(scratch_dir)
-        print(f"building the lab with {args.layers} layers of {args.layer_mib} MiB ...", file=sys.stderr)
-        with Lab(scratch / "lab", mode="open", large_layers=args.layers, large_layer_size=args.layer_mib << 20) as lab:
-            ref = f"{lab.front_host}/library/large:latest"
-            manifest = regkit.get_manifest(ref, client=regkit.Client(insecure=True))
-            compressed = sum(layer.size for layer in manifest.layers)
-            regkit_cli = [sys.executable, "-m", "regkit"]
-            runs = {
-                "regkit analyze": [*regkit_cli, "analyze", ref, "--insecure-registry", "--json"],
-                "regkit export": [*regkit_cli, "export", ref, str(scratch / "rootfs"), "--insecure-registry"],
-            }
-            print(f"\n{len(manifest.layers)} layers, {compressed / 2**20:.0f} MiB compressed\n")
-            print(f"{'command':<18}{'seconds':>9}{'MiB/s':>9}{'peak RSS MiB':>14}")
-            worst = 0
-            for name, argv in runs.items():
-                seconds, rss = measure(argv)
-                worst = max(worst, rss)
-                print(f"{name:<18}{seconds:>9.2f}{compressed / 2**20 / seconds:>9.0f}{rss / 1024:>14.0f}")
+    with large_image(args) as (scratch, _, ref, manifest):
+        compressed = sum(layer.size for layer in manifest.layers)
+        regkit_cli = [sys.executable, "-m", "regkit"]
+        runs = {
+            "regkit analyze": [*regkit_cli, "analyze", ref, "--insecure-registry", "--json"],
+            "regkit export": [*regkit_cli, "export", ref, str(scratch / "rootfs"), "--insecure-registry"],
+        }
+        print(f"\n{len(manifest.layers)} layers, {compressed / 2**20:.0f} MiB compressed\n")
+        print(f"{'command':<18}{'seconds':>9}{'MiB/s':>9}{'peak RSS MiB':>14}")
+        worst = 0
+        for name, argv in runs.items():
+            seconds, rss = measure(argv)
+            worst = max(worst, rss)
+            print(f"{name:<18}{seconds:>9.2f}{compressed / 2**20 / seconds:>9.0f}{rss / 1024:>14.0f}")
     if worst / 1024 > args.limit_mib:
         print(f"peak RSS {worst / 1024:.0f} MiB is above the {args.limit_mib} MiB limit", file=sys.stderr)
         return 1
