@@ -12,9 +12,9 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint_and_format():
-    lint = run("ruff", "check", "regkit", "tests")
+    lint = run("ruff", "check", "regkit", "tests", "benchmarks")
     assert lint.returncode == 0, lint.stdout
-    fmt = run("ruff", "format", "--check", "regkit", "tests")
+    fmt = run("ruff", "format", "--check", "regkit", "tests", "benchmarks")
     assert fmt.returncode == 0, fmt.stdout
 
 
