@@ -21,6 +21,7 @@ The tree::
     │   └── UnsafeContent        an export refused: entries would write outside the target directory
     ├── Cancelled                a download given up because another failed or the pull was interrupted
     └── LabError                 a local lab server could not be started or used
+        └── PortInUse            a lab server could not listen on the port it was given
 
 Errors caused by an HTTP exchange carry it as ``.exchange`` (already redacted).
 """
@@ -138,3 +139,12 @@ class Cancelled(RegkitError):
 
 class LabError(RegkitError):
     """A local lab server could not be started, reached or stopped."""
+
+
+class PortInUse(LabError):
+    """A lab server could not listen on its port: another program holds it (``server``, ``port`` say which)."""
+
+    def __init__(self, message: str, *, server: str, port: int) -> None:
+        super().__init__(message, hint=f"free port {port}, or let the lab choose its ports")
+        self.server = server
+        self.port = port

@@ -12,7 +12,7 @@ import regkit
 from regkit.diagnosis import Diagnosis, Finding
 from regkit.lab import Lab
 from regkit.lab.nginx import NGINX
-from regkit.lab.process import ManagedProcess, free_port, tcp_probe
+from regkit.lab.process import ManagedProcess, pick_port, tcp_probe
 from regkit.proxyconfig import ProxyUpstreams, nginx_config
 
 
@@ -173,7 +173,7 @@ def test_diagnose_cli_exit_codes(hub_lab, open_lab):
 
 def test_generated_proxy_config_needs_only_mirror(hub_lab, tmp_path: Path):
     """nginx with `regkit proxy-config nginx` in front of the hub-mode lab: no client-side rewriting needed."""
-    port = free_port()
+    port = pick_port()
     upstreams = ProxyUpstreams.create(
         f"http://{hub_lab.front_host}", hub_lab.token_url.removesuffix("/token"), hub_lab.cdn_url, f"127.0.0.1:{port}"
     )

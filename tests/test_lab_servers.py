@@ -21,7 +21,7 @@ import requests
 from regkit.errors import LabError
 from regkit.lab.busybox import busybox_binary, is_static_elf
 from regkit.lab.engine import DockerEngine
-from regkit.lab.process import ManagedProcess, free_port, pid_alive, require_binary, tcp_probe
+from regkit.lab.process import ManagedProcess, pick_port, pid_alive, require_binary, tcp_probe
 from regkit.lab.registry import RegistryServer
 
 IMAGE_TAG = "regkit-lab/busybox:test"
@@ -135,7 +135,7 @@ def test_registry_config_takes_auth_and_extra(tmp_path: Path) -> None:
 
 def test_start_failure_shows_the_log(tmp_path: Path) -> None:
     process = ManagedProcess(
-        "crasher", ["sh", "-c", "echo address already in use >&2; exit 3"], tmp_path, ready=tcp_probe(free_port())
+        "crasher", ["sh", "-c", "echo address already in use >&2; exit 3"], tmp_path, ready=tcp_probe(pick_port())
     )
     with pytest.raises(LabError, match="status 3") as raised:
         process.start()
@@ -145,7 +145,7 @@ def test_start_failure_shows_the_log(tmp_path: Path) -> None:
 
 def test_stop_through_pidfile_kills_the_whole_group(tmp_path: Path) -> None:
     """Another object for the same state dir finds the server by its pidfile; the server's child dies with it."""
-    port = free_port()
+    port = pick_port()
     server = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)]
     # The shell leaves a child in the group, then becomes the server.
     argv = ["sh", "-c", f"sleep 300 & echo $! > {tmp_path}/child.pid; exec {' '.join(server)}"]

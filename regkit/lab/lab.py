@@ -7,8 +7,13 @@ Processes (each recorded by a pidfile in the state directory and stopped by PID)
 - ``nginx``: the registry front, the CDN (``secure_link``) and the seed's reverse proxy.
 
 In **hub mode** the realm and the CDN address the registry advertises point at loopback ports
-where nothing listens, as auth.docker.io and the CDN look from behind a firewall: only the proxy
+that refuse connections, as auth.docker.io and the CDN look from behind a firewall: only the proxy
 reaches them. In **open mode** they are the real addresses.
+
+Ports: the Python service binds its own (the kernel chooses) and holds the refusing ports for the
+lab's life. docker-registry and nginx must be told theirs, so the lab picks them outside the
+ephemeral range and, when one was taken all the same, starts again on fresh ports (``START_TRIES``).
+A start that fails stops whatever it started before it raises.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ import json
 import os
 import secrets
 import sys
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..client import Client
 from ..endpoints import ENV_AUTH, ENV_BLOB, ENV_REGISTRY, Endpoints
-from ..errors import LabError
+from ..errors import LabError, PortInUse
 from ..reference import resolve
 from ..upload import push_image
 from . import MODES
@@ -30,7 +36,7 @@ from .busybox import busybox_binary
 from .certs import make_key_pair
 from .images import SampleImage, sample_images
 from .nginx import NGINX, NginxPorts, lab_config, nginx_process, write_config
-from .process import ManagedProcess, Service, free_port, require_binary, tcp_probe
+from .process import ManagedProcess, Service, pick_port, require_binary
 from .registry import RegistryServer
 
 SERVICE_NAME = "regkit-lab-registry"
@@ -39,6 +45,9 @@ LAB_USER = "lab"
 PRIVATE_NAMESPACE = "private"
 TOKEN_TTL = 300
 CDN_URL_TTL = 600
+# Ports the lab tells its servers (docker-registry and nginx), as opposed to ports the service binds itself.
+TOLD_PORTS = ("registry", "front", "cdn", "proxy", "forward", "tls")
+START_TRIES = 5
 
 
 def default_state_dir() -> Path:
@@ -68,14 +77,6 @@ class LabSettings:
     password: str
     secret: str
 
-    @classmethod
-    def new(cls, mode: str) -> LabSettings:
-        """Fresh ports and secrets."""
-        if mode not in MODES:
-            raise LabError(f"lab mode {mode!r} is unknown; use hub or open")
-        ports = {f.name: free_port() for f in fields(cls) if f.type == "int"}  # every int field is a port
-        return cls(mode=mode, password=secrets.token_urlsafe(12), secret=secrets.token_urlsafe(24), **ports)
-
 
 class Lab(Service):
     """Start, use and stop the lab; also a context manager (``with Lab(tmp) as lab: …``)."""
@@ -87,9 +88,19 @@ class Lab(Service):
         mode: str = "hub",
         large_layers: int = 0,
         large_layer_size: int = 32 << 20,
+        ports: Mapping[str, int] | None = None,
+        images: bool = True,
     ) -> None:
+        if mode not in MODES:
+            raise LabError(f"lab mode {mode!r} is unknown; use hub or open")
+        unknown = set(ports or {}) - set(TOLD_PORTS)
+        if unknown:
+            raise LabError(f"no lab server takes a port named {', '.join(sorted(unknown))}; fixed ports: {TOLD_PORTS}")
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
         self.mode = mode
+        # Fixed ports (a teacher's bookmarks); the others are picked anew at every start.
+        self.fixed_ports = dict(ports or {})
+        self.push_images = images
         self.large_layers = large_layers
         self.large_layer_size = large_layer_size
         self.images: list[SampleImage] = []
@@ -200,52 +211,50 @@ class Lab(Service):
         return RegistryServer(self.state_dir / "registry", s.registry, auth=auth)
 
     def _service(self) -> ManagedProcess:
-        s = self.settings
-        config = self.state_dir / "service" / "service.json"
-        probes = [tcp_probe(port) for port in (s.token, s.edge, s.faults)]
+        service_dir = self.state_dir / "service"
+        ports_file = service_dir / "ports.json"
         return ManagedProcess(
             "service",
-            [sys.executable, "-m", "regkit.lab.service", str(config)],
-            self.state_dir / "service",
-            ready=lambda: all(probe() for probe in probes),
+            [sys.executable, "-m", "regkit.lab.service", str(service_dir / "service.json"), str(ports_file)],
+            service_dir,
+            ready=ports_file.exists,
         )
 
-    def _nginx(self) -> ManagedProcess:
-        return nginx_process(self.state_dir / "nginx", self.settings.proxy)
+    def _recorded(self) -> dict[str, ManagedProcess]:
+        """Each lab process as its pidfile records it, in the order they are stopped."""
+        return {name: ManagedProcess.recorded(name, self.state_dir / name) for name in ("nginx", "service", "registry")}
 
-    def _write_service_config(self, registry: RegistryServer) -> None:
-        s = self.settings
+    def _write_service_config(self, told: Mapping[str, int], password: str, secret: str) -> None:
         keys = self.state_dir / "keys"
         doc = {
             "token": {
-                "port": s.token,
                 "key": str(keys / "key.pem"),
                 "cert": str(keys / "cert.pem"),
                 "issuer": ISSUER,
                 "service": SERVICE_NAME,
                 "ttl": TOKEN_TTL,
-                "users": {LAB_USER: s.password},
+                "users": {LAB_USER: password},
                 "private_namespaces": [PRIVATE_NAMESPACE],
             },
-            "faults": {"port": s.faults, "front": f"http://127.0.0.1:{s.front}"},
+            "faults": {"front": f"http://127.0.0.1:{told['front']}"},
             "edge": {
-                "port": s.edge,
-                "registry": registry.url,
-                "cdn_base": self.advertised_cdn,
-                "secret": s.secret,
+                "registry": f"http://127.0.0.1:{told['registry']}",
+                "cdn": f"http://127.0.0.1:{told['cdn']}",
+                "hide_cdn": self.mode == "hub",
+                "secret": secret,
                 "ttl": CDN_URL_TTL,
             },
         }
         path = self.state_dir / "service" / "service.json"
         path.parent.mkdir(parents=True, exist_ok=True)
+        (path.parent / "ports.json").unlink(missing_ok=True)
         path.write_text(json.dumps(doc, indent=2))
         path.chmod(0o600)
 
     def running(self) -> dict[str, int | None]:
         """Each process and its PID (None when not running)."""
-        if not (self.state_dir / "lab.json").exists():
-            return {"registry": None, "service": None, "nginx": None}
-        return {"registry": self._registry().pid, "service": self._service().pid, "nginx": self._nginx().pid}
+        recorded = self._recorded()
+        return {name: recorded[name].pid for name in ("registry", "service", "nginx")}
 
     def start(self) -> None:
         """Start the lab (see :meth:`up`)."""
@@ -256,32 +265,51 @@ class Lab(Service):
         self.down()
 
     def up(self) -> Lab:
-        """Start everything and push the sample images; refuses if this lab already runs."""
+        """Start everything and push the sample images; refuses if this lab already runs.
+
+        A port taken between the lab's choice and the server's bind starts everything again on
+        fresh ports, up to ``START_TRIES`` times; any failure stops what was started before it raises.
+        """
         if any(self.running().values()):
             raise LabError(f"a lab is already running in {self.state_dir}", hint="stop it with: regkit lab down")
         require_binary(NGINX, "nginx")
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._settings = LabSettings.new(self.mode)
-        settings_path = self.state_dir / "lab.json"
-        settings_path.write_text(json.dumps(asdict(self._settings), indent=2))
-        settings_path.chmod(0o600)
         make_key_pair(self.state_dir / "keys", "regkit lab token signer")
         make_key_pair(self.state_dir / "tls", "regkit lab registry", ip="127.0.0.1")
+        password, secret = secrets.token_urlsafe(12), secrets.token_urlsafe(24)
         try:
-            registry = self._registry()
-            registry.start()
-            self._write_service_config(registry)
-            self._service().start()
-            s = self.settings
-            ports = NginxPorts(s.front, s.cdn, s.proxy, s.registry, s.token, s.edge, s.forward, s.tls)
-            config = lab_config(self.state_dir / "nginx", ports, registry.storage_dir, s.secret, self.state_dir / "tls")
-            write_config(self.state_dir / "nginx", config)
-            self._nginx().start()
-            self.seed()
+            for attempt in range(1, START_TRIES + 1):
+                try:
+                    self._start_servers(password, secret)
+                    break
+                except PortInUse as exc:
+                    self.down()
+                    if exc.port in self.fixed_ports.values() or attempt == START_TRIES:
+                        raise
+            if self.push_images:
+                self.seed()
         except BaseException:
             self.down()
             raise
         return self
+
+    def _start_servers(self, password: str, secret: str) -> None:
+        """One attempt at starting the service, the registry and nginx, on fresh ports."""
+        told = {name: self.fixed_ports.get(name) or pick_port() for name in TOLD_PORTS}
+        self._write_service_config(told, password, secret)
+        self._service().start()
+        bound = json.loads((self.state_dir / "service" / "ports.json").read_text())
+        self._settings = LabSettings(mode=self.mode, password=password, secret=secret, **told, **bound)
+        settings_path = self.state_dir / "lab.json"
+        settings_path.write_text(json.dumps(asdict(self._settings), indent=2))
+        settings_path.chmod(0o600)
+        registry = self._registry()
+        registry.start()
+        s = self.settings
+        ports = NginxPorts(s.front, s.cdn, s.proxy, s.registry, s.token, s.edge, s.forward, s.tls)
+        config = lab_config(self.state_dir / "nginx", ports, registry.storage_dir, s.secret, self.state_dir / "tls")
+        write_config(self.state_dir / "nginx", config)
+        nginx_process(self.state_dir / "nginx", [s.front, s.cdn, s.proxy, s.forward, s.tls]).start()
 
     def seed(self) -> None:
         """Push the sample images through the real protocol, as the lab user, with token auth."""
@@ -300,11 +328,8 @@ class Lab(Service):
 
     def down(self) -> None:
         """Stop every lab process by PID; the state directory stays for inspection."""
-        if not (self.state_dir / "lab.json").exists():
-            return
-        self._nginx().stop()
-        self._service().stop()
-        self._registry().stop()
+        for process in self._recorded().values():
+            process.stop()
 
     def describe(self) -> str:
         """What runs where, and what to try: printed by ``regkit lab up`` and ``regkit lab status``."""

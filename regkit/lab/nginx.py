@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,7 +184,7 @@ def write_config(state: Path, config_text: str) -> Path:
     return config
 
 
-def nginx_process(state: Path, port: int) -> ManagedProcess:
-    """nginx in the foreground with its own prefix and config (written by :func:`write_config`)."""
+def nginx_process(state: Path, ports: Sequence[int]) -> ManagedProcess:
+    """nginx in the foreground with its own prefix and config (written by :func:`write_config`), on ``ports``."""
     argv = [str(NGINX), "-p", str(state), "-c", str(state / "nginx.conf"), "-g", "daemon off;"]
-    return ManagedProcess("nginx", argv, state, ready=tcp_probe(port))
+    return ManagedProcess("nginx", argv, state, ready=tcp_probe(ports[0]), ports=ports)

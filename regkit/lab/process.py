@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -16,7 +17,7 @@ from typing import NoReturn, TypeVar
 
 import requests
 
-from ..errors import LabError
+from ..errors import LabError, PortInUse
 
 Probe = Callable[[], bool]
 """A readiness check: returns True once the server answers."""
@@ -25,6 +26,11 @@ SETUP_SCRIPT = "scripts/setup"
 LOG_TAIL_LINES = 40
 _POLL_INTERVAL = 0.1
 _KILL_WAIT = 5.0
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_PORT = 1024  # below it a port is privileged, and well-known services expect theirs free
+_PICK_TRIES = 64
+_TCP_LISTEN = "0A"  # the st column of /proc/net/tcp
+_PORT_IN_USE = ("address already in use", "address in use")
 
 
 @dataclass(frozen=True)
@@ -69,11 +75,58 @@ def pid_alive(pid: int) -> bool:
     return info is not None and info.alive
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def ephemeral_range(path: Path = EPHEMERAL_RANGE_FILE) -> range:
+    """The kernel's ephemeral port range: source ports of outgoing connections and of ``bind(port 0)``."""
+    try:
+        low, high = (int(field) for field in path.read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's default, for a /proc that does not say
+    return range(low, high + 1)
+
+
+def pick_port(ephemeral: range | None = None) -> int:
+    """A TCP port on 127.0.0.1, free right now, for a server that must be told its port before it binds.
+
+    Ports come from outside the ephemeral range: a port from inside it (what ``bind(port 0)`` hands
+    out) may become the source port of any outgoing connection, the lab's own included, before the
+    server binds it. Outside the range only another server choosing a port at random can collide, and
+    the caller retries that with a fresh port (:class:`PortInUse`).
+    """
+    taken = ephemeral if ephemeral is not None else ephemeral_range()
+    candidates = [*range(_LOWEST_PORT, min(taken.start, 65536)), *range(max(taken.stop, _LOWEST_PORT), 65536)]
+    if not candidates:
+        raise LabError(f"no TCP port outside the ephemeral range {taken.start}-{taken.stop - 1}")
+    for port in random.sample(candidates, min(len(candidates), _PICK_TRIES)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise LabError(f"no free TCP port outside the ephemeral range after {_PICK_TRIES} tries")
+
+
+def listening_sockets(port: int, host: str = "127.0.0.1") -> set[int]:
+    """Inodes of the sockets listening on host:port (IPv4), from /proc/net/tcp."""
+    wanted = f"{socket.htonl(int.from_bytes(socket.inet_aton(host), 'big')):08X}:{port:04X}"
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == wanted and fields[3] == _TCP_LISTEN:
+            inodes.add(int(fields[9]))
+    return inodes
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """Inodes of the sockets a process holds open."""
+    inodes = set()
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        for fd in os.scandir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd.path)
+                if target.startswith("socket:["):
+                    inodes.add(int(target[len("socket:[") : -1]))
+    return inodes
 
 
 def require_binary(path: str | Path, package: str) -> Path:
@@ -156,7 +209,12 @@ class Service:
 
 
 class ManagedProcess(Service):
-    """A server command run in its own session, with NAME.log and NAME.pid in ``state_dir``."""
+    """A server command run in its own session, with NAME.log and NAME.pid in ``state_dir``.
+
+    ``ports`` are the ports the command was told to listen on: it counts as ready only once its own
+    sockets listen there (another program's listener on the port does not count), and a start that
+    fails because one is taken raises :class:`PortInUse`.
+    """
 
     def __init__(
         self,
@@ -165,6 +223,7 @@ class ManagedProcess(Service):
         state_dir: Path,
         ready: Probe,
         *,
+        ports: Sequence[int] = (),
         env: Mapping[str, str] | None = None,
         ready_timeout: float = 30.0,
     ) -> None:
@@ -172,12 +231,18 @@ class ManagedProcess(Service):
         self.argv = list(argv)
         self.state_dir = Path(state_dir)
         self.ready = ready
+        self.ports = tuple(ports)
         self.env = dict(env) if env is not None else None
         self.ready_timeout = ready_timeout
         self.log_path = self.state_dir / f"{name}.log"
         self.pid_path = self.state_dir / f"{name}.pid"
         # Set only while our child is unreaped; waitid() and the group kill in _reap() rely on that.
         self._popen: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def recorded(cls, name: str, state_dir: Path) -> ManagedProcess:
+        """A handle on the process a pidfile in ``state_dir`` records, to inspect or stop it (it cannot start)."""
+        return cls(name, [], state_dir, ready=lambda: False)
 
     @property
     def pid(self) -> int | None:
@@ -234,7 +299,7 @@ class ManagedProcess(Service):
     def _wait_ready(self, popen: subprocess.Popen[bytes]) -> None:
         """Poll the probe until it passes; stop the process and raise if it exits or the timeout passes."""
         deadline = time.monotonic() + self.ready_timeout
-        while not self.ready():
+        while not (self._listens(popen.pid) and self.ready()):
             if self._exited(popen.pid):
                 self.stop()
                 self._fail(f"{self.name} exited with status {popen.returncode} before it was ready")
@@ -243,9 +308,26 @@ class ManagedProcess(Service):
                 self._fail(f"{self.name} was not ready within {self.ready_timeout:g} s")
             time.sleep(_POLL_INTERVAL)
 
+    def _listens(self, pid: int) -> bool:
+        """True once every port in ``ports`` has a listening socket that this process holds."""
+        if not self.ports:
+            return True
+        own = socket_inodes(pid)
+        return all(listening_sockets(port) & own for port in self.ports)
+
     def _fail(self, message: str) -> NoReturn:
-        """Raise a LabError carrying the end of the log, where the reason usually is."""
-        raise LabError(f"{message}; last lines of {self.log_path}:\n{self.log_tail()}")
+        """Raise a LabError carrying the end of the log, where the reason usually is; PortInUse for a taken port."""
+        tail = self.log_tail()
+        if self.ports and any(words in tail.lower() for words in _PORT_IN_USE):
+            # The log names the address it could not bind (nginx: "bind() to 127.0.0.1:PORT failed").
+            port = next((p for p in self.ports if f":{p}" in tail), self.ports[0])
+            raise PortInUse(
+                f"{self.name} could not listen on 127.0.0.1:{port}: another program holds that port; "
+                f"last lines of {self.log_path}:\n{tail}",
+                server=self.name,
+                port=port,
+            )
+        raise LabError(f"{message}; last lines of {self.log_path}:\n{tail}")
 
     def _owned_pid(self) -> int | None:
         """The PID this object may signal: its own unreaped child, or the pidfile's process if still the same."""
@@ -257,7 +339,10 @@ class ManagedProcess(Service):
         """True once the process has exited."""
         if self._popen is not None:
             # WNOWAIT leaves the zombie in place: it keeps the group id reserved until _reap() kills the group.
-            return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+            try:
+                return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+            except ChildProcessError:
+                return True  # already collected, by a pidfile handle that stopped it
         return not pid_alive(pid)
 
     def _wait_exited(self, pid: int, timeout: float) -> bool:
@@ -271,12 +356,18 @@ class ManagedProcess(Service):
 
     def _reap(self, pid: int) -> None:
         """Kill what is left of our child's group, then collect the child's exit status."""
-        if self._popen is None:
+        info = proc_info(pid)
+        if self._popen is None and (info is None or info.ppid != os.getpid()):
             return  # not our child: its own parent collects it
         # The leader is an unreaped zombie, so the group id cannot have been reused by a stranger yet.
         _signal_group(pid, signal.SIGKILL)
-        self._popen.wait()
-        self._popen = None
+        if self._popen is not None:
+            self._popen.wait()
+            self._popen = None
+        else:
+            # Our child, started by another handle (a pidfile handle stops it): collect it here, or it stays a zombie.
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
 
 
 def _pid_from_pidfile(path: Path) -> int | None:

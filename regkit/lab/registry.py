@@ -9,17 +9,22 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import LabError
-from .process import ManagedProcess, Service, free_port, http_probe, require_binary
+from ..errors import LabError, PortInUse
+from .process import ManagedProcess, Service, http_probe, pick_port, require_binary
 
 REGISTRY_BINARY = Path("/usr/bin/docker-registry")
 REGISTRY_PACKAGE = "docker-registry"
 # Keys that YAML reads back as the same string without quotes.
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+# How often a registry whose port was chosen here starts again on a fresh port when it was taken.
+START_TRIES = 5
 
 
 class RegistryServer(Service):
-    """A registry at http://127.0.0.1:PORT with filesystem storage and deletes enabled; no auth unless given."""
+    """A registry at http://127.0.0.1:PORT with filesystem storage and deletes enabled; no auth unless given.
+
+    Without a ``port`` it picks one outside the ephemeral range, and picks again if that one is taken.
+    """
 
     def __init__(
         self,
@@ -29,15 +34,27 @@ class RegistryServer(Service):
         extra_config: Mapping[str, Any] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
-        self.port = port if port is not None else free_port()
+        self.fixed_port = port is not None
+        self.port = port if port is not None else pick_port()
         self.storage_dir = self.state_dir / "storage"
         self.config_path = self.state_dir / "config.yml"
-        self.config = registry_config(self.storage_dir, self.port, auth, extra_config)
-        self.process = ManagedProcess(
+        self.auth = auth
+        self.extra_config = extra_config
+        self.process = self._process()
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The configuration written for the current port."""
+        return registry_config(self.storage_dir, self.port, self.auth, self.extra_config)
+
+    def _process(self) -> ManagedProcess:
+        """The docker-registry process for the current port."""
+        return ManagedProcess(
             "registry",
             [str(REGISTRY_BINARY), "serve", str(self.config_path)],
             self.state_dir,
             ready=http_probe(f"{self.url}/v2/"),
+            ports=[self.port],
         )
 
     @property
@@ -67,8 +84,16 @@ class RegistryServer(Service):
             raise LabError(f"a registry already runs in {self.state_dir} (PID {running})")
         require_binary(REGISTRY_BINARY, REGISTRY_PACKAGE)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(to_yaml(self.config))
-        self.process.start()
+        for attempt in range(1, START_TRIES + 1):
+            self.config_path.write_text(to_yaml(self.config))
+            try:
+                self.process.start()
+                return
+            except PortInUse:
+                if self.fixed_port or attempt == START_TRIES:
+                    raise
+            self.port = pick_port()
+            self.process = self._process()
 
     def stop(self) -> None:
         """Stop the registry; its storage stays in ``storage_dir``."""
