@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .exchange import Exchange
+    from .http.exchange import Exchange
 
 
 class RegkitError(Exception):
@@ -104,7 +104,7 @@ class TransportError(RegkitError):
 
     def __init__(self, message: str, *, kind: str = "other", **kw: Any) -> None:
         super().__init__(message, **kw)
-        self.kind = kind  # see regkit.transport._describe; "reset" is the transient one
+        self.kind = kind  # see regkit.http.transport._describe; "reset" is the transient one
 
     @property
     def transient(self) -> bool:

@@ -83,6 +83,6 @@ def test_unreachable_registry_exits_1(tmp_path):
 
 def test_cli_imports_no_notebook_libraries():
     heavy = "('pandas', 'matplotlib', 'ipywidgets', 'tqdm')"
-    code = f"import sys, regkit.cli; regkit.cli._parser(); print(sorted(m for m in {heavy} if m in sys.modules))"
+    code = f"import sys, regkit.cli.main; regkit.cli.main._parser(); print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

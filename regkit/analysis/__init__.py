@@ -6,7 +6,7 @@
 - :func:`layer_sizes` and :func:`manifest_sizes` size layers, platforms and tags without
   downloading a layer; :func:`compare_images` puts two images side by side;
 - :func:`export` writes the merged tree into a directory and refuses anything that could leave it;
-- :mod:`regkit.analysis.charts` draws the changes and the largest files as matplotlib Figures.
+- :mod:`regkit.display.analysis_charts` draws the changes and the largest files as matplotlib Figures.
 
 pandas and matplotlib are imported only by the methods that return their objects.
 """

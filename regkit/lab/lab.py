@@ -20,11 +20,10 @@ import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ..client import Client
-from ..endpoints import ENV_AUTH, ENV_BLOB, ENV_REGISTRY, Endpoints
 from ..errors import LabError
-from ..reference import resolve
-from ..upload import push_image
+from ..http.client import Client
+from ..http.endpoints import ENV_AUTH, ENV_BLOB, ENV_REGISTRY, Endpoints
+from ..oci.reference import resolve
 from . import MODES
 from .busybox import busybox_binary
 from .certs import make_key_pair
@@ -32,6 +31,7 @@ from .images import SampleImage, sample_images
 from .nginx import NGINX, NginxPorts, lab_config, nginx_process, write_config
 from .process import ManagedProcess, Service, free_port, require_binary, tcp_probe
 from .registry import RegistryServer
+from .upload import push_image
 
 SERVICE_NAME = "regkit-lab-registry"
 ISSUER = "regkit-lab-token-issuer"
