@@ -1,4 +1,10 @@
-"""The command line."""
+"""The command line (top layer): ``main.py`` parses and reports, one module per command group.
+
+May import every other layer; nothing in regkit imports it (``regkit = "regkit.cli:run"`` and
+``python -m regkit`` are its only callers). A group's module is imported only when its command runs.
+"""
+
+from __future__ import annotations
 
 from .main import run
 
