@@ -23,6 +23,10 @@ The tree::
     └── LabError                 a local lab server could not be started or used
 
 Errors caused by an HTTP exchange carry it as ``.exchange`` (already redacted).
+
+This module is the root of the layers: every package of regkit may import it, and it imports
+no other regkit module at run time (the exchange type only for type checking, the HTML renderer
+only inside ``_repr_html_``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@
 - :func:`export` writes the merged tree into a directory and refuses anything that could leave it;
 - :mod:`regkit.display.analysis_charts` draws the changes and the largest files as matplotlib Figures.
 
-pandas and matplotlib are imported only by the methods that return their objects.
+pandas and matplotlib are imported only by the methods that return their objects; the HTML and the
+charts are in :mod:`regkit.display` (``analysis_html``, ``analysis_charts``).
+
+May import :mod:`regkit.steps`, :mod:`regkit.http`, :mod:`regkit.oci` and :mod:`regkit.errors`.
 """
 
 from __future__ import annotations
