@@ -9,12 +9,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .auth import Token, get_token
-from .blobs import BlobResult, fetch_blob
-from .client import Client, Credentials
 from .diagnosis import Diagnosis, Finding, diagnose
-from .digest import Digest
-from .endpoints import Endpoints
 from .errors import (
     AuthError,
     Cancelled,
@@ -36,14 +31,19 @@ from .errors import (
     UsageError,
     VerificationError,
 )
-from .exchange import Exchange, Transcript
-from .manifest import Descriptor, ImageManifest, Index
-from .manifests import ManifestResult, get_manifest
-from .platform import Platform
-from .pull import PullResult, pull
-from .reference import Reference, resolve
-from .store import BlobStore
-from .tarball import AssembledImage, assemble
+from .http.client import Client, Credentials
+from .http.endpoints import Endpoints
+from .http.exchange import Exchange, Transcript
+from .oci.digest import Digest
+from .oci.manifest import Descriptor, ImageManifest, Index
+from .oci.platform import Platform
+from .oci.reference import Reference, resolve
+from .steps.auth import Token, get_token
+from .steps.blobs import BlobResult, fetch_blob
+from .steps.manifest_fetch import ManifestResult, get_manifest
+from .steps.pull import PullResult, pull
+from .steps.store import BlobStore
+from .steps.tarball import AssembledImage, assemble
 
 __all__ = [
     "AssembledImage",

@@ -24,6 +24,10 @@ The tree::
         └── PortInUse            a lab server could not listen on the port it was given
 
 Errors caused by an HTTP exchange carry it as ``.exchange`` (already redacted).
+
+This module is the root of the layers: every package of regkit may import it, and it imports
+no other regkit module at run time (the exchange type only for type checking, the HTML renderer
+only inside ``_repr_html_``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .exchange import Exchange
+    from .http.exchange import Exchange
 
 
 class RegkitError(Exception):
@@ -105,7 +109,7 @@ class TransportError(RegkitError):
 
     def __init__(self, message: str, *, kind: str = "other", **kw: Any) -> None:
         super().__init__(message, **kw)
-        self.kind = kind  # see regkit.transport._describe; "reset" is the transient one
+        self.kind = kind  # see regkit.http.transport._describe; "reset" is the transient one
 
     @property
     def transient(self) -> bool:

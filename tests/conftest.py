@@ -18,7 +18,7 @@ from regkit.lab.busybox import busybox_binary
 from regkit.lab.engine import DockerEngine
 from regkit.lab.images import SampleImage, sample_images
 from regkit.lab.registry import RegistryServer
-from regkit.upload import push_image
+from regkit.lab.upload import push_image
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import regkit
-from regkit import imagebuild as ib
+from regkit.lab import imagebuild as ib
 from regkit.lab.images import SampleImage
-from regkit.upload import push_image
+from regkit.lab.upload import push_image
 
 
 def sample(samples: list[SampleImage], repository: str, tag: str) -> SampleImage:

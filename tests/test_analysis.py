@@ -14,12 +14,12 @@ import pytest
 import zstandard
 
 import regkit
-from regkit import imagebuild as ib
-from regkit import mediatypes as mt
 from regkit.analysis import Waste, analyze, compare, compare_images, layer_sizes, manifest_sizes
-from regkit.analysis.charts import changes_chart, largest_chart
 from regkit.analysis.layers import tidy
+from regkit.display.analysis_charts import changes_chart, largest_chart
+from regkit.lab import imagebuild as ib
 from regkit.lab.images import WHITEOUT_FILE_SIZE
+from regkit.oci import mediatypes as mt
 
 from .helpers import PULLABLE, Member, crafted, push
 

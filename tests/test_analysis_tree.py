@@ -8,10 +8,10 @@ import tarfile
 
 import pytest
 
-from regkit import imagebuild as ib
 from regkit.analysis import layers
 from regkit.analysis.filesystem import Filesystem, Waste, parts_of
 from regkit.analysis.layers import BoundedTarFile, FileEntry, scan
+from regkit.lab import imagebuild as ib
 
 from .helpers import Member, crafted
 

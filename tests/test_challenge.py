@@ -5,7 +5,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from regkit.challenge import find_challenge, parse_challenges
+from regkit.oci.challenge import find_challenge, parse_challenges
 
 HUB = 'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/ubuntu:pull"'
 

@@ -83,6 +83,15 @@ def test_unreachable_registry_exits_1(tmp_path):
 
 def test_cli_imports_no_notebook_libraries():
     heavy = "('pandas', 'matplotlib', 'ipywidgets', 'tqdm')"
-    code = f"import sys, regkit.cli; regkit.cli._parser(); print(sorted(m for m in {heavy} if m in sys.modules))"
+    code = f"import sys, regkit.cli.main as m; m._parser(); print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_command_imports_only_its_own_group():
+    code = (
+        "import sys; from regkit.cli.main import _parser; _parser(['pull', 'x']);"
+        "print(sorted(m for m in sys.modules if m.startswith('regkit.cli.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(["regkit.cli.common", "regkit.cli.main", "regkit.cli.pull"])

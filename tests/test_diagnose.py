@@ -10,10 +10,10 @@ import pytest
 
 import regkit
 from regkit.diagnosis import Diagnosis, Finding
+from regkit.diagnosis.proxyconfig import ProxyUpstreams, nginx_config
 from regkit.lab import Lab
 from regkit.lab.nginx import NGINX
 from regkit.lab.process import ManagedProcess, pick_port, tcp_probe
-from regkit.proxyconfig import ProxyUpstreams, nginx_config
 
 
 def codes(result: Diagnosis) -> list[str]:

@@ -14,11 +14,11 @@ import pytest
 from matplotlib.figure import Figure
 
 import regkit
-from regkit.challenge import parse_challenges
 from regkit.display import charts, html, tables
 from regkit.display.widgets import STEPS, LayerExplorer, PullStepper, WidgetProgress
-from regkit.exchange import Exchange
+from regkit.http.exchange import Exchange
 from regkit.lab import Lab
+from regkit.oci.challenge import parse_challenges
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -195,7 +195,7 @@ def test_layer_explorer_shows_the_chosen_layer(pulled):
 
 def test_importing_regkit_imports_no_notebook_libraries(tmp_path: Path):
     code = (
-        "import sys, regkit, regkit.export, regkit.jwt, regkit.display.html; "
+        "import sys, regkit, regkit.http.formats, regkit.oci.jwt, regkit.display.html; "
         "print(sorted(m for m in ('pandas', 'matplotlib', 'ipywidgets') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

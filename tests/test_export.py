@@ -11,10 +11,10 @@ from pathlib import Path
 import jsonschema
 
 import regkit
-from regkit.exchange import Exchange
-from regkit.export import COLUMNS, to_curl, to_har
-from regkit.jwt import decode_claims
-from regkit.redact import redact_headers, redact_url
+from regkit.http.exchange import Exchange
+from regkit.http.formats import COLUMNS, to_curl, to_har
+from regkit.oci.jwt import decode_claims
+from regkit.oci.redact import redact_headers, redact_url
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJlLXZhbHVl"
 SIGNATURE = "Zm9vYmFyYmF6cXV4cXV1eA"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import regkit
+from regkit.http.retry import RetryPolicy
 from regkit.lab import Lab
-from regkit.retry import RetryPolicy
 
 from .helpers import sample
 

@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import regkit
-from regkit import mediatypes as mt
-from regkit.manifest import Descriptor
-from regkit.retry import RetryPolicy
+from regkit.http.retry import RetryPolicy
+from regkit.oci import mediatypes as mt
+from regkit.oci.manifest import Descriptor
 
 BLOB = regkit.Digest.of(b"twelve bytes")
 

@@ -19,7 +19,7 @@ from regkit.lab import Lab
 from regkit.lab.cdn import cdn_path, signed_url
 from regkit.lab.engine import DockerEngine
 from regkit.lab.images import SampleImage
-from regkit.redact import fingerprint
+from regkit.oci.redact import fingerprint
 
 # Docker-Hub-style names (``busybox`` means library/busybox) of every public sample image.
 PUBLIC = [

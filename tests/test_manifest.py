@@ -5,9 +5,9 @@ import json
 import pytest
 
 from regkit import Digest, ManifestError, NoMatchingPlatform, Platform
-from regkit import imagebuild as ib
-from regkit import mediatypes as mt
-from regkit.manifest import Index, parse_manifest
+from regkit.lab import imagebuild as ib
+from regkit.oci import mediatypes as mt
+from regkit.oci.manifest import Index, parse_manifest
 
 D = "sha256:" + "0" * 64
 

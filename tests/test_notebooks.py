@@ -17,10 +17,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from regkit.lab import Lab
-from regkit.notebooks import execute, load, main, notebook_paths, to_html
+from regkit.lab.notebooks import execute, load, main, notebook_paths, to_html
 
 RECORD_TOKENS = """
-import regkit.auth as _auth
+import regkit.steps.auth as _auth
 
 _issued_tokens = []
 _request_token = _auth.request_token
@@ -42,8 +42,8 @@ import json as _json
 import pathlib as _pathlib
 from urllib.parse import parse_qs as _parse_qs, urlsplit as _urlsplit
 
-from regkit.auth import Token as _Token
-from regkit.exchange import Exchange as _Exchange
+from regkit.steps.auth import Token as _Token
+from regkit.http.exchange import Exchange as _Exchange
 from regkit.lab.cdn import signature as _signature
 from regkit.lab.lab import LAB_USER as _LAB_USER, LabSettings as _LabSettings
 

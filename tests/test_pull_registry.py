@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import regkit
-from regkit import mediatypes as mt
 from regkit.lab.engine import DockerEngine
-from regkit.platform import Platform
+from regkit.oci import mediatypes as mt
+from regkit.oci.platform import Platform
 
 from .helpers import PULLABLE, sample
 

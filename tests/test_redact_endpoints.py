@@ -3,7 +3,7 @@
 import pytest
 
 from regkit import Credentials, Endpoints, InvalidOption, resolve
-from regkit.redact import fingerprint, redact_headers, redact_json, redact_url
+from regkit.oci.redact import fingerprint, redact_headers, redact_json, redact_url
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.secret-payload.signature"
 

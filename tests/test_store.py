@@ -5,10 +5,10 @@ import gzip
 import pytest
 
 from regkit import BlobStore, Digest, DigestMismatch, SizeMismatch
-from regkit import imagebuild as ib
-from regkit import mediatypes as mt
-from regkit.layerformat import convert_layer, target_compression
-from regkit.manifest import Descriptor
+from regkit.lab import imagebuild as ib
+from regkit.oci import mediatypes as mt
+from regkit.oci.manifest import Descriptor
+from regkit.steps.layerformat import convert_layer, target_compression
 
 
 def test_verified_write_and_failed_write_leaves_nothing(tmp_path):

@@ -6,9 +6,12 @@
 - :func:`layer_sizes` and :func:`manifest_sizes` size layers, platforms and tags without
   downloading a layer; :func:`compare_images` puts two images side by side;
 - :func:`export` writes the merged tree into a directory and refuses anything that could leave it;
-- :mod:`regkit.analysis.charts` draws the changes and the largest files as matplotlib Figures.
+- :mod:`regkit.display.analysis_charts` draws the changes and the largest files as matplotlib Figures.
 
-pandas and matplotlib are imported only by the methods that return their objects.
+pandas and matplotlib are imported only by the methods that return their objects; the HTML and the
+charts are in :mod:`regkit.display` (``analysis_html``, ``analysis_charts``).
+
+May import :mod:`regkit.steps`, :mod:`regkit.http`, :mod:`regkit.oci` and :mod:`regkit.errors`.
 """
 
 from __future__ import annotations

@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..client import AuthArg, Client
-from ..endpoints import Endpoints
-from ..manifest import Descriptor
-from ..manifests import ManifestResult, get_manifest
-from ..platform import Platform
-from ..reference import Reference
+from ..http.client import AuthArg, Client
+from ..http.endpoints import Endpoints
+from ..oci.manifest import Descriptor
+from ..oci.platform import Platform
+from ..oci.reference import Reference
+from ..steps.manifest_fetch import ManifestResult, get_manifest
 from .image import ImageAnalysis, LayerCache, analyze
 from .layers import FileEntry
 
@@ -105,7 +105,7 @@ class ImageComparison:
         }
 
     def _repr_html_(self) -> str:
-        from .display import comparison_html
+        from ..display.analysis_html import comparison_html
 
         return comparison_html(self)
 

@@ -30,14 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from ..client import AuthArg, Client, as_reference
-from ..digest import Digest
-from ..endpoints import Endpoints
 from ..errors import OutputError, UnsafeContent
-from ..exchange import Exchange
-from ..fileio import write_all
-from ..platform import Platform
-from ..reference import Reference
+from ..http.client import AuthArg, Client, as_reference
+from ..http.endpoints import Endpoints
+from ..http.exchange import Exchange
+from ..oci.digest import Digest
+from ..oci.platform import Platform
+from ..oci.reference import Reference
+from ..steps.fileio import write_all
 from .filesystem import Node, parts_of
 from .image import ImageAnalysis, analyze
 from .layers import members, open_layer, tidy
@@ -69,7 +69,7 @@ class ExportResult:
     exchanges: tuple[Exchange, ...]
 
     def _repr_html_(self) -> str:
-        from .display import export_html
+        from ..display.analysis_html import export_html
 
         return export_html(self)
 

@@ -8,17 +8,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ..auth import Token
-from ..blobs import follow_blob
-from ..client import AuthArg, Client, as_reference
-from ..digest import Digest, Verifier
-from ..endpoints import Endpoints
 from ..errors import InvalidOption, VerificationError
-from ..exchange import Exchange
-from ..manifest import Descriptor, check_config_size, config_diff_ids, parse_config
-from ..manifests import ManifestResult, get_manifest
-from ..platform import Platform
-from ..reference import Reference
+from ..http.client import AuthArg, Client, as_reference
+from ..http.endpoints import Endpoints
+from ..http.exchange import Exchange
+from ..oci.digest import Digest, Verifier
+from ..oci.manifest import Descriptor, check_config_size, config_diff_ids, parse_config
+from ..oci.platform import Platform
+from ..oci.reference import Reference
+from ..steps.auth import Token
+from ..steps.blobs import follow_blob
+from ..steps.manifest_fetch import ManifestResult, get_manifest
 from .filesystem import Filesystem, LayerChange, Unsafe, Waste
 from .layers import LayerReport, frame_of, read_layer
 
@@ -172,7 +172,7 @@ class ImageAnalysis:
         }
 
     def _repr_html_(self) -> str:
-        from .display import analysis_html
+        from ..display.analysis_html import analysis_html
 
         return analysis_html(self)
 

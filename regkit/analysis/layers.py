@@ -23,16 +23,16 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 
 import zstandard
 
-from .. import mediatypes as mt
-from ..auth import Token
-from ..blobs import follow_blob
-from ..client import Client
-from ..digest import Digest, Verifier
 from ..errors import DigestMismatch, ManifestError, SizeMismatch, VerificationError
-from ..exchange import Exchange
-from ..layerformat import uncompressed
-from ..manifest import Descriptor
-from ..reference import Reference
+from ..http.client import Client
+from ..http.exchange import Exchange
+from ..oci import mediatypes as mt
+from ..oci.digest import Digest, Verifier
+from ..oci.manifest import Descriptor
+from ..oci.reference import Reference
+from ..steps.auth import Token
+from ..steps.blobs import follow_blob
+from ..steps.layerformat import uncompressed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -297,7 +297,7 @@ class LayerReport:
         return frame_of(self.rows())
 
     def _repr_html_(self) -> str:
-        from .display import layer_html
+        from ..display.analysis_html import layer_html
 
         return layer_html(self)
 

@@ -20,18 +20,18 @@ from typing import TYPE_CHECKING, Any
 
 import zstandard
 
-from .. import mediatypes as mt
-from ..auth import Token, get_token
-from ..blobs import follow_blob
-from ..client import AuthArg, Client, as_reference
-from ..digest import Digest
-from ..endpoints import Endpoints
 from ..errors import UnexpectedResponse
-from ..exchange import Exchange
-from ..manifest import Descriptor, ImageManifest
-from ..manifests import fetch_image_manifest, fetch_manifest
-from ..platform import Platform
-from ..reference import Reference
+from ..http.client import AuthArg, Client, as_reference
+from ..http.endpoints import Endpoints
+from ..http.exchange import Exchange
+from ..oci import mediatypes as mt
+from ..oci.digest import Digest
+from ..oci.manifest import Descriptor, ImageManifest
+from ..oci.platform import Platform
+from ..oci.reference import Reference
+from ..steps.auth import Token, get_token
+from ..steps.blobs import follow_blob
+from ..steps.manifest_fetch import fetch_image_manifest, fetch_manifest
 from .image import HistoryStep, fetch_image, layer_steps
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class LayerSizes:
         return pd.DataFrame.from_records(self.rows())
 
     def _repr_html_(self) -> str:
-        from .display import layer_sizes_html
+        from ..display.analysis_html import layer_sizes_html
 
         return layer_sizes_html(self)
 
@@ -277,7 +277,7 @@ class SizeReport:
         return {**totals, "shared_bytes": self.shared_bytes, "images": self.rows(), "blobs": self.blob_rows()}
 
     def _repr_html_(self) -> str:
-        from .display import size_report_html
+        from ..display.analysis_html import size_report_html
 
         return size_report_html(self)
 

@@ -10,15 +10,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .. import mediatypes as mt
-from ..auth import challenges_of
-from ..challenge import find_challenge
-from ..endpoints import Endpoints
 from ..errors import DigestMismatch, RegkitError, SizeMismatch, TransportError
-from ..exchange import Exchange
-from ..httperrors import registry_errors, who_answered
-from ..ratelimit import RateLimit
-from ..reference import Reference
+from ..http.endpoints import Endpoints
+from ..http.exchange import Exchange
+from ..http.httperrors import registry_errors, who_answered
+from ..http.ratelimit import RateLimit
+from ..oci import mediatypes as mt
+from ..oci.challenge import find_challenge
+from ..oci.reference import Reference
+from ..steps.auth import challenges_of
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 _CDN_AUTH_REFUSALS = ("Only one auth mechanism allowed", "Missing x-amz-content-sha256")

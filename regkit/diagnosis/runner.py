@@ -5,18 +5,18 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 
-from .. import mediatypes as mt
-from ..auth import Token, get_token, send_authorized
-from ..blobs import fetch_blob
-from ..client import AuthArg, Client, as_reference
-from ..endpoints import Endpoints
 from ..errors import RegkitError
-from ..exchange import Exchange
-from ..manifests import get_manifest
-from ..ratelimit import RateLimit
-from ..reference import Reference
-from ..retry import NO_RETRY
-from ..transport import DEFAULT_TIMEOUT
+from ..http.client import AuthArg, Client, as_reference
+from ..http.endpoints import Endpoints
+from ..http.exchange import Exchange
+from ..http.ratelimit import RateLimit
+from ..http.retry import NO_RETRY
+from ..http.transport import DEFAULT_TIMEOUT
+from ..oci import mediatypes as mt
+from ..oci.reference import Reference
+from ..steps.auth import Token, get_token, send_authorized
+from ..steps.blobs import fetch_blob
+from ..steps.manifest_fetch import get_manifest
 from .findings import ERROR, INFO, Context, Finding, detect, upstream_comparison
 
 
@@ -41,7 +41,7 @@ class Diagnosis:
         return "\n".join([head, *(str(f) for f in self.findings)])
 
     def _repr_html_(self) -> str:
-        from .display import diagnosis_html
+        from ..display.diagnosis_html import diagnosis_html
 
         return diagnosis_html(self)
 

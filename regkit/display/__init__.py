@@ -1,2 +1,8 @@
-"""Display, kept out of the protocol modules: ``html`` (Jupyter reprs), ``tables`` (pandas),
-``charts`` (matplotlib) and ``widgets`` (ipywidgets); only ``html`` is imported by regkit itself."""
+"""Every renderer, kept out of the protocol modules: ``html`` (Jupyter reprs of the steps),
+``analysis_html`` and ``diagnosis_html`` (reprs of those results), ``tables`` (pandas), ``charts`` and
+``analysis_charts`` (matplotlib), ``widgets`` (ipywidgets). Only the HTML modules are imported by
+regkit itself, and only inside ``_repr_html_``: ``import regkit`` loads no pandas, matplotlib or ipywidgets.
+
+May import every layer below the command line: :mod:`regkit.analysis`, :mod:`regkit.diagnosis`,
+:mod:`regkit.steps`, :mod:`regkit.http`, :mod:`regkit.oci` and :mod:`regkit.errors`.
+"""

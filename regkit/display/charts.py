@@ -18,8 +18,8 @@ from .html import human_size
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from ..exchange import Exchange
-    from ..manifest import Descriptor
+    from ..http.exchange import Exchange
+    from ..oci.manifest import Descriptor
 
 # One colour per pull step, as a browser's network panel colours by resource type.
 STEP_COLOURS = {"token": "#8e44ad", "manifest": "#2471a3", "blob": "#239b56"}

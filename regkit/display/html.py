@@ -14,17 +14,17 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..auth import Token
-    from ..blobs import BlobResult
-    from ..challenge import Challenge
     from ..errors import RegkitError
-    from ..exchange import Exchange
-    from ..jwt import JwtClaims
-    from ..manifest import Index
-    from ..manifests import ManifestResult
-    from ..pull import PullResult
-    from ..reference import Reference
-    from ..tarball import AssembledImage
+    from ..http.exchange import Exchange
+    from ..oci.challenge import Challenge
+    from ..oci.jwt import JwtClaims
+    from ..oci.manifest import Index
+    from ..oci.reference import Reference
+    from ..steps.auth import Token
+    from ..steps.blobs import BlobResult
+    from ..steps.manifest_fetch import ManifestResult
+    from ..steps.pull import PullResult
+    from ..steps.tarball import AssembledImage
 
 # The table rules are specific enough to win over JupyterLab's (right-aligned, borderless) cells.
 _CSS = """<style>

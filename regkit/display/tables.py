@@ -12,15 +12,15 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from ..analysis.image import history_steps, layer_steps
-from ..digest import Digest
 from ..errors import InvalidReference
-from ..export import to_dataframe
+from ..http.formats import to_dataframe
+from ..oci.digest import Digest
 from .html import human_size
 
 if TYPE_CHECKING:
-    from ..exchange import Exchange
-    from ..manifest import ImageManifest
-    from ..manifests import ManifestResult
+    from ..http.exchange import Exchange
+    from ..oci.manifest import ImageManifest
+    from ..steps.manifest_fetch import ManifestResult
 
 LAYER_COLUMNS = ("digest", "media_type", "size", "size_human", "diff_id", "created_by")
 
@@ -28,7 +28,7 @@ LAYER_COLUMNS = ("digest", "media_type", "size", "size_human", "diff_id", "creat
 def _diff_ids(config: Mapping[str, Any]) -> list[Digest | None]:
     """The config's ``rootfs.diff_ids`` as far as they read, None for an entry that is not a digest.
 
-    :func:`regkit.manifest.config_diff_ids` is the reader for pulling and analysing: it refuses a
+    :func:`regkit.oci.manifest.config_diff_ids` is the reader for pulling and analysing: it refuses a
     config whose diff_ids are missing, malformed or not one per layer. A table is for looking at an
     image, a broken one included, so this reader keeps what it can and leaves the rest blank.
     """

@@ -14,17 +14,17 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..auth import get_token
-from ..client import Client
 from ..errors import InvalidOption, RegkitError
-from ..manifest import Descriptor, ImageManifest
-from ..manifests import ManifestResult, get_manifest
-from ..platform import Platform
-from ..progress import Progress
-from ..pull import DEFAULT_JOBS, default_output, fetch_all
-from ..reference import resolve
-from ..store import BlobStore
-from ..tarball import assemble
+from ..http.client import Client
+from ..oci.manifest import Descriptor, ImageManifest
+from ..oci.platform import Platform
+from ..oci.reference import resolve
+from ..steps.auth import get_token
+from ..steps.manifest_fetch import ManifestResult, get_manifest
+from ..steps.progress import Progress
+from ..steps.pull import DEFAULT_JOBS, default_output, fetch_all
+from ..steps.store import BlobStore
+from ..steps.tarball import assemble
 from .html import box, facts_table, human_size
 from .tables import layers_table
 

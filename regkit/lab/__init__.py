@@ -1,4 +1,8 @@
-"""Local servers for tests, demos and teaching: registry, Docker engine, proxies.
+"""Local servers for tests, demos and teaching: registry, token service, CDN edge, nginx, fault proxy,
+Docker engine; and what only they use: building sample images (``imagebuild``, ``images``), pushing
+them (``upload``) and running the teaching notebooks (``notebooks``).
+
+May import :mod:`regkit.steps`, :mod:`regkit.http`, :mod:`regkit.oci` and :mod:`regkit.errors`.
 
 ``Lab`` is imported on first use: the command line imports this package and must stay fast.
 """

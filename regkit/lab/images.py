@@ -7,9 +7,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import imagebuild as ib
-from ..imagebuild import BuiltImage
-from ..platform import Platform
+from ..oci.platform import Platform
+from . import imagebuild as ib
+from .imagebuild import BuiltImage
 
 # Applets the lessons use; each is a symlink to /bin/busybox.
 APPLETS = ("sh", "echo", "ls", "cat", "du", "df", "wc", "sha256sum")

@@ -26,11 +26,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..client import Client
-from ..endpoints import ENV_AUTH, ENV_BLOB, ENV_REGISTRY, Endpoints
 from ..errors import LabError, PortInUse
-from ..reference import resolve
-from ..upload import push_image
+from ..http.client import Client
+from ..http.endpoints import ENV_AUTH, ENV_BLOB, ENV_REGISTRY, Endpoints
+from ..oci.reference import resolve
 from . import MODES
 from .busybox import busybox_binary
 from .certs import make_key_pair
@@ -38,6 +37,7 @@ from .images import SampleImage, sample_images
 from .nginx import NGINX, NginxPorts, lab_config, nginx_process, write_config
 from .process import ManagedProcess, Service, pick_port, require_binary
 from .registry import RegistryServer
+from .upload import push_image
 
 SERVICE_NAME = "regkit-lab-registry"
 ISSUER = "regkit-lab-token-issuer"

@@ -1,0 +1,78 @@
+"""The ``regkit`` command line; exit codes: 0 ok, 1 registry/network/verification failure, 2 bad usage.
+
+Each command group lives in its own module and is imported only when one of its commands runs
+(all of them only to list the commands, for ``--help`` or a wrong command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import RegkitError
+from ..oci.redact import redact_text
+from .common import printable
+
+# command -> the module of regkit.cli that registers it (with its options, help and handler)
+GROUPS = {
+    "pull": "pull",
+    "lab": "lab",
+    **dict.fromkeys(("layers", "files", "analyze", "export", "sizes", "compare"), "analysis"),
+    **dict.fromkeys(("diagnose", "ratelimit", "proxy-config"), "diagnosis"),
+}
+
+
+def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser for ``argv``: only its command's group when it names one, every group otherwise."""
+    parser = argparse.ArgumentParser(
+        prog="regkit", description="See the Docker/OCI registry pull protocol, step by step."
+    )
+    parser.add_argument("--version", action="version", version=f"regkit {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # the top level has no option that takes a value, so the first other word is the command
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    groups = [GROUPS[command]] if command in GROUPS else list(dict.fromkeys(GROUPS.values()))
+    for group in groups:
+        importlib.import_module(f"{__package__}.{group}").add_commands(commands)
+    return parser
+
+
+def _report(error: RegkitError) -> None:
+    print(f"regkit: error: {printable(error.message)}", file=sys.stderr)
+    if error.hint:
+        print(f"  hint: {printable(error.hint)}", file=sys.stderr)
+    if error.exchange is not None:
+        print(f"  request: {printable(error.exchange.summary())}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser(argv).parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RegkitError as error:
+        _report(error)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("regkit: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except OSError as error:
+        where = f": {error.filename}" if error.filename else ""
+        print(f"regkit: error: {printable(redact_text(str(error.strerror or error)))}{where}", file=sys.stderr)
+        return 1
+    except Exception as error:  # a bug: still no traceback for the user, and no secret in the message
+        if os.environ.get("REGKIT_DEBUG"):
+            raise
+        text = printable(redact_text(str(error)))[:300]
+        print(f"regkit: internal error: {type(error).__name__}: {text} (REGKIT_DEBUG=1 shows where)", file=sys.stderr)
+        return 1
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

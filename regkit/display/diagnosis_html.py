@@ -1,0 +1,30 @@
+"""HTML for a diagnosis: each finding with its fix and the exchanges that show it (no I/O)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING
+
+from .html import box, exchange_row
+
+if TYPE_CHECKING:
+    from ..diagnosis.findings import Finding
+    from ..diagnosis.runner import Diagnosis
+
+_CLASS = {"error": "bad", "warning": "redirect", "info": "ok"}
+
+
+def finding_html(finding: Finding) -> str:
+    """One finding: severity, code, message, fix, evidence."""
+    fix = f"<p>fix: {escape(finding.fix)}</p>" if finding.fix else ""
+    evidence = "".join(exchange_row(e) for e in finding.evidence)
+    return (
+        f'<div><b class="{_CLASS[finding.severity]}">{escape(finding.severity)}</b> '
+        f"<code>{escape(finding.code)}</code>: {escape(finding.message)}{fix}{evidence}</div>"
+    )
+
+
+def diagnosis_html(diagnosis: Diagnosis) -> str:
+    """All findings, errors first."""
+    title = f"Diagnosis of {diagnosis.reference}: {'OK' if diagnosis.ok else 'problems found'}"
+    return box(title, "".join(finding_html(f) for f in diagnosis.findings))

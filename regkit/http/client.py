@@ -1,0 +1,176 @@
+"""The client: endpoints, credentials, token cache and transcript shared by the five steps."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import urllib3
+
+from ..errors import Cancelled, InvalidOption, TransportError
+from ..oci.redact import fingerprint
+from ..oci.reference import Reference, resolve
+from .endpoints import Endpoints
+from .exchange import Transcript
+from .retry import RetryPolicy, parse_retry_after
+from .transport import DEFAULT_TIMEOUT, HttpResponse, Transport
+
+if TYPE_CHECKING:
+    from ..steps.auth import Token
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A username and password (or identity token) for HTTP Basic; the password never prints."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, password={fingerprint(self.password)!r})"
+
+
+AuthArg = Credentials | tuple[str, str] | None
+
+
+def as_credentials(auth: AuthArg) -> Credentials | None:
+    """Accept ``(user, password)`` or :class:`Credentials`."""
+    if auth is None or isinstance(auth, Credentials):
+        return auth
+    if isinstance(auth, tuple) and len(auth) == 2 and all(isinstance(x, str) for x in auth):
+        return Credentials(*auth)
+    raise InvalidOption("auth must be a (username, password) tuple or regkit.Credentials")
+
+
+def as_reference(ref: Reference | str) -> Reference:
+    """A :class:`Reference` from a string or a reference."""
+    return ref if isinstance(ref, Reference) else resolve(ref)
+
+
+class Client:
+    """Holds what the steps share: where to send requests, credentials, cached tokens, the transcript."""
+
+    def __init__(
+        self,
+        *,
+        endpoints: Endpoints | None = None,
+        insecure: bool = False,
+        auth: AuthArg = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        pool_size: int = 16,
+        docker_config: bool = True,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.endpoints = endpoints or Endpoints(insecure=insecure)
+        self.insecure = insecure or self.endpoints.insecure
+        self.credentials = as_credentials(auth)
+        self.docker_config = docker_config
+        self.retry = retry or RetryPolicy()
+        self._config_credentials: dict[str, Credentials | None] = {}
+        self.transcript = Transcript()
+        self.transport = Transport(timeout=timeout, pool_size=pool_size, record=self.transcript.append)
+        self.tokens: dict[tuple[str, str, str], Token] = {}
+        self.token_lock = threading.Lock()
+        # --insecure-registry covers the registry (or mirror) hosts only, never a token service or CDN.
+        self._insecure_hosts: set[str] = set()
+        if self.insecure:
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        self._open: weakref.WeakSet[HttpResponse] = weakref.WeakSet()
+        self._open_lock = threading.RLock()  # abort() may run in a signal handler on a thread holding it
+        self._abort = threading.Event()  # set by abort(): later responses are broken off, waits end
+
+    def credentials_for(self, ref: Reference) -> Credentials | None:
+        """Explicit credentials, else those ``~/.docker/config.json`` has for the reference's registry."""
+        if self.credentials is not None or not self.docker_config:
+            return self.credentials
+        if ref.registry not in self._config_credentials:
+            from .dockerconfig import credentials_for  # a file read and maybe a helper run: only when asked
+
+            self._config_credentials[ref.registry] = credentials_for(ref.registry)
+        return self._config_credentials[ref.registry]
+
+    def endpoint(self, ref: Reference, tail: str = "") -> tuple[str, str]:
+        """The URL to send for ``/v2/<tail>``, and the one meant before any rewriting."""
+        # Behind a mirror the registry itself is meant, which speaks https; without one, what we send.
+        mirrored = self.endpoints.registry is not None and self.endpoints.applies_to(ref)
+        scheme = "http" if self.insecure and not mirrored else "https"
+        meant = f"{scheme}://{ref.registry}/v2/{tail}"
+        base = self.endpoints.registry_base(ref)
+        if self.insecure:
+            self._insecure_hosts.add(urlsplit(base).netloc)
+        return f"{base}/v2/{tail}", meant
+
+    def registry_url(self, ref: Reference, path: str) -> tuple[str, str]:
+        """The URLs (sent, meant) of ``/v2/<repository>/<path>``."""
+        return self.endpoint(ref, f"{ref.repository}/{path}")
+
+    def send(self, step: str, method: str, url: str, *, attempt: int = 1, **kwargs: Any) -> HttpResponse:
+        """Send a recorded request (see :meth:`Transport.send`), again after transient failures.
+
+        Broken connections, 5xx and 429 are retried with backoff (``Retry-After`` honoured) up to
+        the policy's bound; each attempt is its own exchange. The last answer is returned as is,
+        for the caller to turn into an error.
+        """
+        verify = urlsplit(url).netloc not in self._insecure_hosts
+        tries = 1
+        while True:
+            try:
+                response = self.transport.send(step, method, url, attempt=attempt, verify=verify, **kwargs)
+                with self._open_lock:
+                    self._open.add(response)
+                if self.aborting:  # abort() ran while this request was on its way
+                    response.abort()
+            except TransportError as exc:
+                wait = self.retry.delay(tries) if exc.transient and not self.aborting else None
+                if wait is None or exc.exchange is None:
+                    raise
+                exc.exchange.note = f"{exc.exchange.note} retrying in {wait:.1f} s".strip()
+            else:
+                if not self.retry.retryable_status(response.status) or self.aborting:
+                    return response
+                wait = self.retry.delay(tries, parse_retry_after(response.headers.get("Retry-After")))
+                if wait is None:
+                    return response
+                response.preview()  # keep the error page on the exchange: diagnosis reads it
+                response.exchange.note = f"{response.status}: retrying in {wait:.1f} s"
+            if self._abort.wait(wait):  # an abort ends the wait at once
+                raise Cancelled(f"{method} {url} was not retried: the pull was cancelled")
+            tries += 1
+            attempt += 1
+
+    @property
+    def aborting(self) -> bool:
+        """True between :meth:`abort` and :meth:`clear_abort`."""
+        return self._abort.is_set()
+
+    def abort(self) -> None:
+        """Break every response being read, and every later one, until :meth:`clear_abort`."""
+        self._abort.set()
+        with self._open_lock:
+            responses = list(self._open)
+        for response in responses:
+            response.abort()
+
+    def clear_abort(self) -> None:
+        """Let the client send again after an abort (the aborted work has ended)."""
+        self._abort.clear()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        user = self.credentials.username if self.credentials else None
+        return (
+            f"Client(endpoints={self.endpoints!r}, insecure={self.insecure}, user={user!r}, "
+            f"exchanges={len(self.transcript)})"
+        )

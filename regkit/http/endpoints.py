@@ -1,0 +1,111 @@
+"""Where requests go: registry endpoint, mirrors and the seed's three reverse proxies (pure).
+
+The seed's nginx proxy forwards ``/docker-registry/``, ``/docker-auth/`` and ``/docker-blob/``
+without rewriting anything, so the client must rewrite: the registry URL, the realm of every
+Bearer challenge, and the ``Location`` of every blob redirect.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ..errors import InvalidOption
+from ..oci.reference import Reference
+
+ENV_REGISTRY = "DOCKER_REGISTRY_REVERSE_PROXY"
+ENV_AUTH = "DOCKER_AUTH_REVERSE_PROXY"
+ENV_BLOB = "DOCKER_BLOB_REVERSE_PROXY"
+_AUTHORITY_END = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+
+
+def normalize_base(value: str, *, insecure: bool, what: str) -> str:
+    """``host[:port][/path]`` or a URL -> ``scheme://host[:port][/path]`` without a trailing slash."""
+    text = value.strip()
+    if not text:
+        raise InvalidOption(f"{what} is empty")
+    if "://" not in text:
+        text = f"{'http' if insecure else 'https'}://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidOption(f"{what} {value!r} is not a usable http(s) URL or host[:port][/path]")
+    if parts.query or parts.fragment:
+        raise InvalidOption(f"{what} {value!r} must not have a query or fragment")
+    return text.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """The registry endpoint and proxy rewrites a client applies; all optional.
+
+    With ``hub_only`` (what the seed's environment variables mean) they apply to Docker Hub
+    references alone, so a proxy set up for Docker Hub never receives another registry's
+    requests, credentials or signed URLs.
+    """
+
+    registry: str | None = None
+    auth: str | None = None
+    blob: str | None = None
+    insecure: bool = False
+    hub_only: bool = False
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, mirror: str | None = None, insecure: bool = False
+    ) -> Endpoints:
+        """The three ``DOCKER_*_REVERSE_PROXY`` variables (for Docker Hub); an explicit ``mirror`` wins.
+
+        The variables alone apply to Docker Hub references only; with ``mirror`` the caller
+        chose the endpoint for the reference at hand, and all settings apply to it.
+        """
+        env = os.environ if environ is None else environ
+        return cls.create(
+            registry=mirror or env.get(ENV_REGISTRY) or None,
+            auth=env.get(ENV_AUTH) or None,
+            blob=env.get(ENV_BLOB) or None,
+            insecure=insecure,
+            hub_only=mirror is None,
+        )
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        registry: str | None = None,
+        auth: str | None = None,
+        blob: str | None = None,
+        insecure: bool = False,
+        hub_only: bool = False,
+    ) -> Endpoints:
+        """Endpoints from loose ``host[/path]`` values, normalised to URLs."""
+        return cls(
+            registry=normalize_base(registry, insecure=insecure, what="the registry endpoint") if registry else None,
+            auth=normalize_base(auth, insecure=insecure, what="the auth proxy") if auth else None,
+            blob=normalize_base(blob, insecure=insecure, what="the blob proxy") if blob else None,
+            insecure=insecure,
+            hub_only=hub_only,
+        )
+
+    def applies_to(self, ref: Reference) -> bool:
+        """Whether the proxy settings are for this reference's registry."""
+        return ref.is_docker_hub or not self.hub_only
+
+    def registry_base(self, ref: Reference) -> str:
+        """The URL that ``/v2/...`` paths are appended to for ``ref``."""
+        if self.registry and self.applies_to(ref):
+            return self.registry
+        return f"{'http' if self.insecure else 'https'}://{ref.registry}"
+
+    def realm(self, realm: str, ref: Reference) -> str:
+        """The token endpoint to use for a challenge's ``realm``."""
+        return self.auth if self.auth and self.applies_to(ref) else realm
+
+    def blob_location(self, location: str, ref: Reference) -> str:
+        """A redirect target with its scheme and host replaced by the blob proxy, path and query kept."""
+        if not self.blob or not self.applies_to(ref):
+            return location
+        match = _AUTHORITY_END.match(location)
+        return self.blob + location[match.end() :] if match else location

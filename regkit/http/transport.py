@@ -1,0 +1,230 @@
+"""HTTP I/O: one ``requests.Session``, no automatic redirects, every request recorded.
+
+Redirects are never followed by requests here: requests keeps ``Authorization`` when a redirect
+stays on the same scheme, host and port, which leaks the registry token to a blob CDN served
+behind the same reverse proxy. Callers follow redirects themselves (see :mod:`regkit.steps.blobs`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from ..errors import TransportError
+from ..oci.redact import redact_headers, redact_text, redact_url, scrub, secrets_in
+from .exchange import Exchange
+
+DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds; read is between bytes, not the whole body
+CHUNK_SIZE = 1 << 20
+# A response body we only want to show (error pages) is cut here.
+PREVIEW_LIMIT = 2048
+
+
+# requests' errors are OSErrors too; these say nothing about the connection and must not be retried.
+_NOT_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.URLRequired,
+    ValueError,  # a header value that cannot be encoded, for one
+)
+
+
+def _describe(exc: Exception, url: str) -> tuple[str, str]:
+    """``(kind, sentence)`` naming the host and what went wrong, without requests' nested noise.
+
+    Kinds: ``http-to-https``, ``tls``, ``connect-timeout``, ``read-timeout``, ``dns``, ``refused``,
+    ``reset`` (the only transient one: the connection broke), ``other``.
+    """
+    host = urlsplit(url).netloc or url
+    text = redact_text(str(exc))
+    if isinstance(exc, _NOT_CONNECTION_ERRORS):
+        return "other", f"cannot send the request to {host}: {exc.__class__.__name__}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
+            return "http-to-https", f"{host} answered plain HTTP to a TLS (https) request; use --insecure-registry"
+        return "tls", f"TLS failed with {host}: {_last_reason(text)} (use --insecure-registry to skip verification)"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect-timeout", f"connecting to {host} timed out"
+    if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
+        return "read-timeout", f"{host} stopped sending data (read timeout)"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if any(p in text for p in ("Name or service not known", "nodename nor servname", "name resolution")):
+            return "dns", f"cannot resolve host {host} (DNS)"
+        if "Connection refused" in text:
+            return "refused", f"connection to {host} refused (nothing listens there, or a firewall rejects it)"
+        return "reset", f"connection to {host} failed: {_last_reason(text)}"
+    if isinstance(exc, (urllib3.exceptions.ProtocolError, requests.exceptions.ChunkedEncodingError, OSError)):
+        return "reset", f"connection to {host} broke: {_last_reason(text)}"
+    return "other", f"request to {host} failed: {exc.__class__.__name__}: {_last_reason(text)}"
+
+
+def _last_reason(text: str) -> str:
+    """requests nests reasons as 'A(B(C: reason))'; the innermost phrase is the readable part."""
+    return text.rsplit(": ", 1)[-1].rstrip(")'\"") if ": " in text else text
+
+
+class HttpResponse:
+    """A response whose body is read through this object, so its exchange is completed when read."""
+
+    def __init__(
+        self, response: requests.Response, exchange: Exchange, clock_start: float, secrets: list[str] | None = None
+    ) -> None:
+        self.raw = response
+        self.exchange = exchange
+        self._clock_start = clock_start
+        self._secrets = secrets or []  # what the request carried, should the body echo it back
+
+    @property
+    def status(self) -> int:
+        """HTTP status code."""
+        return self.raw.status_code
+
+    @property
+    def headers(self) -> requests.structures.CaseInsensitiveDict[str]:
+        """Response headers."""
+        return self.raw.headers
+
+    def iter_bytes(self, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """The body exactly as sent (no Content-Encoding decoding: a blob's digest is over the wire bytes)."""
+        try:
+            for chunk in self.raw.raw.stream(chunk_size, decode_content=False):
+                self.exchange.bytes_received += len(chunk)
+                yield chunk
+        except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as exc:
+            kind, self.exchange.error = _describe(exc, self.raw.url)
+            raise TransportError(
+                f"the body from {urlsplit(self.raw.url).netloc} broke off after "
+                f"{self.exchange.bytes_received} bytes: {self.exchange.error}",
+                exchange=self.exchange,
+                kind=kind,
+            ) from None
+        finally:
+            self.finish()
+
+    def read(self, limit: int, what: str) -> bytes:
+        """The whole body, refusing more than ``limit`` bytes (hostile servers can send endless data)."""
+        body = bytearray()
+        for chunk in self.iter_bytes(64 * 1024):
+            body += chunk
+            if len(body) > limit:
+                self.close()
+                raise TransportError(
+                    f"{what} from {urlsplit(self.raw.url).netloc} is larger than the {limit} bytes allowed",
+                    exchange=self.exchange,
+                )
+        return bytes(body)
+
+    def preview(self) -> str:
+        """Read up to a few kB of an unwanted body (an error page) and keep it on the exchange."""
+        try:
+            data = self.read(1 << 20, "the error body")
+        except TransportError:
+            data = b""
+        # S3 echoes a forwarded Authorization header in its error body; nothing secret is kept.
+        # Scrub before cutting: a secret cut in two would no longer be recognised.
+        self.exchange.body_preview = scrub(data.decode("utf-8", "replace"), self._secrets)[:PREVIEW_LIMIT]
+        return self.exchange.body_preview
+
+    def finish(self) -> None:
+        """Stamp the total time once the body is consumed or abandoned."""
+        if self.exchange.total_time is None:
+            self.exchange.total_time = time.perf_counter() - self._clock_start
+
+    def close(self) -> None:
+        """Release the connection (and finish the exchange)."""
+        self.finish()
+        self.raw.close()
+
+    def abort(self) -> None:
+        """Break the connection from another thread, waking a read blocked on it (Ctrl-C, cancel)."""
+        connection = getattr(self.raw.raw, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            # shutdown(), unlike close(), wakes a recv() already waiting in another thread.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class Transport:
+    """Sends requests over a pooled session and hands each new :class:`Exchange` to ``record``."""
+
+    def __init__(
+        self,
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        pool_size: int = 16,
+        record: Callable[[Exchange], None] | None = None,
+    ) -> None:
+        self.session = requests.Session()
+        # Keep-alive pools sized for concurrent layer downloads to one host.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = "regkit"
+        self.session.headers["Accept-Encoding"] = "identity"
+        self.timeout = timeout
+        self.record = record or (lambda exchange: None)
+
+    def send(
+        self,
+        step: str,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | list[tuple[str, str]] | None = None,
+        data: bytes | None = None,
+        original_url: str | None = None,
+        attempt: int = 1,
+        note: str = "",
+        verify: bool = True,
+    ) -> HttpResponse:
+        """Send one request; the body is left unread (streamed) for the caller."""
+        request = requests.Request(method, url, headers=headers or {}, params=params, data=data)
+        try:
+            prepared = self.session.prepare_request(request)
+        except (requests.exceptions.RequestException, ValueError) as exc:
+            # The message may quote the URL or a header value: say what, not how.
+            raise TransportError(f"cannot build a request for {redact_url(url)} ({exc.__class__.__name__})") from None
+        exchange = Exchange.begin(step, method, prepared.url or url, dict(prepared.headers), time.time(), original_url)
+        exchange.attempt, exchange.note = attempt, note
+        exchange.proxy = redact_url(_environment_proxy(prepared.url or url)) if self.session.trust_env else ""
+        self.record(exchange)
+        start = time.perf_counter()
+        try:
+            response = self.session.send(
+                prepared, stream=True, allow_redirects=False, verify=verify, timeout=self.timeout
+            )
+        except (requests.exceptions.RequestException, ValueError) as exc:
+            kind, exchange.error = _describe(exc, prepared.url or url)
+            exchange.total_time = time.perf_counter() - start
+            raise TransportError(exchange.error, exchange=exchange, kind=kind) from None
+        exchange.time_to_headers = time.perf_counter() - start
+        exchange.status, exchange.reason = response.status_code, response.reason or ""
+        exchange.response_headers = _redacted_response_headers(response)
+        return HttpResponse(response, exchange, start, secrets_in(prepared.url or url, prepared.headers))
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.session.close()
+
+
+def _environment_proxy(url: str) -> str:
+    """The proxy requests will use for ``url`` from HTTP(S)_PROXY/ALL_PROXY, NO_PROXY applied; '' if none."""
+    proxies = requests.utils.get_environ_proxies(url)
+    return proxies.get(urlsplit(url).scheme) or proxies.get("all") or ""
+
+
+def _redacted_response_headers(response: requests.Response) -> list[tuple[str, str]]:
+    # urllib3 keeps repeated headers (several WWW-Authenticate) apart; requests would join them.
+    return redact_headers(list(response.raw.headers.items()))

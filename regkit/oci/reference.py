@@ -1,0 +1,167 @@
+"""Image references: parsing, validation and Docker Hub normalisation (pure, no I/O).
+
+The grammar is the one of the distribution project's ``reference`` package::
+
+    reference  := name [ ":" tag ] [ "@" digest ]
+    name       := [domain "/"] path-component ["/" path-component]*
+    domain     := host [":" port]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import InvalidReference
+from .digest import Digest
+
+DOCKER_HUB_DOMAIN = "docker.io"
+DOCKER_HUB_REGISTRY = "registry-1.docker.io"
+# Names that all mean Docker Hub; the API itself lives at registry-1.docker.io.
+_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+DEFAULT_TAG = "latest"
+NAME_MAX_LENGTH = 255
+
+_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]{{1,5}})?")
+_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)  # \w would take any Unicode letter or digit
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A fully qualified image reference: registry host, repository, tag and/or digest."""
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: Digest | None = None
+    original: str = ""
+
+    @property
+    def is_docker_hub(self) -> bool:
+        """True when the registry is Docker Hub."""
+        return self.registry == DOCKER_HUB_REGISTRY
+
+    @property
+    def identifier(self) -> str:
+        """What goes after ``/manifests/``: the digest when pinned (it wins over the tag), else the tag."""
+        return str(self.digest) if self.digest else (self.tag or DEFAULT_TAG)
+
+    @property
+    def name(self) -> str:
+        """Registry host and repository, e.g. ``registry-1.docker.io/library/alpine``."""
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def canonical_name(self) -> str:
+        """The name containerd and ``docker save`` write: ``docker.io/library/alpine`` for Docker Hub."""
+        return f"{DOCKER_HUB_DOMAIN}/{self.repository}" if self.is_docker_hub else self.name
+
+    @property
+    def familiar_name(self) -> str:
+        """The short name Docker shows: ``alpine`` for Hub's library images, else domain/repository."""
+        if not self.is_docker_hub:
+            return self.name
+        return self.repository.removeprefix("library/")
+
+    @property
+    def repo_tag(self) -> str | None:
+        """The ``RepoTags`` entry ``docker load`` should create, or None for a digest-only reference."""
+        return f"{self.familiar_name}:{self.tag}" if self.tag else None
+
+    @property
+    def scope(self) -> str:
+        """The token scope a pull of this repository needs."""
+        return f"repository:{self.repository}:pull"
+
+    def with_digest(self, digest: Digest) -> Reference:
+        """The same reference pinned to ``digest``."""
+        return Reference(self.registry, self.repository, self.tag, digest, self.original)
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+    def _repr_html_(self) -> str:
+        from ..display.html import reference_html
+
+        return reference_html(self)
+
+
+def _fail(text: str, why: str) -> InvalidReference:
+    return InvalidReference(f"invalid image reference {text!r}: {why}")
+
+
+def _split_domain(name: str) -> tuple[str, str]:
+    """Split off the registry host the way Docker does: a first component with '.', ':' or 'localhost'."""
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
+        return first, rest
+    return DOCKER_HUB_DOMAIN, name
+
+
+def _check_repository(text: str, repository: str) -> None:
+    if not repository:
+        raise _fail(text, "the repository name is empty")
+    for component in repository.split("/"):
+        if not component:
+            raise _fail(text, "the repository has an empty path component ('//' or a trailing '/')")
+        if component != component.lower() and _PATH_COMPONENT.fullmatch(component.lower()):
+            raise _fail(text, f"repository names must be lowercase, {component!r} is not")
+        if not _PATH_COMPONENT.fullmatch(component):
+            raise _fail(
+                text,
+                f"{component!r} is not a valid path component "
+                "(lowercase letters and digits, separated by '.', '_', '__' or '-')",
+            )
+
+
+def resolve(ref: str) -> Reference:
+    """Parse ``ref`` and fill in the defaults: ``alpine`` -> ``registry-1.docker.io/library/alpine:latest``."""
+    if not isinstance(ref, str):
+        raise InvalidReference(f"an image reference must be a string, not {type(ref).__name__}")
+    text = ref.strip()
+    if not text:
+        raise InvalidReference("the image reference is empty; give one like 'alpine' or 'ghcr.io/org/app:1.0'")
+    if "://" in text:
+        raise _fail(text, "leave out the scheme (http:// or https://); use --insecure-registry for plain HTTP")
+    if any(c.isspace() for c in text):
+        raise _fail(text, "it contains white space")
+
+    rest, at, digest_text = text.partition("@")
+    digest = None
+    if at:
+        try:
+            digest = Digest.parse(digest_text)
+        except InvalidReference as exc:
+            raise _fail(text, exc.message) from None
+
+    # A ':' after the last '/' starts the tag; one before it belongs to a registry port.
+    name, tag = rest, None
+    colon = rest.rfind(":")
+    if colon > rest.rfind("/"):
+        name, tag = rest[:colon], rest[colon + 1 :]
+        if not _TAG.fullmatch(tag):
+            raise _fail(
+                text, f"tag {tag!r} is invalid (1-128 of letters, digits, '_', '.', '-'; not starting with '.' or '-')"
+            )
+
+    if len(name) > NAME_MAX_LENGTH:
+        raise _fail(text, f"the name is longer than {NAME_MAX_LENGTH} characters")
+    domain, repository = _split_domain(name)
+    if not _DOMAIN.fullmatch(domain):
+        raise _fail(text, f"{domain!r} is not a valid registry host[:port]")
+    _check_repository(text, repository)
+
+    if domain.lower() in _HUB_ALIASES:
+        domain = DOCKER_HUB_REGISTRY
+        if "/" not in repository:
+            repository = f"library/{repository}"
+    if tag is None and digest is None:
+        tag = DEFAULT_TAG
+    return Reference(domain, repository, tag, digest, original=ref)
