@@ -26,19 +26,20 @@ The tree::
 Errors caused by an HTTP exchange carry it as ``.exchange`` (already redacted).
 
 This module is the root of the layers: every package of regkit may import it, and it imports
-no other regkit module at run time (the exchange type only for type checking, the HTML renderer
-only inside ``_repr_html_``).
+only :mod:`regkit._repr` (the shared HTML repr), not even the exchange type it carries.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .http.exchange import Exchange
+from ._repr import HtmlRepr
+
+# A regkit.http.exchange.Exchange; not imported, even for type checking, as http sits above this module.
+Exchange = Any
 
 
-class RegkitError(Exception):
+class RegkitError(Exception, HtmlRepr):
     """Base of all regkit errors; ``exchange`` is the failing HTTP exchange, if any."""
 
     exit_code = 1
@@ -51,11 +52,6 @@ class RegkitError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
-
-    def _repr_html_(self) -> str:
-        from .display.html import error_html
-
-        return error_html(self)
 
 
 class UsageError(RegkitError):

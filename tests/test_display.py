@@ -200,3 +200,36 @@ def test_importing_regkit_imports_no_notebook_libraries(tmp_path: Path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_every_result_type_has_its_renderer_and_others_fall_back_to_escaped_text(tmp_path: Path):
+    import importlib
+    import pkgutil
+
+    from regkit._repr import HtmlRepr
+    from regkit.display.render import render_html
+
+    for module in pkgutil.walk_packages(regkit.__path__, "regkit."):
+        if not module.name.startswith(("regkit.display", "regkit.lab", "regkit.cli", "regkit.__main__")):
+            importlib.import_module(module.name)
+    results: list[type] = []
+    pending = list(HtmlRepr.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        results.append(cls)
+        pending.extend(cls.__subclasses__())
+    assert len(results) > 16
+    fallback = render_html.dispatch(object)
+    assert all(render_html.dispatch(cls) is not fallback for cls in results), [
+        cls for cls in results if render_html.dispatch(cls) is fallback
+    ]
+
+    class Unregistered(HtmlRepr):
+        def __repr__(self) -> str:
+            return SCRIPT
+
+    assert Unregistered()._repr_html_() == "<pre>&lt;script&gt;alert(1)&lt;/script&gt;</pre>"
+    # The HTML comes from the display layer; the result itself imports none of it.
+    code = "import sys, regkit; regkit.resolve('busybox'); print('regkit.display' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .._repr import HtmlRepr
 from ..http.client import AuthArg, Client
 from ..http.endpoints import Endpoints
 from ..oci.manifest import Descriptor
@@ -35,7 +36,7 @@ class FileDifference(NamedTuple):
 
 
 @dataclass(frozen=True)
-class ImageComparison:
+class ImageComparison(HtmlRepr):
     """Layers shared by digest and, when the files were compared, the paths that differ."""
 
     left: ManifestResult
@@ -103,11 +104,6 @@ class ImageComparison:
             "layers": self.layer_rows(),
             "differences": self.rows() if self.differences is not None else None,
         }
-
-    def _repr_html_(self) -> str:
-        from ..display.analysis_html import comparison_html
-
-        return comparison_html(self)
 
 
 def _tree(analysis: ImageAnalysis) -> dict[str, tuple[FileEntry, int]]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from .._repr import HtmlRepr
 from ..errors import OutputError, UnsafeContent
 from ..http.client import AuthArg, Client, as_reference
 from ..http.endpoints import Endpoints
@@ -52,7 +53,7 @@ _MAX_MTIME = 1 << 34
 
 
 @dataclass(frozen=True)
-class ExportResult:
+class ExportResult(HtmlRepr):
     """What was written where: counts, bytes, the layers read again, and the modes that lost set-id bits."""
 
     directory: Path
@@ -67,11 +68,6 @@ class ExportResult:
     dropped_setid: tuple[str, ...]
     seconds: float
     exchanges: tuple[Exchange, ...]
-
-    def _repr_html_(self) -> str:
-        from ..display.analysis_html import export_html
-
-        return export_html(self)
 
 
 def problems(analysis: ImageAnalysis) -> list[str]:

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from .._repr import HtmlRepr
 from ..errors import InvalidOption, VerificationError
 from ..http.client import AuthArg, Client, as_reference
 from ..http.endpoints import Endpoints
@@ -41,7 +42,7 @@ class HistoryStep:
 
 
 @dataclass(frozen=True)
-class ImageAnalysis:
+class ImageAnalysis(HtmlRepr):
     """An image taken apart: its layers, the merged tree, what each layer changed, and the waste."""
 
     reference: Reference
@@ -170,11 +171,6 @@ class ImageAnalysis:
             ],
             "unsafe": [u._asdict() for u in self.unsafe],
         }
-
-    def _repr_html_(self) -> str:
-        from ..display.analysis_html import analysis_html
-
-        return analysis_html(self)
 
 
 def read_config(

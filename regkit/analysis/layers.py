@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 
 import zstandard
 
+from .._repr import HtmlRepr
 from ..errors import DigestMismatch, ManifestError, SizeMismatch, VerificationError
 from ..http.client import Client
 from ..http.exchange import Exchange
@@ -237,7 +238,7 @@ def scan(tar: tarfile.TarFile) -> Iterator[FileEntry]:
 
 
 @dataclass(frozen=True)
-class LayerReport:
+class LayerReport(HtmlRepr):
     """One layer: its sizes, its entries, and the build step (config history) that made it."""
 
     index: int
@@ -295,11 +296,6 @@ class LayerReport:
     def frame(self) -> pd.DataFrame:
         """The entries as a DataFrame."""
         return frame_of(self.rows())
-
-    def _repr_html_(self) -> str:
-        from ..display.analysis_html import layer_html
-
-        return layer_html(self)
 
 
 def frame_of(rows: Iterator[tuple[object, ...]] | list[tuple[object, ...]]) -> pd.DataFrame:

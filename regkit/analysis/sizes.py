@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import zstandard
 
+from .._repr import HtmlRepr
 from ..errors import UnexpectedResponse
 from ..http.client import AuthArg, Client, as_reference
 from ..http.endpoints import Endpoints
@@ -59,7 +60,7 @@ class LayerSize:
 
 
 @dataclass(frozen=True)
-class LayerSizes:
+class LayerSizes(HtmlRepr):
     """One image's layers sized from its manifest, its config and a few bytes of each layer."""
 
     reference: Reference
@@ -96,11 +97,6 @@ class LayerSizes:
         import pandas as pd
 
         return pd.DataFrame.from_records(self.rows())
-
-    def _repr_html_(self) -> str:
-        from ..display.analysis_html import layer_sizes_html
-
-        return layer_sizes_html(self)
 
 
 def byte_range(
@@ -197,7 +193,7 @@ class ImageSize:
 
 
 @dataclass(frozen=True)
-class SizeReport:
+class SizeReport(HtmlRepr):
     """Compressed sizes of tags and of every platform they hold, from manifests alone, and what they share."""
 
     images: tuple[ImageSize, ...]
@@ -275,11 +271,6 @@ class SizeReport:
         """A JSON-ready summary."""
         totals = {"total_bytes": self.total_bytes, "distinct_bytes": self.distinct_bytes}
         return {**totals, "shared_bytes": self.shared_bytes, "images": self.rows(), "blobs": self.blob_rows()}
-
-    def _repr_html_(self) -> str:
-        from ..display.analysis_html import size_report_html
-
-        return size_report_html(self)
 
 
 def _images_of(client: Client, ref: Reference, exchanges: list[Exchange]) -> Iterator[ImageSize]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 
+from .._repr import HtmlRepr
 from ..errors import RegkitError
 from ..http.client import AuthArg, Client, as_reference
 from ..http.endpoints import Endpoints
@@ -21,7 +22,7 @@ from .findings import ERROR, INFO, Context, Finding, detect, upstream_comparison
 
 
 @dataclass(frozen=True)
-class Diagnosis:
+class Diagnosis(HtmlRepr):
     """The findings of one diagnostic run, with every exchange it made."""
 
     reference: Reference
@@ -39,11 +40,6 @@ class Diagnosis:
         route = f" via {self.endpoints.registry}" if self.endpoints.registry else ""
         head = f"diagnosis of {self.reference}{route}: {'OK' if self.ok else 'PROBLEMS FOUND'}"
         return "\n".join([head, *(str(f) for f in self.findings)])
-
-    def _repr_html_(self) -> str:
-        from ..display.diagnosis_html import diagnosis_html
-
-        return diagnosis_html(self)
 
 
 def diagnose(

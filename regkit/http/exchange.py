@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._repr import HtmlRepr
 from ..oci.headers import unsigned
 from ..oci.redact import redact_headers, redact_url
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Exchange:
+class Exchange(HtmlRepr):
     """One HTTP request and its response (or the error that replaced it), already redacted."""
 
     step: str
@@ -103,13 +104,8 @@ class Exchange:
 
         return to_curl(self)
 
-    def _repr_html_(self) -> str:
-        from ..display.html import exchange_html
 
-        return exchange_html(self)
-
-
-class Transcript:
+class Transcript(HtmlRepr):
     """Every exchange of a client, in the order the requests were sent; safe to append from threads."""
 
     def __init__(self) -> None:
@@ -154,8 +150,3 @@ class Transcript:
         from .formats import to_jsonl
 
         return to_jsonl(self)
-
-    def _repr_html_(self) -> str:
-        from ..display.html import exchanges_html
-
-        return exchanges_html(list(self))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .._repr import HtmlRepr
+
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _SPACE = re.compile(r"[ \t]*")
 
 
 @dataclass(frozen=True)
-class Challenge:
+class Challenge(HtmlRepr):
     """One authentication challenge: a scheme (``bearer``, ``basic``) and its parameters."""
 
     scheme: str
@@ -35,11 +37,6 @@ class Challenge:
     def __str__(self) -> str:
         params = ",".join(f'{k}="{v}"' for k, v in self.params.items())
         return f"{self.scheme.capitalize()} {params}".strip()
-
-    def _repr_html_(self) -> str:
-        from ..display.html import challenge_html
-
-        return challenge_html(self)
 
 
 def _quoted(text: str, pos: int) -> tuple[str, int]:

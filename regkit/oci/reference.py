@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .._repr import HtmlRepr
 from ..errors import InvalidReference
 from .digest import Digest
 
@@ -29,7 +30,7 @@ _TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)  # \w would take any Unicode l
 
 
 @dataclass(frozen=True)
-class Reference:
+class Reference(HtmlRepr):
     """A fully qualified image reference: registry host, repository, tag and/or digest."""
 
     registry: str
@@ -86,11 +87,6 @@ class Reference:
         if self.digest:
             text += f"@{self.digest}"
         return text
-
-    def _repr_html_(self) -> str:
-        from ..display.html import reference_html
-
-        return reference_html(self)
 
 
 def _fail(text: str, why: str) -> InvalidReference:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .._repr import HtmlRepr
 from ..errors import AuthError, TransportError
 from ..http.client import AuthArg, Client, Credentials, as_reference
 from ..http.exchange import Exchange
@@ -34,7 +35,7 @@ EXPIRY_MARGIN = 5
 
 
 @dataclass(frozen=True)
-class Token:
+class Token(HtmlRepr):
     """What to put in ``Authorization``: a Bearer token, Basic credentials, or nothing (open registry)."""
 
     kind: str  # "bearer", "basic" or "none"
@@ -83,11 +84,6 @@ class Token:
             f"Token(kind={self.kind!r}{secret}, service={self.service!r}, scope={self.scope!r}, "
             f"expires_in={self.expires_in})"
         )
-
-    def _repr_html_(self) -> str:
-        from ..display.html import token_html
-
-        return token_html(self)
 
 
 def challenges_of(exchange: Exchange) -> list[Challenge]:

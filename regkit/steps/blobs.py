@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
+from .._repr import HtmlRepr
 from ..errors import SizeMismatch, TransportError, UnexpectedResponse, VerificationError
 from ..http.client import AuthArg, Client, as_reference
 from ..http.exchange import Exchange
@@ -29,7 +30,7 @@ Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
-class BlobResult:
+class BlobResult(HtmlRepr):
     """A verified blob on disk, with the exchanges (registry and redirect hops) that fetched it."""
 
     descriptor: Descriptor
@@ -42,11 +43,6 @@ class BlobResult:
     def size(self) -> int:
         """Size in bytes (verified)."""
         return self.descriptor.size
-
-    def _repr_html_(self) -> str:
-        from ..display.html import blob_html
-
-        return blob_html(self)
 
 
 def fetch_blob(

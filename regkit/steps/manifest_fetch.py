@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .._repr import HtmlRepr
 from ..errors import DigestMismatch, InvalidReference, ManifestError, SizeMismatch
 from ..http.client import AuthArg, Client, as_reference
 from ..http.exchange import Exchange
@@ -20,7 +21,7 @@ MAX_MANIFEST_SIZE = 4 << 20
 
 
 @dataclass(frozen=True)
-class ManifestResult:
+class ManifestResult(HtmlRepr):
     """The image manifest to pull, the index it was chosen from (if any), and the exchanges."""
 
     reference: Reference
@@ -44,11 +45,6 @@ class ManifestResult:
     def layers(self) -> tuple[Descriptor, ...]:
         """The layer descriptors, bottom first."""
         return self.manifest.layers
-
-    def _repr_html_(self) -> str:
-        from ..display.html import manifest_html
-
-        return manifest_html(self)
 
 
 def get_manifest(

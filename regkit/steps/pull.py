@@ -11,6 +11,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._repr import HtmlRepr
 from ..errors import Cancelled, InvalidOption, OutputError
 from ..http.client import AuthArg, Client, as_reference
 from ..http.endpoints import Endpoints
@@ -30,7 +31,7 @@ DEFAULT_JOBS = 3  # the Docker engine's default max-concurrent-downloads
 
 
 @dataclass(frozen=True)
-class PullResult:
+class PullResult(HtmlRepr):
     """Everything a pull did: each step's result and every exchange, in order."""
 
     reference: Reference
@@ -50,11 +51,6 @@ class PullResult:
     def downloaded_bytes(self) -> int:
         """Bytes of blobs fetched over the network (cached ones excluded)."""
         return sum(b.size for b in self.blobs if not b.cached)
-
-    def _repr_html_(self) -> str:
-        from ..display.html import pull_html
-
-        return pull_html(self)
 
 
 def default_output(ref: Reference, format: str = "docker") -> Path:

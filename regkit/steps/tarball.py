@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .._repr import HtmlRepr
 from ..errors import InvalidOption, OutputError
 from ..oci import mediatypes as mt
 from ..oci.digest import Digest
@@ -33,7 +34,7 @@ OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
 
 @dataclass(frozen=True)
-class AssembledImage:
+class AssembledImage(HtmlRepr):
     """The written image: where, in which format, and the digests that identify it."""
 
     path: Path
@@ -48,11 +49,6 @@ class AssembledImage:
     def image_id(self) -> str:
         """The ID ``docker load`` gives the image: the config digest."""
         return str(self.config_digest)
-
-    def _repr_html_(self) -> str:
-        from ..display.html import image_html
-
-        return image_html(self)
 
 
 class _Sink(Protocol):
