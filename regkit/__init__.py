@@ -7,8 +7,7 @@ The five steps, each callable alone: :func:`resolve`, :func:`get_token`, :func:`
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .diagnosis import Diagnosis, Finding, diagnose
 from .errors import (
     AuthError,
@@ -31,14 +30,16 @@ from .errors import (
     UsageError,
     VerificationError,
 )
-from .http.client import Client, Credentials
+from .http.client import Client
+from .http.credentials import Credentials
 from .http.endpoints import Endpoints
 from .http.exchange import Exchange, Transcript
+from .http.tokens import Token
 from .oci.digest import Digest
 from .oci.manifest import Descriptor, ImageManifest, Index
 from .oci.platform import Platform
 from .oci.reference import Reference, resolve
-from .steps.auth import Token, get_token
+from .steps.auth import get_token
 from .steps.blobs import BlobResult, fetch_blob
 from .steps.manifest_fetch import ManifestResult, get_manifest
 from .steps.pull import PullResult, pull

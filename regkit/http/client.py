@@ -4,45 +4,20 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
 
-from ..errors import Cancelled, InvalidOption, TransportError
-from ..oci.redact import fingerprint
+from ..errors import Cancelled, TransportError
 from ..oci.reference import Reference, resolve
+from .credentials import AuthArg, Credentials, as_credentials
 from .endpoints import Endpoints
 from .exchange import Transcript
 from .retry import RetryPolicy, parse_retry_after
+from .tokens import TokenCache
 from .transport import DEFAULT_TIMEOUT, HttpResponse, Transport
-
-if TYPE_CHECKING:
-    from ..steps.auth import Token
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A username and password (or identity token) for HTTP Basic; the password never prints."""
-
-    username: str
-    password: str = field(repr=False)
-
-    def __repr__(self) -> str:
-        return f"Credentials(username={self.username!r}, password={fingerprint(self.password)!r})"
-
-
-AuthArg = Credentials | tuple[str, str] | None
-
-
-def as_credentials(auth: AuthArg) -> Credentials | None:
-    """Accept ``(user, password)`` or :class:`Credentials`."""
-    if auth is None or isinstance(auth, Credentials):
-        return auth
-    if isinstance(auth, tuple) and len(auth) == 2 and all(isinstance(x, str) for x in auth):
-        return Credentials(*auth)
-    raise InvalidOption("auth must be a (username, password) tuple or regkit.Credentials")
 
 
 def as_reference(ref: Reference | str) -> Reference:
@@ -70,10 +45,10 @@ class Client:
         self.docker_config = docker_config
         self.retry = retry or RetryPolicy()
         self._config_credentials: dict[str, Credentials | None] = {}
+        self._credentials_lock = threading.Lock()
         self.transcript = Transcript()
         self.transport = Transport(timeout=timeout, pool_size=pool_size, record=self.transcript.append)
-        self.tokens: dict[tuple[str, str, str], Token] = {}
-        self.token_lock = threading.Lock()
+        self.tokens = TokenCache()
         # --insecure-registry covers the registry (or mirror) hosts only, never a token service or CDN.
         self._insecure_hosts: set[str] = set()
         if self.insecure:
@@ -83,9 +58,18 @@ class Client:
         self._abort = threading.Event()  # set by abort(): later responses are broken off, waits end
 
     def credentials_for(self, ref: Reference) -> Credentials | None:
-        """Explicit credentials, else those ``~/.docker/config.json`` has for the reference's registry."""
-        if self.credentials is not None or not self.docker_config:
+        """The credentials for the reference's registry: explicit ones given for it, else ``~/.docker/config.json``'s.
+
+        Explicit credentials without a registry are bound to the first registry they are used for, so a
+        second registry (whatever realm its challenge names) never receives them.
+        """
+        with self._credentials_lock:
+            if self.credentials is not None and self.credentials.registry is None:
+                self.credentials = replace(self.credentials, registry=ref.registry)
+        if self.credentials is not None and self.credentials.registry == ref.registry:
             return self.credentials
+        if not self.docker_config:
+            return None
         if ref.registry not in self._config_credentials:
             from .dockerconfig import credentials_for  # a file read and maybe a helper run: only when asked
 

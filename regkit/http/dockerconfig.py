@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import InvalidOption
 from ..oci.reference import DOCKER_HUB_REGISTRY
-from .client import Credentials
+from .credentials import Credentials
 
 HUB_CONFIG_KEY = "https://index.docker.io/v1/"
 HELPER_TIMEOUT = 30

@@ -14,12 +14,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .. import __version__
+from .._version import __version__
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .exchange import Exchange
+    from .record import ExchangeRecord as Exchange  # the fields: Exchange's own methods call this module
 
 HAR_VERSION = "1.2"
 HTTP_VERSION = "HTTP/1.1"  # requests (urllib3) speaks HTTP/1.1 only

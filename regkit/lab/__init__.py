@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-MODES = ("hub", "open")
+from .modes import MODES
 
 __all__ = ["MODES", "Lab"]
 

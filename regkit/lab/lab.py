@@ -30,10 +30,10 @@ from ..errors import LabError, PortInUse
 from ..http.client import Client
 from ..http.endpoints import ENV_AUTH, ENV_BLOB, ENV_REGISTRY, Endpoints
 from ..oci.reference import resolve
-from . import MODES
 from .busybox import busybox_binary
 from .certs import make_key_pair
 from .images import SampleImage, sample_images
+from .modes import MODES
 from .nginx import NGINX, NginxPorts, lab_config, nginx_process, write_config
 from .process import ManagedProcess, Service, pick_port, require_binary
 from .registry import RegistryServer

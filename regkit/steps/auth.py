@@ -6,22 +6,21 @@ import base64
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
 import requests
 
-from .._repr import HtmlRepr
 from ..errors import AuthError, TransportError
 from ..http.client import AuthArg, Client, Credentials, as_reference
 from ..http.exchange import Exchange
 from ..http.httperrors import who_answered
+from ..http.tokens import Token
 from ..http.transport import HttpResponse
 from ..oci import mediatypes as mt
 from ..oci.challenge import Challenge, find_challenge, parse_challenges
-from ..oci.jwt import JwtClaims, decode_claims
-from ..oci.redact import fingerprint, redact_json
+from ..oci.redact import redact_json
 from ..oci.reference import Reference
 
 MAX_TOKEN_RESPONSE = 1 << 20
@@ -30,60 +29,8 @@ _RFC3339 = re.compile(
     r"(?P<base>\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(?P<fraction>\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})"
 )
 DEFAULT_EXPIRES_IN = 60  # seconds, when the token service does not say (token spec)
-# Renew a little early so a token does not expire between the check and the request.
-EXPIRY_MARGIN = 5
 
-
-@dataclass(frozen=True)
-class Token(HtmlRepr):
-    """What to put in ``Authorization``: a Bearer token, Basic credentials, or nothing (open registry)."""
-
-    kind: str  # "bearer", "basic" or "none"
-    value: str = field(default="", repr=False)
-    realm: str = ""
-    service: str = ""
-    scope: str = ""
-    expires_in: int = 0
-    issued_at: datetime | None = None
-    obtained_at: float = 0.0
-    challenge: Challenge | None = None
-    exchanges: tuple[Exchange, ...] = field(default=(), repr=False)
-
-    @property
-    def expires_at(self) -> float | None:
-        """Wall-clock expiry (epoch seconds) of a Bearer token, counted from when we received it."""
-        return self.obtained_at + self.expires_in if self.kind == "bearer" else None
-
-    def seconds_left(self, now: float | None = None) -> float | None:
-        """Seconds until expiry (negative when expired), None when it never expires."""
-        expires = self.expires_at
-        return None if expires is None else expires - (time.time() if now is None else now)
-
-    @property
-    def claims(self) -> JwtClaims | None:
-        """The JWT claims of a Bearer token (issuer, access, expiry), unverified; None if it is no JWT."""
-        return decode_claims(self.value) if self.kind == "bearer" else None
-
-    @property
-    def expired(self) -> bool:
-        """True when a Bearer token is (about to be) past its lifetime."""
-        left = self.seconds_left()
-        return left is not None and left < EXPIRY_MARGIN
-
-    def headers(self) -> dict[str, str]:
-        """The ``Authorization`` header for registry requests (empty when none is needed)."""
-        if self.kind == "bearer":
-            return {"Authorization": f"Bearer {self.value}"}
-        if self.kind == "basic":
-            return {"Authorization": f"Basic {self.value}"}
-        return {}
-
-    def __repr__(self) -> str:
-        secret = f", value={fingerprint(self.value)!r}" if self.value else ""
-        return (
-            f"Token(kind={self.kind!r}{secret}, service={self.service!r}, scope={self.scope!r}, "
-            f"expires_in={self.expires_in})"
-        )
+__all__ = ["Token", "get_token"]  # Token lives in regkit.http.tokens, with the cache that holds it
 
 
 def challenges_of(exchange: Exchange) -> list[Challenge]:
@@ -153,16 +100,13 @@ def _bearer_token(
 ) -> Token:
     service = challenge.service or ""
     realm = client.endpoints.realm(challenge.realm or "", ref)
-    key = (realm, service, scope)
-    with client.token_lock:
-        cached = client.tokens.get(key)
-        # A token other than the rejected one was renewed by another thread meanwhile: use it.
-        fresh = cached is not None and not cached.expired and (rejected is None or cached.value != rejected.value)
-        if cached is not None and fresh and (not renew or rejected is not None):
-            return cached
+    registry = client.endpoints.registry_base(ref)
+
+    def request() -> Token:
         token = request_token(client, realm, service, scope, challenge, probe, client.credentials_for(ref))
-        client.tokens[key] = token
-        return token
+        return replace(token, registry=registry)
+
+    return client.tokens.obtain((registry, realm, service, scope), request, renew=renew, rejected=rejected)
 
 
 def request_token(
@@ -278,7 +222,7 @@ def send_authorized(
 
     Every exchange made (token renewals included) is appended to ``record``.
     """
-    token = _newest(client, token)
+    token = client.tokens.newest(token)
     if token.expired:
         token = renew_token(client, ref, token)
         record.append(token.exchanges[-1])
@@ -305,31 +249,23 @@ def send_authorized(
     return retry, token
 
 
-def _newest(client: Client, token: Token) -> Token:
-    """The client's cached token for the same realm, service and scope if it is newer (another thread renewed)."""
-    if token.kind != "bearer":
-        return token
-    cached = client.tokens.get((token.realm, token.service, token.scope))
-    return cached if cached is not None and cached.obtained_at > token.obtained_at else token
-
-
 def renew_token(client: Client, ref: Reference, token: Token) -> Token:
-    """A fresh Bearer token for the same realm, service and scope as an expired one."""
+    """A fresh Bearer token for the same registry, realm, service and scope as an expired one."""
     if token.challenge is None or not token.exchanges:
         raise AuthError("cannot renew a token that was not obtained from a challenge")
-    with client.token_lock:
-        current = client.tokens.get((token.realm, token.service, token.scope))
-        if current is not None and not current.expired:
-            return current  # another thread renewed it already
+    challenge, probe = token.challenge, token.exchanges[0]
+
+    def request() -> Token:
         fresh = request_token(
             client,
             token.realm,
             token.service,
             token.scope,
-            token.challenge,
-            token.exchanges[0],
+            challenge,
+            probe,
             client.credentials_for(ref),
             note="the token expired: renewing it",
         )
-        client.tokens[(token.realm, token.service, token.scope)] = fresh
-        return fresh
+        return replace(fresh, registry=token.registry)
+
+    return client.tokens.obtain(client.tokens.key(token), request)  # another thread may have renewed it already
