@@ -157,7 +157,8 @@ def test_token_is_cached_and_renewed_when_expired(open_lab):
     assert again is token  # from the cache: no second token request
     assert [e.step for e in client.transcript].count("token") == 3  # two probes, one token GET
     stale = dataclasses.replace(token, obtained_at=time.time() - 3600)
-    client.tokens = {key: stale for key in client.tokens}
+    assert len(client.tokens) == 1
+    client.tokens.put(stale)
     result = regkit.get_manifest(ref, token=stale, client=client)
     # Compare fingerprints, never values: a failing assert would print the token.
     assert result.token is not stale and fingerprint(result.token.value) != fingerprint(token.value)

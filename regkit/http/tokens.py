@@ -114,6 +114,11 @@ class TokenCache:
         cached = self._tokens.get(self.key(token))
         return cached if cached is not None and cached.obtained_at > token.obtained_at else token
 
+    def put(self, token: Token) -> None:
+        """File ``token`` (replacing the one filed like it)."""
+        with self._lock:
+            self._tokens[self.key(token)] = token
+
     def values(self) -> list[Token]:
         """Every cached token."""
         with self._lock:
