@@ -1,8 +1,11 @@
 """regkit: the Docker/OCI registry pull protocol, one visible step at a time.
 
-The five steps, each callable alone: :func:`resolve`, :func:`get_token`, :func:`get_manifest`,
-:func:`fetch_blob`, :func:`assemble`; :func:`pull` composes them. Every HTTP exchange is recorded
-(redacted) on the :class:`Client` transcript and on each step's result.
+``client.repository(ref)`` binds a :class:`Client`, a reference and its token once (a :class:`Repository`);
+the five steps are also callable alone: :func:`resolve`, :func:`get_token`, :func:`get_manifest`,
+:func:`fetch_blob`, :func:`assemble` (no network); :func:`pull` composes them. Every HTTP exchange is
+recorded (redacted) on the client's transcript, on the repository's log and on each step's result.
+
+The public API, above every layer but the command line: it may import all of them except ``cli``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from .errors import (
     UsageError,
     VerificationError,
 )
-from .http.client import Client
 from .http.credentials import Credentials
 from .http.endpoints import Endpoints
 from .http.exchange import Exchange, Transcript
@@ -43,6 +45,7 @@ from .steps.auth import get_token
 from .steps.blobs import BlobResult, fetch_blob
 from .steps.manifest_fetch import ManifestResult, get_manifest
 from .steps.pull import PullResult, pull
+from .steps.repository import Client, Repository
 from .steps.store import BlobStore
 from .steps.tarball import AssembledImage, assemble
 
@@ -77,6 +80,7 @@ __all__ = [
     "Reference",
     "RegistryError",
     "RegkitError",
+    "Repository",
     "SizeMismatch",
     "Token",
     "Transcript",

@@ -12,6 +12,7 @@ import pytest
 import regkit
 from regkit.lab.engine import DockerEngine
 from regkit.oci import mediatypes as mt
+from regkit.oci.manifest import parse_manifest
 from regkit.oci.platform import Platform
 
 from .helpers import PULLABLE, sample
@@ -192,3 +193,27 @@ def test_not_found_is_clear(registry, tmp_path):
 def test_https_to_a_plain_http_registry_says_what_to_do(registry, tmp_path):
     with pytest.raises(regkit.TransportError, match="insecure-registry"):
         regkit.pull(f"{registry.host}/library/busybox", tmp_path / "t.tar")
+
+
+def test_assemble_from_blobs_on_disk_with_no_client(registry, engine, tmp_path, monkeypatch):
+    """The blobs and the manifest's bytes on disk are all assemble needs: no client, no token, no socket."""
+    ref = f"{registry.host}/library/busybox:latest"
+    cache = tmp_path / "cache"
+    pulled = regkit.pull(ref, tmp_path / "first.tar", insecure=True, cache_dir=cache)
+    raw = pulled.manifest.manifest.raw
+    (tmp_path / "manifest.json").write_bytes(raw)
+    del pulled
+
+    def no_network(*args: object) -> None:
+        raise AssertionError("assemble opened a connection")
+
+    monkeypatch.setattr("socket.socket.connect", no_network)
+    image = parse_manifest((tmp_path / "manifest.json").read_bytes(), None, regkit.Digest.of(raw))
+    assert isinstance(image, regkit.ImageManifest)
+    assembled = regkit.assemble(image, cache, tmp_path / "offline.tar", reference="offline/busybox:disk")
+    assert assembled.repo_tags == ("offline/busybox:disk",)
+    untagged = regkit.assemble(image, cache, tmp_path / "untagged.tar")
+    assert untagged.repo_tags == () and untagged.image_id == assembled.image_id
+    monkeypatch.undo()
+    assert "offline/busybox:disk" in load(engine, tmp_path / "offline.tar")
+    assert engine.run("run", "--rm", "--network", "none", "offline/busybox:disk", "echo", "hi").stdout == "hi\n"

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from typing_extensions import Unpack
+
 from .._repr import HtmlRepr
-from ..http.client import AuthArg, Client
-from ..http.endpoints import Endpoints
+from ..http.client import Client, ClientOptions, client_for
 from ..oci.manifest import Descriptor
 from ..oci.platform import Platform
 from ..oci.reference import Reference
@@ -136,20 +137,18 @@ def compare_images(
     platform: Platform | str | None = None,
     files: bool = True,
     client: Client | None = None,
-    auth: AuthArg = None,
-    insecure: bool = False,
-    endpoints: Endpoints | None = None,
+    **options: Unpack[ClientOptions],
 ) -> ImageComparison:
     """Compare two images; with ``files`` their layers are streamed (shared ones once), else manifests only."""
-    client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints)
-    if not files:
-        return ImageComparison(
-            get_manifest(left, platform=platform, client=client),
-            get_manifest(right, platform=platform, client=client),
-            None,
+    with client_for(client, options) as session:
+        if not files:
+            return ImageComparison(
+                get_manifest(left, platform=platform, client=session),
+                get_manifest(right, platform=platform, client=session),
+                None,
+            )
+        cache: LayerCache = {}
+        return compare(
+            analyze(left, platform=platform, client=session, cache=cache),
+            analyze(right, platform=platform, client=session, cache=cache),
         )
-    cache: LayerCache = {}
-    return compare(
-        analyze(left, platform=platform, client=client, cache=cache),
-        analyze(right, platform=platform, client=client, cache=cache),
-    )

@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from typing_extensions import Unpack
+
 from .._repr import HtmlRepr
 from ..errors import OutputError, UnsafeContent
-from ..http.client import AuthArg, Client, as_reference
-from ..http.endpoints import Endpoints
+from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
 from ..oci.digest import Digest
 from ..oci.platform import Platform
@@ -94,18 +95,23 @@ def export(
     *,
     platform: Platform | str | None = None,
     client: Client | None = None,
-    auth: AuthArg = None,
-    insecure: bool = False,
-    endpoints: Endpoints | None = None,
+    **options: Unpack[ClientOptions],
 ) -> ExportResult:
     """Write the merged filesystem of an image (or of an analysis already made) into a new or empty directory."""
+    with client_for(client, options) as session:
+        return _export(session, source, Path(directory), platform)
+
+
+def _export(
+    client: Client, source: ImageAnalysis | Reference | str, target: Path, platform: Platform | str | None
+) -> ExportResult:
     started = time.perf_counter()
-    client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints)
-    first = len(client.transcript)
+    made: tuple[Exchange, ...] = ()  # the analysis's exchanges, when it is made here
     if isinstance(source, ImageAnalysis):
         analysis = source
     else:
         analysis = analyze(as_reference(source), platform=platform, client=client)
+        made = analysis.exchanges
     refused = problems(analysis)
     if refused:
         more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
@@ -113,7 +119,6 @@ def export(
             f"refusing to export {analysis.reference}: {refused[0]}{more}",
             hint="nothing was written; the image holds entries that could write outside the directory",
         )
-    target = Path(directory)
     writer = _Writer(analysis, client)
     with _target(target) as root:
         writer.write(root)
@@ -129,7 +134,7 @@ def export(
         writer.layers_read,
         tuple(writer.dropped),
         time.perf_counter() - started,
-        tuple(list(client.transcript)[first:]),
+        (*made, *writer.exchanges),
     )
 
 
@@ -143,6 +148,7 @@ class _Writer:
         self.bytes = 0
         self.dropped: list[str] = []
         self.layers_read: tuple[int, ...] = ()
+        self.exchanges: list[Exchange] = []  # those of the layers streamed again
 
     def write(self, root: int) -> None:
         """Directories, then each layer's visible files and symlinks, then hard links, then directory modes."""
@@ -184,14 +190,13 @@ class _Writer:
     def _write_layer(self, root: int, index: int, wanted: dict[int, tuple[str, ...]]) -> None:
         """Stream one layer again and write the members that are visible in the final tree."""
         report = self.analysis.layers[index]
-        exchanges: list[Exchange] = []
         token = self.analysis.manifest.token
         with open_layer(
             self.client,
             self.analysis.reference,
             report.descriptor,
             token,
-            exchanges,
+            self.exchanges,
             index=index,
             diff_id=report.diff_id,
         ) as (tar, _):

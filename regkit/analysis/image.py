@@ -8,18 +8,19 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from typing_extensions import Unpack
+
 from .._repr import HtmlRepr
 from ..errors import InvalidOption, VerificationError
-from ..http.client import AuthArg, Client, as_reference
-from ..http.endpoints import Endpoints
+from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
 from ..oci.digest import Digest, Verifier
 from ..oci.manifest import Descriptor, check_config_size, config_diff_ids, parse_config
 from ..oci.platform import Platform
 from ..oci.reference import Reference
-from ..steps.auth import Token
+from ..steps.auth import Token, probe_token
 from ..steps.blobs import follow_blob
-from ..steps.manifest_fetch import ManifestResult, get_manifest
+from ..steps.manifest_fetch import ManifestResult, manifest_of, wanted_platform
 from .filesystem import Filesystem, LayerChange, Unsafe, Waste
 from .layers import LayerReport, frame_of, read_layer
 
@@ -218,7 +219,8 @@ def fetch_image(
     client: Client, ref: Reference, platform: Platform | str | None, exchanges: list[Exchange]
 ) -> tuple[ManifestResult, dict[str, Any], tuple[HistoryStep, ...]]:
     """The manifest (for ``platform`` when ``ref`` is an index), its config, and the history matched to layers."""
-    manifest = get_manifest(ref, platform=platform, client=client)
+    wanted = wanted_platform(platform)
+    manifest = manifest_of(client, ref, probe_token(client, ref, exchanges), wanted, exchanges)
     config = read_config(client, ref, manifest.config, manifest.token, exchanges)
     return manifest, config, history_steps(config, len(manifest.layers))
 
@@ -227,22 +229,27 @@ def analyze(
     ref: Reference | str,
     *,
     platform: Platform | str | None = None,
-    client: Client | None = None,
-    auth: AuthArg = None,
-    insecure: bool = False,
-    endpoints: Endpoints | None = None,
     cache: LayerCache | None = None,
+    client: Client | None = None,
+    **options: Unpack[ClientOptions],
 ) -> ImageAnalysis:
     """Stream every layer of ``ref`` once (none is stored) and build the merged tree and its waste.
 
     ``cache`` maps layer digests to reports already read, to skip layers shared with an image
     analysed before (it is filled as layers are read).
     """
-    started = time.perf_counter()
     ref = as_reference(ref)
-    client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints)
-    first = len(client.transcript)
-    manifest, config, history = fetch_image(client, ref, platform, [])
+    with client_for(client, options) as session:
+        return analyze_with(session, ref, platform, cache)
+
+
+def analyze_with(
+    client: Client, ref: Reference, platform: Platform | str | None, cache: LayerCache | None
+) -> ImageAnalysis:
+    """:func:`analyze` with a client."""
+    started = time.perf_counter()
+    exchanges: list[Exchange] = []
+    manifest, config, history = fetch_image(client, ref, platform, exchanges)
     diff_ids = config_diff_ids(config, len(manifest.layers))
     steps = layer_steps(history)
     cache = {} if cache is None else cache
@@ -252,6 +259,7 @@ def analyze(
         known = cache.get(layer.digest)
         if known is None or known.diff_id != diff_id:
             known = cache[layer.digest] = read_layer(client, ref, layer, manifest.token, index=index, diff_id=diff_id)
+            exchanges.extend(known.exchanges)
         report = replace(known, index=index, created_by=steps.get(index, ""))
         filesystem.apply(index, report.entries)
         reports.append(report)
@@ -263,7 +271,7 @@ def analyze(
         tuple(reports),
         filesystem,
         time.perf_counter() - started,
-        tuple(list(client.transcript)[first:]),
+        tuple(exchanges),
     )
 
 
@@ -273,14 +281,23 @@ def analyze_layer(
     *,
     platform: Platform | str | None = None,
     client: Client | None = None,
-    auth: AuthArg = None,
-    insecure: bool = False,
-    endpoints: Endpoints | None = None,
+    **options: Unpack[ClientOptions],
 ) -> LayerReport:
     """Stream only layer ``index`` (from 0, bottom first) of ``ref`` and list it."""
     ref = as_reference(ref)
-    client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints)
-    manifest, config, history = fetch_image(client, ref, platform, [])
+    with client_for(client, options) as session:
+        manifest, config, history = fetch_image(session, ref, platform, [])
+        return _layer_of(session, ref, manifest, config, history, index)
+
+
+def _layer_of(
+    client: Client,
+    ref: Reference,
+    manifest: ManifestResult,
+    config: dict[str, Any],
+    history: tuple[HistoryStep, ...],
+    index: int,
+) -> LayerReport:
     if not 0 <= index < len(manifest.layers):
         raise InvalidOption(f"layer {index} does not exist: {ref} has {len(manifest.layers)} layers, from 0")
     diff_id = config_diff_ids(config, len(manifest.layers))[index]

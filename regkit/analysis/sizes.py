@@ -19,18 +19,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import zstandard
+from typing_extensions import Unpack
 
 from .._repr import HtmlRepr
 from ..errors import UnexpectedResponse
-from ..http.client import AuthArg, Client, as_reference
-from ..http.endpoints import Endpoints
+from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
 from ..oci import mediatypes as mt
 from ..oci.digest import Digest
 from ..oci.manifest import Descriptor, ImageManifest
 from ..oci.platform import Platform
 from ..oci.reference import Reference
-from ..steps.auth import Token, get_token
+from ..steps.auth import Token, probe_token
 from ..steps.blobs import follow_blob
 from ..steps.manifest_fetch import fetch_image_manifest, fetch_manifest
 from .image import HistoryStep, fetch_image, layer_steps
@@ -153,19 +153,17 @@ def layer_sizes(
     *,
     platform: Platform | str | None = None,
     client: Client | None = None,
-    auth: AuthArg = None,
-    insecure: bool = False,
-    endpoints: Endpoints | None = None,
+    **options: Unpack[ClientOptions],
 ) -> LayerSizes:
     """Per-layer sizes and build steps of ``ref`` without downloading a layer: manifest, config, Range."""
     ref = as_reference(ref)
-    client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints)
     exchanges: list[Exchange] = []
-    manifest, _, history = fetch_image(client, ref, platform, exchanges)
-    layers = tuple(
-        estimate_layer(client, ref, layer, manifest.token, exchanges, i) for i, layer in enumerate(manifest.layers)
-    )
-    return LayerSizes(ref, manifest.digest, manifest.platform, layers, history, (*manifest.exchanges, *exchanges))
+    with client_for(client, options) as session:
+        manifest, _, history = fetch_image(session, ref, platform, exchanges)
+        layers = tuple(
+            estimate_layer(session, ref, layer, manifest.token, exchanges, i) for i, layer in enumerate(manifest.layers)
+        )
+    return LayerSizes(ref, manifest.digest, manifest.platform, layers, history, tuple(exchanges))
 
 
 @dataclass(frozen=True)
@@ -275,8 +273,7 @@ class SizeReport(HtmlRepr):
 
 def _images_of(client: Client, ref: Reference, exchanges: list[Exchange]) -> Iterator[ImageSize]:
     """The image of a tag, or each platform's image of an index (attestations left out)."""
-    token = get_token(ref, client=client)
-    exchanges.extend(token.exchanges)
+    token = probe_token(client, ref, exchanges)
     top, token = fetch_manifest(client, ref, ref.identifier, ref.digest, token, exchanges)
     if isinstance(top, ImageManifest):
         yield ImageSize(ref, None, top)
@@ -290,12 +287,10 @@ def manifest_sizes(
     refs: Sequence[Reference | str],
     *,
     client: Client | None = None,
-    auth: AuthArg = None,
-    insecure: bool = False,
-    endpoints: Endpoints | None = None,
+    **options: Unpack[ClientOptions],
 ) -> SizeReport:
     """Compressed sizes of each reference and every platform it holds, from manifests only."""
-    client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints)
     exchanges: list[Exchange] = []
-    images = [image for ref in refs for image in _images_of(client, as_reference(ref), exchanges)]
+    with client_for(client, options) as session:
+        images = [image for ref in refs for image in _images_of(session, as_reference(ref), exchanges)]
     return SizeReport(tuple(images), tuple(exchanges))

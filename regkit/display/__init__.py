@@ -1,8 +1,10 @@
 """Every renderer, kept out of the protocol modules: ``html`` (Jupyter reprs of the steps),
 ``analysis_html`` and ``diagnosis_html`` (reprs of those results), ``tables`` (pandas), ``charts`` and
-``analysis_charts`` (matplotlib), ``widgets`` (ipywidgets). Only the HTML modules are imported by
-regkit itself, and only inside ``_repr_html_``: ``import regkit`` loads no pandas, matplotlib or ipywidgets.
+``analysis_charts`` (matplotlib), ``widgets`` (ipywidgets); ``render`` registers each HTML renderer for
+its result type. Regkit itself imports only ``render`` (with the HTML modules), from the shared
+``_repr_html_`` in :mod:`regkit._repr` — the one import pointing up the layers: ``import regkit``
+loads no pandas, matplotlib or ipywidgets.
 
-May import every layer below the command line: :mod:`regkit.analysis`, :mod:`regkit.diagnosis`,
+May import the layers below it: :mod:`regkit.analysis`, :mod:`regkit.diagnosis`,
 :mod:`regkit.steps`, :mod:`regkit.http`, :mod:`regkit.oci` and :mod:`regkit.errors`.
 """

@@ -6,6 +6,7 @@ says which renders what, so a new result type means one line here and no change 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import singledispatch
 from html import escape
 from typing import Any
@@ -38,20 +39,25 @@ def _transcript_html(transcript: Transcript) -> str:
     return html.exchanges_html(list(transcript))
 
 
-render_html.register(RegkitError, html.error_html)
-render_html.register(Reference, html.reference_html)
-render_html.register(Challenge, html.challenge_html)
-render_html.register(Exchange, html.exchange_html)
-render_html.register(Transcript, _transcript_html)
-render_html.register(Token, html.token_html)
-render_html.register(ManifestResult, html.manifest_html)
-render_html.register(BlobResult, html.blob_html)
-render_html.register(AssembledImage, html.image_html)
-render_html.register(PullResult, html.pull_html)
-render_html.register(LayerReport, analysis_html.layer_html)
-render_html.register(ImageAnalysis, analysis_html.analysis_html)
-render_html.register(LayerSizes, analysis_html.layer_sizes_html)
-render_html.register(SizeReport, analysis_html.size_report_html)
-render_html.register(ImageComparison, analysis_html.comparison_html)
-render_html.register(ExportResult, analysis_html.export_html)
-render_html.register(Diagnosis, diagnosis_html.diagnosis_html)
+# Which renderer draws which result type (subclasses included): a new result type is one line here.
+RENDERERS: dict[type, Callable[[Any], str]] = {
+    RegkitError: html.error_html,
+    Reference: html.reference_html,
+    Challenge: html.challenge_html,
+    Exchange: html.exchange_html,
+    Transcript: _transcript_html,
+    Token: html.token_html,
+    ManifestResult: html.manifest_html,
+    BlobResult: html.blob_html,
+    AssembledImage: html.image_html,
+    PullResult: html.pull_html,
+    LayerReport: analysis_html.layer_html,
+    ImageAnalysis: analysis_html.analysis_html,
+    LayerSizes: analysis_html.layer_sizes_html,
+    SizeReport: analysis_html.size_report_html,
+    ImageComparison: analysis_html.comparison_html,
+    ExportResult: analysis_html.export_html,
+    Diagnosis: diagnosis_html.diagnosis_html,
+}
+for result_type, renderer in RENDERERS.items():
+    render_html.register(result_type, renderer)

@@ -23,6 +23,7 @@ from ..steps.auth import get_token
 from ..steps.manifest_fetch import ManifestResult, get_manifest
 from ..steps.progress import Progress
 from ..steps.pull import DEFAULT_JOBS, default_output, fetch_all
+from ..steps.repository import Repository
 from ..steps.store import BlobStore
 from ..steps.tarball import assemble
 from .html import box, facts_table, human_size
@@ -106,7 +107,13 @@ class PullStepper:
             "resolve": lambda: resolve(self.text),
             "token": lambda: get_token(r["resolve"], client=client),
             "manifest": lambda: get_manifest(r["resolve"], token=r["token"], platform=self.platform, client=client),
-            "blobs": lambda: fetch_all(client, r["resolve"], r["manifest"], self.store, self.jobs, self.progress),
+            "blobs": lambda: fetch_all(
+                Repository(client, r["resolve"], token=r["manifest"].token),
+                r["manifest"],
+                self.store,
+                self.jobs,
+                self.progress,
+            ),
             "assemble": lambda: assemble(r["manifest"], self.store, self.output or default_output(r["resolve"])),
         }
 

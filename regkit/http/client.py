@@ -4,20 +4,52 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 import urllib3
 
-from ..errors import Cancelled, TransportError
+from ..errors import Cancelled, TransportError, UsageError
 from ..oci.reference import Reference, resolve
 from .credentials import AuthArg, Credentials, as_credentials
 from .endpoints import Endpoints
-from .exchange import Transcript
+from .exchange import Exchange, Transcript
 from .retry import RetryPolicy, parse_retry_after
 from .tokens import TokenCache
 from .transport import DEFAULT_TIMEOUT, HttpResponse, Transport
+
+
+class ClientOptions(TypedDict, total=False):
+    """What a step function accepts, instead of ``client=``, to build (and afterwards close) its own client."""
+
+    endpoints: Endpoints | None
+    insecure: bool
+    auth: AuthArg
+    timeout: tuple[float, float]
+    docker_config: bool
+    retry: RetryPolicy | None
+
+
+@contextmanager
+def client_for(client: Client | None, options: ClientOptions, *, pool_size: int = 16) -> Iterator[Client]:
+    """``client`` as given, or a new client built from ``options`` and closed after the block.
+
+    Both at once is a :class:`UsageError`: the options would otherwise be silently ignored.
+    """
+    if client is not None:
+        if options:
+            raise UsageError(
+                f"pass either client= or client options ({', '.join(sorted(options))}), not both: "
+                "a given client keeps its own settings",
+                hint="set them when creating the Client",
+            )
+        yield client
+        return
+    with Client(**options, pool_size=pool_size) as made:
+        yield made
 
 
 def as_reference(ref: Reference | str) -> Reference:
@@ -95,11 +127,12 @@ class Client:
         """Send a recorded request (see :meth:`Transport.send`), again after transient failures.
 
         Broken connections, 5xx and 429 are retried with backoff (``Retry-After`` honoured) up to
-        the policy's bound; each attempt is its own exchange. The last answer is returned as is,
-        for the caller to turn into an error.
+        the policy's bound; each attempt is its own exchange (the earlier ones on the response's
+        ``retried``). The last answer is returned as is, for the caller to turn into an error.
         """
         verify = urlsplit(url).netloc not in self._insecure_hosts
         tries = 1
+        retried: list[Exchange] = []
         while True:
             try:
                 response = self.transport.send(step, method, url, attempt=attempt, verify=verify, **kwargs)
@@ -112,7 +145,9 @@ class Client:
                 if wait is None or exc.exchange is None:
                     raise
                 exc.exchange.note = f"{exc.exchange.note} retrying in {wait:.1f} s".strip()
+                retried.append(exc.exchange)
             else:
+                response.retried = tuple(retried)
                 if not self.retry.retryable_status(response.status) or self.aborting:
                     return response
                 wait = self.retry.delay(tries, parse_retry_after(response.headers.get("Retry-After")))
@@ -120,6 +155,7 @@ class Client:
                     return response
                 response.preview()  # keep the error page on the exchange: diagnosis reads it
                 response.exchange.note = f"{response.status}: retrying in {wait:.1f} s"
+                retried.append(response.exchange)
             if self._abort.wait(wait):  # an abort ends the wait at once
                 raise Cancelled(f"{method} {url} was not retried: the pull was cancelled")
             tries += 1

@@ -83,6 +83,12 @@ class HttpResponse:
         self.exchange = exchange
         self._clock_start = clock_start
         self._secrets = secrets or []  # what the request carried, should the body echo it back
+        self.retried: tuple[Exchange, ...] = ()  # earlier attempts of the same request (see Client.send)
+
+    @property
+    def attempts(self) -> tuple[Exchange, ...]:
+        """Every exchange of this request: the attempts that were retried, then this one."""
+        return (*self.retried, self.exchange)
 
     @property
     def status(self) -> int:

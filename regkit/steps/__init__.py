@@ -1,5 +1,7 @@
-"""The pull, step by step: token (``auth``), manifest (``manifest_fetch``), blobs, assembling the
-tar (``tarball`` with ``store``, ``layerformat``, ``fileio``), and ``pull`` composing them with progress.
+"""The pull, step by step: ``repository`` (the handle binding client, reference and token, with its
+log of exchanges), token (``auth``), manifest (``manifest_fetch``), blobs, assembling the tar from
+blobs on disk, without network (``tarball`` with ``store``, ``layerformat``, ``fileio``), and ``pull``
+composing them with progress.
 
 May import :mod:`regkit.http`, :mod:`regkit.oci` and :mod:`regkit.errors`.
 """

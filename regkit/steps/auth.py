@@ -11,9 +11,10 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 import requests
+from typing_extensions import Unpack
 
 from ..errors import AuthError, TransportError
-from ..http.client import AuthArg, Client, Credentials, as_reference
+from ..http.client import Client, ClientOptions, Credentials, as_reference, client_for
 from ..http.exchange import Exchange
 from ..http.httperrors import who_answered
 from ..http.tokens import Token
@@ -39,18 +40,26 @@ def challenges_of(exchange: Exchange) -> list[Challenge]:
     return parse_challenges(", ".join(values))
 
 
-def get_token(ref: Reference | str, *, client: Client | None = None, auth: AuthArg = None) -> Token:
+def get_token(ref: Reference | str, *, client: Client | None = None, **options: Unpack[ClientOptions]) -> Token:
     """Probe the manifest without credentials; on a 401 challenge, obtain a token for pulling ``ref``."""
-    ref = as_reference(ref)
-    client = client or Client(auth=auth)
+    with client_for(client, options) as session:
+        return probe_token(session, as_reference(ref), [])
+
+
+def probe_token(client: Client, ref: Reference, log: list[Exchange]) -> Token:
+    """:func:`get_token` on a client; the exchanges it makes (not a cached token's) are appended to ``log``."""
     url, meant = client.registry_url(ref, f"manifests/{ref.identifier}")
     # A HEAD on the manifest (as containerd does) gets the challenge with the exact scope and
     # does not count as a pull on Docker Hub.
     probe = client.send("token", "HEAD", url, headers={"Accept": ", ".join(mt.ACCEPT_MANIFESTS)}, original_url=meant)
     probe.close()
+    log.extend(probe.attempts)
     if probe.status != 401:
         return Token("none", exchanges=(probe.exchange,))
-    return token_from_challenge(client, ref, probe.exchange)
+    token = token_from_challenge(client, ref, probe.exchange)
+    if token.exchanges and token.exchanges[0] is probe.exchange:  # a new token, not the cached one
+        log.extend(token.exchanges[1:])
+    return token
 
 
 def token_from_challenge(
@@ -187,7 +196,7 @@ def _parse_token_response(
         issued_at=_parse_time(doc.get("issued_at")),
         obtained_at=time.time(),
         challenge=challenge,
-        exchanges=(probe, exchange),
+        exchanges=(probe, *response.attempts),
     )
 
 
@@ -227,7 +236,7 @@ def send_authorized(
         token = renew_token(client, ref, token)
         record.append(token.exchanges[-1])
     response = client.send(step, method, url, headers={**headers, **token.headers()}, original_url=meant)
-    record.append(response.exchange)
+    record.extend(response.attempts)
     if response.status != 401:
         return response, token
     response.preview()
@@ -245,7 +254,7 @@ def send_authorized(
         attempt=2,
         note="retry with renewed token",
     )
-    record.append(retry.exchange)
+    record.extend(retry.attempts)
     return retry, token
 
 

@@ -10,16 +10,18 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
+from typing_extensions import Unpack
+
 from .._repr import HtmlRepr
 from ..errors import SizeMismatch, TransportError, UnexpectedResponse, VerificationError
-from ..http.client import AuthArg, Client, as_reference
+from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
 from ..http.httperrors import error_for
 from ..http.transport import HttpResponse
 from ..oci.digest import Verifier
 from ..oci.manifest import Descriptor
 from ..oci.reference import Reference
-from .auth import Token, get_token, send_authorized
+from .auth import Token, probe_token, send_authorized
 from .store import BlobStore
 
 MAX_REDIRECTS = 5
@@ -51,22 +53,40 @@ def fetch_blob(
     dest: BlobStore | str | os.PathLike[str] = "blobs",
     *,
     token: Token | None = None,
-    client: Client | None = None,
-    auth: AuthArg = None,
     progress: Progress | None = None,
+    client: Client | None = None,
+    **options: Unpack[ClientOptions],
 ) -> BlobResult:
     """Download ``descriptor``'s blob into ``dest`` (a :class:`BlobStore` or its directory), verified."""
     ref = as_reference(ref)
-    client = client or Client(auth=auth)
+    with client_for(client, options) as session:
+        return blob_of(session, ref, descriptor, dest, lambda: token or probe_token(session, ref, []), progress, [])
+
+
+def blob_of(
+    client: Client,
+    ref: Reference,
+    descriptor: Descriptor,
+    dest: BlobStore | str | os.PathLike[str],
+    token: Callable[[], Token],
+    progress: Progress | None,
+    log: list[Exchange],
+) -> BlobResult:
+    """:func:`fetch_blob` with a client; ``token`` is asked only when the blob is not stored yet.
+
+    The exchanges are the result's, and are appended to ``log``.
+    """
     store = dest if isinstance(dest, BlobStore) else BlobStore(dest)
     if store.has(descriptor.digest, descriptor.size):
         return BlobResult(descriptor, store.path(descriptor.digest), (), 0.0, cached=True)
-    token = token or get_token(ref, client=client)
+    authorization = token()
     start = time.perf_counter()
     exchanges: list[Exchange] = []
     try:
         with store.writer(descriptor.digest, descriptor.size) as (handle, verifier):
-            _download(client, ref, descriptor, token, exchanges, handle, verifier, progress or (lambda count: None))
+            _download(
+                client, ref, descriptor, authorization, exchanges, handle, verifier, progress or (lambda count: None)
+            )
     except VerificationError as exc:
         # The digest is checked when the writer closes: name the response that delivered the bytes.
         exc.exchange = exc.exchange or exchanges[-1]
@@ -74,6 +94,8 @@ def fetch_blob(
         if encoding and encoding != "identity":
             exc.hint = f"the response has Content-Encoding {encoding}: a proxy re-encoded the blob"
         raise
+    finally:
+        log.extend(exchanges)
     return BlobResult(descriptor, store.path(descriptor.digest), tuple(exchanges), time.perf_counter() - start)
 
 
@@ -117,7 +139,7 @@ def follow_blob(
                 kind=exc.kind,
                 hint="if the CDN is only reachable through a reverse proxy, set DOCKER_BLOB_REVERSE_PROXY",
             ) from None
-        exchanges.append(response.exchange)
+        exchanges.extend(response.attempts)
     else:
         response.close()
         raise UnexpectedResponse(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from typing_extensions import Unpack
+
 from .._repr import HtmlRepr
 from ..errors import DigestMismatch, InvalidReference, ManifestError, SizeMismatch
-from ..http.client import AuthArg, Client, as_reference
+from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
 from ..http.httperrors import error_for
 from ..oci import mediatypes as mt
@@ -14,7 +16,7 @@ from ..oci.digest import Digest
 from ..oci.manifest import Descriptor, ImageManifest, Index, parse_manifest
 from ..oci.platform import Platform
 from ..oci.reference import Reference
-from .auth import Token, get_token, send_authorized
+from .auth import Token, probe_token, send_authorized
 
 # Registries must accept at least 4 MiB manifests (distribution spec); more is not a manifest.
 MAX_MANIFEST_SIZE = 4 << 20
@@ -53,20 +55,31 @@ def get_manifest(
     token: Token | None = None,
     platform: Platform | str | None = None,
     client: Client | None = None,
-    auth: AuthArg = None,
+    **options: Unpack[ClientOptions],
 ) -> ManifestResult:
     """Fetch ``ref``'s manifest with every Accept type; for an index, pick the ``platform`` (default: host)."""
-    ref = as_reference(ref)
-    client = client or Client(auth=auth)
-    wanted = Platform.parse(platform) if isinstance(platform, str) else platform or Platform.host()
-    token = token or get_token(ref, client=client)
+    ref, wanted = as_reference(ref), wanted_platform(platform)  # both checked before the first request
+    with client_for(client, options) as session:
+        return manifest_of(session, ref, token or probe_token(session, ref, []), wanted, [])
+
+
+def wanted_platform(platform: Platform | str | None) -> Platform:
+    """The platform to choose from an index: the one given (parsed), else the host's."""
+    return Platform.parse(platform) if isinstance(platform, str) else platform or Platform.host()
+
+
+def manifest_of(client: Client, ref: Reference, token: Token, wanted: Platform, log: list[Exchange]) -> ManifestResult:
+    """:func:`get_manifest` with a client and a token; its exchanges are the result's, and are appended to ``log``."""
     exchanges: list[Exchange] = []
-    top, token = fetch_manifest(client, ref, ref.identifier, ref.digest, token, exchanges)
-    if isinstance(top, ImageManifest):
-        return ManifestResult(ref, top, None, None, token, tuple(exchanges))
-    chosen = top.select(wanted)
-    manifest, token = fetch_image_manifest(client, ref, chosen, token, exchanges)
-    return ManifestResult(ref, manifest, top, chosen.platform, token, tuple(exchanges))
+    try:
+        top, token = fetch_manifest(client, ref, ref.identifier, ref.digest, token, exchanges)
+        if isinstance(top, ImageManifest):
+            return ManifestResult(ref, top, None, None, token, tuple(exchanges))
+        chosen = top.select(wanted)
+        manifest, token = fetch_image_manifest(client, ref, chosen, token, exchanges)
+        return ManifestResult(ref, manifest, top, chosen.platform, token, tuple(exchanges))
+    finally:
+        log.extend(exchanges)
 
 
 def fetch_image_manifest(

@@ -11,19 +11,21 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing_extensions import Unpack
+
 from .._repr import HtmlRepr
 from ..errors import Cancelled, InvalidOption, OutputError
-from ..http.client import AuthArg, Client, as_reference
-from ..http.endpoints import Endpoints
+from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
 from ..http.ratelimit import RateLimit, budget
 from ..oci.manifest import Descriptor
 from ..oci.platform import Platform
 from ..oci.reference import Reference
-from .auth import Token, get_token
-from .blobs import BlobResult, fetch_blob
-from .manifest_fetch import ManifestResult, get_manifest
+from .auth import Token
+from .blobs import BlobResult
+from .manifest_fetch import ManifestResult
 from .progress import Progress
+from .repository import Repository
 from .store import BlobStore
 from .tarball import AssembledImage, assemble, check_output_options
 
@@ -69,12 +71,10 @@ def pull(
     format: str = "docker",
     layer_format: str = "auto",
     jobs: int = DEFAULT_JOBS,
-    client: Client | None = None,
-    auth: AuthArg = None,
-    insecure: bool = False,
-    endpoints: Endpoints | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    client: Client | None = None,
+    **options: Unpack[ClientOptions],
 ) -> PullResult:
     """Resolve, authenticate, fetch the manifest and blobs, and write a ``docker load``-able image."""
     # Every input is checked before the first request, so a typo never costs a download.
@@ -85,20 +85,35 @@ def pull(
     started = time.perf_counter()
     ref = as_reference(ref)
     progress = progress or Progress()
-    client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints, pool_size=max(jobs, 4) * 2)
     target = Path(output) if output is not None else default_output(ref, format)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)  # before any request: a bad path costs no download
     except OSError as exc:
         raise OutputError(f"cannot create the output directory {target.parent}: {exc.strerror or exc}") from None
-    first = len(client.transcript)
+    with client_for(client, options, pool_size=max(jobs, 4) * 2) as session:
+        repo = Repository(session, ref)
+        return _pull(repo, target, platform, format, layer_format, jobs, cache_dir, progress, started)
+
+
+def _pull(
+    repo: Repository,
+    target: Path,
+    platform: Platform | None,
+    format: str,
+    layer_format: str,
+    jobs: int,
+    cache_dir: str | os.PathLike[str] | None,
+    progress: Progress,
+    started: float,
+) -> PullResult:
+    ref = repo.reference
 
     progress.step("resolve", str(ref))
-    token = get_token(ref, client=client)
+    token = repo.token()
     progress.step(
         "token", "anonymous access" if token.kind == "none" else f"{token.kind} token for {token.scope or ref.registry}"
     )
-    manifest = get_manifest(ref, token=token, platform=platform, client=client)
+    manifest = repo.manifest(platform)
     chosen = f" for {manifest.platform}" if manifest.platform else ""
     progress.step(
         "manifest", f"{manifest.digest}{chosen}, {len(manifest.layers)} layers, {manifest.manifest.total_size} bytes"
@@ -110,18 +125,17 @@ def pull(
         raise OutputError(f"cannot create a work directory beside {target}: {exc.strerror or exc}") from None
     try:
         store = BlobStore(work, trusted=not cache_dir)
-        blobs = fetch_all(client, ref, manifest, store, jobs, progress)
+        blobs = fetch_all(repo, manifest, store, jobs, progress)
         progress.step("assemble", f"writing {target}")
         image = assemble(manifest, store, target, format=format, layer_format=layer_format)
     finally:
         if not cache_dir:
             shutil.rmtree(work, ignore_errors=True)
-    exchanges = tuple(list(client.transcript)[first:])
-    return PullResult(ref, manifest.token, manifest, blobs, image, exchanges, time.perf_counter() - started)
+    return PullResult(ref, manifest.token, manifest, blobs, image, repo.exchanges, time.perf_counter() - started)
 
 
 def fetch_all(
-    client: Client, ref: Reference, manifest: ManifestResult, store: BlobStore, jobs: int, progress: Progress
+    repo: Repository, manifest: ManifestResult, store: BlobStore, jobs: int, progress: Progress
 ) -> tuple[BlobResult, ...]:
     """Fetch the config and each distinct layer, ``jobs`` at a time; the first failure cancels the rest."""
     wanted: dict[str, tuple[Descriptor, str]] = {}
@@ -137,7 +151,7 @@ def fetch_all(
             progress.advance(descriptor, count)
 
         progress.begin(descriptor, label)
-        result = fetch_blob(ref, descriptor, store, token=manifest.token, client=client, progress=advance)
+        result = repo.blob(descriptor, store, progress=advance)
         progress.end(descriptor)
         return result
 
@@ -155,8 +169,8 @@ def fetch_all(
                 stop.set()
                 for future in futures:
                     future.cancel()
-                client.abort()
+                repo.client.abort()
                 raise
     finally:
-        client.clear_abort()  # the pool has joined: the client can be used again
+        repo.client.clear_abort()  # the pool has joined: the client can be used again
     return tuple(f.result() for f in futures)

@@ -23,7 +23,8 @@ from .._repr import HtmlRepr
 from ..errors import InvalidOption, OutputError
 from ..oci import mediatypes as mt
 from ..oci.digest import Digest
-from ..oci.manifest import Descriptor, check_config_size, config_diff_ids, parse_config
+from ..oci.manifest import Descriptor, ImageManifest, check_config_size, config_diff_ids, parse_config
+from ..oci.reference import Reference, resolve
 from .fileio import copy_range, write_all
 from .layerformat import LAYER_FORMATS, convert_layer, target_compression
 from .manifest_fetch import ManifestResult
@@ -121,9 +122,9 @@ def blob_name(digest: Digest) -> str:
     return f"blobs/{digest.algorithm}/{digest.hex}"
 
 
-def _rewritten_manifest(manifest: ManifestResult, layers: list[Descriptor]) -> tuple[bytes, Digest]:
+def _rewritten_manifest(image: ImageManifest, layers: list[Descriptor]) -> tuple[bytes, Digest]:
     """The manifest with converted layer descriptors (other fields and annotations kept)."""
-    doc = json.loads(manifest.manifest.raw)
+    doc = json.loads(image.raw)
     for entry, layer in zip(doc["layers"], layers, strict=False):
         entry.update(mediaType=layer.media_type, digest=str(layer.digest), size=layer.size)
     raw = json.dumps(doc, indent=2).encode()
@@ -139,18 +140,29 @@ def check_output_options(format: str, layer_format: str) -> None:
 
 
 def assemble(
-    manifest: ManifestResult,
+    manifest: ImageManifest | ManifestResult,
     blobs: BlobStore | str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
+    reference: Reference | str | None = None,
     format: str = "docker",
     layer_format: str = "auto",
     tags: list[str] | None = None,
 ) -> AssembledImage:
-    """Write the fetched image to ``output``: a ``docker load`` tar, or an OCI layout (a tar if ``.tar``)."""
+    """Write an image whose blobs are in ``blobs`` to ``output``: a ``docker load`` tar, or an OCI layout.
+
+    Needs no network: the image manifest (or :func:`get_manifest`'s result), the blob store or its
+    directory (config and layers, verified as they were stored) and, for the tags, the ``reference``
+    (a manifest result carries its own). An OCI layout is a tar if ``output`` ends in ``.tar``.
+    """
     check_output_options(format, layer_format)
+    given = resolve(reference) if isinstance(reference, str) else reference
+    ref: Reference | None
+    if isinstance(manifest, ManifestResult):
+        image, ref = manifest.manifest, given or manifest.reference
+    else:
+        image, ref = manifest, given
     store = blobs if isinstance(blobs, BlobStore) else BlobStore(blobs)
-    image = manifest.manifest
     missing = [d.digest for d in (image.config, *image.layers) if not store.has(d.digest, d.size)]
     if missing:
         raise OutputError(f"{len(missing)} blob(s) are not in {store.root}, e.g. {missing[0]}; fetch them first")
@@ -170,16 +182,16 @@ def assemble(
             layers.append(convert_layer(store, layer, diff_id, target, oci=oci, index=i))
             converted.append(i)
     if converted:
-        manifest_raw, manifest_digest = _rewritten_manifest(manifest, layers)
+        manifest_raw, manifest_digest = _rewritten_manifest(image, layers)
     else:
         manifest_raw, manifest_digest = image.raw, image.digest
     store.write_bytes(manifest_digest, manifest_raw, "manifest")
-    tags = list(tags) if tags is not None else [t for t in [manifest.reference.repo_tag] if t]
+    tags = list(tags) if tags is not None else [t for t in [ref.repo_tag if ref else None] if t]
     path = Path(output)
     as_tar = format == "docker" or path.suffix == ".tar"
     writer = _write_tar if as_tar else _write_dir
     with writer(path) as sink:
-        _write_layout(sink, store, manifest, manifest_digest, len(manifest_raw), layers, tags, format)
+        _write_layout(sink, store, image, ref, manifest_digest, len(manifest_raw), layers, tags, format)
     return AssembledImage(
         path, format, manifest_digest, image.config.digest, tuple(layers), tuple(tags), tuple(converted)
     )
@@ -188,7 +200,8 @@ def assemble(
 def _write_layout(
     sink: _Sink,
     store: BlobStore,
-    manifest: ManifestResult,
+    image: ImageManifest,
+    ref: Reference | None,
     manifest_digest: Digest,
     manifest_size: int,
     layers: list[Descriptor],
@@ -196,7 +209,7 @@ def _write_layout(
     format: str,
 ) -> None:
     """Blobs, ``oci-layout`` and ``index.json``; for docker also ``manifest.json`` and ``repositories``."""
-    config = manifest.manifest.config
+    config = image.config
     written: set[Digest] = set()
     for digest in (config.digest, *(layer.digest for layer in layers), manifest_digest):
         if digest not in written:  # an image may use the same layer twice; store it once
@@ -204,12 +217,11 @@ def _write_layout(
             written.add(digest)
     sink.add_bytes("oci-layout", OCI_LAYOUT)
     entry: dict[str, Any] = {
-        "mediaType": manifest.manifest.media_type,
+        "mediaType": image.media_type,
         "digest": str(manifest_digest),
         "size": manifest_size,
     }
-    ref = manifest.reference
-    if ref.tag:
+    if ref is not None and ref.tag:
         entry["annotations"] = {
             "io.containerd.image.name": f"{ref.canonical_name}:{ref.tag}",
             "org.opencontainers.image.ref.name": ref.tag,

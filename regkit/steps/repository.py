@@ -1,0 +1,91 @@
+"""A repository handle: one client, one reference and its token, bound once, with its own log.
+
+``repo = client.repository("busybox")``, then ``repo.token()``, ``repo.manifest(platform=…)`` and
+``repo.blob(descriptor, dest)``, in the spirit of go-containerregistry's ``remote`` fetcher. The
+five step functions are thin wrappers over the same code for one-cell-at-a-time use.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from ..http import client as http
+from ..http.exchange import Exchange
+from ..oci.manifest import Descriptor
+from ..oci.platform import Platform
+from ..oci.reference import Reference
+from .auth import Token, probe_token
+from .blobs import BlobResult, Progress, blob_of
+from .manifest_fetch import ManifestResult, manifest_of, wanted_platform
+from .store import BlobStore
+
+
+class Repository:
+    """One repository through one client: its token (obtained once, renewed when it expires), manifests,
+    blobs, and :attr:`exchanges`, every exchange it made, in order. Safe to share between threads."""
+
+    def __init__(self, client: http.Client, ref: Reference | str, *, token: Token | None = None) -> None:
+        self.client = client
+        self.reference = http.as_reference(ref)
+        self._token = token
+        self._log: list[Exchange] = []
+        self._lock = threading.Lock()
+        self._token_lock = threading.Lock()  # concurrent first calls make one probe, not several
+
+    @property
+    def exchanges(self) -> tuple[Exchange, ...]:
+        """Every exchange this handle made (token, manifests, blobs), in the order they were recorded."""
+        with self._lock:
+            return tuple(self._log)
+
+    def _record(self, exchanges: list[Exchange]) -> None:
+        with self._lock:
+            self._log.extend(exchanges)
+
+    def token(self) -> Token:
+        """The token for pulling, from the 401 challenge the first time (renewed as requests need it)."""
+        with self._token_lock:
+            if self._token is None:
+                made: list[Exchange] = []
+                try:
+                    self._token = probe_token(self.client, self.reference, made)
+                finally:
+                    self._record(made)
+            return self._token
+
+    def manifest(self, platform: Platform | str | None = None) -> ManifestResult:
+        """The image manifest (from an index: the one for ``platform``, default the host's), verified."""
+        wanted = wanted_platform(platform)
+        made: list[Exchange] = []
+        try:
+            result = manifest_of(self.client, self.reference, self.token(), wanted, made)
+        finally:
+            self._record(made)
+        self._token = result.token  # renewed if the registry asked for it
+        return result
+
+    def blob(
+        self,
+        descriptor: Descriptor,
+        dest: BlobStore | str | os.PathLike[str] = "blobs",
+        *,
+        progress: Progress | None = None,
+    ) -> BlobResult:
+        """The blob verified into ``dest`` (a :class:`BlobStore` or its directory); a stored one is not fetched."""
+        made: list[Exchange] = []
+        try:
+            return blob_of(self.client, self.reference, descriptor, dest, self.token, progress, made)
+        finally:
+            self._record(made)
+
+    def __repr__(self) -> str:
+        return f"Repository({str(self.reference)!r}, exchanges={len(self._log)})"
+
+
+class Client(http.Client):
+    """The registry client (see :class:`regkit.http.client.Client`), handing out :class:`Repository` handles."""
+
+    def repository(self, ref: Reference | str, *, token: Token | None = None) -> Repository:
+        """A handle on ``ref``'s repository through this client (``token`` if one was obtained already)."""
+        return Repository(self, ref, token=token)
