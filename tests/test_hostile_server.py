@@ -1,103 +1,68 @@
-"""Answers no real registry gives, from a deliberately broken server (a fake, on purpose).
+"""Answers no real registry gives, from a handler function behind the client's transport seam (a fake, on purpose).
 
 docker-registry never sends a 5 MiB manifest, an endless blob, a redirect loop or an HTML page
-as a manifest; proxies and hostile servers do. This small http.server plays that part so the
-client's limits and messages can be checked.
+as a manifest; proxies and hostile servers do. A handler plays that part through
+:class:`regkit.http.mocktransport.MockTransport`, so the real client code (requests included) meets
+these answers and its limits and messages can be checked.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 import regkit
+from regkit.http.mocktransport import Answer, MockTransport
 from regkit.http.retry import RetryPolicy
 from regkit.oci import mediatypes as mt
 from regkit.oci.manifest import Descriptor
 
 BLOB = regkit.Digest.of(b"twelve bytes")
+SERVER = {"Server": "cloudflare"}
 
 
-class Hostile(BaseHTTPRequestHandler):
+def misbehave(request: requests.PreparedRequest) -> Answer:
     """Each path is one kind of misbehaviour."""
-
-    server_version, sys_version = "cloudflare", ""
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if "Content-Length" not in (headers or {}):
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def do_HEAD(self) -> None:
-        self.do_GET()
-
-    def do_GET(self) -> None:
-        path = self.path.split("?")[0]
-        if path.startswith("/v2/huge/manifests/"):
-            self._send(200, b"{" + b" " * (5 << 20) + b"}", {"Content-Type": mt.OCI_MANIFEST})
-        elif path.startswith("/v2/html/manifests/"):
-            self._send(502, b"<html><body>502 Bad Gateway</body></html>", {"cf-ray": "abc-AMS"})
-        elif path.startswith("/v2/noauth/"):
-            self._send(401, b"")
-        elif path.startswith("/v2/htmltoken/"):
-            realm = f"http://{self.headers['Host']}/token-html"
-            self._send(401, b"", {"WWW-Authenticate": f'Bearer realm="{realm}",service="s"'})
-        elif path.startswith("/v2/badtoken/") or path.startswith("/v2/ftprealm/"):
-            realm = f"http://{self.headers['Host']}/token-newline"
-            if path.startswith("/v2/ftprealm/"):
-                realm = "ftp://files.example/token?sig=SECRETSIG"
-            self._send(401, b"", {"WWW-Authenticate": f'Bearer realm="{realm}",service="s"'})
-        elif path == "/token-newline":
-            self._send(200, b'{"token": "abc\\nX-Injected: yes"}', {"Content-Type": "application/json"})
-        elif path.startswith("/v2/odd-retry/"):
-            self._send(503, b"busy", {"Retry-After": "\u00b2", "Content-Length": "4"})
-        elif path == "/token-html":
-            self._send(200, b"<html>login page</html>", {"Content-Type": "text/html", "Via": "1.1 squid"})
-        elif path.startswith("/v2/long/blobs/"):
-            self._send(200, b"twelve bytes", {"Content-Length": "99"})
-        elif path.startswith("/v2/endless/blobs/"):
-            self.send_response(200)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            for _ in range(64):
-                self.wfile.write(b"4000\r\n" + b"x" * 0x4000 + b"\r\n")
-            self.wfile.write(b"0\r\n\r\n")
-        elif path.startswith("/v2/loop/blobs/"):
-            self._send(307, b"", {"Location": self.path})
-        else:
-            self._send(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"no"}]}')
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    url = urlsplit(request.url or "")
+    path, host = url.path, url.netloc
+    if path.startswith("/v2/huge/manifests/"):
+        return Answer(200, b"{" + b" " * (5 << 20) + b"}", {"Content-Type": mt.OCI_MANIFEST})
+    if path.startswith("/v2/html/manifests/"):
+        return Answer(502, b"<html><body>502 Bad Gateway</body></html>", {**SERVER, "cf-ray": "abc-AMS"})
+    if path.startswith("/v2/noauth/"):
+        return Answer(401)
+    if path.startswith("/v2/htmltoken/"):
+        return Answer(401, headers={"WWW-Authenticate": f'Bearer realm="http://{host}/token-html",service="s"'})
+    if path.startswith("/v2/badtoken/"):
+        return Answer(401, headers={"WWW-Authenticate": f'Bearer realm="http://{host}/token-newline",service="s"'})
+    if path.startswith("/v2/ftprealm/"):
+        realm = "ftp://files.example/token?sig=SECRETSIG"
+        return Answer(401, headers={"WWW-Authenticate": f'Bearer realm="{realm}",service="s"'})
+    if path == "/token-newline":
+        return Answer(200, b'{"token": "abc\\nX-Injected: yes"}', {"Content-Type": "application/json"})
+    if path.startswith("/v2/odd-retry/"):
+        return Answer(503, b"busy", {"Retry-After": "\u00b2", "Content-Length": "4"})
+    if path == "/token-html":
+        return Answer(200, b"<html>login page</html>", {"Content-Type": "text/html", "Via": "1.1 squid"})
+    if path.startswith("/v2/long/blobs/"):
+        return Answer(200, b"twelve bytes", {"Content-Length": "99"})
+    if path.startswith("/v2/endless/blobs/"):
+        return Answer(200, (b"x" * 0x4000 for _ in range(64)), {"Transfer-Encoding": "chunked"})
+    if path.startswith("/v2/loop/blobs/"):
+        return Answer(307, headers={"Location": path})
+    return Answer(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"no"}]}')
 
 
-class QuietServer(ThreadingHTTPServer):
-    """The client hangs up on purpose (size limits); that is not worth a traceback."""
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass
+@pytest.fixture
+def hostile() -> str:
+    return "registry.hostile.invalid"
 
 
-@pytest.fixture(scope="module")
-def hostile() -> Iterator[str]:
-    server = QuietServer(("127.0.0.1", 0), Hostile)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def client() -> regkit.Client:
-    return regkit.Client(insecure=True, docker_config=False)
+def client(retry: RetryPolicy | None = None) -> regkit.Client:
+    """A real client whose transport hands every request to :func:`misbehave`."""
+    return regkit.Client(insecure=True, docker_config=False, retry=retry, transport=MockTransport(misbehave))
 
 
 def test_oversized_manifest_is_refused(hostile):
@@ -135,7 +100,7 @@ def test_a_realm_that_is_no_http_url_fails_once_and_clearly(hostile):
 
 
 def test_odd_retry_after_digits_do_not_crash(hostile):
-    c = regkit.Client(insecure=True, docker_config=False, retry=RetryPolicy(attempts=2, backoff=0.01))
+    c = client(retry=RetryPolicy(attempts=2, backoff=0.01))
     with pytest.raises(regkit.UnexpectedResponse, match="503"):
         regkit.get_manifest(f"{hostile}/odd-retry:1", token=regkit.Token("none"), client=c)
     assert [e.status for e in c.transcript] == [503, 503]
@@ -155,3 +120,20 @@ def test_redirect_loop_is_bounded(hostile, tmp_path):
     small = Descriptor(mt.OCI_LAYER_GZIP, BLOB, 12)
     with pytest.raises(regkit.UnexpectedResponse, match="more than 5 redirects"):
         regkit.fetch_blob(f"{hostile}/loop", small, tmp_path, token=regkit.Token("none"), client=client())
+
+
+def test_the_seam_runs_the_real_client_code(hostile):
+    """Through the seam the client records, redacts and retries as it does on the wire."""
+    seen: list[str] = []
+
+    def answer(request: requests.PreparedRequest) -> Answer:
+        seen.append(request.headers.get("Authorization", ""))
+        return Answer(200, b"{}", [("WWW-Authenticate", "Basic"), ("WWW-Authenticate", "Bearer x")])
+
+    c = regkit.Client(insecure=True, docker_config=False, transport=MockTransport(answer))
+    response = c.send("manifest", "GET", f"http://{hostile}/v2/", headers={"Authorization": "Bearer s3cret-value"})
+    assert response.read(10, "the body") == b"{}" and seen == ["Bearer s3cret-value"]
+    exchange = c.transcript[0]
+    assert exchange.status == 200 and exchange.reason == "OK" and exchange.bytes_received == 2
+    assert [v for k, v in exchange.response_headers if k == "WWW-Authenticate"] == ["Basic", "Bearer x"]
+    assert "s3cret-value" not in str(exchange.request_headers)

@@ -31,6 +31,7 @@ class ClientOptions(TypedDict, total=False):
     timeout: tuple[float, float]
     docker_config: bool
     retry: RetryPolicy | None
+    transport: Transport | None
 
 
 @contextmanager
@@ -70,6 +71,7 @@ class Client:
         pool_size: int = 16,
         docker_config: bool = True,
         retry: RetryPolicy | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.endpoints = endpoints or Endpoints(insecure=insecure)
         self.insecure = insecure or self.endpoints.insecure
@@ -79,7 +81,9 @@ class Client:
         self._config_credentials: dict[str, Credentials | None] = {}
         self._credentials_lock = threading.Lock()
         self.transcript = Transcript()
-        self.transport = Transport(timeout=timeout, pool_size=pool_size, record=self.transcript.append)
+        # Explicit and injectable: a MockTransport (regkit.http.mocktransport) answers with a handler function.
+        self.transport = transport or Transport(timeout=timeout, pool_size=pool_size)
+        self.transport.record = self.transcript.append
         self.tokens = TokenCache()
         # --insecure-registry covers the registry (or mirror) hosts only, never a token service or CDN.
         self._insecure_hosts: set[str] = set()
