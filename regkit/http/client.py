@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 import urllib3
+from typing_extensions import Self
 
 from ..errors import Cancelled, TransportError, UsageError
 from ..oci.reference import Reference, resolve
@@ -186,7 +187,7 @@ class Client:
         """Close the connection pool."""
         self.transport.close()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
