@@ -17,7 +17,7 @@ from ..errors import AuthError, TransportError
 from ..http.client import Client, ClientOptions, Credentials, as_reference, client_for
 from ..http.exchange import Exchange
 from ..http.httperrors import who_answered
-from ..http.tokens import Token
+from ..http.tokens import Token  # with the cache that holds it, below the client that owns that
 from ..http.transport import HttpResponse
 from ..oci import mediatypes as mt
 from ..oci.challenge import Challenge, find_challenge, parse_challenges
@@ -30,8 +30,6 @@ _RFC3339 = re.compile(
     r"(?P<base>\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(?P<fraction>\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})"
 )
 DEFAULT_EXPIRES_IN = 60  # seconds, when the token service does not say (token spec)
-
-__all__ = ["Token", "get_token"]  # Token lives in regkit.http.tokens, with the cache that holds it
 
 
 def challenges_of(exchange: Exchange) -> list[Challenge]:
