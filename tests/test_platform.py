@@ -8,7 +8,7 @@ arm64's default variant empty, regkit writes it out as ``v8``.
 import pytest
 
 from regkit import InvalidPlatform, Platform
-from regkit.platform import _cpu_variant
+from regkit.oci.platform import _cpu_variant
 
 PARSED = [
     ("linux/arm64", "linux/arm64/v8"),
