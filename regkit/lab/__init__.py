@@ -13,7 +13,7 @@ from typing import Any
 
 MODES = ("hub", "open")
 
-__all__ = ["MODES", "Lab"]
+__all__ = ["MODES", "Lab", "notebook_lab"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,4 +21,8 @@ def __getattr__(name: str) -> Any:
         from .lab import Lab
 
         return Lab
+    if name == "notebook_lab":
+        from .kernel import notebook_lab
+
+        return notebook_lab
     raise AttributeError(name)

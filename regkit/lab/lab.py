@@ -21,10 +21,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import LabError, PortInUse
 from ..http.client import Client
@@ -283,7 +285,7 @@ class Lab(Service):
                     self._start_servers(password, secret)
                     break
                 except PortInUse as exc:
-                    self.down()
+                    self.stop_servers()
                     if exc.port in self.fixed_ports.values() or attempt == START_TRIES:
                         raise
             if self.push_images:
@@ -327,9 +329,28 @@ class Lab(Service):
                 push_image(client, resolve(f"127.0.0.1:{s.registry}/{sample.repository}:{sample.tag}"), sample.image)
 
     def down(self) -> None:
-        """Stop every lab process by PID; the state directory stays for inspection."""
+        """Stop every lab process by PID; the state directory stays for inspection, except a kernel's lab's.
+
+        A lab started by :meth:`for_kernel` lives in a temporary directory watched by a watchdog
+        process: both go too.
+        """
+        self.stop_servers()
+        watchdog = ManagedProcess.recorded("watchdog", self.state_dir)
+        if watchdog.pid is not None:
+            watchdog.stop()
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def stop_servers(self) -> None:
+        """Stop the servers (registry, service, nginx) by PID, and nothing else."""
         for process in self._recorded().values():
             process.stop()
+
+    @classmethod
+    def for_kernel(cls, mode: str = "hub", **options: Any) -> Lab:
+        """The lab of this kernel (or process): started once, gone when the kernel dies (see :mod:`.kernel`)."""
+        from .kernel import notebook_lab
+
+        return notebook_lab(mode, **options)
 
     def describe(self) -> str:
         """What runs where, and what to try: printed by ``regkit lab up`` and ``regkit lab status``."""
