@@ -29,6 +29,7 @@ def test_the_diagram_of_a_private_pull_through_the_proxy(hub_lab: Lab, tmp_path:
     svg = diagram.svg()
     drawn = arrows_of(svg)
     assert len(drawn) == len(exchanges) >= 6
+    assert len(arrows_of(sequence(result).svg())) == len(result.exchanges)  # a result's own exchanges
     carried = ["sent" if any(n.lower() == "authorization" for n, _ in e.request_headers) else "" for e in exchanges]
     assert [a["auth"] for a in drawn] == [auth_mark(e) for e in exchanges]
     assert [a["auth"] == "sent" for a in drawn] == [c == "sent" for c in carried]
