@@ -17,6 +17,8 @@ from ..oci.redact import redact_headers, redact_url
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..display.sequence import SequenceDiagram
+
 
 @dataclass
 class Exchange:
@@ -154,6 +156,12 @@ class Transcript:
         from .formats import to_jsonl
 
         return to_jsonl(self)
+
+    def sequence(self, title: str = "") -> SequenceDiagram:
+        """The exchanges as a sequence diagram (client, registry, token service, CDN): SVG, and text in print()."""
+        from ..display.sequence import sequence
+
+        return sequence(self, title)
 
     def _repr_html_(self) -> str:
         from ..display.html import exchanges_html
