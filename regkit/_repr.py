@@ -7,6 +7,17 @@ Without a renderer (or without the display layer) the text repr is shown, escape
 
 from __future__ import annotations
 
+from types import ModuleType
+
+
+def display_layer() -> ModuleType:
+    """:mod:`regkit.display.render` (renderers by type, the sequence diagram), imported when first asked for."""
+    # The one import in regkit that points up the layers (see tests/test_structure.py): deferred
+    # so that results stay free of renderers and `import regkit` loads no display code.
+    from .display import render
+
+    return render
+
 
 class HtmlRepr:
     """``_repr_html_`` for Jupyter, answered by the renderer :mod:`regkit.display` registered for the type."""
@@ -14,8 +25,4 @@ class HtmlRepr:
     __slots__ = ()
 
     def _repr_html_(self) -> str:
-        # The one import in regkit that points up the layers (see tests/test_structure.py): deferred
-        # so that results stay free of renderers and `import regkit` loads no display code.
-        from .display.render import render_html
-
-        return render_html(self)
+        return str(display_layer().render_html(self))

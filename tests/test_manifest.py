@@ -75,3 +75,64 @@ def test_index_selection_skips_attestations_and_reports_platforms():
     assert len(info.value.available) == 2
     with pytest.raises(NoMatchingPlatform):
         index.select(Platform("unknown", "unknown"))
+
+
+def _index_of(*platforms):
+    images = {p: ib.build_image([], platform=Platform.parse(p)) for p in platforms}
+    index = parse(ib.build_index([(image, Platform.parse(p)) for p, image in images.items()]).manifest)
+    assert isinstance(index, Index)
+    return index, {image.digest: p for p, image in images.items()}
+
+
+@pytest.mark.parametrize(
+    "host,offered,chosen",
+    [
+        # the best-ranked candidate wins, whatever the index order (containerd's Only + Less)
+        ("linux/arm/v8", ["linux/arm/v5", "linux/arm/v7", "linux/arm/v6"], "linux/arm/v7"),
+        ("linux/arm64/v8.1", ["linux/arm/v7", "linux/arm64/v9", "linux/arm64"], "linux/arm64"),
+        ("linux/arm64", ["linux/arm/v6", "linux/arm/v7"], "linux/arm/v7"),
+        ("linux/amd64", ["linux/386", "linux/amd64"], "linux/amd64"),
+        ("linux/amd64", ["linux/arm64", "linux/386"], "linux/386"),
+        ("linux/amd64/v3", ["linux/amd64", "linux/amd64/v2", "linux/amd64/v4"], "linux/amd64/v2"),
+        ("linux/arm64/v9.2", ["linux/arm64/v8.8", "linux/arm64/v8.6", "linux/arm64/v9"], "linux/arm64/v9"),
+        ("linux/arm64/v9.2", ["linux/arm64/v8.6", "linux/arm64/v8.7"], "linux/arm64/v8.7"),
+        # an unknown variant does not rank above known ones
+        ("linux/arm/v7", ["linux/arm/vfoo", "linux/arm/v6"], "linux/arm/v6"),
+    ],
+)
+def test_index_selection_takes_the_best_ranked_platform(host, offered, chosen):
+    index, names = _index_of(*offered)
+    assert names[index.select(Platform.parse(host)).digest] == chosen
+
+
+@pytest.mark.parametrize(
+    "host,offered",
+    [
+        ("linux/arm/v4", ["linux/arm/v5", "linux/arm/v7", "linux/arm/v8"]),
+        ("linux/arm64/v8.1", ["linux/arm64/v9", "linux/arm64/v8.2"]),
+        ("linux/arm/v7", ["linux/arm/vfoo", "linux/arm/v8"]),
+    ],
+)
+def test_index_without_a_runnable_platform(host, offered):
+    index, _ = _index_of(*offered)
+    with pytest.raises(NoMatchingPlatform, match="available"):
+        index.select(Platform.parse(host))
+
+
+def test_index_platform_spellings_are_normalised():
+    raw = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": mt.OCI_MANIFEST,
+                    "digest": D,
+                    "size": 2,
+                    "platform": {"os": "Linux", "architecture": "aarch64", "variant": "8"},
+                },
+            ],
+        }
+    ).encode()
+    index = parse(raw)
+    assert isinstance(index, Index) and index.select(Platform.parse("linux/arm64")).digest == Digest.parse(D)

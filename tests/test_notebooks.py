@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import nbformat
@@ -65,10 +66,39 @@ _pathlib.Path(SECRETS_FILE).write_text(_json.dumps(sorted(_secrets)))
 SECRET_SHAPES = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+|md5=(?!<redacted|&lt;redacted|%3Credacted|\$\{MD5\})")
 
 
+# Notebook 04 states conclusions computed from its numbers; this cell records the numbers themselves,
+# computed here independently of the notebook's own helpers.
+RECORD_TIMINGS = """
+import json as _json
+import pathlib as _pathlib
+import statistics as _statistics
+from urllib.parse import urlsplit as _urlsplit
+
+
+def _waits(result):
+    return {(e.step, e.method, _urlsplit(e.original_url).path): e.time_to_headers for e in result.exchanges}
+
+
+_near, _far = _waits(three), _waits(proxied)
+_pathlib.Path(TIMINGS_FILE).write_text(_json.dumps({
+    "one": one.seconds, "three": three.seconds, "direct": three.seconds, "proxied": proxied.seconds,
+    "extra_ms": _statistics.median((_far[k] - _near[k]) * 1000 for k in _near.keys() & _far.keys()),
+    "fastest_ms": min(_far[k] for k in _near.keys() & _far.keys()) * 1000,
+    "delay_ms": lab.settings.proxy_delay * 1000,
+}))
+"""
+LAB_GONE_WITHIN = 15.0  # seconds after the kernel shut down
+
+
+def labs(root: Path) -> list[Path]:
+    """State directories of the kernel labs in ``root`` (the notebooks' kernels make them there, see TMPDIR)."""
+    return [settings.parent for settings in root.glob("regkit-lab-*/lab.json")]
+
+
 def stop_labs(root: Path) -> None:
     """Stop any lab a failed notebook left running below ``root``."""
-    for settings in root.rglob("lab.json"):
-        Lab(settings.parent).down()
+    for state_dir in labs(root):
+        Lab(state_dir).down()
 
 
 def problems(notebook: nbformat.NotebookNode) -> list[str]:
@@ -85,13 +115,24 @@ def test_notebook_runs_and_shows_no_secret(path: Path, tmp_path: Path, monkeypat
     secrets_file = tmp_path / "secrets.json"
     notebook.cells.insert(0, new_code_cell(RECORD_TOKENS))
     notebook.cells.append(new_code_cell(COLLECT_SECRETS.replace("SECRETS_FILE", repr(str(secrets_file)))))
+    timings_file = tmp_path / "timings.json"
+    timed = path.stem == "04-download-timings"
+    if timed:
+        notebook.cells.append(new_code_cell(RECORD_TIMINGS.replace("TIMINGS_FILE", repr(str(timings_file)))))
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the kernel's temporary directories, labs included, go here
     try:
         execute(notebook, tmp_path)
+        # No last "stop" cell: the kernel's lab goes, files and all, when the kernel shuts down.
+        deadline = time.monotonic() + LAB_GONE_WITHIN
+        while labs(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert labs(tmp_path) == [], "the notebook's lab outlived its kernel"
     finally:
         stop_labs(tmp_path)
-    notebook.cells = notebook.cells[1:-1]
+    notebook.cells = notebook.cells[1 : -2 if timed else -1]
     assert problems(notebook) == []
+    if timed:
+        check_timing_conclusions(notebook, json.loads(timings_file.read_text()))
     secrets = json.loads(secrets_file.read_text())
     assert len(secrets) >= 5  # a token and its signature, the password, its Basic form, the CDN secret
     shown = nbformat.writes(notebook) + to_html(notebook)
@@ -119,3 +160,34 @@ def test_the_notebooks_are_there():
         "03-layer-size-analysis",
         "04-download-timings",
     ]
+
+
+def printed(notebook: nbformat.NotebookNode) -> str:
+    """Everything the notebook's cells printed."""
+    return "".join(o.text for c in notebook.cells if c.cell_type == "code" for o in c.outputs if "text" in o)
+
+
+def check_timing_conclusions(notebook: nbformat.NotebookNode, numbers: dict[str, float]) -> None:
+    """Notebook 04's sentences state this run's numbers, and the direction of each effect they claim."""
+    text = printed(notebook)
+    jobs = re.search(
+        r"jobs=1 took ([\d.]+) s and jobs=3 ([\d.]+) s: three downloads at once were ([\d.]+) times as (\w+)", text
+    )
+    assert jobs, text
+    assert (jobs[1], jobs[2]) == (f"{numbers['one']:.2f}", f"{numbers['three']:.2f}")
+    ratio = numbers["one"] / numbers["three"]
+    assert jobs[4] == ("fast" if ratio >= 1 else "slow") and float(jobs[3]) == round(max(ratio, 1 / ratio), 1)
+    assert ratio > 1.5  # the CDN's per-connection cap makes concurrency pay, in every run
+    proxy = re.search(
+        r"the proxy added (\d+) ms per request .*? less than (\d+) ms\. .*?took ([\d.]+) s through the proxy and "
+        r"([\d.]+) s direct: "
+        r"([\d.]+) s (longer|shorter)",
+        text,
+        re.S,
+    )
+    assert proxy, text
+    assert (int(proxy[1]), int(proxy[2])) == (round(numbers["extra_ms"]), round(numbers["fastest_ms"]))
+    # The effect the sentence names is the lab's delay, not noise: about its size, and under every request.
+    assert numbers["delay_ms"] == 50 and 25 < numbers["extra_ms"] < 100 and numbers["fastest_ms"] >= 50
+    assert (proxy[3], proxy[4]) == (f"{numbers['proxied']:.2f}", f"{numbers['direct']:.2f}")
+    assert proxy[6] == ("longer" if numbers["proxied"] >= numbers["direct"] else "shorter")

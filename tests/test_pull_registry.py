@@ -15,7 +15,7 @@ from regkit.oci import mediatypes as mt
 from regkit.oci.manifest import parse_manifest
 from regkit.oci.platform import Platform
 
-from .helpers import PULLABLE, sample
+from .helpers import PULLABLE, push_unique, sample
 
 
 def tar_json(path: Path, member: str) -> object:
@@ -74,6 +74,36 @@ def test_other_platform_and_missing_platform(registry, tmp_path):
     assert str(result.platform) == other
     with pytest.raises(regkit.NoMatchingPlatform, match="available:"):
         regkit.get_manifest(ref, platform="linux/riscv64", client=regkit.Client(insecure=True))
+
+
+def test_an_os_alone_and_other_spellings_pick_like_containerd(registry, tmp_path):
+    ref = f"{registry.host}/library/busybox:multiarch"
+    client = regkit.Client(insecure=True)
+    # "linux" alone means the host's architecture, as containerd's platforms.Parse has it.
+    assert regkit.get_manifest(ref, platform="linux", client=client).platform == Platform.host()
+    if Platform.host().architecture != "arm64":
+        assert str(regkit.get_manifest(ref, platform="Linux/AArch64/8", client=client).platform) == "linux/arm64/v8"
+    with pytest.raises(regkit.InvalidPlatform, match="OS version"):
+        regkit.get_manifest(ref, platform="linux(5.10)/amd64", client=client)
+
+
+def test_nested_library_path_on_docker_hub_keeps_its_repository(registry, engine, tmp_path):
+    # docker.io/library/foo/bar's familiar name is library/foo/bar: tagging it foo/bar would put the image
+    # into another repository. The local registry stands in for Docker Hub as its mirror.
+    image = push_unique(registry, "library/nested/app", b"nested library path\n")
+    hub = regkit.Endpoints.create(registry=f"http://{registry.host}", insecure=True)
+    out = tmp_path / "nested.tar"
+    result = regkit.pull("docker.io/library/nested/app:v1", out, endpoints=hub, insecure=True)
+    assert result.manifest.digest == image.digest
+    (entry,) = tar_json(out, "manifest.json")
+    assert entry["RepoTags"] == ["library/nested/app:v1"]
+    top_layer = result.manifest.layers[-1].digest.hex
+    assert tar_json(out, "repositories") == {"library/nested/app": {"v1": top_layer}}
+    annotations = tar_json(out, "index.json")["manifests"][0]["annotations"]  # type: ignore[index]
+    assert annotations["io.containerd.image.name"] == "docker.io/library/nested/app:v1"
+    assert "library/nested/app:v1" in load(engine, out)
+    assert inspect_id(engine, "docker.io/library/nested/app:v1") == str(result.manifest.config.digest)
+    assert engine.run("image", "inspect", "nested/app:v1", check=False).returncode != 0
 
 
 def test_zstd_image_is_converted_for_old_engines_and_kept_on_request(registry, engine, tmp_path):

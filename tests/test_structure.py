@@ -27,7 +27,8 @@ LAYERS: dict[str, int] = {
     "regkit.__main__": 8,
     "regkit.cli": 8,
 }
-# The single upward import: every result's `_repr_html_` asks the display layer, deferred, at call time.
+# The single upward import: `_repr.display_layer()`, through which results reach their renderers
+# (`_repr_html_`) and a transcript its sequence diagram, deferred, at call time.
 ALLOWED_UPWARD = {("regkit._repr", "regkit.display.render")}
 
 

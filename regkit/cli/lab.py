@@ -22,6 +22,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     up.add_argument(
         "--large", type=int, default=0, metavar="N", help="also push a throughput image of N layers of 32 MiB"
     )
+    up.add_argument(
+        "--proxy-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="every request through the seed proxy arrives this much later, as at a distant proxy",
+    )
+    up.add_argument(
+        "--cdn-rate", type=int, default=0, metavar="BYTES", help="the CDN sends at most BYTES per second per connection"
+    )
     up.set_defaults(func=_up)
     actions.add_parser("down", help="stop the lab's processes").set_defaults(func=_down)
     actions.add_parser("status", help="what runs where, and commands to try").set_defaults(func=_status)
@@ -35,7 +45,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 def _up(args: argparse.Namespace) -> int:
     from ..lab.lab import Lab
 
-    lab = Lab(args.dir, mode=args.mode, large_layers=args.large).up()
+    lab = Lab(
+        args.dir, mode=args.mode, large_layers=args.large, proxy_delay=args.proxy_delay, cdn_rate=args.cdn_rate
+    ).up()
     print(lab.describe())
     return 0
 

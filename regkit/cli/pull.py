@@ -45,6 +45,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         metavar="FILE",
         help="write every HTTP exchange (redacted) to FILE as a HAR 1.2 file, also when the pull fails",
     )
+    pull.add_argument(
+        "--trace",
+        action="store_true",
+        help="print the pull as a sequence diagram (client, registry, token service, CDN) to stderr, also on failure",
+    )
     pull.set_defaults(func=_pull)
 
 
@@ -69,6 +74,10 @@ def _pull(args: argparse.Namespace) -> int:
     finally:
         if args.transcript:  # after a failure too: the exchanges that led to it are what to look at
             _write_transcript(Path(args.transcript), client.transcript.to_har(f"regkit pull {args.reference}"))
+        if args.trace:
+            from ..display.sequence import sequence
+
+            print(sequence(client.transcript, f"regkit pull {args.reference}"), file=sys.stderr)
     proxies = sorted({e.proxy for e in result.exchanges if e.proxy})
     if args.quiet:
         print(result.image.path)

@@ -14,6 +14,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 
 from .html import human_size
+from .timeline import Timeline, end_of
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -33,12 +34,6 @@ def _colour(step: str) -> str:
     return STEP_COLOURS.get(step, OTHER_COLOUR)
 
 
-def _end(exchange: Exchange) -> float:
-    """When the exchange stopped using its connection (headers only, if the body was never timed)."""
-    ended = exchange.ended
-    return ended if ended is not None else exchange.started + (exchange.time_to_headers or 0.0)
-
-
 def lanes(exchanges: Sequence[Exchange]) -> list[int]:
     """A lane for each exchange: requests that overlap in time get different lanes, reused once free."""
     free_at: list[float] = []  # per lane, when its last exchange ended
@@ -48,7 +43,7 @@ def lanes(exchanges: Sequence[Exchange]) -> list[int]:
         lane = next((n for n, end in enumerate(free_at) if end <= start), len(free_at))
         if lane == len(free_at):
             free_at.append(0.0)
-        free_at[lane] = _end(exchanges[i])
+        free_at[lane] = end_of(exchanges[i])
         assigned[i] = lane
     return assigned
 
@@ -90,21 +85,44 @@ def layer_sizes(layers: Sequence[Descriptor], title: str = "Compressed layer siz
     return size_bars(labels, [layer.size for layer in layers], title)
 
 
+def _time_axis(axes: Axes, timeline: Timeline) -> None:
+    """Label the x axis in protocol milliseconds and mark each idle gap cut out of it as a hatched break."""
+    for cut in timeline.breaks:
+        left, right = cut.at * 1000, (cut.at + cut.width) * 1000
+        axes.axvspan(left, right, facecolor="none", edgecolor=OTHER_COLOUR, hatch="///", linewidth=0, gid="idle-break")
+        axes.text(
+            (left + right) / 2,
+            1.0,
+            f"{cut.idle:.0f} s idle" if cut.idle >= 10 else f"{cut.idle:.1f} s idle",
+            transform=axes.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color=OTHER_COLOUR,
+        )
+    if timeline.cuts:
+        axes.set_xlabel("ms of request time since the first request (hatched: idle time cut out)")
+    else:
+        axes.set_xlabel("ms since the first request")
+
+
 def waterfall(exchanges: Sequence[Exchange], title: str = "Download waterfall") -> Figure:
     """Each request as a bar over time, one lane per concurrent request, coloured by step.
 
-    The pale part is the wait for the response headers, the solid part the body arriving.
+    The pale part is the wait for the response headers, the solid part the body arriving. Time with
+    no request in flight for more than a second (a reader between notebook cells) is cut out of the
+    axis and shown as a hatched break labelled with its length: the axis spans request time only.
     """
     placed = lanes(exchanges)
-    origin = min((e.started for e in exchanges), default=0.0)
-    span = (max((_end(e) for e in exchanges), default=origin) - origin) * 1000
+    timeline = Timeline.of(exchanges)
+    span = max((timeline(end_of(e)) for e in exchanges), default=0.0) * 1000
     labelled: dict[int, float] = {}  # per lane, where its last status label starts
     figure = Figure(figsize=(9, 1.2 + 0.45 * (max(placed, default=0) + 1)), layout="constrained")
     axes = figure.subplots()
     for exchange, lane in zip(exchanges, placed, strict=True):
-        start = (exchange.started - origin) * 1000
+        start = timeline(exchange.started) * 1000
         wait = (exchange.time_to_headers or 0.0) * 1000
-        total = (_end(exchange) - exchange.started) * 1000
+        total = (end_of(exchange) - exchange.started) * 1000
         colour = _colour(exchange.step)
         axes.barh(lane, wait, left=start, height=0.6, color=colour, alpha=0.35)
         axes.barh(lane, total - wait, left=start + wait, height=0.6, color=colour)
@@ -118,27 +136,30 @@ def waterfall(exchanges: Sequence[Exchange], title: str = "Download waterfall") 
     axes.set_yticks(range(count))
     axes.set_ylim(count - 0.5, -0.8)  # inverted, lane 0 on top, with room for the status labels
     axes.set_ylabel("lane")
-    axes.set_xlabel("ms since the first request")
-    axes.set_title(title)
+    _time_axis(axes, timeline)
+    axes.set_title(title, pad=14 if timeline.cuts else 6)
     return figure
 
 
-def _receiving(exchanges: Sequence[Exchange], origin: float) -> list[tuple[float, float, float]]:
-    """``(from, to, bytes per second)`` of each body, assuming it arrived at an even pace."""
+def _receiving(exchanges: Sequence[Exchange], timeline: Timeline) -> list[tuple[float, float, float]]:
+    """``(from, to, bytes per second)`` of each body on the timeline, assuming it arrived at an even pace."""
     spans = []
     for e in exchanges:
-        begin = e.started - origin + (e.time_to_headers or 0.0)
-        end = _end(e) - origin
+        begin = timeline(e.started + (e.time_to_headers or 0.0))
+        end = timeline(end_of(e))
         if e.bytes_received and end > begin:
             spans.append((begin, end, e.bytes_received / (end - begin)))
     return spans
 
 
 def throughput(exchanges: Sequence[Exchange], title: str = "Throughput") -> Figure:
-    """Bytes per second received over time, all concurrent downloads added up, with the average."""
-    origin = min((e.started for e in exchanges), default=0.0)
-    finish = max((_end(e) for e in exchanges), default=origin) - origin
-    spans = _receiving(exchanges, origin)
+    """Bytes per second received over request time, all concurrent downloads added up, with the average.
+
+    Idle gaps are cut out as in :func:`waterfall`, so the average is over the time requests were in flight.
+    """
+    timeline = Timeline.of(exchanges)
+    finish = max((timeline(end_of(e)) for e in exchanges), default=0.0)
+    spans = _receiving(exchanges, timeline)
     times = [finish * i / _SAMPLES for i in range(_SAMPLES + 1)]
     rates = [sum(rate for begin, end, rate in spans if begin <= t < end) for t in times]
     figure = Figure(figsize=(9, 3), layout="constrained")
@@ -149,7 +170,7 @@ def throughput(exchanges: Sequence[Exchange], title: str = "Throughput") -> Figu
         label = f"average {human_size(average)}/s"
         axes.axhline(average, color="black", linestyle="--", linewidth=1, label=label)
         axes.legend(loc="upper left", fontsize=8)
-    axes.set_xlabel("ms since the first request")
-    axes.set_title(title)
+    _time_axis(axes, timeline)
+    axes.set_title(title, pad=14 if timeline.cuts else 6)
     human_axis(axes, suffix="/s")
     return figure

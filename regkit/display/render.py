@@ -27,6 +27,9 @@ from ..steps.manifest_fetch import ManifestResult
 from ..steps.pull import PullResult
 from ..steps.tarball import AssembledImage
 from . import analysis_html, diagnosis_html, html
+from .sequence import sequence
+
+__all__ = ["RENDERERS", "render_html", "sequence"]  # sequence: Transcript.sequence() reaches it from here
 
 
 @singledispatch

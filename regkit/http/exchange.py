@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._repr import HtmlRepr
+from .._repr import HtmlRepr, display_layer
 from .record import ExchangeRecord
 
 if TYPE_CHECKING:
@@ -74,3 +74,10 @@ class Transcript(HtmlRepr):
         from .formats import to_jsonl
 
         return to_jsonl(self)
+
+    def sequence(self, title: str = "") -> Any:
+        """The exchanges as a sequence diagram (client, registry, token service, CDN): SVG, and text in print().
+
+        A :class:`regkit.display.sequence.SequenceDiagram`, from the display layer (see :func:`display_layer`).
+        """
+        return display_layer().sequence(self, title)

@@ -1,10 +1,11 @@
 """Local servers for tests, demos and teaching: registry, token service, CDN edge, nginx, fault proxy,
 Docker engine; and what only they use: building sample images (``imagebuild``, ``images``), pushing
-them (``upload``) and running the teaching notebooks (``notebooks``).
+them (``upload``), running the teaching notebooks (``notebooks``) and a notebook kernel's own lab
+(``kernel``, with its ``watchdog``).
 
 May import :mod:`regkit.steps`, :mod:`regkit.http`, :mod:`regkit.oci` and :mod:`regkit.errors`.
 
-``Lab`` is imported on first use: the command line imports this package and must stay fast.
+``Lab`` and ``notebook_lab`` are imported on first use: the command line imports this package and must stay fast.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from .modes import MODES
 
-__all__ = ["MODES", "Lab"]
+__all__ = ["MODES", "Lab", "notebook_lab"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from .lab import Lab
 
         return Lab
+    if name == "notebook_lab":
+        from .lab import Lab
+
+        return Lab.for_kernel
     raise AttributeError(name)

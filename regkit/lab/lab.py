@@ -6,6 +6,12 @@ Processes (each recorded by a pidfile in the state directory and stopped by PID)
 - ``service``: the token service and the blob-redirect edge (:mod:`regkit.lab.service`);
 - ``nginx``: the registry front, the CDN (``secure_link``) and the seed's reverse proxy.
 
+Two options make the cost of distance real, fixed and documented, so a lesson's comparison is not
+decided by loopback's millisecond noise: ``proxy_delay`` (seconds) makes every request through the
+seed's proxy arrive that much later, as at a distant proxy (:mod:`regkit.lab.relay`), and
+``cdn_rate`` (bytes per second) caps what the CDN sends on each connection (nginx ``limit_rate``),
+as a long-haul TCP connection does, so concurrent downloads add up where one alone cannot.
+
 In **hub mode** the realm and the CDN address the registry advertises point at loopback ports
 that refuse connections, as auth.docker.io and the CDN look from behind a firewall: only the proxy
 reaches them. In **open mode** they are the real addresses.
@@ -21,10 +27,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import LabError, PortInUse
 from ..http.client import Client
@@ -33,6 +41,7 @@ from ..oci.reference import resolve
 from .busybox import busybox_binary
 from .certs import make_key_pair
 from .images import SampleImage, sample_images
+from .kernel import kernel_lab
 from .modes import MODES
 from .nginx import NGINX, NginxPorts, lab_config, nginx_process, write_config
 from .process import ManagedProcess, Service, pick_port, require_binary
@@ -76,6 +85,9 @@ class LabSettings:
     dead_cdn: int
     password: str
     secret: str
+    proxy_delay: float = 0.0
+    cdn_rate: int = 0
+    delayed_proxy: int = 0  # the relay in front of the seed's proxy, when proxy_delay is set
 
 
 class Lab(Service):
@@ -90,7 +102,11 @@ class Lab(Service):
         large_layer_size: int = 32 << 20,
         ports: Mapping[str, int] | None = None,
         images: bool = True,
+        proxy_delay: float = 0.0,
+        cdn_rate: int = 0,
     ) -> None:
+        if proxy_delay < 0 or cdn_rate < 0:
+            raise LabError("proxy_delay and cdn_rate must not be negative")
         if mode not in MODES:
             raise LabError(f"lab mode {mode!r} is unknown; use hub or open")
         unknown = set(ports or {}) - set(TOLD_PORTS)
@@ -103,6 +119,8 @@ class Lab(Service):
         self.push_images = images
         self.large_layers = large_layers
         self.large_layer_size = large_layer_size
+        self.proxy_delay = proxy_delay
+        self.cdn_rate = cdn_rate
         self.images: list[SampleImage] = []
         self._settings: LabSettings | None = None
 
@@ -125,8 +143,8 @@ class Lab(Service):
 
     @property
     def proxy_url(self) -> str:
-        """Base URL of the seed's reverse proxy."""
-        return f"http://127.0.0.1:{self.settings.proxy}"
+        """Base URL of the seed's reverse proxy (behind the delaying relay when the lab has a ``proxy_delay``)."""
+        return f"http://127.0.0.1:{self.settings.delayed_proxy or self.settings.proxy}"
 
     @property
     def forward_proxy_url(self) -> str:
@@ -237,6 +255,7 @@ class Lab(Service):
                 "private_namespaces": [PRIVATE_NAMESPACE],
             },
             "faults": {"front": f"http://127.0.0.1:{told['front']}"},
+            "relay": {"target": told["proxy"], "delay": self.proxy_delay},
             "edge": {
                 "registry": f"http://127.0.0.1:{told['registry']}",
                 "cdn": f"http://127.0.0.1:{told['cdn']}",
@@ -283,7 +302,7 @@ class Lab(Service):
                     self._start_servers(password, secret)
                     break
                 except PortInUse as exc:
-                    self.down()
+                    self.stop_servers()
                     if exc.port in self.fixed_ports.values() or attempt == START_TRIES:
                         raise
             if self.push_images:
@@ -299,7 +318,15 @@ class Lab(Service):
         self._write_service_config(told, password, secret)
         self._service().start()
         bound = json.loads((self.state_dir / "service" / "ports.json").read_text())
-        self._settings = LabSettings(mode=self.mode, password=password, secret=secret, **told, **bound)
+        self._settings = LabSettings(
+            mode=self.mode,
+            password=password,
+            secret=secret,
+            proxy_delay=self.proxy_delay,
+            cdn_rate=self.cdn_rate,
+            **told,
+            **bound,
+        )
         settings_path = self.state_dir / "lab.json"
         settings_path.write_text(json.dumps(asdict(self._settings), indent=2))
         settings_path.chmod(0o600)
@@ -307,7 +334,9 @@ class Lab(Service):
         registry.start()
         s = self.settings
         ports = NginxPorts(s.front, s.cdn, s.proxy, s.registry, s.token, s.edge, s.forward, s.tls)
-        config = lab_config(self.state_dir / "nginx", ports, registry.storage_dir, s.secret, self.state_dir / "tls")
+        config = lab_config(
+            self.state_dir / "nginx", ports, registry.storage_dir, s.secret, self.state_dir / "tls", s.cdn_rate
+        )
         write_config(self.state_dir / "nginx", config)
         nginx_process(self.state_dir / "nginx", [s.front, s.cdn, s.proxy, s.forward, s.tls]).start()
 
@@ -327,9 +356,28 @@ class Lab(Service):
                 push_image(client, resolve(f"127.0.0.1:{s.registry}/{sample.repository}:{sample.tag}"), sample.image)
 
     def down(self) -> None:
-        """Stop every lab process by PID; the state directory stays for inspection."""
+        """Stop every lab process by PID; the state directory stays for inspection, except a kernel's lab's.
+
+        A lab started by :meth:`for_kernel` lives in a temporary directory watched by a watchdog
+        process: both go too.
+        """
+        self.stop_servers()
+        watchdog = ManagedProcess.recorded("watchdog", self.state_dir)
+        if watchdog.pid is not None:
+            watchdog.stop()
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def stop_servers(self) -> None:
+        """Stop the servers (registry, service, nginx) by PID, and nothing else."""
         for process in self._recorded().values():
             process.stop()
+
+    @classmethod
+    def for_kernel(cls, mode: str = "hub", **options: Any) -> Lab:
+        """The lab of this kernel (or process): started once, gone when the kernel dies (see :mod:`.kernel`)."""
+        return kernel_lab(
+            lambda state_dir: cls(state_dir, mode=mode, **options), (mode, tuple(sorted(options.items())))
+        )
 
     def describe(self) -> str:
         """What runs where, and what to try: printed by ``regkit lab up`` and ``regkit lab status``."""
@@ -341,8 +389,10 @@ class Lab(Service):
             f"regkit lab ({s.mode} mode) in {self.state_dir}: {state}",
             f"  registry (like registry-1.docker.io)  http://{self.front_host}",
             f"  token service  {self.token_url}   advertised realm: {self.advertised_realm}{unreachable}",
-            f"  blob CDN       {self.cdn_url}   advertised: {self.advertised_cdn}{unreachable}",
-            f"  seed proxy     {self.proxy_url}  (/docker-auth/, /docker-registry/, /docker-blob/)",
+            f"  blob CDN       {self.cdn_url}   advertised: {self.advertised_cdn}{unreachable}"
+            + (f", at most {s.cdn_rate} bytes/s per connection" if s.cdn_rate else ""),
+            f"  seed proxy     {self.proxy_url}  (/docker-auth/, /docker-registry/, /docker-blob/)"
+            + (f", every request {s.proxy_delay * 1000:g} ms late" if s.proxy_delay else ""),
             f"  HTTP_PROXY     {self.forward_proxy_url}  (a forward proxy to loopback, for proxy lessons)",
             f"  TLS registry   https://{self.tls_host}  (self-signed: {self.state_dir / 'tls' / 'cert.pem'})",
             f"  faults         {self.fault_url('<fault>')}  (use as --mirror; the list is at that URL)",

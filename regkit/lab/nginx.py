@@ -79,8 +79,12 @@ def _front(ports: NginxPorts) -> str:
 """
 
 
-def _cdn(ports: NginxPorts, storage: Path, secret: str) -> str:
-    """The blob CDN: signed, expiring URLs (secure_link); like S3, no Authorization header allowed."""
+def _cdn(ports: NginxPorts, storage: Path, secret: str, rate: int = 0) -> str:
+    """The blob CDN: signed, expiring URLs (secure_link); like S3, no Authorization header allowed.
+
+    ``rate`` (bytes per second, 0 for none) caps each response, as one long-haul TCP connection is capped.
+    """
+    limit = f"limit_rate {rate};" if rate else ""
     return f"""
     server {{
         listen 127.0.0.1:{ports.cdn};
@@ -105,6 +109,7 @@ def _cdn(ports: NginxPorts, storage: Path, secret: str) -> str:
             types {{ }}
             default_type application/octet-stream;
             alias {storage}/;
+            {limit}
         }}
     }}
 """
@@ -162,12 +167,12 @@ def _tls_front(ports: NginxPorts, tls: Path) -> str:
 """
 
 
-def lab_config(state: Path, ports: NginxPorts, storage: Path, secret: str, tls: Path) -> str:
+def lab_config(state: Path, ports: NginxPorts, storage: Path, secret: str, tls: Path, cdn_rate: int = 0) -> str:
     """The whole nginx.conf of the lab."""
     parts = (
         _common(state),
         _front(ports),
-        _cdn(ports, storage, secret),
+        _cdn(ports, storage, secret, cdn_rate),
         _seed_proxy(ports),
         _forward_proxy(ports),
         _tls_front(ports, tls),

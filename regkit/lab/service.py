@@ -1,10 +1,11 @@
-"""The lab's Python service process: token service, blob-redirect edge and fault proxy, on three ports.
+"""The lab's Python service process: token service, blob-redirect edge, fault proxy, and the delaying relay.
 
 Run as ``python -m regkit.lab.service CONFIG.json PORTS.json``; the lab writes the config and starts
 it. The service binds its own ports (port 0: the kernel chooses, so no other socket can take them in
 between) and holds the "unreachable" ports of hub mode, bound but never listening, so connections
-to them are refused for as long as the lab lives. It writes all five ports to PORTS.json once
-everything is bound.
+to them are refused for as long as the lab lives. It writes the ports to PORTS.json once
+everything is bound; with a ``relay`` delay it also serves the relay in front of the seed's proxy
+(:mod:`regkit.lab.relay`) on a sixth.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from .cdn import make_edge_handler
 from .faults import make_fault_handler
+from .relay import serve_delayed
 from .tokenserver import Policy, TokenIssuer, make_handler
 
 
@@ -72,8 +74,14 @@ def main(argv: list[str] | None = None) -> None:
         "dead_auth": _port(dead_auth),
         "dead_cdn": _port(dead_cdn),
     }
-    _write_atomically(ports_path, json.dumps(ports))
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    relay = config.get("relay") or {}
+    if float(relay.get("delay") or 0) > 0:
+        listener = socket.create_server(("127.0.0.1", 0))
+        ports["delayed_proxy"] = _port(listener)
+        relayed = (listener, int(relay["target"]), float(relay["delay"]))
+        threads.append(threading.Thread(target=serve_delayed, args=relayed, daemon=True))
+    _write_atomically(ports_path, json.dumps(ports))
     for thread in threads:
         thread.start()
     for thread in threads:

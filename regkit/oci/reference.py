@@ -21,11 +21,16 @@ DOCKER_HUB_REGISTRY = "registry-1.docker.io"
 # Names that all mean Docker Hub; the API itself lives at registry-1.docker.io.
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 DEFAULT_TAG = "latest"
-NAME_MAX_LENGTH = 255
+NAME_MAX_LENGTH = 255  # of the path (repository) only, as in distribution/reference v0.6.0 and later
+# Error messages quote at most this much of what the user typed (a 10,000-character reference is not echoed).
+_SHOWN_MAX = 100
 
 _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]{{1,5}})?")
+# IPv6 literals in brackets take hex digits and ':' only, like distribution's (no zone, no embedded IPv4).
+_DOMAIN = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]{{1,5}})?")
+# A bare 64-hex name would be mistaken for an image ID, so distribution refuses it as a name.
+_IDENTIFIER = re.compile(r"[a-f0-9]{64}")
 _TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)  # \w would take any Unicode letter or digit
 
 
@@ -61,10 +66,15 @@ class Reference(HtmlRepr):
 
     @property
     def familiar_name(self) -> str:
-        """The short name Docker shows: ``alpine`` for Hub's library images, else domain/repository."""
+        """The short name Docker shows: ``alpine`` for Hub's library images, else domain/repository.
+
+        Only a single component after ``library/`` is shortened: ``library/foo/bar`` stays as it is,
+        since ``foo/bar`` names another repository (distribution/reference's ``familiarizeName``).
+        """
         if not self.is_docker_hub:
             return self.name
-        return self.repository.removeprefix("library/")
+        short = self.repository.removeprefix("library/")
+        return short if "/" not in short else self.repository
 
     @property
     def repo_tag(self) -> str | None:
@@ -89,8 +99,15 @@ class Reference(HtmlRepr):
         return text
 
 
+def _shown(text: str) -> str:
+    """``text`` quoted for an error message, cut to a readable length."""
+    if len(text) <= _SHOWN_MAX:
+        return repr(text)
+    return f"{text[:_SHOWN_MAX]!r}... ({len(text)} characters)"
+
+
 def _fail(text: str, why: str) -> InvalidReference:
-    return InvalidReference(f"invalid image reference {text!r}: {why}")
+    return InvalidReference(f"invalid image reference {_shown(text)}: {why}")
 
 
 def _split_domain(name: str) -> tuple[str, str]:
@@ -108,11 +125,11 @@ def _check_repository(text: str, repository: str) -> None:
         if not component:
             raise _fail(text, "the repository has an empty path component ('//' or a trailing '/')")
         if component != component.lower() and _PATH_COMPONENT.fullmatch(component.lower()):
-            raise _fail(text, f"repository names must be lowercase, {component!r} is not")
+            raise _fail(text, f"repository names must be lowercase, {_shown(component)} is not")
         if not _PATH_COMPONENT.fullmatch(component):
             raise _fail(
                 text,
-                f"{component!r} is not a valid path component "
+                f"{_shown(component)} is not a valid path component "
                 "(lowercase letters and digits, separated by '.', '_', '__' or '-')",
             )
 
@@ -144,20 +161,26 @@ def resolve(ref: str) -> Reference:
         name, tag = rest[:colon], rest[colon + 1 :]
         if not _TAG.fullmatch(tag):
             raise _fail(
-                text, f"tag {tag!r} is invalid (1-128 of letters, digits, '_', '.', '-'; not starting with '.' or '-')"
+                text,
+                f"tag {_shown(tag)} is invalid (1-128 of letters, digits, '_', '.', '-'; not starting with '.' or '-')",
             )
 
-    if len(name) > NAME_MAX_LENGTH:
-        raise _fail(text, f"the name is longer than {NAME_MAX_LENGTH} characters")
+    if _IDENTIFIER.fullmatch(text):
+        raise _fail(
+            text, "a name of 64 hex digits reads as an image ID; write it with its registry, like docker.io/<name>"
+        )
     domain, repository = _split_domain(name)
     if not _DOMAIN.fullmatch(domain):
-        raise _fail(text, f"{domain!r} is not a valid registry host[:port]")
+        raise _fail(text, f"{_shown(domain)} is not a valid registry host[:port]")
     _check_repository(text, repository)
 
     if domain.lower() in _HUB_ALIASES:
         domain = DOCKER_HUB_REGISTRY
         if "/" not in repository:
             repository = f"library/{repository}"
+    # Counted like distribution: the path only (with Hub's library/ prefix), not the host.
+    if len(repository) > NAME_MAX_LENGTH:
+        raise _fail(text, f"the repository path has {len(repository)} characters, more than {NAME_MAX_LENGTH}")
     if tag is None and digest is None:
         tag = DEFAULT_TAG
     return Reference(domain, repository, tag, digest, original=ref)
