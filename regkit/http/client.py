@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from ..oci.reference import Reference, resolve
 from .endpoints import Endpoints
 from .exchange import Transcript
 from .retry import RetryPolicy, parse_retry_after
+from .speed import SpeedLimit
 from .transport import DEFAULT_TIMEOUT, HttpResponse, Transport
 
 if TYPE_CHECKING:
@@ -59,16 +61,18 @@ class Client:
         endpoints: Endpoints | None = None,
         insecure: bool = False,
         auth: AuthArg = None,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        timeout: tuple[float, float | None] = DEFAULT_TIMEOUT,
         pool_size: int = 16,
         docker_config: bool = True,
         retry: RetryPolicy | None = None,
+        speed_limit: SpeedLimit | None = None,
     ) -> None:
         self.endpoints = endpoints or Endpoints(insecure=insecure)
         self.insecure = insecure or self.endpoints.insecure
         self.credentials = as_credentials(auth)
         self.docker_config = docker_config
         self.retry = retry or RetryPolicy()
+        self.speed_limit = speed_limit or SpeedLimit()  # applied to blob bodies
         self._config_credentials: dict[str, Credentials | None] = {}
         self.transcript = Transcript()
         self.transport = Transport(timeout=timeout, pool_size=pool_size, record=self.transcript.append)
@@ -81,6 +85,8 @@ class Client:
         self._open: weakref.WeakSet[HttpResponse] = weakref.WeakSet()
         self._open_lock = threading.RLock()  # abort() may run in a signal handler on a thread holding it
         self._abort = threading.Event()  # set by abort(): later responses are broken off, waits end
+        # Told about every retry wait of a second or more (the CLI prints it); the note is in the transcript too.
+        self.on_wait: Callable[[str], None] = lambda message: None
 
     def credentials_for(self, ref: Reference) -> Credentials | None:
         """Explicit credentials, else those ``~/.docker/config.json`` has for the reference's registry."""
@@ -115,7 +121,7 @@ class Client:
         for the caller to turn into an error.
         """
         verify = urlsplit(url).netloc not in self._insecure_hosts
-        tries = 1
+        tries, waited = 1, 0.0
         while True:
             try:
                 response = self.transport.send(step, method, url, attempt=attempt, verify=verify, **kwargs)
@@ -124,18 +130,31 @@ class Client:
                 if self.aborting:  # abort() ran while this request was on its way
                     response.abort()
             except TransportError as exc:
-                wait = self.retry.delay(tries) if exc.transient and not self.aborting else None
+                wait = self.retry.delay(tries, waited=waited) if exc.transient and not self.aborting else None
                 if wait is None or exc.exchange is None:
                     raise
                 exc.exchange.note = f"{exc.exchange.note} retrying in {wait:.1f} s".strip()
+                reason = f"{urlsplit(url).netloc} broke the connection"
             else:
                 if not self.retry.retryable_status(response.status) or self.aborting:
                     return response
-                wait = self.retry.delay(tries, parse_retry_after(response.headers.get("Retry-After")))
+                asked = parse_retry_after(response.headers.get("Retry-After"))
+                wait = self.retry.delay(tries, asked, waited)
                 if wait is None:
+                    if asked is not None and tries < self.retry.attempts:
+                        response.exchange.note = (
+                            f"{response.status}: the server asks to wait {asked:.0f} s (Retry-After), more than "
+                            f"the {max(self.retry.max_wait - waited, 0):.0f} s left of the retry budget: not retried"
+                        )
                     return response
                 response.preview()  # keep the error page on the exchange: diagnosis reads it
                 response.exchange.note = f"{response.status}: retrying in {wait:.1f} s"
+                if asked is not None:
+                    response.exchange.note += " (Retry-After)"
+                reason = f"{response.status} {response.exchange.reason} from {urlsplit(url).netloc}".replace("  ", " ")
+            if wait >= 1:  # a wait worth mentioning: nobody should wonder why nothing happens
+                self.on_wait(f"{reason}: waiting {wait:.0f} s before attempt {attempt + 1} of {step} {method}")
+            waited += wait
             if self._abort.wait(wait):  # an abort ends the wait at once
                 raise Cancelled(f"{method} {url} was not retried: the pull was cancelled")
             tries += 1

@@ -16,7 +16,7 @@ from ..http.client import AuthArg, Client, as_reference
 from ..http.endpoints import Endpoints
 from ..http.exchange import Exchange
 from ..http.ratelimit import RateLimit, budget
-from ..oci.manifest import Descriptor
+from ..oci.manifest import Descriptor, check_config_size
 from ..oci.platform import Platform
 from ..oci.reference import Reference
 from .auth import Token, get_token
@@ -99,9 +99,7 @@ def pull(
 
     progress.step("resolve", str(ref))
     token = get_token(ref, client=client)
-    progress.step(
-        "token", "anonymous access" if token.kind == "none" else f"{token.kind} token for {token.scope or ref.registry}"
-    )
+    progress.step("token", token_summary(token, ref))
     manifest = get_manifest(ref, token=token, platform=platform, client=client)
     chosen = f" for {manifest.platform}" if manifest.platform else ""
     progress.step(
@@ -124,10 +122,21 @@ def pull(
     return PullResult(ref, manifest.token, manifest, blobs, image, exchanges, time.perf_counter() - started)
 
 
+def token_summary(token: Token, ref: Reference) -> str:
+    """What the token step found, in words: a 429 or 5xx on the probe is no proof of anonymous access."""
+    if token.kind != "none":
+        return f"{token.kind} token for {token.scope or ref.registry}"
+    probe = token.exchanges[0] if token.exchanges else None
+    if probe is not None and probe.status is not None and probe.status >= 400 and probe.status != 404:
+        return f"no challenge: the probe was answered {probe.status} {probe.reason}".rstrip()
+    return "anonymous access"
+
+
 def fetch_all(
     client: Client, ref: Reference, manifest: ManifestResult, store: BlobStore, jobs: int, progress: Progress
 ) -> tuple[BlobResult, ...]:
     """Fetch the config and each distinct layer, ``jobs`` at a time; the first failure cancels the rest."""
+    check_config_size(manifest.config)  # from the descriptor: a hostile size costs no download
     wanted: dict[str, tuple[Descriptor, str]] = {}
     wanted[str(manifest.config.digest)] = (manifest.config, "config")
     for i, layer in enumerate(manifest.layers):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import InvalidOption, OutputError
+from ..oci import jsonsafe
 from ..oci import mediatypes as mt
 from ..oci.digest import Digest
 from ..oci.manifest import Descriptor, check_config_size, config_diff_ids, parse_config
@@ -127,7 +128,7 @@ def blob_name(digest: Digest) -> str:
 
 def _rewritten_manifest(manifest: ManifestResult, layers: list[Descriptor]) -> tuple[bytes, Digest]:
     """The manifest with converted layer descriptors (other fields and annotations kept)."""
-    doc = json.loads(manifest.manifest.raw)
+    doc = jsonsafe.loads(manifest.manifest.raw)
     for entry, layer in zip(doc["layers"], layers, strict=False):
         entry.update(mediaType=layer.media_type, digest=str(layer.digest), size=layer.size)
     raw = json.dumps(doc, indent=2).encode()
