@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import tarfile
@@ -31,10 +32,27 @@ PULLABLE = [
 ]
 
 
+# The checkout these tests belong to: subprocesses must run its regkit, not an installed one.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def checkout_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's environment) with this checkout first on PYTHONPATH."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 def cli(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """``python -m regkit ARGS``."""
+    """``python -m regkit ARGS`` of this checkout."""
     return subprocess.run(
-        [sys.executable, "-m", "regkit", *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=300
+        [sys.executable, "-m", "regkit", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env=checkout_env(),
     )
 
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +27,7 @@ from regkit.oci.jwt import JwtClaims
 from regkit.oci.manifest import MAX_CONFIG_SIZE
 from regkit.steps.progress import Progress
 
-from .helpers import cli, sample
+from .helpers import ROOT, cli, sample
 
 DEEP = b"[" * NESTING + b"]" * NESTING
 
@@ -337,3 +338,13 @@ def test_a_gzip_encoded_manifest_gets_a_hint(open_lab):
     with pytest.raises(regkit.RegkitError) as info:
         regkit.get_manifest("library/busybox", client=through(open_lab, "gzip-manifest"))
     assert info.value.hint and "gzip-encoded" in info.value.hint
+
+
+# --- 17: the CLI tests run this checkout -----------------------------------------------------------------------
+
+
+def test_cli_subprocesses_run_this_checkout_even_without_pythonpath(tmp_path, monkeypatch):
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # an installed regkit (/work/main's, say) would win then
+    done = cli("--version", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip().endswith(f" from {ROOT / 'regkit'}")
+    assert Path(regkit.__file__).resolve() == ROOT / "regkit" / "__init__.py"

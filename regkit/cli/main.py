@@ -31,7 +31,9 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="regkit", description="See the Docker/OCI registry pull protocol, step by step."
     )
-    parser.add_argument("--version", action="version", version=f"regkit {__version__}")
+    # Where regkit was imported from, as pip does: a stale install shadowing a checkout shows at once.
+    where = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--version", action="version", version=f"regkit {__version__} from {where}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # the top level has no option that takes a value, so the first other word is the command
     command = next((arg for arg in argv if not arg.startswith("-")), None)
