@@ -8,6 +8,10 @@ sends on purpose (broken HTTP framing, absurd token responses): a fake, said so 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +31,7 @@ from regkit.oci.jwt import JwtClaims
 from regkit.oci.manifest import MAX_CONFIG_SIZE
 from regkit.steps.progress import Progress
 
-from .helpers import ROOT, cli, sample
+from .helpers import ROOT, checkout_env, cli, sample
 
 DEEP = b"[" * NESTING + b"]" * NESTING
 
@@ -348,3 +352,70 @@ def test_cli_subprocesses_run_this_checkout_even_without_pythonpath(tmp_path, mo
     done = cli("--version", cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.strip().endswith(f" from {ROOT / 'regkit'}")
     assert Path(regkit.__file__).resolve() == ROOT / "regkit" / "__init__.py"
+
+
+# --- 21: -o replaces only a missing path or a regular file, checked before any request ---------------------
+
+
+@pytest.mark.parametrize("kind", ["empty", "directory", "symlink", "device", "fifo"])
+def test_an_output_that_is_no_regular_file_is_refused_before_any_request(kind, tmp_path):
+    output: str | Path = tmp_path / "out.tar"
+    if kind == "empty":
+        output = ""
+    elif kind == "directory":
+        Path(output).mkdir()
+    elif kind == "symlink":
+        (tmp_path / "precious").write_text("keep")
+        Path(output).symlink_to(tmp_path / "precious")
+    elif kind == "device":
+        output = "/dev/null"
+    else:
+        os.mkfifo(output)
+    client = regkit.Client(insecure=True, docker_config=False)
+    error = regkit.InvalidOption if kind == "empty" else regkit.OutputError
+    with pytest.raises(error, match="output path"):
+        regkit.pull("127.0.0.1:9/x", output, client=client)
+    assert len(client.transcript) == 0  # refused before the first request
+    if kind == "symlink":
+        assert (tmp_path / "precious").read_text() == "keep"
+
+
+def test_the_cli_refuses_an_output_that_is_a_directory(tmp_path):
+    done = cli("pull", "127.0.0.1:9/x", "-o", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 1 and "is a directory" in done.stderr and "request" not in done.stderr
+    done = cli("pull", "127.0.0.1:9/x", "-o", "", cwd=tmp_path)
+    assert done.returncode == 2 and "output path is empty" in done.stderr
+
+
+# --- 22: SIGTERM and SIGHUP clean up like Ctrl-C; dead pulls' work is removed next time -------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_during_a_download_leaves_no_work_directory(open_lab, tmp_path, signum):
+    argv = [sys.executable, "-m", "regkit", "pull", "library/whiteout", "-o", "i.tar", "--insecure-registry", "-q"]
+    argv += ["--mirror", open_lab.fault_url("stall")]
+    process = subprocess.Popen(argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True, env=checkout_env())
+    deadline = time.monotonic() + 30
+    while not any(p.name.endswith(".partial") for p in tmp_path.rglob("*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any(p.name.endswith(".partial") for p in tmp_path.rglob("*")), "the download never started"
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=15)  # not the 20 s stall: blocked reads are broken off
+    assert process.returncode == 128 + signum and signal.Signals(signum).name in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_work_directories_of_dead_pulls_are_removed(registry, tmp_path):
+    dead_pid = subprocess.Popen(["true"])  # a process that has ended: its id is free
+    dead_pid.wait()
+    stale = tmp_path / f".regkit-{dead_pid.pid}-abc123"
+    (stale / "blobs").mkdir(parents=True)
+    (stale / "blobs" / "x.partial").write_bytes(b"left by a kill -9")
+    live = tmp_path / f".regkit-{os.getpid()}-def456"  # a pull still running (this process) keeps its own
+    live.mkdir()
+    foreign = tmp_path / ".regkit-abcdef"  # no owner recorded: not ours to judge
+    foreign.mkdir()
+    done = cli("pull", f"{registry.host}/library/busybox", "-o", "b.tar", "--insecure-registry", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not stale.exists() and live.is_dir() and foreign.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["b.tar", live.name, foreign.name])

@@ -16,6 +16,7 @@ from .. import __version__
 from ..errors import RegkitError
 from ..oci.redact import redact_text
 from .common import printable
+from .signals import exit_code, terminate_like_ctrl_c
 
 # command -> the module of regkit.cli that registers it (with its options, help and handler)
 GROUPS = {
@@ -55,14 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
     args = _parser(argv).parse_args(argv)
+    terminate_like_ctrl_c()
     try:
         return int(args.func(args))
     except RegkitError as error:
         _report(error)
         return error.exit_code
-    except KeyboardInterrupt:
-        print("regkit: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        print(f"regkit: interrupted ({str(interrupt) or 'SIGINT'}); nothing was written", file=sys.stderr)
+        return exit_code(interrupt)
     except OSError as error:
         where = f": {error.filename}" if error.filename else ""
         print(f"regkit: error: {printable(redact_text(str(error.strerror or error)))}{where}", file=sys.stderr)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -22,6 +21,7 @@ from ..oci.reference import Reference
 from .auth import Token, get_token
 from .blobs import BlobResult, fetch_blob
 from .manifest_fetch import ManifestResult, get_manifest
+from .output import check_target, make_work_dir
 from .progress import Progress
 from .store import BlobStore
 from .tarball import AssembledImage, assemble, check_output_options
@@ -90,7 +90,7 @@ def pull(
     ref = as_reference(ref)
     progress = progress or Progress()
     client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints, pool_size=max(jobs, 4) * 2)
-    target = Path(output) if output is not None else default_output(ref, format)
+    target = check_target(output if output is not None else default_output(ref, format))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)  # before any request: a bad path costs no download
     except OSError as exc:
@@ -106,10 +106,7 @@ def pull(
         "manifest", f"{manifest.digest}{chosen}, {len(manifest.layers)} layers, {manifest.manifest.total_size} bytes"
     )
 
-    try:
-        work = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix=".regkit-", dir=target.parent.resolve()))
-    except OSError as exc:
-        raise OutputError(f"cannot create a work directory beside {target}: {exc.strerror or exc}") from None
+    work = Path(cache_dir) if cache_dir else make_work_dir(target.parent)
     try:
         store = BlobStore(work, trusted=not cache_dir)
         blobs = fetch_all(client, ref, manifest, store, jobs, progress)
