@@ -287,6 +287,12 @@ def test_top_must_be_positive_and_mirror_not_empty(tmp_path):
     assert done.returncode == 2 and "--mirror is empty" in done.stderr
 
 
+def test_a_huge_reference_is_not_echoed_in_full(tmp_path):
+    done = cli("pull", "a" * 10_000, cwd=tmp_path)
+    assert done.returncode == 2 and "more characters" in done.stderr
+    assert len(done.stderr) < 1500
+
+
 def test_a_redirected_manifest_is_followed_without_authorization(open_lab, samples, tmp_path):
     client = through(open_lab, "redirect-manifest")
     result = regkit.pull("library/busybox:docker", tmp_path / "m.tar", client=client)

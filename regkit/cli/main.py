@@ -18,6 +18,8 @@ from ..oci.redact import redact_text
 from .common import printable
 from .signals import exit_code, terminate_like_ctrl_c
 
+MAX_SHOWN = 500  # characters of one error line
+
 # command -> the module of regkit.cli that registers it (with its options, help and handler)
 GROUPS = {
     "pull": "pull",
@@ -44,12 +46,18 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
+def _shown(text: str) -> str:
+    """``text`` made printable and cut: a 10,000-character name from the command line or a registry is noise."""
+    text = printable(text)
+    return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}… ({len(text) - MAX_SHOWN} more characters)"
+
+
 def _report(error: RegkitError) -> None:
-    print(f"regkit: error: {printable(error.message)}", file=sys.stderr)
+    print(f"regkit: error: {_shown(error.message)}", file=sys.stderr)
     if error.hint:
-        print(f"  hint: {printable(error.hint)}", file=sys.stderr)
+        print(f"  hint: {_shown(error.hint)}", file=sys.stderr)
     if error.exchange is not None:
-        print(f"  request: {printable(error.exchange.summary())}", file=sys.stderr)
+        print(f"  request: {_shown(error.exchange.summary())}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
