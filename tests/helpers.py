@@ -7,6 +7,10 @@ import os
 import subprocess
 import sys
 import tarfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
 
@@ -96,3 +100,23 @@ def push(registry, name: str, *layers: bytes, compression: str = "gzip") -> str:
     with regkit.Client(insecure=True) as client:
         push_image(client, regkit.resolve(ref), ib.build_image([(layer, compression) for layer in layers]))
     return ref
+
+
+class QuietServer(ThreadingHTTPServer):
+    """The client hangs up on purpose (size limits); that is not worth a traceback."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``host:port`` of a loopback server running ``handler`` (for answers no real server gives)."""
+    server = QuietServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

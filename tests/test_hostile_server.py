@@ -7,9 +7,8 @@ client's limits and messages can be checked.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -17,6 +16,8 @@ import regkit
 from regkit.http.retry import RetryPolicy
 from regkit.oci import mediatypes as mt
 from regkit.oci.manifest import Descriptor
+
+from .helpers import serving
 
 BLOB = regkit.Digest.of(b"twelve bytes")
 
@@ -79,21 +80,10 @@ class Hostile(BaseHTTPRequestHandler):
         pass
 
 
-class QuietServer(ThreadingHTTPServer):
-    """The client hangs up on purpose (size limits); that is not worth a traceback."""
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def hostile() -> Iterator[str]:
-    server = QuietServer(("127.0.0.1", 0), Hostile)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Hostile) as host:
+        yield host
 
 
 def client() -> regkit.Client:

@@ -12,10 +12,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -31,41 +29,24 @@ from regkit.oci.jwt import JwtClaims
 from regkit.oci.manifest import MAX_CONFIG_SIZE
 from regkit.steps.progress import Progress
 
-from .helpers import ROOT, checkout_env, cli, sample
+from .helpers import ROOT, checkout_env, cli, sample, serving
+from .test_faults import through
+from .test_hostile_server import Hostile
 
 DEEP = b"[" * NESTING + b"]" * NESTING
-
-
-def through(lab, fault: str, **client_args: object) -> regkit.Client:
-    """A client whose registry endpoint is the fault proxy with ``fault``."""
-    endpoints = regkit.Endpoints.create(registry=lab.fault_url(fault), insecure=True)
-    return regkit.Client(endpoints=endpoints, insecure=True, docker_config=False, **client_args)  # type: ignore[arg-type]
 
 
 # --- a deliberately broken server: answers no real registry gives ---------------------------------------------
 
 
-class Broken(BaseHTTPRequestHandler):
+class Broken(Hostile):
     """Each repository name is one kind of misbehaviour."""
 
     protocol_version = "HTTP/1.1"
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if "Content-Length" not in (headers or {}):
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
     def _raw(self, data: bytes) -> None:
         self.wfile.write(data)
         self.close_connection = True
-
-    def do_HEAD(self) -> None:
-        self.do_GET()
 
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
@@ -97,23 +78,11 @@ class Broken(BaseHTTPRequestHandler):
         else:
             self._send(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"no"}]}')
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass
-
 
 @pytest.fixture(scope="module")
 def broken() -> Iterator[str]:
-    server = QuietServer(("127.0.0.1", 0), Broken)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Broken) as host:
+        yield host
 
 
 def plain() -> regkit.Client:
