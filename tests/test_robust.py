@@ -143,6 +143,12 @@ def test_an_absurd_token_lifetime_is_capped_not_an_overflow(broken):
     assert JwtClaims({"exp": 10**400, "iat": float("inf")}).expires_at is None
 
 
+@pytest.mark.parametrize("value", [float("inf"), 1e20, float("nan"), -1.0])
+def test_a_bad_timeout_is_refused_by_the_client(value):
+    with pytest.raises(regkit.UsageError, match="timeout"):
+        regkit.Client(timeout=(10.0, value))
+
+
 @pytest.mark.parametrize("value", ["nan", "-1", "0", "1e20", "abc"])
 def test_a_bad_timeout_is_a_usage_error(value, tmp_path):
     done = cli("pull", "127.0.0.1:9/x", "--timeout", value, cwd=tmp_path)

@@ -8,7 +8,7 @@ import re
 import sys
 
 from ..errors import InvalidOption
-from ..http.client import Client
+from ..http.client import MAX_TIMEOUT, Client
 from ..http.endpoints import Endpoints
 from ..http.retry import DEFAULT_MAX_WAIT, RetryPolicy
 from ..http.speed import DEFAULT_MIN_SPEED, DEFAULT_SPEED_TIME, SpeedLimit
@@ -16,7 +16,7 @@ from ..http.transport import DEFAULT_TIMEOUT
 
 # C0 and C1 controls except tab and newline: in registry data they could drive the terminal.
 # Longer than any wait worth configuring; beyond it the socket layer overflows (1e20 s).
-MAX_SECONDS = 1e6
+MAX_SECONDS = MAX_TIMEOUT
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 

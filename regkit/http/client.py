@@ -36,6 +36,7 @@ class Credentials:
 
 
 AuthArg = Credentials | tuple[str, str] | None
+MAX_TIMEOUT = 1e6  # seconds; None means no timeout
 
 
 def as_credentials(auth: AuthArg) -> Credentials | None:
@@ -67,6 +68,9 @@ class Client:
         retry: RetryPolicy | None = None,
         speed_limit: SpeedLimit | None = None,
     ) -> None:
+        if not all(t is None or (isinstance(t, (int, float)) and 0 < t <= MAX_TIMEOUT) for t in timeout):
+            # inf, 1e20 or nan would fail deep in the socket layer (OverflowError) on the first request
+            raise InvalidOption(f"timeout must be (connect, read) seconds above 0 and at most {MAX_TIMEOUT:g}, or None")
         self.endpoints = endpoints or Endpoints(insecure=insecure)
         self.insecure = insecure or self.endpoints.insecure
         self.credentials = as_credentials(auth)
