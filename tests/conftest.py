@@ -6,6 +6,7 @@ Nothing here skips: a missing binary fails with a LabError that names the Debian
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,11 @@ from pathlib import Path
 import pytest
 
 import regkit
+
+from .helpers import checkout_env
+
+# Every subprocess a test starts (python -m regkit, lab helpers) runs this checkout's regkit.
+os.environ.update(checkout_env())
 from regkit.lab import Lab
 from regkit.lab.busybox import busybox_binary
 from regkit.lab.engine import DockerEngine

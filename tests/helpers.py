@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import tarfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,10 +36,27 @@ PULLABLE = [
 ]
 
 
+# The checkout these tests belong to: subprocesses must run its regkit, not an installed one.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def checkout_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's environment) with this checkout first on PYTHONPATH."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 def cli(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """``python -m regkit ARGS``."""
+    """``python -m regkit ARGS`` of this checkout."""
     return subprocess.run(
-        [sys.executable, "-m", "regkit", *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=300
+        [sys.executable, "-m", "regkit", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env=checkout_env(),
     )
 
 
@@ -78,3 +100,23 @@ def push(registry, name: str, *layers: bytes, compression: str = "gzip") -> str:
     with regkit.Client(insecure=True) as client:
         push_image(client, regkit.resolve(ref), ib.build_image([(layer, compression) for layer in layers]))
     return ref
+
+
+class QuietServer(ThreadingHTTPServer):
+    """The client hangs up on purpose (size limits); that is not worth a traceback."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``host:port`` of a loopback server running ``handler`` (for answers no real server gives)."""
+    server = QuietServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

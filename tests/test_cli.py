@@ -94,4 +94,4 @@ def test_a_command_imports_only_its_own_group():
         "print(sorted(m for m in sys.modules if m.startswith('regkit.cli.')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == str(["regkit.cli.common", "regkit.cli.main", "regkit.cli.pull"])
+    assert out.strip() == str(["regkit.cli.common", "regkit.cli.main", "regkit.cli.pull", "regkit.cli.signals"])

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import jsonschema
 
@@ -15,6 +13,8 @@ from regkit.http.exchange import Exchange
 from regkit.http.formats import COLUMNS, to_curl, to_har
 from regkit.oci.jwt import decode_claims
 from regkit.oci.redact import redact_headers, redact_url
+
+from .helpers import cli
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJlLXZhbHVl"
 SIGNATURE = "Zm9vYmFyYmF6cXV4cXV1eA"
@@ -212,11 +212,6 @@ def test_har_entries_carry_timings_redirects_and_failures():
     assert second["response"]["status"] == 0 and second["response"]["_error"] == "connection refused"
     assert SIGNATURE not in json.dumps(har)
     jsonschema.validate(to_har([]), HAR_SCHEMA)
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m regkit ARGS``."""
-    return subprocess.run([sys.executable, "-m", "regkit", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def test_cli_transcript_is_valid_har(registry, tmp_path):

@@ -21,6 +21,8 @@ from regkit.lab.engine import DockerEngine
 from regkit.lab.images import SampleImage
 from regkit.oci.redact import fingerprint
 
+from .helpers import checkout_env
+
 # Docker-Hub-style names (``busybox`` means library/busybox) of every public sample image.
 PUBLIC = [
     ("busybox", "latest"),
@@ -42,7 +44,7 @@ def cli(
         input=stdin,
         capture_output=True,
         text=True,
-        env={**base, **(env or {})},
+        env=checkout_env({**base, **(env or {})}),
         cwd=cwd,
         timeout=300,
     )

@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -19,7 +20,7 @@ import pytest
 import requests
 
 from regkit.errors import LabError
-from regkit.lab.busybox import busybox_binary, is_static_elf
+from regkit.lab.busybox import busybox_binary, is_static_elf, local_debs
 from regkit.lab.engine import DockerEngine
 from regkit.lab.process import ManagedProcess, pick_port, pid_alive, require_binary, tcp_probe
 from regkit.lab.registry import RegistryServer
@@ -183,8 +184,17 @@ def test_busybox_is_static(tmp_path: Path) -> None:
     assert not is_static_elf(Path("/bin/sh").resolve())
 
 
-def test_busybox_from_the_debian_package(tmp_path: Path) -> None:
-    """Without a static system busybox, busybox-static is downloaded and unpacked once, then reused."""
+def test_busybox_from_the_debian_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a static system busybox, the busybox-static .deb scripts/setup kept is unpacked once, then reused."""
+    # Only dpkg-deb and the tar it runs are on PATH: apt-get cannot download anything during the test.
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for tool in ("dpkg-deb", "tar"):
+        found = shutil.which(tool)
+        assert found, f"{tool} is missing: run scripts/setup"
+        (tools / tool).symlink_to(found)
+    monkeypatch.setenv("PATH", str(tools))
+    assert local_debs(), "no busybox-static .deb on this machine: run scripts/setup"
     binary = busybox_binary(tmp_path, system_binary=tmp_path / "absent")
     assert binary.is_relative_to(tmp_path) and is_static_elf(binary)
     downloaded = binary.stat().st_mtime_ns

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .common import add_registry_options, client_from_args, printable
+from .common import add_registry_options, client_from_args, positive, printable
 
 if TYPE_CHECKING:
     from ..analysis.image import ImageAnalysis
@@ -43,7 +43,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
     files = commands.add_parser("files", help="the files of the merged image, or of one layer")
     files.add_argument("--layer", type=int, metavar="N", help="list layer N (from 0) as stored, whiteouts included")
-    files.add_argument("--top", type=int, metavar="K", help="only the K largest")
+    files.add_argument("--top", type=positive, metavar="K", help="only the K largest")
     _image_options(files, _files)
 
     analyze = commands.add_parser("analyze", help="waste and efficiency of an image; thresholds for CI")
@@ -56,7 +56,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         metavar="N",
         help="exit 1 when more than N bytes (20MB, 5MiB) are wasted",
     )
-    analyze.add_argument("--top", type=int, default=10, metavar="K", help="rows of each list shown (default 10)")
+    analyze.add_argument("--top", type=positive, default=10, metavar="K", help="rows of each list shown (default 10)")
     _image_options(analyze, _analyze)
 
     export = commands.add_parser("export", help="write the merged filesystem into a new or empty directory, safely")

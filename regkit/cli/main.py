@@ -16,6 +16,9 @@ from .._version import __version__
 from ..errors import RegkitError
 from ..oci.redact import redact_text
 from .common import printable
+from .signals import exit_code, terminate_like_ctrl_c
+
+MAX_SHOWN = 500  # characters of one error line
 
 # command -> the module of regkit.cli that registers it (with its options, help and handler)
 GROUPS = {
@@ -31,7 +34,9 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="regkit", description="See the Docker/OCI registry pull protocol, step by step."
     )
-    parser.add_argument("--version", action="version", version=f"regkit {__version__}")
+    # Where regkit was imported from, as pip does: a stale install shadowing a checkout shows at once.
+    where = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--version", action="version", version=f"regkit {__version__} from {where}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # the top level has no option that takes a value, so the first other word is the command
     command = next((arg for arg in argv if not arg.startswith("-")), None)
@@ -41,26 +46,33 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
+def _shown(text: str) -> str:
+    """``text`` made printable and cut: a 10,000-character name from the command line or a registry is noise."""
+    text = printable(text)
+    return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}… ({len(text) - MAX_SHOWN} more characters)"
+
+
 def _report(error: RegkitError) -> None:
-    print(f"regkit: error: {printable(error.message)}", file=sys.stderr)
+    print(f"regkit: error: {_shown(error.message)}", file=sys.stderr)
     if error.hint:
-        print(f"  hint: {printable(error.hint)}", file=sys.stderr)
+        print(f"  hint: {_shown(error.hint)}", file=sys.stderr)
     if error.exchange is not None:
-        print(f"  request: {printable(error.exchange.summary())}", file=sys.stderr)
+        print(f"  request: {_shown(error.exchange.summary())}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
     args = _parser(argv).parse_args(argv)
+    terminate_like_ctrl_c()
     try:
         return int(args.func(args))
     except RegkitError as error:
         _report(error)
         return error.exit_code
-    except KeyboardInterrupt:
-        print("regkit: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        print(f"regkit: interrupted ({str(interrupt) or 'SIGINT'}); nothing was written", file=sys.stderr)
+        return exit_code(interrupt)
     except OSError as error:
         where = f": {error.filename}" if error.filename else ""
         print(f"regkit: error: {printable(redact_text(str(error.strerror or error)))}{where}", file=sys.stderr)

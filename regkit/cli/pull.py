@@ -1,19 +1,14 @@
-"""``regkit pull``: the whole pull into a tar that ``docker load`` accepts, with Ctrl-C that cleans up."""
+"""``regkit pull``: the whole pull into a tar that ``docker load`` accepts; Ctrl-C, SIGTERM, SIGHUP clean up."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import RegkitError
-from ..http.client import Client
 from .common import add_registry_options, client_from_args
+from .signals import signals_abort
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -59,7 +54,7 @@ def _pull(args: argparse.Namespace) -> int:
 
     client = client_from_args(args, pool_size=max(args.jobs, 4) * 2)
     try:
-        with _ctrl_c_aborts(client):
+        with signals_abort(client):
             result = pull(
                 args.reference,
                 args.output,
@@ -95,32 +90,6 @@ def _pull(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-@contextmanager
-def _ctrl_c_aborts(client: Client) -> Iterator[None]:
-    """The first Ctrl-C aborts the client's downloads so the pull unwinds and cleans up; a second one quits.
-
-    A KeyboardInterrupt raised at an arbitrary point could leave a lock of the download pool held
-    (and the pool waiting forever); aborting the network instead lets every thread end normally.
-    """
-    interrupted = threading.Event()
-
-    def on_interrupt(signum: int, frame: object) -> None:
-        if interrupted.is_set():
-            raise KeyboardInterrupt
-        interrupted.set()
-        client.abort()
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        yield
-    except RegkitError:
-        if interrupted.is_set():
-            raise KeyboardInterrupt from None
-        raise
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _write_transcript(path: Path, har: dict[str, object]) -> None:

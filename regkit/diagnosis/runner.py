@@ -50,7 +50,7 @@ def diagnose(
     auth: AuthArg = None,
     fetch_config: bool = True,
     check_upstream: bool = True,
-    timeout: float = DEFAULT_TIMEOUT[1],
+    timeout: float | None = DEFAULT_TIMEOUT[1],
 ) -> Diagnosis:
     """Token, manifest and (unless ``fetch_config`` is False) the config blob, then the findings.
 
@@ -92,7 +92,7 @@ def rate_limit(
     endpoints: Endpoints | None = None,
     insecure: bool = False,
     auth: AuthArg = None,
-    timeout: float = DEFAULT_TIMEOUT[1],
+    timeout: float | None = DEFAULT_TIMEOUT[1],
 ) -> tuple[RateLimit | None, tuple[Exchange, ...]]:
     """The pull budget the registry announces for ``ref``, read with HEAD (which spends no pull)."""
     ref = as_reference(ref)

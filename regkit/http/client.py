@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, TypedDict
@@ -13,12 +13,13 @@ from urllib.parse import urlsplit
 import urllib3
 from typing_extensions import Self
 
-from ..errors import Cancelled, TransportError, UsageError
+from ..errors import Cancelled, InvalidOption, TransportError, UsageError
 from ..oci.reference import Reference, resolve
 from .credentials import AuthArg, Credentials, as_credentials
 from .endpoints import Endpoints
 from .exchange import Exchange, Transcript
 from .retry import RetryPolicy, parse_retry_after
+from .speed import SpeedLimit
 from .tokens import TokenCache
 from .transport import DEFAULT_TIMEOUT, HttpResponse, Transport
 
@@ -29,10 +30,11 @@ class ClientOptions(TypedDict, total=False):
     endpoints: Endpoints | None
     insecure: bool
     auth: AuthArg
-    timeout: tuple[float, float]
+    timeout: tuple[float, float | None]
     docker_config: bool
     retry: RetryPolicy | None
     transport: Transport | None
+    speed_limit: SpeedLimit | None
 
 
 @contextmanager
@@ -54,6 +56,9 @@ def client_for(client: Client | None, options: ClientOptions, *, pool_size: int 
         yield made
 
 
+MAX_TIMEOUT = 1e6  # seconds; None means no timeout
+
+
 def as_reference(ref: Reference | str) -> Reference:
     """A :class:`Reference` from a string or a reference."""
     return ref if isinstance(ref, Reference) else resolve(ref)
@@ -68,17 +73,22 @@ class Client:
         endpoints: Endpoints | None = None,
         insecure: bool = False,
         auth: AuthArg = None,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        timeout: tuple[float, float | None] = DEFAULT_TIMEOUT,
         pool_size: int = 16,
         docker_config: bool = True,
         retry: RetryPolicy | None = None,
         transport: Transport | None = None,
+        speed_limit: SpeedLimit | None = None,
     ) -> None:
+        if not all(t is None or (isinstance(t, (int, float)) and 0 < t <= MAX_TIMEOUT) for t in timeout):
+            # inf, 1e20 or nan would fail deep in the socket layer (OverflowError) on the first request
+            raise InvalidOption(f"timeout must be (connect, read) seconds above 0 and at most {MAX_TIMEOUT:g}, or None")
         self.endpoints = endpoints or Endpoints(insecure=insecure)
         self.insecure = insecure or self.endpoints.insecure
         self.credentials = as_credentials(auth)
         self.docker_config = docker_config
         self.retry = retry or RetryPolicy()
+        self.speed_limit = speed_limit or SpeedLimit()  # applied to blob bodies
         self._config_credentials: dict[str, Credentials | None] = {}
         self._credentials_lock = threading.Lock()
         self.transcript = Transcript()
@@ -93,6 +103,8 @@ class Client:
         self._open: weakref.WeakSet[HttpResponse] = weakref.WeakSet()
         self._open_lock = threading.RLock()  # abort() may run in a signal handler on a thread holding it
         self._abort = threading.Event()  # set by abort(): later responses are broken off, waits end
+        # Told about every retry wait of a second or more (the CLI prints it); the note is in the transcript too.
+        self.on_wait: Callable[[str], None] = lambda message: None
 
     def credentials_for(self, ref: Reference) -> Credentials | None:
         """The credentials for the reference's registry: explicit ones given for it, else ``~/.docker/config.json``'s.
@@ -136,6 +148,7 @@ class Client:
         ``retried``). The last answer is returned as is, for the caller to turn into an error.
         """
         verify = urlsplit(url).netloc not in self._insecure_hosts
+        tries, waited = 1, 0.0
         tries = 1
         retried: list[Exchange] = []
         while True:
@@ -146,21 +159,34 @@ class Client:
                 if self.aborting:  # abort() ran while this request was on its way
                     response.abort()
             except TransportError as exc:
-                wait = self.retry.delay(tries) if exc.transient and not self.aborting else None
+                wait = self.retry.delay(tries, waited=waited) if exc.transient and not self.aborting else None
                 if wait is None or exc.exchange is None:
                     raise
                 exc.exchange.note = f"{exc.exchange.note} retrying in {wait:.1f} s".strip()
                 retried.append(exc.exchange)
+                reason = f"{urlsplit(url).netloc} broke the connection"
             else:
                 response.retried = tuple(retried)
                 if not self.retry.retryable_status(response.status) or self.aborting:
                     return response
-                wait = self.retry.delay(tries, parse_retry_after(response.headers.get("Retry-After")))
+                asked = parse_retry_after(response.headers.get("Retry-After"))
+                wait = self.retry.delay(tries, asked, waited)
                 if wait is None:
+                    if asked is not None and tries < self.retry.attempts:
+                        response.exchange.note = (
+                            f"{response.status}: the server asks to wait {asked:.0f} s (Retry-After), more than "
+                            f"the {max(self.retry.max_wait - waited, 0):.0f} s left of the retry budget: not retried"
+                        )
                     return response
                 response.preview()  # keep the error page on the exchange: diagnosis reads it
                 response.exchange.note = f"{response.status}: retrying in {wait:.1f} s"
                 retried.append(response.exchange)
+                if asked is not None:
+                    response.exchange.note += " (Retry-After)"
+                reason = f"{response.status} {response.exchange.reason} from {urlsplit(url).netloc}".replace("  ", " ")
+            if wait >= 1:  # a wait worth mentioning: nobody should wonder why nothing happens
+                self.on_wait(f"{reason}: waiting {wait:.0f} s before attempt {attempt + 1} of {step} {method}")
+            waited += wait
             if self._abort.wait(wait):  # an abort ends the wait at once
                 raise Cancelled(f"{method} {url} was not retried: the pull was cancelled")
             tries += 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidOption
+from ..oci import jsonsafe
 from ..oci.reference import DOCKER_HUB_REGISTRY
 from .credentials import Credentials
 
@@ -39,7 +39,7 @@ def _server_keys(registry: str) -> list[str]:
 
 def _load(path: Path) -> dict[str, Any]:
     try:
-        doc = json.loads(path.read_text())
+        doc = jsonsafe.loads(path.read_text())
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
@@ -79,7 +79,7 @@ def run_helper(helper: str, server: str) -> Credentials | None:
             return None
         raise InvalidOption(f"docker-credential-{helper} get failed: {done.stderr.strip()[:200]}")
     try:
-        doc = json.loads(done.stdout)
+        doc = jsonsafe.loads(done.stdout)
         return Credentials(str(doc["Username"]), str(doc["Secret"]))
     except (ValueError, KeyError, TypeError):
         raise InvalidOption(f"docker-credential-{helper} answered something other than Username/Secret JSON") from None

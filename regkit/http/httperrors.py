@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from ..errors import AuthError, NotFound, RegistryError, UnexpectedResponse
+from ..oci import jsonsafe
 from .exchange import Exchange
+from .retry import parse_retry_after
 from .transport import HttpResponse
 
 # Headers that name the box that really answered, when a proxy or CDN is in the way.
@@ -24,7 +25,7 @@ def who_answered(exchange: Exchange) -> str:
 def registry_errors(body: str) -> list[str]:
     """``CODE: message`` for each entry of a distribution-spec error body, or [] if it is not one."""
     try:
-        doc = json.loads(body)
+        doc = jsonsafe.loads(body)
     except ValueError:
         return []
     errors = doc.get("errors") if isinstance(doc, dict) else None
@@ -54,5 +55,7 @@ def error_for(response: HttpResponse, what: str) -> RegistryError:
     if response.status in (401, 403):
         return AuthError(message, exchange=exchange, hint="check the credentials and that the repository name is right")
     if response.status == 429:
-        return UnexpectedResponse(message, exchange=exchange, hint="rate limited; wait or log in")
+        asked = parse_retry_after(exchange.header("retry-after"))
+        later = f"the server asks to wait {asked:.0f} s (Retry-After)" if asked is not None else "wait"
+        return UnexpectedResponse(message, exchange=exchange, hint=f"rate limited; {later}, or log in")
     return UnexpectedResponse(message, exchange=exchange)

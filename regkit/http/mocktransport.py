@@ -96,7 +96,7 @@ def _phrase(status: int) -> str:
 class MockTransport(Transport):
     """A :class:`Transport` whose every request is answered by ``handler``, through requests as usual."""
 
-    def __init__(self, handler: Handler, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, handler: Handler, *, timeout: tuple[float, float | None] = DEFAULT_TIMEOUT) -> None:
         super().__init__(timeout=timeout)
         adapter = _HandlerAdapter(handler)
         self.session.mount("http://", adapter)

@@ -1,8 +1,9 @@
 """When to try a request again, and how long to wait first (pure, no I/O).
 
 Retried: connection failures, 5xx (except 501, which will not change) and 429. A 429 or 503 with
-``Retry-After`` waits as long as the server asks, up to a cap; otherwise the wait grows
-exponentially with jitter. The number of attempts is bounded.
+``Retry-After`` waits as long as the server asks; otherwise the wait grows exponentially with
+jitter. The number of attempts is bounded, and so is the total time one request may spend
+waiting: a ``Retry-After`` longer than what is left of it is not waited for at all.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from ..oci.headers import unsigned
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+DEFAULT_MAX_WAIT = 60.0
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -40,16 +42,18 @@ class RetryPolicy:
 
     attempts: int = 4
     backoff: float = 0.5
-    max_wait: float = 30.0
+    max_wait: float = DEFAULT_MAX_WAIT  # seconds one request may spend waiting in total
 
-    def delay(self, attempt: int, retry_after: float | None = None) -> float | None:
-        """Seconds to wait before attempt ``attempt + 1``, or None when no attempt is left."""
-        if attempt >= self.attempts:
+    def delay(self, attempt: int, retry_after: float | None = None, waited: float = 0.0) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1`` (``waited`` seconds already spent), or None: give up."""
+        left = self.max_wait - waited
+        if attempt >= self.attempts or left <= 0:
             return None
         if retry_after is not None:
-            return min(retry_after, self.max_wait)
+            # Waiting part of what the server asked for would only earn the same answer again.
+            return retry_after if retry_after <= left else None
         # Full jitter keeps concurrent layer downloads from retrying in lockstep.
-        return random.uniform(0, min(self.max_wait, self.backoff * 2 ** (attempt - 1)))
+        return random.uniform(0, min(left, self.backoff * 2 ** (attempt - 1)))
 
     @staticmethod
     def retryable_status(status: int) -> bool:

@@ -8,6 +8,7 @@ behind the same reverse proxy. Callers follow redirects themselves (see :mod:`re
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +23,10 @@ from ..errors import TransportError
 from ..oci.redact import redact_headers, redact_text, redact_url, scrub, secrets_in
 from .exchange import Exchange
 
-DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds; read is between bytes, not the whole body
+DEFAULT_TIMEOUT: tuple[float, float | None] = (
+    10.0,
+    60.0,
+)  # (connect, read) seconds; read is between bytes, not the whole body
 CHUNK_SIZE = 1 << 20
 # A response body we only want to show (error pages) is cut here.
 PREVIEW_LIMIT = 2048
@@ -47,6 +51,9 @@ def _describe(exc: Exception, url: str) -> tuple[str, str]:
     """
     host = urlsplit(url).netloc or url
     text = redact_text(str(exc))
+    broken = _broken_http(exc)
+    if broken is not None:
+        return broken[0], f"{host} {broken[1]}"
     if isinstance(exc, _NOT_CONNECTION_ERRORS):
         return "other", f"cannot send the request to {host}: {exc.__class__.__name__}"
     if isinstance(exc, requests.exceptions.SSLError):
@@ -66,6 +73,36 @@ def _describe(exc: Exception, url: str) -> tuple[str, str]:
     if isinstance(exc, (urllib3.exceptions.ProtocolError, requests.exceptions.ChunkedEncodingError, OSError)):
         return "reset", f"connection to {host} broke: {_last_reason(text)}"
     return "other", f"request to {host} failed: {exc.__class__.__name__}: {_last_reason(text)}"
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps: requests and urllib3 nest the real reason in ``args`` or as the cause."""
+    todo, seen = [exc], 0
+    while todo and seen < 20:
+        current = todo.pop()
+        seen += 1
+        yield current
+        todo += [a for a in current.args if isinstance(a, BaseException)]
+        todo += [c for c in (current.__cause__, current.__context__) if c is not None]
+
+
+def _broken_http(exc: BaseException) -> tuple[str, str] | None:
+    """``(kind, what the server did)`` when its answer was not valid HTTP, in words rather than class names."""
+    for cause in _causes(exc):
+        if isinstance(cause, http.client.LineTooLong):
+            return "protocol", "sent a header line longer than 64 KiB (not an HTTP server, or a hostile one)"
+        if isinstance(cause, http.client.RemoteDisconnected):
+            return "reset", "closed the connection without answering"
+        if isinstance(cause, http.client.BadStatusLine):
+            line = str(cause.args[0] if cause.args else "")[:60].strip()
+            return "protocol", f"answered with something that is not an HTTP status line: {line!r}"
+        if isinstance(cause, (http.client.IncompleteRead, urllib3.exceptions.IncompleteRead)):
+            got = cause.partial if isinstance(cause.partial, int) else len(cause.partial)
+            expected = cause.expected if cause.expected is not None else 0
+            return "reset", f"closed the connection after {got} of {got + expected} bytes"
+        if "Content-Length contained multiple unmatching values" in str(cause):
+            return "protocol", "sent conflicting Content-Length headers (a broken proxy, or request smuggling)"
+    return None
 
 
 def _last_reason(text: str) -> str:
@@ -101,9 +138,14 @@ class HttpResponse:
         return self.raw.headers
 
     def iter_bytes(self, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-        """The body exactly as sent (no Content-Encoding decoding: a blob's digest is over the wire bytes)."""
+        """The body exactly as sent (no Content-Encoding decoding: a blob's digest is over the wire bytes).
+
+        Chunks come as the bytes arrive (at most ``chunk_size``), so a caller can see a trickle.
+        """
+        raw = self.raw.raw
+        chunks = raw.stream(chunk_size, decode_content=False) if raw.chunked else _as_available(raw, chunk_size)
         try:
-            for chunk in self.raw.raw.stream(chunk_size, decode_content=False):
+            for chunk in chunks:
                 self.exchange.bytes_received += len(chunk)
                 yield chunk
         except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as exc:
@@ -161,17 +203,31 @@ class HttpResponse:
                 sock.shutdown(socket.SHUT_RDWR)
 
 
+def _as_available(raw: urllib3.BaseHTTPResponse, size: int) -> Iterator[bytes]:
+    """What has arrived, up to ``size`` bytes at a time (``stream`` would block until ``size`` bytes came)."""
+    while chunk := raw.read1(size, decode_content=False):
+        yield chunk
+
+
+class _OwnRedirects(requests.Session):
+    """A session that never looks at ``Location``: even with ``allow_redirects=False`` requests parses it
+    (for ``response.next``), and a malformed one would fail the request with a bare ``ValueError``."""
+
+    def resolve_redirects(self, *args: Any, **kwargs: Any) -> Iterator[Any]:  # type: ignore[override]
+        return iter(())
+
+
 class Transport:
     """Sends requests over a pooled session and hands each new :class:`Exchange` to ``record``."""
 
     def __init__(
         self,
         *,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        timeout: tuple[float, float | None] = DEFAULT_TIMEOUT,
         pool_size: int = 16,
         record: Callable[[Exchange], None] | None = None,
     ) -> None:
-        self.session = requests.Session()
+        self.session = _OwnRedirects()
         # Keep-alive pools sized for concurrent layer downloads to one host.
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)

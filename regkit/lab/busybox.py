@@ -11,6 +11,8 @@ from .process import SETUP_SCRIPT
 
 SYSTEM_BUSYBOX = Path("/bin/busybox")
 BUSYBOX_PACKAGE = "busybox-static"
+# Where scripts/setup keeps the package's .deb (apt's own cache may be cleaned), then apt's cache.
+DEB_DIRS = (Path("/var/cache/regkit/debs"), Path("/var/cache/apt/archives"))
 _ELF_MAGIC = b"\x7fELF"
 _PT_INTERP = 3
 
@@ -50,14 +52,22 @@ def is_static_elf(path: Path) -> bool:
 
 
 def _unpack_package(cache_dir: Path, target: Path) -> None:
-    """Download busybox-static with apt (Debian mirrors only) and unpack it into ``target``."""
+    """Unpack busybox-static's .deb into ``target``: the one scripts/setup kept, else one apt downloads."""
     download_dir = cache_dir / "debs"
-    download_dir.mkdir(parents=True, exist_ok=True)
-    _run(["apt-get", "download", BUSYBOX_PACKAGE], cwd=download_dir)
-    debs = sorted(download_dir.glob(f"{BUSYBOX_PACKAGE}_*.deb"))
+    debs = local_debs(download_dir)
+    if not debs:  # only without scripts/setup's copy: the network (Debian mirrors only)
+        download_dir.mkdir(parents=True, exist_ok=True)
+        _run(["apt-get", "download", BUSYBOX_PACKAGE], cwd=download_dir)
+        debs = local_debs(download_dir)
     if not debs:
         raise LabError(f"apt-get download {BUSYBOX_PACKAGE} left no .deb in {download_dir}")
     _run(["dpkg-deb", "-x", str(debs[-1]), str(target)], cwd=cache_dir)
+
+
+def local_debs(*extra: Path) -> list[Path]:
+    """busybox-static .debs already on this machine (scripts/setup keeps one), oldest version first."""
+    found = [deb for folder in (*extra, *DEB_DIRS) for deb in folder.glob(f"{BUSYBOX_PACKAGE}_*.deb")]
+    return sorted(found, key=lambda deb: deb.name)
 
 
 def _run(argv: list[str], cwd: Path) -> None:

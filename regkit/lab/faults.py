@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import secrets
 import sys
 import threading
 import time
@@ -21,6 +22,8 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 STALL_SECONDS = 20  # longer than the timeouts tests use, short enough to end on its own
+TRICKLE_SECONDS = 0.2
+NESTING = 100_000  # deep enough for RecursionError in any recursive parser
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te", "trailer"}
 FAULTS = {
     "ok": "no fault",
@@ -41,6 +44,13 @@ FAULTS = {
     "schema1": "manifests come back as a schema 1 document (the Accept header was ignored)",
     "auth-to-cdn": "blob redirects are followed here, Authorization included (S3 answers 400)",
     "bad-challenge": "Bearer challenges lose their service and scope (a bad WWW-Authenticate rewrite)",
+    "nested-json": f"manifests are JSON nested {NESTING} levels deep",
+    "nested-error": f"manifest GETs get a 500 whose JSON error body is nested {NESTING} levels deep",
+    "trickle": f"blobs send one byte every {TRICKLE_SECONDS} s (for at most {STALL_SECONDS} s)",
+    "ratelimit-each": "every other manifest GET (the 1st, 3rd, …) gets 429 with Retry-After: 1",
+    "retry-forever": "every manifest request gets 429 with Retry-After: 3600",
+    "redirect-manifest": "manifest GETs are redirected (307) to a one-time URL here that refuses Authorization",
+    "gzip-manifest": "manifests are gzip-encoded in transit with Content-Encoding: gzip",
 }
 HUB_LIMIT = 100
 
@@ -54,6 +64,9 @@ def make_fault_handler(registry_url: str, front_url: str) -> type[BaseHTTPReques
     session.trust_env = False
     seen: Counter[tuple[str, str, str]] = Counter()
     lock = threading.Lock()
+    # redirect-manifest: bodies fetched with the client's token, served once from /stash/<key>
+    # like a CDN's signed URL, which must not be sent the registry's Authorization.
+    stash: dict[str, tuple[bytes, dict[str, str]]] = {}
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "regkit-lab-faults/1"
@@ -64,6 +77,9 @@ def make_fault_handler(registry_url: str, front_url: str) -> type[BaseHTTPReques
 
         def do_GET(self) -> None:
             fault, _, rest = self.path.lstrip("/").partition("/")
+            if fault == "stash":
+                self._unstash(rest)
+                return
             if fault not in FAULTS or not rest.startswith("v2"):
                 self._send(404, json.dumps({"faults": FAULTS}).encode(), {"Content-Type": "application/json"})
                 return
@@ -71,7 +87,7 @@ def make_fault_handler(registry_url: str, front_url: str) -> type[BaseHTTPReques
             with lock:
                 seen[(fault, self.command, rest)] += 1
                 first = seen[(fault, self.command, rest)] == 1
-            if self._canned(fault, kind, first):
+            if self._canned(fault, kind, first, seen[(fault, self.command, rest)] % 2 == 1):
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP | {"host"}}
             if fault == "expire-token" and kind == "blob" and first:
@@ -82,6 +98,12 @@ def make_fault_handler(registry_url: str, front_url: str) -> type[BaseHTTPReques
             upstream = session.request(
                 self.command, f"{base}/{rest}", headers=headers, stream=True, timeout=60, allow_redirects=False
             )
+            if fault == "redirect-manifest" and kind == "manifest" and self.command == "GET" and upstream.ok:
+                key = secrets.token_hex(8)
+                with lock:
+                    stash[key] = (upstream.content, dict(_headers(upstream)))
+                self._send(307, b"", {"Location": f"/stash/{key}"})
+                return
             if fault == "auth-to-cdn" and upstream.is_redirect:
                 # A naive proxy following the redirect itself, every header kept (requests would drop it).
                 location = upstream.headers["Location"]
@@ -89,7 +111,7 @@ def make_fault_handler(registry_url: str, front_url: str) -> type[BaseHTTPReques
                 upstream = session.get(location, headers=headers, stream=True, timeout=60, allow_redirects=False)
             self._relay(upstream, fault, kind, first)
 
-        def _canned(self, fault: str, kind: str, first: bool) -> bool:
+        def _canned(self, fault: str, kind: str, first: bool, odd: bool) -> bool:
             """Answers made up here instead of forwarded; True when one was sent."""
             if fault == "html-manifest" and kind == "manifest":
                 page = b"<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>"
@@ -113,6 +135,16 @@ def make_fault_handler(registry_url: str, front_url: str) -> type[BaseHTTPReques
                 schema1 = b'{"schemaVersion":1,"name":"x","tag":"latest","fsLayers":[],"history":[]}'
                 ctype = "application/vnd.docker.distribution.manifest.v1+prettyjws"
                 self._send(200, schema1, {"Content-Type": ctype})
+            elif fault == "nested-json" and kind == "manifest":
+                deep = b'{"schemaVersion":2,"layers":' + b"[" * NESTING + b"]" * NESTING + b"}"
+                self._send(200, deep, {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+            elif fault == "nested-error" and kind == "manifest" and self.command == "GET":
+                deep = b'{"errors":' + b"[" * NESTING + b"]" * NESTING + b"}"
+                self._send(500, deep, {"Content-Type": "application/json"})
+            elif fault == "ratelimit-each" and kind == "manifest" and self.command == "GET" and odd:
+                self._send(429, b"Too Many Requests\n", {"Content-Type": "text/plain", "Retry-After": "1"})
+            elif fault == "retry-forever" and kind == "manifest":
+                self._send(429, b"Too Many Requests\n", {"Content-Type": "text/plain", "Retry-After": "3600"})
             elif fault == "proxy-429" and kind == "manifest":
                 self._send(
                     429, b"<html><body><h1>429 Too Many Requests</h1></body></html>", {"Content-Type": "text/html"}
@@ -123,13 +155,14 @@ def make_fault_handler(registry_url: str, front_url: str) -> type[BaseHTTPReques
 
         def _relay(self, upstream: requests.Response, fault: str, kind: str, first: bool) -> None:
             body_faults = kind == "blob" and self.command == "GET" and upstream.status_code in (200, 206)
-            if body_faults and fault in ("flip-blob", "content-encoding"):
+            manifest_gzip = kind == "manifest" and fault == "gzip-manifest" and self.command == "GET"
+            if manifest_gzip or (body_faults and fault in ("flip-blob", "content-encoding")):
                 data = upstream.raw.read(decode_content=False)
                 if fault == "flip-blob":
                     flipped = bytearray(data)
                     flipped[len(flipped) // 2] ^= 0xFF
                     data = bytes(flipped)
-                extra = {"Content-Encoding": "gzip"} if fault == "content-encoding" else {}
+                extra = {"Content-Encoding": "gzip"} if fault in ("content-encoding", "gzip-manifest") else {}
                 self._send(
                     upstream.status_code, gzip.compress(data) if extra else data, {**_headers(upstream), **extra}
                 )
@@ -156,6 +189,9 @@ def make_fault_handler(registry_url: str, front_url: str) -> type[BaseHTTPReques
             cuts = fault == "truncate-blob" or (first and fault in ("cut-blob", "cut-norange"))
             cut = length // 2 if body_faults and cuts else None
             stall = body_faults and fault == "stall"
+            if body_faults and fault == "trickle":
+                self._trickle(upstream)
+                return
             sent = 0
             for chunk in upstream.raw.stream(16 * 1024, decode_content=False):
                 if cut is not None and sent + len(chunk) >= cut:
@@ -168,6 +204,30 @@ def make_fault_handler(registry_url: str, front_url: str) -> type[BaseHTTPReques
                     return
                 self.wfile.write(chunk)
                 sent += len(chunk)
+
+        def _trickle(self, upstream: requests.Response) -> None:
+            """One byte at a time: never silent long enough for a read timeout, never done either."""
+            data = upstream.raw.read(decode_content=False)
+            deadline = time.monotonic() + STALL_SECONDS
+            for i in range(len(data)):
+                if time.monotonic() > deadline:
+                    break
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+                time.sleep(TRICKLE_SECONDS)
+            self.close_connection = True
+
+        def _unstash(self, key: str) -> None:
+            """Serve a redirected manifest once; like S3, refuse a request that carries Authorization."""
+            with lock:
+                found = stash.pop(key, None)
+            if found is None:
+                self._send(404, b"unknown or used URL\n", {"Content-Type": "text/plain"})
+            elif "Authorization" in self.headers:
+                stash_error = b"<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message>"
+                self._send(400, stash_error + b"</Error>", {"Content-Type": "application/xml"})
+            else:
+                self._send(200, found[0], found[1])
 
         def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
             self.send_response(status)

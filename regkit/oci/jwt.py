@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from . import jsonsafe
+
+_LAST_EPOCH = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime can show
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,11 @@ class JwtClaims:
 
     def _time(self, name: str) -> float | None:
         value = self.claims.get(name)
-        # bool is an int in Python; a JSON true is not a time.
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        # bool is an int in Python; a JSON true is not a time. Past year 9999 (10**400, inf, nan)
+        # is no time either: float() or datetime would overflow on it.
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return float(value) if 0 <= value <= _LAST_EPOCH else None
 
     @property
     def issuer(self) -> str:
@@ -84,7 +90,7 @@ class JwtClaims:
 def _segment(text: str) -> dict[str, Any] | None:
     """One base64url JSON segment as an object, or None."""
     try:
-        doc = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        doc = jsonsafe.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, ValueError):
         return None
     return doc if isinstance(doc, dict) else None

@@ -6,11 +6,11 @@ they can name a file, sizes must be sane integers, and unknown shapes are refuse
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidReference, ManifestError, NoMatchingPlatform
+from . import jsonsafe
 from . import mediatypes as mt
 from .digest import Digest
 from .platform import Platform
@@ -136,12 +136,10 @@ def _descriptor(obj: Any, where: str, *, with_platform: bool = False) -> Descrip
 def parse_manifest(raw: bytes, content_type: str | None, digest: Digest) -> ImageManifest | Index:
     """Parse manifest bytes; the media type is the body's own, checked against the Content-Type."""
     try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+        doc = jsonsafe.loads(raw)
+    except jsonsafe.JsonError as exc:
         start = raw[:60].decode("utf-8", "replace")
-        raise ManifestError(
-            f"the manifest is not JSON ({exc.__class__.__name__}: {exc}); it starts with {start!r}"
-        ) from None
+        raise ManifestError(f"the manifest is not JSON regkit can read ({exc}); it starts with {start!r}") from None
     if not isinstance(doc, dict):
         raise _bad("the top level is not an object")
     if doc.get("schemaVersion") != 2:
@@ -194,8 +192,8 @@ def check_config_size(config: Descriptor) -> None:
 def parse_config(raw: bytes, config: Descriptor) -> dict[str, Any]:
     """The image config JSON object (its bytes already verified against ``config``)."""
     try:
-        doc = json.loads(raw)
-    except ValueError as exc:
+        doc = jsonsafe.loads(raw)
+    except jsonsafe.JsonError as exc:
         raise ManifestError(f"the image config {config.digest} is not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ManifestError("the image config is not a JSON object")

@@ -19,6 +19,7 @@ from ..http.exchange import Exchange
 from ..http.httperrors import who_answered
 from ..http.tokens import Token  # with the cache that holds it, below the client that owns that
 from ..http.transport import HttpResponse
+from ..oci import jsonsafe
 from ..oci import mediatypes as mt
 from ..oci.challenge import Challenge, find_challenge, parse_challenges
 from ..oci.redact import redact_json
@@ -30,6 +31,8 @@ _RFC3339 = re.compile(
     r"(?P<base>\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(?P<fraction>\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})"
 )
 DEFAULT_EXPIRES_IN = 60  # seconds, when the token service does not say (token spec)
+# A longer lifetime is believed only up to a day: 10**400 s would overflow the float expiry time.
+MAX_EXPIRES_IN = 24 * 3600
 
 
 def challenges_of(exchange: Exchange) -> list[Challenge]:
@@ -164,8 +167,8 @@ def _parse_token_response(
         )
     raw = response.read(MAX_TOKEN_RESPONSE, "the token response")
     try:
-        doc = json.loads(raw)
-    except ValueError:
+        doc = jsonsafe.loads(raw)
+    except jsonsafe.JsonError:
         exchange.body_preview = raw[:200].decode("utf-8", "replace")
         raise AuthError(
             f"the token service answered {exchange.content_type or 'no content type'}, not JSON "
@@ -183,6 +186,7 @@ def _parse_token_response(
     expires_in = doc.get("expires_in")
     if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in <= 0:
         expires_in = DEFAULT_EXPIRES_IN
+    expires_in = min(expires_in, MAX_EXPIRES_IN)
     exchange.body_preview = json.dumps(redact_json(doc))
     return Token(
         "bearer",

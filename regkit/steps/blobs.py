@@ -8,25 +8,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from typing_extensions import Unpack
 
 from .._repr import HtmlRepr
-from ..errors import SizeMismatch, TransportError, UnexpectedResponse, VerificationError
+from ..errors import SizeMismatch, TransportError, VerificationError
 from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
 from ..http.httperrors import error_for
+from ..http.speed import SpeedWatch, TooSlow
 from ..http.transport import HttpResponse
 from ..oci.digest import Verifier
 from ..oci.manifest import Descriptor
 from ..oci.reference import Reference
 from .auth import Token, probe_token, send_authorized
+from .redirects import follow_redirects
 from .store import BlobStore
 
-MAX_REDIRECTS = 5
 MAX_RESUMES = 3
-_REDIRECTS = (301, 302, 303, 307, 308)
 
 Progress = Callable[[int], None]
 
@@ -114,37 +114,10 @@ def follow_blob(
     headers = {"Range": f"bytes={byte_range}"} if byte_range else {}
     url, meant = client.registry_url(ref, f"blobs/{descriptor.digest}")
     response, _ = send_authorized(client, "blob", ref, token, "GET", url, meant, headers, exchanges)
-    for hop in range(1, MAX_REDIRECTS + 1):
-        if response.status not in _REDIRECTS:
-            break
-        location = response.headers.get("Location")
-        response.close()
-        if not location:
-            raise UnexpectedResponse(f"blob redirect {response.status} without a Location", exchange=response.exchange)
-        try:
-            target = urljoin(response.raw.url, location)
-        except ValueError:
-            raise UnexpectedResponse("blob redirect with a malformed Location", exchange=response.exchange) from None
-        sent = client.endpoints.blob_location(target, ref)
-        try:
-            # A fresh header set: the registry's token is for the registry, not for a CDN (S3 answers
-            # 400 "Only one auth mechanism allowed"), even when both sit behind the same proxy host.
-            response = client.send(
-                "blob", "GET", sent, headers=headers, original_url=target, note=f"redirect {hop}, no Authorization"
-            )
-        except TransportError as exc:
-            raise TransportError(
-                f"the blob redirect to {urlsplit(sent).netloc} failed: {exc.message}",
-                exchange=exc.exchange,
-                kind=exc.kind,
-                hint="if the CDN is only reachable through a reverse proxy, set DOCKER_BLOB_REVERSE_PROXY",
-            ) from None
-        exchanges.extend(response.attempts)
-    else:
-        response.close()
-        raise UnexpectedResponse(
-            f"more than {MAX_REDIRECTS} redirects for blob {descriptor.digest}", exchange=response.exchange
-        )
+    hint = "if the CDN is only reachable through a reverse proxy, set DOCKER_BLOB_REVERSE_PROXY"
+    response = follow_redirects(
+        client, "blob", f"blob {descriptor.digest}", ref, response, headers, exchanges, cdn_hint=hint
+    )
     if response.status not in (200, 206):
         raise error_for(response, f"blob {descriptor.digest}")
     return response
@@ -176,7 +149,7 @@ def _download(
             offset = 0
         try:
             check_length(response, descriptor, offset)
-            _stream(response, handle, verifier, progress)
+            _stream(response, handle, verifier, progress, client.speed_limit.watch())
             return
         except TransportError as exc:
             if not exc.transient or resume == MAX_RESUMES:
@@ -209,8 +182,20 @@ def check_length(response: HttpResponse, descriptor: Descriptor, offset: int) ->
         )
 
 
-def _stream(response: HttpResponse, handle: BinaryIO, verifier: Verifier, progress: Progress) -> None:
+def _stream(
+    response: HttpResponse, handle: BinaryIO, verifier: Verifier, progress: Progress, watch: SpeedWatch
+) -> None:
     for chunk in response.iter_bytes():
         verifier.update(chunk)
         handle.write(chunk)
         progress(len(chunk))
+        try:
+            watch.update(len(chunk))
+        except TooSlow as exc:
+            response.exchange.error = f"too slow: {exc}"
+            raise TransportError(
+                f"the blob from {urlsplit(response.raw.url).netloc} arrives too slowly: {exc}",
+                exchange=response.exchange,
+                kind="slow",
+                hint="a stalled server or link; change the rule with --min-speed/--speed-time (0 turns it off)",
+            ) from None

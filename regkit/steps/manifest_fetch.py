@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing_extensions import Unpack
 
 from .._repr import HtmlRepr
-from ..errors import DigestMismatch, InvalidReference, ManifestError, SizeMismatch
+from ..errors import DigestMismatch, InvalidReference, ManifestError, SizeMismatch, VerificationError
 from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
 from ..http.httperrors import error_for
@@ -17,9 +17,11 @@ from ..oci.manifest import Descriptor, ImageManifest, Index, parse_manifest
 from ..oci.platform import Platform
 from ..oci.reference import Reference
 from .auth import Token, probe_token, send_authorized
+from .redirects import follow_redirects
 
 # Registries must accept at least 4 MiB manifests (distribution spec); more is not a manifest.
 MAX_MANIFEST_SIZE = 4 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
@@ -103,17 +105,25 @@ def fetch_manifest(
 ) -> tuple[ImageManifest | Index, Token]:
     """GET one manifest, verify it against ``expected`` and ``Docker-Content-Digest``, and parse it."""
     url, meant = client.registry_url(ref, f"manifests/{identifier}")
-    response, token = send_authorized(
-        client, "manifest", ref, token, "GET", url, meant, {"Accept": ", ".join(mt.ACCEPT_MANIFESTS)}, exchanges
-    )
+    accept = {"Accept": ", ".join(mt.ACCEPT_MANIFESTS)}
+    response, token = send_authorized(client, "manifest", ref, token, "GET", url, meant, accept, exchanges)
+    what = f"manifest {ref.repository}:{identifier}"
+    # Registries and mirrors may redirect a manifest GET (to storage); followed like blobs, no token.
+    response = follow_redirects(client, "manifest", what, ref, response, accept, exchanges)
     if response.status != 200:
-        raise error_for(response, f"manifest {ref.repository}:{identifier}")
+        raise error_for(response, what)
     body = response.read(MAX_MANIFEST_SIZE, "the manifest")
-    digest = _verify(body, expected, response.exchange, descriptor)
     try:
+        digest = _verify(body, expected, response.exchange, descriptor)
         parsed = parse_manifest(body, response.exchange.content_type, digest)
-    except ManifestError as exc:
+    except (ManifestError, VerificationError) as exc:
         exc.exchange = response.exchange
+        encoding = response.exchange.header("content-encoding")
+        if (encoding and encoding.strip().lower() != "identity") or body[:2] == _GZIP_MAGIC:
+            exc.hint = (
+                f"the manifest came {encoding or 'gzip'}-encoded although regkit asked for identity: "
+                "a proxy compressed it (turn its compression off for /v2/)"
+            )
         raise
     if descriptor is not None and parsed.media_type != descriptor.media_type:
         raise ManifestError(

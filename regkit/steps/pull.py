@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -18,12 +17,13 @@ from ..errors import Cancelled, InvalidOption, OutputError
 from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
 from ..http.ratelimit import RateLimit, budget
-from ..oci.manifest import Descriptor
+from ..oci.manifest import Descriptor, check_config_size
 from ..oci.platform import Platform
 from ..oci.reference import Reference
 from .auth import Token
 from .blobs import BlobResult
 from .manifest_fetch import ManifestResult
+from .output import check_target, make_work_dir
 from .progress import Progress
 from .repository import Repository
 from .store import BlobStore
@@ -85,7 +85,7 @@ def pull(
     started = time.perf_counter()
     ref = as_reference(ref)
     progress = progress or Progress()
-    target = Path(output) if output is not None else default_output(ref, format)
+    target = check_target(output if output is not None else default_output(ref, format))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)  # before any request: a bad path costs no download
     except OSError as exc:
@@ -110,19 +110,14 @@ def _pull(
 
     progress.step("resolve", str(ref))
     token = repo.token()
-    progress.step(
-        "token", "anonymous access" if token.kind == "none" else f"{token.kind} token for {token.scope or ref.registry}"
-    )
+    progress.step("token", token_summary(token, ref))
     manifest = repo.manifest(platform)
     chosen = f" for {manifest.platform}" if manifest.platform else ""
     progress.step(
         "manifest", f"{manifest.digest}{chosen}, {len(manifest.layers)} layers, {manifest.manifest.total_size} bytes"
     )
 
-    try:
-        work = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix=".regkit-", dir=target.parent.resolve()))
-    except OSError as exc:
-        raise OutputError(f"cannot create a work directory beside {target}: {exc.strerror or exc}") from None
+    work = Path(cache_dir) if cache_dir else make_work_dir(target.parent)
     try:
         store = BlobStore(work, trusted=not cache_dir)
         blobs = fetch_all(repo, manifest, store, jobs, progress)
@@ -134,10 +129,21 @@ def _pull(
     return PullResult(ref, manifest.token, manifest, blobs, image, repo.exchanges, time.perf_counter() - started)
 
 
+def token_summary(token: Token, ref: Reference) -> str:
+    """What the token step found, in words: a 429 or 5xx on the probe is no proof of anonymous access."""
+    if token.kind != "none":
+        return f"{token.kind} token for {token.scope or ref.registry}"
+    probe = token.exchanges[0] if token.exchanges else None
+    if probe is not None and probe.status is not None and probe.status >= 400 and probe.status != 404:
+        return f"no challenge: the probe was answered {probe.status} {probe.reason}".rstrip()
+    return "anonymous access"
+
+
 def fetch_all(
     repo: Repository, manifest: ManifestResult, store: BlobStore, jobs: int, progress: Progress
 ) -> tuple[BlobResult, ...]:
     """Fetch the config and each distinct layer, ``jobs`` at a time; the first failure cancels the rest."""
+    check_config_size(manifest.config)  # from the descriptor: a hostile size costs no download
     wanted: dict[str, tuple[Descriptor, str]] = {}
     wanted[str(manifest.config.digest)] = (manifest.config, "config")
     for i, layer in enumerate(manifest.layers):

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from .._repr import HtmlRepr
 from ..errors import InvalidOption, OutputError
+from ..oci import jsonsafe
 from ..oci import mediatypes as mt
 from ..oci.digest import Digest
 from ..oci.manifest import Descriptor, ImageManifest, check_config_size, config_diff_ids, parse_config
@@ -124,7 +125,7 @@ def blob_name(digest: Digest) -> str:
 
 def _rewritten_manifest(image: ImageManifest, layers: list[Descriptor]) -> tuple[bytes, Digest]:
     """The manifest with converted layer descriptors (other fields and annotations kept)."""
-    doc = json.loads(image.raw)
+    doc = jsonsafe.loads(image.raw)
     for entry, layer in zip(doc["layers"], layers, strict=False):
         entry.update(mediaType=layer.media_type, digest=str(layer.digest), size=layer.size)
     raw = json.dumps(doc, indent=2).encode()

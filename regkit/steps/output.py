@@ -1,0 +1,95 @@
+"""Where a pull may write: the ``-o`` target checked before any request, and work left by dead pulls removed.
+
+A pull writes into a hidden work directory beside the target and renames the result over it at
+the end; as root, a rename over a device node or through a symlink would replace ``/dev/null``
+or the link's target. Only a missing path or a regular file may be replaced (an OCI layout
+directory too is written only where nothing is yet).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+from ..errors import InvalidOption, OutputError
+
+WORK_PREFIX = ".regkit-"
+# .regkit-<pid>-<random>: the pid says whether the pull that made it still runs.
+_WORK_DIR = re.compile(rf"{re.escape(WORK_PREFIX)}(?P<pid>[0-9]{{1,10}})-[A-Za-z0-9_]+")
+
+
+def check_target(output: str | os.PathLike[str]) -> Path:
+    """``output`` as a path, refused unless it is missing or a regular file."""
+    if not os.fspath(output):
+        raise InvalidOption("the output path is empty; give a file name with -o")
+    path = Path(output)
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise OutputError(f"cannot check the output path {path}: {exc.strerror or exc}") from None
+    if stat.S_ISREG(mode):
+        return path
+    kind = _kind(mode)
+    raise OutputError(
+        f"the output path {path} already exists and is {kind}; regkit replaces only a regular file",
+        hint="name a new file with -o" if not stat.S_ISDIR(mode) else "name a file inside it with -o",
+    )
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+
+
+def make_work_dir(parent: Path) -> Path:
+    """A fresh hidden work directory in ``parent``, named after this process; stale ones are removed first."""
+    remove_stale_work_dirs(parent)
+    try:
+        return Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=parent.resolve()))
+    except OSError as exc:
+        raise OutputError(f"cannot create a work directory in {parent}: {exc.strerror or exc}") from None
+
+
+def remove_stale_work_dirs(parent: Path) -> list[Path]:
+    """Remove work directories in ``parent`` whose pull has died (killed, power cut); the ones removed."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _WORK_DIR.fullmatch(entry.name)
+        # Never follow a link, never touch another user's directory or a live pull's.
+        if match is None or not entry.is_dir(follow_symlinks=False):
+            continue
+        if entry.stat(follow_symlinks=False).st_uid != os.getuid() or _alive(int(match["pid"])):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """True if a process with this id exists (a reused id keeps a directory: the safe mistake)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
