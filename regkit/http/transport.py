@@ -8,6 +8,7 @@ behind the same reverse proxy. Callers follow redirects themselves (see :mod:`re
 from __future__ import annotations
 
 import contextlib
+import http.cookiejar
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from requests.adapters import HTTPAdapter
 from ..errors import TransportError
 from ..oci.redact import redact_headers, redact_text, redact_url, scrub, secrets_in
 from .exchange import Exchange
+from .tls import TlsSettings
 
 DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds; read is between bytes, not the whole body
 CHUNK_SIZE = 1 << 20
@@ -164,8 +166,16 @@ class Transport:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         pool_size: int = 16,
         record: Callable[[Exchange], None] | None = None,
+        tls: TlsSettings | None = None,
     ) -> None:
         self.session = requests.Session()
+        # Only the headers regkit chose: no ~/.netrc password (it would replace the Bearer token) and
+        # no cookie jar (a registry's Set-Cookie would ride along to a CDN on the same host). The
+        # proxy variables and CA bundles requests would read from the environment are applied in send().
+        self.session.trust_env = False
+        no_cookies = http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+        self.session.cookies = requests.cookies.RequestsCookieJar(no_cookies)
+        self.tls = tls or TlsSettings()
         # Keep-alive pools sized for concurrent layer downloads to one host.
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
@@ -198,12 +208,20 @@ class Transport:
             raise TransportError(f"cannot build a request for {redact_url(url)} ({exc.__class__.__name__})") from None
         exchange = Exchange.begin(step, method, prepared.url or url, dict(prepared.headers), time.time(), original_url)
         exchange.attempt, exchange.note = attempt, note
-        exchange.proxy = redact_url(_environment_proxy(prepared.url or url)) if self.session.trust_env else ""
+        proxies = requests.utils.get_environ_proxies(prepared.url or url)
+        exchange.proxy = redact_url(_proxy_for(prepared.url or url, proxies))
+        ca_bundle, client_cert = self.tls.verify(urlsplit(prepared.url or url).netloc)
         self.record(exchange)
         start = time.perf_counter()
         try:
             response = self.session.send(
-                prepared, stream=True, allow_redirects=False, verify=verify, timeout=self.timeout
+                prepared,
+                stream=True,
+                allow_redirects=False,
+                verify=ca_bundle if verify else False,
+                cert=client_cert,
+                proxies=proxies,
+                timeout=self.timeout,
             )
         except (requests.exceptions.RequestException, ValueError) as exc:
             kind, exchange.error = _describe(exc, prepared.url or url)
@@ -215,13 +233,13 @@ class Transport:
         return HttpResponse(response, exchange, start, secrets_in(prepared.url or url, prepared.headers))
 
     def close(self) -> None:
-        """Close pooled connections."""
+        """Close pooled connections and remove joined CA bundles."""
         self.session.close()
+        self.tls.close()
 
 
-def _environment_proxy(url: str) -> str:
-    """The proxy requests will use for ``url`` from HTTP(S)_PROXY/ALL_PROXY, NO_PROXY applied; '' if none."""
-    proxies = requests.utils.get_environ_proxies(url)
+def _proxy_for(url: str, proxies: dict[str, str]) -> str:
+    """The proxy requests will use for ``url`` (from HTTP(S)_PROXY/ALL_PROXY, NO_PROXY applied); '' if none."""
     return proxies.get(urlsplit(url).scheme) or proxies.get("all") or ""
 
 

@@ -47,7 +47,9 @@ http {{
     default_type application/octet-stream;
     # Whether a request carried Authorization, never its value: tests read this from the log.
     map $http_authorization $lab_has_auth {{ "" no; default yes; }}
-    log_format lab '$server_port $request_method $uri $status $body_bytes_sent auth=$lab_has_auth';
+    map $http_cookie $lab_has_cookie {{ "" no; default yes; }}
+    log_format lab '$server_port $request_method $uri $status $body_bytes_sent '
+                   'cookie=$lab_has_cookie auth=$lab_has_auth';
     access_log {state}/access.log lab;
     client_body_temp_path {temp}/body;
     proxy_temp_path {temp}/proxy;
@@ -116,6 +118,8 @@ def _seed_proxy(ports: NginxPorts) -> str:
     server {{
         listen 127.0.0.1:{ports.proxy};
         proxy_redirect off;
+        # Like a load balancer's session cookie: a client with a cookie jar would carry it to the CDN hop.
+        add_header Set-Cookie "lab_session=seed-proxy; Path=/" always;
         location ~ ^/docker-auth/ {{
             rewrite /docker-auth/(.+) /$1 break;
             proxy_pass http://127.0.0.1:{ports.token};
