@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from ..errors import DigestMismatch, RegkitError, SizeMismatch, TransportError
 from ..http.endpoints import Endpoints
@@ -17,6 +16,7 @@ from ..http.httperrors import registry_errors, who_answered
 from ..http.ratelimit import RateLimit
 from ..oci import mediatypes as mt
 from ..oci.challenge import find_challenge
+from ..oci.redact import host_of
 from ..oci.reference import Reference
 from ..steps.auth import challenges_of
 
@@ -53,8 +53,8 @@ Detector = Callable[[list[Exchange], Context], Iterable[Finding]]
 
 
 def host(url: str) -> str:
-    """``host:port`` of a URL."""
-    return urlsplit(url).netloc
+    """``host:port`` of a URL (without userinfo)."""
+    return host_of(url)
 
 
 def _failed_at(context: Context, step: str) -> Exchange | None:

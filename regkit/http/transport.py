@@ -20,7 +20,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from ..errors import TransportError
-from ..oci.redact import redact_headers, redact_text, redact_url, scrub, secrets_in
+from ..oci.redact import host_of, redact_headers, redact_text, redact_url, scrub, secrets_in, without_userinfo
 from .exchange import Exchange
 from .tls import TlsSettings
 
@@ -47,7 +47,7 @@ def _describe(exc: Exception, url: str) -> tuple[str, str]:
     Kinds: ``http-to-https``, ``tls``, ``connect-timeout``, ``read-timeout``, ``dns``, ``refused``,
     ``reset`` (the only transient one: the connection broke), ``other``.
     """
-    host = urlsplit(url).netloc or url
+    host = host_of(url)
     text = redact_text(str(exc))
     if isinstance(exc, _NOT_CONNECTION_ERRORS):
         return "other", f"cannot send the request to {host}: {exc.__class__.__name__}"
@@ -105,7 +105,7 @@ class HttpResponse:
         except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as exc:
             kind, self.exchange.error = _describe(exc, self.raw.url)
             raise TransportError(
-                f"the body from {urlsplit(self.raw.url).netloc} broke off after "
+                f"the body from {host_of(self.raw.url)} broke off after "
                 f"{self.exchange.bytes_received} bytes: {self.exchange.error}",
                 exchange=self.exchange,
                 kind=kind,
@@ -121,7 +121,7 @@ class HttpResponse:
             if len(body) > limit:
                 self.close()
                 raise TransportError(
-                    f"{what} from {urlsplit(self.raw.url).netloc} is larger than the {limit} bytes allowed",
+                    f"{what} from {host_of(self.raw.url)} is larger than the {limit} bytes allowed",
                     exchange=self.exchange,
                 )
         return bytes(body)
@@ -134,7 +134,7 @@ class HttpResponse:
             data = b""
         # S3 echoes a forwarded Authorization header in its error body; nothing secret is kept.
         # Scrub before cutting: a secret cut in two would no longer be recognised.
-        self.exchange.body_preview = scrub(data.decode("utf-8", "replace"), self._secrets)[:PREVIEW_LIMIT]
+        self.exchange.body_preview = redact_text(scrub(data.decode("utf-8", "replace"), self._secrets))[:PREVIEW_LIMIT]
         return self.exchange.body_preview
 
     def finish(self) -> None:
@@ -199,7 +199,13 @@ class Transport:
         note: str = "",
         verify: bool = True,
     ) -> HttpResponse:
-        """Send one request; the body is left unread (streamed) for the caller."""
+        """Send one request; the body is left unread (streamed) for the caller.
+
+        A ``user:password@`` in a URL from a server (a realm, a redirect) is dropped, never sent as Basic.
+        """
+        url, dropped = without_userinfo(url)
+        if dropped:
+            note = f"{note} credentials in the URL were not sent".strip()
         request = requests.Request(method, url, headers=headers or {}, params=params, data=data)
         try:
             prepared = self.session.prepare_request(request)

@@ -8,7 +8,6 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import urlsplit
 
 import requests
 
@@ -20,7 +19,7 @@ from ..http.transport import HttpResponse
 from ..oci import mediatypes as mt
 from ..oci.challenge import Challenge, find_challenge, parse_challenges
 from ..oci.jwt import JwtClaims, decode_claims
-from ..oci.redact import fingerprint, redact_json
+from ..oci.redact import fingerprint, host_of, redact_json, redact_text
 from ..oci.reference import Reference
 
 MAX_TOKEN_RESPONSE = 1 << 20
@@ -196,8 +195,7 @@ def request_token(
         )
     except TransportError as exc:
         raise AuthError(
-            f"cannot reach the token service {urlsplit(realm).netloc or realm!r} named by the registry's "
-            f"challenge: {exc.message}",
+            f"cannot reach the token service {host_of(realm)!r} named by the registry's challenge: {exc.message}",
             exchange=exc.exchange,
             hint="if it is only reachable through a reverse proxy, "
             "set DOCKER_AUTH_REVERSE_PROXY to the proxy's token URL",
@@ -219,7 +217,7 @@ def _parse_token_response(
     try:
         doc = json.loads(raw)
     except ValueError:
-        exchange.body_preview = raw[:200].decode("utf-8", "replace")
+        exchange.body_preview = redact_text(raw.decode("utf-8", "replace"))[:200]
         raise AuthError(
             f"the token service answered {exchange.content_type or 'no content type'}, not JSON "
             f"({who_answered(exchange)})",

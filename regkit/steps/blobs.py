@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from ..errors import SizeMismatch, TransportError, UnexpectedResponse, VerificationError
 from ..http.client import AuthArg, Client, as_reference
@@ -17,6 +17,7 @@ from ..http.httperrors import error_for
 from ..http.transport import HttpResponse
 from ..oci.digest import Verifier
 from ..oci.manifest import Descriptor
+from ..oci.redact import host_of
 from ..oci.reference import Reference
 from .auth import Token, get_token, send_authorized
 from .store import BlobStore
@@ -116,7 +117,7 @@ def follow_blob(
             )
         except TransportError as exc:
             raise TransportError(
-                f"the blob redirect to {urlsplit(sent).netloc} failed: {exc.message}",
+                f"the blob redirect to {host_of(sent)} failed: {exc.message}",
                 exchange=exc.exchange,
                 kind=exc.kind,
                 hint="if the CDN is only reachable through a reverse proxy, set DOCKER_BLOB_REVERSE_PROXY",
