@@ -205,7 +205,7 @@ class Transport:
         """
         url, dropped = without_userinfo(url)
         if dropped:
-            note = f"{note} credentials in the URL were not sent".strip()
+            note = "; ".join(filter(None, (note, "credentials in the URL were not sent")))
         request = requests.Request(method, url, headers=headers or {}, params=params, data=data)
         try:
             prepared = self.session.prepare_request(request)
