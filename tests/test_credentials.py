@@ -161,3 +161,41 @@ def test_proxy_credentials_go_to_the_proxy_only_and_are_redacted(open_lab, tmp_p
     with regkit.Client(insecure=True) as broken, pytest.raises(regkit.TransportError) as failed:
         broken.send("probe", "GET", f"http://{open_lab.front_host}/v2/")
     assert "proxy-secret-7" not in every_output(broken, failed.value)
+
+
+def test_no_password_over_plain_http_to_a_host_nobody_marked_insecure(open_lab, tmp_path):
+    # The registry is addressed as localhost and marked insecure; its challenge names the realm
+    # http://127.0.0.1:PORT/token, another host, in plain HTTP.
+    ref = f"localhost:{open_lab.settings.front}/private/busybox"
+    client = regkit.Client(insecure=True, auth=open_lab.credentials, docker_config=False)
+    with pytest.raises(regkit.AuthError) as refused:
+        regkit.pull(ref, tmp_path / "p.tar", client=client)
+    realm_host = f"127.0.0.1:{open_lab.settings.token}"
+    assert "plain HTTP" in str(refused.value) and realm_host in str(refused.value)
+    assert "--insecure-registry" in str(refused.value)
+    assert [e.url for e in client.transcript if "/token" in e.url] == []  # nothing was sent there
+    assert open_lab.settings.password not in every_output(client, refused.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_credentials_sent_to_another_host_show_in_transcript_and_diagnosis(open_lab, tmp_path):
+    ref = f"{open_lab.front_host}/private/busybox"
+    client = regkit.Client(insecure=True, auth=open_lab.credentials, docker_config=False)
+    result = regkit.pull(ref, tmp_path / "p.tar", client=client)
+    realm_host = f"127.0.0.1:{open_lab.settings.token}"
+    sent = [e for e in result.exchanges if e.credentials_to]
+    assert sent and all(e.credentials_to == realm_host and e.credentials_elsewhere for e in sent)
+    assert f"credentials sent to {realm_host}, not the registry {open_lab.front_host}" in sent[0].summary()
+    entries = client.transcript.to_har()["log"]["entries"]
+    assert [e["_credentialsTo"] for e in entries if e["_credentialsElsewhere"]] == [realm_host] * len(sent)
+    table = client.transcript.to_dataframe()
+    assert table["credentials_elsewhere"].sum() == len(sent)
+    # Anonymous requests carry no credentials: nothing is marked.
+    anonymous = regkit.Client(insecure=True, docker_config=False)
+    regkit.pull(f"{open_lab.front_host}/library/busybox", tmp_path / "b.tar", client=anonymous)
+    assert not any(e.credentials_to for e in anonymous.transcript)
+    found = regkit.diagnose(ref, insecure=True, auth=open_lab.credentials)
+    codes = {f.code: f for f in found.findings}
+    assert "credentials-elsewhere" in codes and realm_host in codes["credentials-elsewhere"].message
+    clean = regkit.diagnose(f"{open_lab.front_host}/library/busybox", insecure=True)
+    assert "credentials-elsewhere" not in {f.code for f in clean.findings}

@@ -151,6 +151,21 @@ def auth_to_cdn(exchanges: list[Exchange], context: Context) -> Iterable[Finding
             return
 
 
+def credentials_elsewhere(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """The user's password went to a token service on another host than the registry."""
+    sent = [e for e in exchanges if e.credentials_elsewhere]
+    for target in dict.fromkeys(e.credentials_to for e in sent):
+        evidence = tuple(e for e in sent if e.credentials_to == target)
+        yield Finding(
+            "credentials-elsewhere",
+            INFO,
+            f"your credentials were sent to {target}, the token service the registry's challenge names, "
+            "not to the registry itself (Docker does the same)",
+            f"make sure you trust {target} with your password; an https realm keeps it off the wire",
+            evidence,
+        )
+
+
 def missing_library(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
     """A one-component repository that probably needs ``library/`` (via a host-named mirror path)."""
     repository = context.reference.repository
@@ -357,6 +372,7 @@ DETECTORS: tuple[Detector, ...] = (
     realm,
     blob_redirect,
     auth_to_cdn,
+    credentials_elsewhere,
     missing_library,
     rate_limits,
     html_not_json,

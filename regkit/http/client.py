@@ -103,6 +103,11 @@ class Client:
             self._insecure_hosts.add(urlsplit(base).netloc)
         return f"{base}/v2/{tail}", meant
 
+    @property
+    def marked_insecure(self) -> set[str]:
+        """Hosts a password may reach over plain HTTP: insecure registries, the configured mirror and auth proxy."""
+        return self._insecure_hosts | {url for url in (self.endpoints.registry, self.endpoints.auth) if url}
+
     def registry_url(self, ref: Reference, path: str) -> tuple[str, str]:
         """The URLs (sent, meant) of ``/v2/<repository>/<path>``."""
         return self.endpoint(ref, f"{ref.repository}/{path}")

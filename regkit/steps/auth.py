@@ -13,6 +13,7 @@ import requests
 
 from ..errors import AuthError, TransportError
 from ..http.client import AuthArg, Client, Credentials, as_reference
+from ..http.credential_rules import mark_credentials, refuse_plain_http
 from ..http.exchange import Exchange
 from ..http.httperrors import who_answered
 from ..http.transport import HttpResponse
@@ -183,6 +184,9 @@ def request_token(
         (name, value) for name, value in (("service", service), *(("scope", s) for s in scope.split(" "))) if value
     ]
     headers = {"Authorization": f"Basic {basic(credentials)}"} if credentials else {}
+    registry = host_of(probe.url)
+    if credentials:
+        refuse_plain_http(realm, client.marked_insecure, credentials.username, registry)
     try:
         response = client.send(
             "token",
@@ -194,12 +198,16 @@ def request_token(
             note=note,
         )
     except TransportError as exc:
+        if credentials:
+            mark_credentials(exc.exchange, realm, registry)
         raise AuthError(
             f"cannot reach the token service {host_of(realm)!r} named by the registry's challenge: {exc.message}",
             exchange=exc.exchange,
             hint="if it is only reachable through a reverse proxy, "
             "set DOCKER_AUTH_REVERSE_PROXY to the proxy's token URL",
         ) from None
+    if credentials:
+        mark_credentials(response.exchange, realm, registry)
     return _parse_token_response(response, realm, service, scope, challenge, probe)
 
 
