@@ -28,7 +28,17 @@ def add_registry_options(parser: argparse.ArgumentParser, *, retries: bool = Tru
         metavar="URL",
         help="registry endpoint to use instead of the reference's host (a path prefix is allowed)",
     )
-    parser.add_argument("--insecure-registry", action="store_true", help="allow plain HTTP and unverified TLS")
+    parser.add_argument(
+        "--insecure-registry",
+        action="store_true",
+        help="for the registry's host: HTTPS without certificate checks, falling back to plain HTTP",
+    )
+    parser.add_argument(
+        "--ca-cert",
+        action="append",
+        metavar="FILE",
+        help="also trust this CA certificate (PEM; repeatable), besides certs.d/<host>/ and the system store",
+    )
     parser.add_argument("-u", "--username", help="user name for the registry's token service")
     parser.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     parser.add_argument(
@@ -71,4 +81,5 @@ def client_from_args(args: argparse.Namespace, *, pool_size: int = 8) -> Client:
         timeout=(DEFAULT_TIMEOUT[0], args.timeout),
         retry=RetryPolicy(attempts=retries + 1),
         pool_size=pool_size,
+        ca_cert=args.ca_cert,
     )

@@ -255,7 +255,7 @@ def transport(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
             "tls-error",
             ERROR,
             f"TLS failed: {error.message}",
-            "install the registry's CA certificate (REQUESTS_CA_BUNDLE) or use --insecure-registry to test",
+            error.hint or "trust the server's CA with --ca-cert FILE or certs.d/<host>/ca.crt",
             evidence,
         )
     elif error.exchange is None or error.exchange.step != "blob":  # blobs: blob_redirect, blob_integrity

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -16,6 +18,7 @@ from ..oci.reference import Reference, resolve
 from .endpoints import Endpoints
 from .exchange import Transcript
 from .retry import RetryPolicy, parse_retry_after
+from .tls import TlsSettings
 from .transport import DEFAULT_TIMEOUT, HttpResponse, Transport
 
 if TYPE_CHECKING:
@@ -34,6 +37,8 @@ class Credentials:
 
 
 AuthArg = Credentials | tuple[str, str] | None
+# One CA file or several, trusted on top of the usual ones (see regkit.http.tls).
+CaCertArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
 
 
 def as_credentials(auth: AuthArg) -> Credentials | None:
@@ -63,6 +68,7 @@ class Client:
         pool_size: int = 16,
         docker_config: bool = True,
         retry: RetryPolicy | None = None,
+        ca_cert: CaCertArg = None,
     ) -> None:
         self.endpoints = endpoints or Endpoints(insecure=insecure)
         self.insecure = insecure or self.endpoints.insecure
@@ -71,11 +77,15 @@ class Client:
         self.retry = retry or RetryPolicy()
         self._config_credentials: dict[str, Credentials | None] = {}
         self.transcript = Transcript()
-        self.transport = Transport(timeout=timeout, pool_size=pool_size, record=self.transcript.append)
+        extra_ca = [ca_cert] if isinstance(ca_cert, (str, os.PathLike)) else list(ca_cert or [])
+        self.transport = Transport(
+            timeout=timeout, pool_size=pool_size, record=self.transcript.append, tls=TlsSettings(extra_ca)
+        )
         self.tokens: dict[tuple[str, str, str], Token] = {}
         self.token_lock = threading.Lock()
         # --insecure-registry covers the registry (or mirror) hosts only, never a token service or CDN.
         self._insecure_hosts: set[str] = set()
+        self._registry_hosts: set[str] = set()  # for messages: --insecure-registry applies to these only
         if self.insecure:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._open: weakref.WeakSet[HttpResponse] = weakref.WeakSet()
@@ -99,6 +109,7 @@ class Client:
         scheme = "http" if self.insecure and not mirrored else "https"
         meant = f"{scheme}://{ref.registry}/v2/{tail}"
         base = self.endpoints.registry_base(ref)
+        self._registry_hosts.add(urlsplit(base).netloc)
         if self.insecure:
             self._insecure_hosts.add(urlsplit(base).netloc)
         return f"{base}/v2/{tail}", meant
@@ -129,6 +140,8 @@ class Client:
                 if self.aborting:  # abort() ran while this request was on its way
                     response.abort()
             except TransportError as exc:
+                if exc.kind == "tls" and urlsplit(url).netloc in self._registry_hosts:
+                    exc.hint = f"{exc.hint}; or --insecure-registry to skip verification for this registry"
                 wait = self.retry.delay(tries) if exc.transient and not self.aborting else None
                 if wait is None or exc.exchange is None:
                     raise

@@ -82,14 +82,19 @@ class TlsSettings:
         """The CA files and client certificate for ``host[:port]`` (Docker's certs.d layout)."""
         ca = [Path(p) for p in self.ca_cert]
         client: tuple[str, str] | None = None
+        if "/" in netloc or netloc in ("", ".", ".."):  # a hostile Location must not pick another folder
+            return HostTls(tuple(ca))
         for root in self.roots if self.roots is not None else certs_d_roots():
             folder = root / netloc
-            if not folder.is_dir() or "/" in netloc or netloc in ("", ".", ".."):
+            if not folder.is_dir():
                 continue
             ca += sorted(folder.glob("*.crt"))
-            cert, key = folder / "client.cert", folder / "client.key"
-            if client is None and cert.is_file() and key.is_file():
-                client = (str(cert), str(key))
+            # Docker pairs each ``name.cert`` with ``name.key`` in the same folder.
+            pairs = [
+                (c, c.with_suffix(".key")) for c in sorted(folder.glob("*.cert")) if c.with_suffix(".key").is_file()
+            ]
+            if client is None and pairs:
+                client = (str(pairs[0][0]), str(pairs[0][1]))
         return HostTls(tuple(ca), client)
 
     def verify(self, netloc: str) -> tuple[str, tuple[str, str] | None]:
@@ -120,6 +125,15 @@ class TlsSettings:
         bundle = Path(self._dir.name) / f"{hashlib.sha256(data).hexdigest()[:16]}.pem"
         bundle.write_bytes(data)
         return str(bundle)
+
+    def hint(self, netloc: str) -> str:
+        """How to make ``netloc``'s certificate trusted, naming the places this client reads."""
+        roots = self.roots if self.roots is not None else certs_d_roots()
+        folders = " or ".join(str(root / netloc) for root in roots)
+        return (
+            f"trust its CA: put it in {folders} as ca.crt, pass --ca-cert FILE (ca_cert=), "
+            "or set REQUESTS_CA_BUNDLE/SSL_CERT_FILE"
+        )
 
     def close(self) -> None:
         """Remove the joined bundles."""

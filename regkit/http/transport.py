@@ -54,7 +54,7 @@ def _describe(exc: Exception, url: str) -> tuple[str, str]:
     if isinstance(exc, requests.exceptions.SSLError):
         if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
             return "http-to-https", f"{host} answered plain HTTP to a TLS (https) request; use --insecure-registry"
-        return "tls", f"TLS failed with {host}: {_last_reason(text)} (use --insecure-registry to skip verification)"
+        return "tls", f"TLS failed with {host}: {_last_reason(text)}"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return "connect-timeout", f"connecting to {host} timed out"
     if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
@@ -232,7 +232,8 @@ class Transport:
         except (requests.exceptions.RequestException, ValueError) as exc:
             kind, exchange.error = _describe(exc, prepared.url or url)
             exchange.total_time = time.perf_counter() - start
-            raise TransportError(exchange.error, exchange=exchange, kind=kind) from None
+            hint = self.tls.hint(host_of(prepared.url or url)) if kind == "tls" else None
+            raise TransportError(exchange.error, exchange=exchange, kind=kind, hint=hint) from None
         exchange.time_to_headers = time.perf_counter() - start
         exchange.status, exchange.reason = response.status_code, response.reason or ""
         exchange.response_headers = _redacted_response_headers(response)

@@ -179,6 +179,27 @@ def lab_config(state: Path, ports: NginxPorts, storage: Path, secret: str, tls: 
     return "".join(parts) + "}\n"
 
 
+def mutual_tls_config(state: Path, port: int, upstream: int, tls: Path, client_ca: Path) -> str:
+    """A whole nginx.conf: TLS on ``port`` that requires a client certificate signed by ``client_ca``."""
+    return (
+        _common(state)
+        + f"""
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {tls}/cert.pem;
+        ssl_certificate_key {tls}/key.pem;
+        ssl_verify_client on;
+        ssl_client_certificate {client_ca};
+        location / {{
+            proxy_set_header Host $http_host;
+            proxy_pass http://127.0.0.1:{upstream};
+        }}
+    }}
+}}
+"""
+    )
+
+
 def write_config(state: Path, config_text: str) -> Path:
     """Write nginx.conf and the temp directories it names."""
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):

@@ -203,7 +203,9 @@ def request_token(
         raise AuthError(
             f"cannot reach the token service {host_of(realm)!r} named by the registry's challenge: {exc.message}",
             exchange=exc.exchange,
-            hint="if it is only reachable through a reverse proxy, "
+            hint=exc.hint
+            if exc.kind == "tls"
+            else "if it is only reachable through a reverse proxy, "
             "set DOCKER_AUTH_REVERSE_PROXY to the proxy's token URL",
         ) from None
     if credentials:

@@ -120,7 +120,9 @@ def follow_blob(
                 f"the blob redirect to {host_of(sent)} failed: {exc.message}",
                 exchange=exc.exchange,
                 kind=exc.kind,
-                hint="if the CDN is only reachable through a reverse proxy, set DOCKER_BLOB_REVERSE_PROXY",
+                hint=exc.hint
+                if exc.kind == "tls"
+                else "if the CDN is only reachable through a reverse proxy, set DOCKER_BLOB_REVERSE_PROXY",
             ) from None
         exchanges.append(response.exchange)
     else:
