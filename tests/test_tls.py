@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,3 +136,27 @@ def test_mutual_tls_client_certificate_from_certs_d(open_lab, mutual_tls, tmp_pa
     with regkit.Client(docker_config=False) as client:
         result = regkit.pull(ref, tmp_path / "b.tar", client=client)
     assert result.exchanges[0].status == 401 and (tmp_path / "b.tar").stat().st_size > 0
+
+
+def test_insecure_registry_tries_https_first_accepting_any_certificate(open_lab, tmp_path):
+    # The lab's TLS front has a certificate nobody trusts here: an insecure registry still speaks HTTPS.
+    with regkit.Client(insecure=True, docker_config=False) as client:
+        result = regkit.pull(f"{open_lab.tls_host}/library/busybox", tmp_path / "s.tar", client=client)
+    registry_hops = [e for e in result.exchanges if open_lab.tls_host in e.url]
+    assert registry_hops and all(e.url.startswith("https://") for e in registry_hops)
+    assert not any("plain HTTP" in e.note for e in client.transcript)
+
+
+def test_insecure_registry_falls_back_to_plain_http_fast_and_says_so(registry, tmp_path):
+    with regkit.Client(insecure=True, docker_config=False) as client:
+        started = time.perf_counter()
+        token = regkit.get_token(f"{registry.host}/library/busybox", client=client)
+        took = time.perf_counter() - started
+        probe = token.exchanges[0]
+        assert probe.url.startswith(f"http://{registry.host}/") and probe.status == 200
+        assert "plain HTTP after HTTPS failed" in probe.note and "answered plain HTTP" in probe.note
+        # A refused handshake on an HTTP port fails fast, and the choice is remembered for the host.
+        assert took < 2.0 and len(client.transcript) == 1
+        result = regkit.pull(f"{registry.host}/library/busybox", tmp_path / "b.tar", client=client)
+    assert all(e.url.startswith("http://") and "plain HTTP" not in e.note for e in result.exchanges)
+    assert "plain HTTP after HTTPS failed" in json.dumps(client.transcript.to_har())

@@ -17,6 +17,7 @@ from ..oci.redact import fingerprint
 from ..oci.reference import Reference, resolve
 from .endpoints import Endpoints
 from .exchange import Transcript
+from .insecure import PLAIN_NOTE, SchemeChoice
 from .retry import RetryPolicy, parse_retry_after
 from .tls import TlsSettings
 from .transport import DEFAULT_TIMEOUT, HttpResponse, Transport
@@ -86,6 +87,7 @@ class Client:
         # --insecure-registry covers the registry (or mirror) hosts only, never a token service or CDN.
         self._insecure_hosts: set[str] = set()
         self._registry_hosts: set[str] = set()  # for messages: --insecure-registry applies to these only
+        self._schemes = SchemeChoice()
         if self.insecure:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._open: weakref.WeakSet[HttpResponse] = weakref.WeakSet()
@@ -104,15 +106,16 @@ class Client:
 
     def endpoint(self, ref: Reference, tail: str = "") -> tuple[str, str]:
         """The URL to send for ``/v2/<tail>``, and the one meant before any rewriting."""
-        # Behind a mirror the registry itself is meant, which speaks https; without one, what we send.
         mirrored = self.endpoints.registry is not None and self.endpoints.applies_to(ref)
-        scheme = "http" if self.insecure and not mirrored else "https"
-        meant = f"{scheme}://{ref.registry}/v2/{tail}"
         base = self.endpoints.registry_base(ref)
+        if self.insecure and not mirrored:
+            base = f"{self._schemes.scheme(ref.registry)}://{ref.registry}"
         self._registry_hosts.add(urlsplit(base).netloc)
         if self.insecure:
             self._insecure_hosts.add(urlsplit(base).netloc)
-        return f"{base}/v2/{tail}", meant
+        # Behind a mirror the registry itself is meant, which speaks https; without one, what we send.
+        sent = f"{base}/v2/{tail}"
+        return sent, f"https://{ref.registry}/v2/{tail}" if mirrored else sent
 
     @property
     def marked_insecure(self) -> set[str]:
@@ -140,8 +143,19 @@ class Client:
                 if self.aborting:  # abort() ran while this request was on its way
                     response.abort()
             except TransportError as exc:
-                if exc.kind == "tls" and urlsplit(url).netloc in self._registry_hosts:
-                    exc.hint = f"{exc.hint}; or --insecure-registry to skip verification for this registry"
+                plain = self._schemes.fallback(url, exc.kind)
+                if plain is not None and exc.exchange is not None:
+                    # No HTTP request went out over the failed handshake: the plain one carries its story.
+                    self.transcript.discard(exc.exchange)
+                    if kwargs.get("original_url") in (None, url):
+                        kwargs["original_url"] = plain
+                    said = f"{PLAIN_NOTE} ({exc.exchange.error})"
+                    kwargs["note"] = "; ".join(filter(None, (kwargs.get("note"), said)))
+                    url = plain
+                    continue
+                if exc.kind in ("tls", "http-to-https") and urlsplit(url).netloc in self._registry_hosts:
+                    flag = "use --insecure-registry" if exc.kind == "http-to-https" else "or --insecure-registry"
+                    exc.hint = "; ".join(filter(None, (exc.hint, f"{flag} for this registry")))
                 wait = self.retry.delay(tries) if exc.transient and not self.aborting else None
                 if wait is None or exc.exchange is None:
                     raise

@@ -53,7 +53,7 @@ def _describe(exc: Exception, url: str) -> tuple[str, str]:
         return "other", f"cannot send the request to {host}: {exc.__class__.__name__}"
     if isinstance(exc, requests.exceptions.SSLError):
         if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
-            return "http-to-https", f"{host} answered plain HTTP to a TLS (https) request; use --insecure-registry"
+            return "http-to-https", f"{host} answered plain HTTP to a TLS (https) request"
         return "tls", f"TLS failed with {host}: {_last_reason(text)}"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return "connect-timeout", f"connecting to {host} timed out"
