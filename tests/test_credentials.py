@@ -22,12 +22,14 @@ def access_log(lab: Lab) -> list[str]:
     return (lab.state_dir / "nginx" / "access.log").read_text().splitlines()
 
 
-def test_no_netrc_password_and_no_cookie_ride_along(hub_lab, tmp_path, monkeypatch):
+@pytest.mark.parametrize("ambient", ["netrc", "cookies only"])
+def test_no_netrc_password_and_no_cookie_ride_along(hub_lab, tmp_path, monkeypatch, ambient):
     # A netrc entry for the lab's host: requests would send it as Basic, replacing the Bearer token,
     # and to the anonymous token request and the CDN hop alike.
     netrc = tmp_path / "netrc"
-    netrc.write_text("machine 127.0.0.1 login ambient password ambient-secret\n")
-    netrc.chmod(0o600)
+    if ambient == "netrc":
+        netrc.write_text("machine 127.0.0.1 login ambient password ambient-secret\n")
+        netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
     before = len(access_log(hub_lab))
     client = regkit.Client(endpoints=hub_lab.proxy_endpoints(), insecure=True)
