@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,9 +18,22 @@ import regkit
 from regkit.lab import Lab
 
 
-def access_log(lab: Lab) -> list[str]:
-    """Every line of the lab's nginx access log."""
-    return (lab.state_dir / "nginx" / "access.log").read_text().splitlines()
+def access_log(lab: Lab, settle: float = 0.0) -> list[str]:
+    """Every line of the lab's nginx access log; with ``settle``, once it stopped growing that long.
+
+    nginx writes a line after the response went out, so a client can read the log before its own
+    request is in it.
+    """
+    path = lab.state_dir / "nginx" / "access.log"
+    lines = path.read_text().splitlines()
+    deadline = time.monotonic() + 5
+    while settle and time.monotonic() < deadline:
+        time.sleep(settle)
+        again = path.read_text().splitlines()
+        if again == lines:
+            break
+        lines = again
+    return lines
 
 
 @pytest.mark.parametrize("ambient", ["netrc", "cookies only"])
@@ -35,7 +49,7 @@ def test_no_netrc_password_and_no_cookie_ride_along(hub_lab, tmp_path, monkeypat
     client = regkit.Client(endpoints=hub_lab.proxy_endpoints(), insecure=True)
     result = regkit.pull("whiteout", tmp_path / "w.tar", client=client)
     # The seed proxy sets a session cookie on every answer; registry and CDN share its host.
-    lines = access_log(hub_lab)[before:]
+    lines = access_log(hub_lab, settle=0.3)[before:]
     through_proxy = [line for line in lines if line.startswith(f"{hub_lab.settings.proxy} ")]
     assert len(through_proxy) >= 6
     assert all(" cookie=no " in line for line in through_proxy), through_proxy
@@ -52,7 +66,8 @@ def test_http_proxy_still_applies_without_requests_environment(open_lab, tmp_pat
     before = len(access_log(open_lab))
     with regkit.Client(insecure=True) as client:
         client.send("probe", "GET", f"http://{open_lab.front_host}/v2/").close()
-    forwarded = [line for line in access_log(open_lab)[before:] if line.startswith(f"{open_lab.settings.forward} ")]
+    lines = access_log(open_lab, settle=0.3)[before:]
+    forwarded = [line for line in lines if line.startswith(f"{open_lab.settings.forward} ")]
     assert len(forwarded) == 1
 
 
