@@ -32,7 +32,17 @@ def add_registry_options(parser: argparse.ArgumentParser, *, retries: bool = Tru
         metavar="URL",
         help="registry endpoint to use instead of the reference's host (a path prefix is allowed)",
     )
-    parser.add_argument("--insecure-registry", action="store_true", help="allow plain HTTP and unverified TLS")
+    parser.add_argument(
+        "--insecure-registry",
+        action="store_true",
+        help="for the registry's host: HTTPS without certificate checks, falling back to plain HTTP",
+    )
+    parser.add_argument(
+        "--ca-cert",
+        action="append",
+        metavar="FILE",
+        help="also trust this CA certificate (PEM; repeatable), besides certs.d/<host>/ and the system store",
+    )
     parser.add_argument("-u", "--username", help="user name for the registry's token service")
     parser.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     parser.add_argument(
@@ -150,6 +160,7 @@ def client_from_args(args: argparse.Namespace, *, pool_size: int = 8) -> Client:
         retry=retry,
         pool_size=pool_size,
         speed_limit=SpeedLimit(args.min_speed, args.speed_time),
+        ca_cert=args.ca_cert,
     )
     client.on_wait = lambda message: print(f"regkit: {printable(message)}", file=sys.stderr)
     return client

@@ -39,6 +39,7 @@ def _settings(args: argparse.Namespace) -> dict[str, object]:
         "insecure": args.insecure_registry,
         "auth": credentials(args),
         "timeout": args.timeout,
+        "ca_cert": args.ca_cert,
     }
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from ..errors import DigestMismatch, RegkitError, SizeMismatch, TransportError
 from ..http.endpoints import Endpoints
@@ -17,6 +16,7 @@ from ..http.httperrors import registry_errors, who_answered
 from ..http.ratelimit import RateLimit
 from ..oci import mediatypes as mt
 from ..oci.challenge import find_challenge
+from ..oci.redact import host_of
 from ..oci.reference import Reference
 from ..steps.auth import challenges_of
 
@@ -53,8 +53,8 @@ Detector = Callable[[list[Exchange], Context], Iterable[Finding]]
 
 
 def host(url: str) -> str:
-    """``host:port`` of a URL."""
-    return urlsplit(url).netloc
+    """``host:port`` of a URL (without userinfo)."""
+    return host_of(url)
 
 
 def _failed_at(context: Context, step: str) -> Exchange | None:
@@ -151,6 +151,21 @@ def auth_to_cdn(exchanges: list[Exchange], context: Context) -> Iterable[Finding
             return
 
 
+def credentials_elsewhere(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """The user's password went to a token service on another host than the registry."""
+    sent = [e for e in exchanges if e.credentials_elsewhere]
+    for target in dict.fromkeys(e.credentials_to for e in sent):
+        evidence = tuple(e for e in sent if e.credentials_to == target)
+        yield Finding(
+            "credentials-elsewhere",
+            INFO,
+            f"your credentials were sent to {target}, the token service the registry's challenge names, "
+            "not to the registry itself (Docker does the same)",
+            f"make sure you trust {target} with your password; an https realm keeps it off the wire",
+            evidence,
+        )
+
+
 def missing_library(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
     """A one-component repository that probably needs ``library/`` (via a host-named mirror path)."""
     repository = context.reference.repository
@@ -240,7 +255,7 @@ def transport(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
             "tls-error",
             ERROR,
             f"TLS failed: {error.message}",
-            "install the registry's CA certificate (REQUESTS_CA_BUNDLE) or use --insecure-registry to test",
+            error.hint or "trust the server's CA with --ca-cert FILE or certs.d/<host>/ca.crt",
             evidence,
         )
     elif error.exchange is None or error.exchange.step != "blob":  # blobs: blob_redirect, blob_integrity
@@ -357,6 +372,7 @@ DETECTORS: tuple[Detector, ...] = (
     realm,
     blob_redirect,
     auth_to_cdn,
+    credentials_elsewhere,
     missing_library,
     rate_limits,
     html_not_json,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .._repr import HtmlRepr
 from ..errors import RegkitError
-from ..http.client import AuthArg, Client, as_reference
+from ..http.client import AuthArg, CaCertArg, Client, as_reference
 from ..http.endpoints import Endpoints
 from ..http.exchange import Exchange
 from ..http.ratelimit import RateLimit
@@ -51,6 +51,7 @@ def diagnose(
     fetch_config: bool = True,
     check_upstream: bool = True,
     timeout: float | None = DEFAULT_TIMEOUT[1],
+    ca_cert: CaCertArg = None,
 ) -> Diagnosis:
     """Token, manifest and (unless ``fetch_config`` is False) the config blob, then the findings.
 
@@ -60,7 +61,12 @@ def diagnose(
     ref = as_reference(ref)
     endpoints = endpoints or Endpoints(insecure=insecure)
     client = Client(
-        endpoints=endpoints, insecure=insecure, auth=auth, retry=NO_RETRY, timeout=(DEFAULT_TIMEOUT[0], timeout)
+        endpoints=endpoints,
+        insecure=insecure,
+        auth=auth,
+        retry=NO_RETRY,
+        timeout=(DEFAULT_TIMEOUT[0], timeout),
+        ca_cert=ca_cert,
     )
     error = None
     try:
@@ -75,7 +81,7 @@ def diagnose(
     exchanges = list(client.transcript)
     findings = detect(exchanges, Context(ref, endpoints, error))
     if check_upstream and endpoints.registry:
-        findings += _compare_with_upstream(ref, exchanges, insecure, auth)
+        findings += _compare_with_upstream(ref, exchanges, insecure, auth, ca_cert)
     if error is not None and not any(f.severity == ERROR for f in findings):
         evidence = (error.exchange,) if error.exchange else ()
         findings.append(Finding("failed", ERROR, str(error), error.hint or "", evidence))
@@ -93,12 +99,13 @@ def rate_limit(
     insecure: bool = False,
     auth: AuthArg = None,
     timeout: float | None = DEFAULT_TIMEOUT[1],
+    ca_cert: CaCertArg = None,
 ) -> tuple[RateLimit | None, tuple[Exchange, ...]]:
     """The pull budget the registry announces for ``ref``, read with HEAD (which spends no pull)."""
     ref = as_reference(ref)
     endpoints = endpoints or Endpoints(insecure=insecure)
     timeouts = (DEFAULT_TIMEOUT[0], timeout)
-    with Client(endpoints=endpoints, insecure=insecure, auth=auth, timeout=timeouts) as client:
+    with Client(endpoints=endpoints, insecure=insecure, auth=auth, timeout=timeouts, ca_cert=ca_cert) as client:
         exchange = head_manifest(client, ref, get_token(ref, client=client))
         return RateLimit.of(exchange), tuple(client.transcript)
 
@@ -113,12 +120,14 @@ def head_manifest(client: Client, ref: Reference, token: Token) -> Exchange:
     return head.exchange
 
 
-def _compare_with_upstream(ref: Reference, exchanges: list[Exchange], insecure: bool, auth: AuthArg) -> list[Finding]:
+def _compare_with_upstream(
+    ref: Reference, exchanges: list[Exchange], insecure: bool, auth: AuthArg, ca_cert: CaCertArg
+) -> list[Finding]:
     """When the mirror says 404 for the manifest, ask the registry itself."""
     unknown = next((e for e in exchanges if e.step == "manifest" and e.status == 404), None)
     if unknown is None:
         return []
-    direct = Client(insecure=insecure, auth=auth, retry=NO_RETRY)
+    direct = Client(insecure=insecure, auth=auth, retry=NO_RETRY, ca_cert=ca_cert)
     try:
         status: int | None = head_manifest(direct, ref, get_token(ref, client=direct)).status
     except RegkitError:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, TypedDict
@@ -18,8 +19,10 @@ from ..oci.reference import Reference, resolve
 from .credentials import AuthArg, Credentials, as_credentials
 from .endpoints import Endpoints
 from .exchange import Exchange, Transcript
+from .insecure import PLAIN_NOTE, SchemeChoice
 from .retry import RetryPolicy, parse_retry_after
 from .speed import SpeedLimit
+from .tls import TlsSettings
 from .tokens import TokenCache
 from .transport import DEFAULT_TIMEOUT, HttpResponse, Transport
 
@@ -35,6 +38,7 @@ class ClientOptions(TypedDict, total=False):
     retry: RetryPolicy | None
     transport: Transport | None
     speed_limit: SpeedLimit | None
+    ca_cert: CaCertArg
 
 
 @contextmanager
@@ -57,6 +61,8 @@ def client_for(client: Client | None, options: ClientOptions, *, pool_size: int 
 
 
 MAX_TIMEOUT = 1e6  # seconds; None means no timeout
+# One CA file or several, trusted on top of the usual ones (see regkit.http.tls).
+CaCertArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
 
 
 def as_reference(ref: Reference | str) -> Reference:
@@ -79,6 +85,7 @@ class Client:
         retry: RetryPolicy | None = None,
         transport: Transport | None = None,
         speed_limit: SpeedLimit | None = None,
+        ca_cert: CaCertArg = None,
     ) -> None:
         if not all(t is None or (isinstance(t, (int, float)) and 0 < t <= MAX_TIMEOUT) for t in timeout):
             # inf, 1e20 or nan would fail deep in the socket layer (OverflowError) on the first request
@@ -92,12 +99,15 @@ class Client:
         self._config_credentials: dict[str, Credentials | None] = {}
         self._credentials_lock = threading.Lock()
         self.transcript = Transcript()
+        extra_ca = [ca_cert] if isinstance(ca_cert, (str, os.PathLike)) else list(ca_cert or [])
         # Explicit and injectable: a MockTransport (regkit.http.mocktransport) answers with a handler function.
-        self.transport = transport or Transport(timeout=timeout, pool_size=pool_size)
+        self.transport = transport or Transport(timeout=timeout, pool_size=pool_size, tls=TlsSettings(extra_ca))
         self.transport.record = self.transcript.append
         self.tokens = TokenCache()
         # --insecure-registry covers the registry (or mirror) hosts only, never a token service or CDN.
         self._insecure_hosts: set[str] = set()
+        self._registry_hosts: set[str] = set()  # for messages: --insecure-registry applies to these only
+        self._schemes = SchemeChoice()
         if self.insecure:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._open: weakref.WeakSet[HttpResponse] = weakref.WeakSet()
@@ -127,14 +137,21 @@ class Client:
 
     def endpoint(self, ref: Reference, tail: str = "") -> tuple[str, str]:
         """The URL to send for ``/v2/<tail>``, and the one meant before any rewriting."""
-        # Behind a mirror the registry itself is meant, which speaks https; without one, what we send.
         mirrored = self.endpoints.registry is not None and self.endpoints.applies_to(ref)
-        scheme = "http" if self.insecure and not mirrored else "https"
-        meant = f"{scheme}://{ref.registry}/v2/{tail}"
         base = self.endpoints.registry_base(ref)
+        if self.insecure and not mirrored:
+            base = f"{self._schemes.scheme(ref.registry)}://{ref.registry}"
+        self._registry_hosts.add(urlsplit(base).netloc)
         if self.insecure:
             self._insecure_hosts.add(urlsplit(base).netloc)
-        return f"{base}/v2/{tail}", meant
+        # Behind a mirror the registry itself is meant, which speaks https; without one, what we send.
+        sent = f"{base}/v2/{tail}"
+        return sent, f"https://{ref.registry}/v2/{tail}" if mirrored else sent
+
+    @property
+    def marked_insecure(self) -> set[str]:
+        """Hosts a password may reach over plain HTTP: insecure registries, the configured mirror and auth proxy."""
+        return self._insecure_hosts | {url for url in (self.endpoints.registry, self.endpoints.auth) if url}
 
     def registry_url(self, ref: Reference, path: str) -> tuple[str, str]:
         """The URLs (sent, meant) of ``/v2/<repository>/<path>``."""
@@ -159,6 +176,19 @@ class Client:
                 if self.aborting:  # abort() ran while this request was on its way
                     response.abort()
             except TransportError as exc:
+                plain = self._schemes.fallback(url, exc.kind)
+                if plain is not None and exc.exchange is not None:
+                    # No HTTP request went out over the failed handshake: the plain one carries its story.
+                    self.transcript.discard(exc.exchange)
+                    if kwargs.get("original_url") in (None, url):
+                        kwargs["original_url"] = plain
+                    said = f"{PLAIN_NOTE} ({exc.exchange.error})"
+                    kwargs["note"] = "; ".join(filter(None, (kwargs.get("note"), said)))
+                    url = plain
+                    continue
+                if exc.kind in ("tls", "http-to-https") and urlsplit(url).netloc in self._registry_hosts:
+                    flag = "use --insecure-registry" if exc.kind == "http-to-https" else "or --insecure-registry"
+                    exc.hint = "; ".join(filter(None, (exc.hint, f"{flag} for this registry")))
                 wait = self.retry.delay(tries, waited=waited) if exc.transient and not self.aborting else None
                 if wait is None or exc.exchange is None:
                     raise

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ..errors import InvalidOption
+from ..oci.redact import redact_url
 from ..oci.reference import Reference
 
 ENV_REGISTRY = "DOCKER_REGISTRY_REVERSE_PROXY"
@@ -29,12 +30,29 @@ def normalize_base(value: str, *, insecure: bool, what: str) -> str:
         raise InvalidOption(f"{what} is empty")
     if "://" not in text:
         text = f"{'http' if insecure else 'https'}://{text}"
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidOption(f"{what} {value!r} is not a usable http(s) URL or host[:port][/path]")
+    shown = redact_url(value)
+    refuse_userinfo(text, what)
+    try:
+        parts = urlsplit(text)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        usable = False
+    if not usable:
+        raise InvalidOption(f"{what} {shown!r} is not a usable http(s) URL or host[:port][/path]")
     if parts.query or parts.fragment:
-        raise InvalidOption(f"{what} {value!r} must not have a query or fragment")
+        raise InvalidOption(f"{what} {shown!r} must not have a query or fragment")
     return text.rstrip("/")
+
+
+def refuse_userinfo(url: str, what: str) -> None:
+    """Credentials in an endpoint URL are refused: requests would silently send them as Basic."""
+    authority = _AUTHORITY_END.match(url)
+    if authority and "@" in authority.group():
+        raise InvalidOption(
+            f"{what} {redact_url(url)!r} has credentials in it (user@ or user:password@)",
+            hint="remove them; give credentials with -u USER --password-stdin, auth=(user, password) "
+            "or ~/.docker/config.json",
+        )
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,12 @@ class Endpoints:
     blob: str | None = None
     insecure: bool = False
     hub_only: bool = False
+
+    def __post_init__(self) -> None:
+        named = (("the registry endpoint", self.registry), ("the auth proxy", self.auth), ("the blob proxy", self.blob))
+        for what, url in named:
+            if url:
+                refuse_userinfo(url, what)
 
     @classmethod
     def from_env(

@@ -41,6 +41,11 @@ class Transcript(HtmlRepr):
         with self._lock:
             self._items.append(exchange)
 
+    def discard(self, exchange: Exchange) -> None:
+        """Forget one exchange (an HTTPS attempt replaced by plain HTTP; its error moves to the next note)."""
+        with self._lock:
+            self._items = [e for e in self._items if e is not exchange]
+
     def __iter__(self) -> Iterator[Exchange]:
         with self._lock:
             return iter(list(self._items))

@@ -45,6 +45,8 @@ COLUMNS = (
     "error",
     "proxy",
     "rewritten",
+    "credentials_to",
+    "credentials_elsewhere",
 )
 _REDACTED = re.compile(r"<redacted:[0-9a-f]+>")
 # Headers curl writes itself from the URL and the body.
@@ -147,6 +149,8 @@ def har_entry(exchange: Exchange) -> dict[str, Any]:
         "_attempt": exchange.attempt,
         "_originalUrl": exchange.original_url,
         "_proxy": exchange.proxy,
+        "_credentialsTo": exchange.credentials_to,
+        "_credentialsElsewhere": exchange.credentials_elsewhere,
     }
 
 

@@ -36,6 +36,8 @@ class ExchangeRecord:
     note: str = ""
     body_preview: str = ""
     proxy: str = ""  # the HTTP(S)_PROXY the request went through (requests honours the environment)
+    credentials_to: str = ""  # host[:port] the user's password went to (token requests), if any
+    credentials_elsewhere: bool = False  # ... and that host is not the registry's
 
     @classmethod
     def begin(

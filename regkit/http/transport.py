@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import http.cookiejar
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -20,8 +21,9 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from ..errors import TransportError
-from ..oci.redact import redact_headers, redact_text, redact_url, scrub, secrets_in
+from ..oci.redact import host_of, redact_headers, redact_text, redact_url, scrub, secrets_in, without_userinfo
 from .exchange import Exchange
+from .tls import TlsSettings
 
 DEFAULT_TIMEOUT: tuple[float, float | None] = (
     10.0,
@@ -49,7 +51,7 @@ def _describe(exc: Exception, url: str) -> tuple[str, str]:
     Kinds: ``http-to-https``, ``tls``, ``connect-timeout``, ``read-timeout``, ``dns``, ``refused``,
     ``reset`` (the only transient one: the connection broke), ``other``.
     """
-    host = urlsplit(url).netloc or url
+    host = host_of(url)
     text = redact_text(str(exc))
     broken = _broken_http(exc)
     if broken is not None:
@@ -58,8 +60,8 @@ def _describe(exc: Exception, url: str) -> tuple[str, str]:
         return "other", f"cannot send the request to {host}: {exc.__class__.__name__}"
     if isinstance(exc, requests.exceptions.SSLError):
         if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
-            return "http-to-https", f"{host} answered plain HTTP to a TLS (https) request; use --insecure-registry"
-        return "tls", f"TLS failed with {host}: {_last_reason(text)} (use --insecure-registry to skip verification)"
+            return "http-to-https", f"{host} answered plain HTTP to a TLS (https) request"
+        return "tls", f"TLS failed with {host}: {_last_reason(text)}"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return "connect-timeout", f"connecting to {host} timed out"
     if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
@@ -151,7 +153,7 @@ class HttpResponse:
         except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as exc:
             kind, self.exchange.error = _describe(exc, self.raw.url)
             raise TransportError(
-                f"the body from {urlsplit(self.raw.url).netloc} broke off after "
+                f"the body from {host_of(self.raw.url)} broke off after "
                 f"{self.exchange.bytes_received} bytes: {self.exchange.error}",
                 exchange=self.exchange,
                 kind=kind,
@@ -167,7 +169,7 @@ class HttpResponse:
             if len(body) > limit:
                 self.close()
                 raise TransportError(
-                    f"{what} from {urlsplit(self.raw.url).netloc} is larger than the {limit} bytes allowed",
+                    f"{what} from {host_of(self.raw.url)} is larger than the {limit} bytes allowed",
                     exchange=self.exchange,
                 )
         return bytes(body)
@@ -180,7 +182,7 @@ class HttpResponse:
             data = b""
         # S3 echoes a forwarded Authorization header in its error body; nothing secret is kept.
         # Scrub before cutting: a secret cut in two would no longer be recognised.
-        self.exchange.body_preview = scrub(data.decode("utf-8", "replace"), self._secrets)[:PREVIEW_LIMIT]
+        self.exchange.body_preview = redact_text(scrub(data.decode("utf-8", "replace"), self._secrets))[:PREVIEW_LIMIT]
         return self.exchange.body_preview
 
     def finish(self) -> None:
@@ -226,8 +228,16 @@ class Transport:
         timeout: tuple[float, float | None] = DEFAULT_TIMEOUT,
         pool_size: int = 16,
         record: Callable[[Exchange], None] | None = None,
+        tls: TlsSettings | None = None,
     ) -> None:
         self.session = _OwnRedirects()
+        # Only the headers regkit chose: no ~/.netrc password (it would replace the Bearer token) and
+        # no cookie jar (a registry's Set-Cookie would ride along to a CDN on the same host). The
+        # proxy variables and CA bundles requests would read from the environment are applied in send().
+        self.session.trust_env = False
+        no_cookies = http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+        self.session.cookies = requests.cookies.RequestsCookieJar(no_cookies)
+        self.tls = tls or TlsSettings()
         # Keep-alive pools sized for concurrent layer downloads to one host.
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
@@ -251,7 +261,13 @@ class Transport:
         note: str = "",
         verify: bool = True,
     ) -> HttpResponse:
-        """Send one request; the body is left unread (streamed) for the caller."""
+        """Send one request; the body is left unread (streamed) for the caller.
+
+        A ``user:password@`` in a URL from a server (a realm, a redirect) is dropped, never sent as Basic.
+        """
+        url, dropped = without_userinfo(url)
+        if dropped:
+            note = "; ".join(filter(None, (note, "credentials in the URL were not sent")))
         request = requests.Request(method, url, headers=headers or {}, params=params, data=data)
         try:
             prepared = self.session.prepare_request(request)
@@ -260,30 +276,39 @@ class Transport:
             raise TransportError(f"cannot build a request for {redact_url(url)} ({exc.__class__.__name__})") from None
         exchange = Exchange.begin(step, method, prepared.url or url, dict(prepared.headers), time.time(), original_url)
         exchange.attempt, exchange.note = attempt, note
-        exchange.proxy = redact_url(_environment_proxy(prepared.url or url)) if self.session.trust_env else ""
+        proxies = requests.utils.get_environ_proxies(prepared.url or url)
+        exchange.proxy = redact_url(_proxy_for(prepared.url or url, proxies))
+        ca_bundle, client_cert = self.tls.verify(urlsplit(prepared.url or url).netloc)
         self.record(exchange)
         start = time.perf_counter()
         try:
             response = self.session.send(
-                prepared, stream=True, allow_redirects=False, verify=verify, timeout=self.timeout
+                prepared,
+                stream=True,
+                allow_redirects=False,
+                verify=ca_bundle if verify else False,
+                cert=client_cert,
+                proxies=proxies,
+                timeout=self.timeout,
             )
         except (requests.exceptions.RequestException, ValueError) as exc:
             kind, exchange.error = _describe(exc, prepared.url or url)
             exchange.total_time = time.perf_counter() - start
-            raise TransportError(exchange.error, exchange=exchange, kind=kind) from None
+            hint = self.tls.hint(host_of(prepared.url or url)) if kind == "tls" else None
+            raise TransportError(exchange.error, exchange=exchange, kind=kind, hint=hint) from None
         exchange.time_to_headers = time.perf_counter() - start
         exchange.status, exchange.reason = response.status_code, response.reason or ""
         exchange.response_headers = _redacted_response_headers(response)
         return HttpResponse(response, exchange, start, secrets_in(prepared.url or url, prepared.headers))
 
     def close(self) -> None:
-        """Close pooled connections."""
+        """Close pooled connections and remove joined CA bundles."""
         self.session.close()
+        self.tls.close()
 
 
-def _environment_proxy(url: str) -> str:
-    """The proxy requests will use for ``url`` from HTTP(S)_PROXY/ALL_PROXY, NO_PROXY applied; '' if none."""
-    proxies = requests.utils.get_environ_proxies(url)
+def _proxy_for(url: str, proxies: dict[str, str]) -> str:
+    """The proxy requests will use for ``url`` (from HTTP(S)_PROXY/ALL_PROXY, NO_PROXY applied); '' if none."""
     return proxies.get(urlsplit(url).scheme) or proxies.get("all") or ""
 
 

@@ -47,7 +47,9 @@ http {{
     default_type application/octet-stream;
     # Whether a request carried Authorization, never its value: tests read this from the log.
     map $http_authorization $lab_has_auth {{ "" no; default yes; }}
-    log_format lab '$server_port $request_method $uri $status $body_bytes_sent auth=$lab_has_auth';
+    map $http_cookie $lab_has_cookie {{ "" no; default yes; }}
+    log_format lab '$server_port $request_method $uri $status $body_bytes_sent '
+                   'cookie=$lab_has_cookie auth=$lab_has_auth';
     access_log {state}/access.log lab;
     client_body_temp_path {temp}/body;
     proxy_temp_path {temp}/proxy;
@@ -121,6 +123,8 @@ def _seed_proxy(ports: NginxPorts) -> str:
     server {{
         listen 127.0.0.1:{ports.proxy};
         proxy_redirect off;
+        # Like a load balancer's session cookie: a client with a cookie jar would carry it to the CDN hop.
+        add_header Set-Cookie "lab_session=seed-proxy; Path=/" always;
         location ~ ^/docker-auth/ {{
             rewrite /docker-auth/(.+) /$1 break;
             proxy_pass http://127.0.0.1:{ports.token};
@@ -178,6 +182,27 @@ def lab_config(state: Path, ports: NginxPorts, storage: Path, secret: str, tls: 
         _tls_front(ports, tls),
     )
     return "".join(parts) + "}\n"
+
+
+def mutual_tls_config(state: Path, port: int, upstream: int, tls: Path, client_ca: Path) -> str:
+    """A whole nginx.conf: TLS on ``port`` that requires a client certificate signed by ``client_ca``."""
+    return (
+        _common(state)
+        + f"""
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {tls}/cert.pem;
+        ssl_certificate_key {tls}/key.pem;
+        ssl_verify_client on;
+        ssl_client_certificate {client_ca};
+        location / {{
+            proxy_set_header Host $http_host;
+            proxy_pass http://127.0.0.1:{upstream};
+        }}
+    }}
+}}
+"""
+    )
 
 
 def write_config(state: Path, config_text: str) -> Path:

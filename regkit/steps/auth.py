@@ -8,13 +8,13 @@ import re
 import time
 from dataclasses import replace
 from datetime import datetime
-from urllib.parse import urlsplit
 
 import requests
 from typing_extensions import Unpack
 
 from ..errors import AuthError, TransportError
 from ..http.client import Client, ClientOptions, Credentials, as_reference, client_for
+from ..http.credential_rules import mark_credentials, refuse_plain_http
 from ..http.exchange import Exchange
 from ..http.httperrors import who_answered
 from ..http.tokens import Token  # with the cache that holds it, below the client that owns that
@@ -22,7 +22,7 @@ from ..http.transport import HttpResponse
 from ..oci import jsonsafe
 from ..oci import mediatypes as mt
 from ..oci.challenge import Challenge, find_challenge, parse_challenges
-from ..oci.redact import redact_json
+from ..oci.redact import host_of, redact_json, redact_text
 from ..oci.reference import Reference
 
 MAX_TOKEN_RESPONSE = 1 << 20
@@ -134,6 +134,9 @@ def request_token(
         (name, value) for name, value in (("service", service), *(("scope", s) for s in scope.split(" "))) if value
     ]
     headers = {"Authorization": f"Basic {basic(credentials)}"} if credentials else {}
+    registry = host_of(probe.url)
+    if credentials:
+        refuse_plain_http(realm, client.marked_insecure, credentials.username, registry)
     try:
         response = client.send(
             "token",
@@ -145,13 +148,18 @@ def request_token(
             note=note,
         )
     except TransportError as exc:
+        if credentials:
+            mark_credentials(exc.exchange, realm, registry)
         raise AuthError(
-            f"cannot reach the token service {urlsplit(realm).netloc or realm!r} named by the registry's "
-            f"challenge: {exc.message}",
+            f"cannot reach the token service {host_of(realm)!r} named by the registry's challenge: {exc.message}",
             exchange=exc.exchange,
-            hint="if it is only reachable through a reverse proxy, "
+            hint=exc.hint
+            if exc.kind == "tls"
+            else "if it is only reachable through a reverse proxy, "
             "set DOCKER_AUTH_REVERSE_PROXY to the proxy's token URL",
         ) from None
+    if credentials:
+        mark_credentials(response.exchange, realm, registry)
     return _parse_token_response(response, realm, service, scope, challenge, probe)
 
 
@@ -169,7 +177,7 @@ def _parse_token_response(
     try:
         doc = jsonsafe.loads(raw)
     except jsonsafe.JsonError:
-        exchange.body_preview = raw[:200].decode("utf-8", "replace")
+        exchange.body_preview = redact_text(raw.decode("utf-8", "replace"))[:200]
         raise AuthError(
             f"the token service answered {exchange.content_type or 'no content type'}, not JSON "
             f"({who_answered(exchange)})",

@@ -13,7 +13,7 @@ from ..errors import TransportError, UnexpectedResponse
 from ..http.client import Client
 from ..http.exchange import Exchange
 from ..http.transport import HttpResponse
-from ..oci.redact import redact_url
+from ..oci.redact import host_of, redact_url
 from ..oci.reference import Reference
 
 MAX_REDIRECTS = 5
@@ -71,10 +71,11 @@ def follow_redirects(
             )
         except TransportError as exc:
             raise TransportError(
-                f"the {what} redirect to {urlsplit(sent).netloc} failed: {exc.message}",
+                f"the {what} redirect to {host_of(sent)} failed: {exc.message}",
                 exchange=exc.exchange,
                 kind=exc.kind,
-                hint=cdn_hint or None,
+                # A certificate problem has its own hint (which CA sources apply); a proxy does not fix it.
+                hint=exc.hint if exc.kind == "tls" else cdn_hint or None,
             ) from None
         exchanges.extend(response.attempts)
     response.close()
