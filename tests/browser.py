@@ -41,7 +41,8 @@ CONTRAST_JS = """
   const rgba = (c) => { const v = parse(c); return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1]; };
   const over = (top, bottom) => top.slice(0, 3).map((v, i) => v * top[3] + bottom[i] * (1 - top[3])).concat([1]);
   const luminance = (c) => {
-    const [r, g, b] = c.slice(0, 3).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    const linear = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    const [r, g, b] = c.slice(0, 3).map(linear);
     return 0.2126 * r + 0.7152 * g + 0.0722 * b;
   };
   const background = (element) => {

@@ -22,7 +22,17 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from regkit.lab import Lab
 from regkit.lab.notebooks import NOTEBOOKS, notebook_paths
 
-from .browser import CHROMIUM, JupyterLab, command, contrasts, copy_notebooks, errors, open_notebook, run_all, screenshot
+from .browser import (
+    CHROMIUM,
+    JupyterLab,
+    command,
+    contrasts,
+    copy_notebooks,
+    errors,
+    open_notebook,
+    run_all,
+    screenshot,
+)
 
 pytestmark = pytest.mark.browser
 
