@@ -113,8 +113,12 @@ def test_widgets_are_in_the_page(lesson):
         "5. assemble",
     ]
     page, _ = lesson(LESSONS[2])
-    options = page.locator(".jp-OutputArea-output .widget-dropdown select option").all_text_contents()
+    select = page.locator(".jp-OutputArea-output .widget-dropdown select")
+    options = [text.replace("\xa0", " ") for text in select.locator("option").all_text_contents()]
     assert len(options) == 3 and options[0].startswith("0: "), options
+    # The lesson ends with explorer.show(1): the list and the view both say layer 1.
+    chosen = select.evaluate("(element) => element.options[element.selectedIndex].text").replace("\xa0", " ")
+    assert chosen.startswith("1: ") and page.locator(".widget-html", has_text="Layer 1").count() >= 1
 
 
 def stepper_status(page: Page) -> str:

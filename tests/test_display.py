@@ -272,12 +272,6 @@ def test_exchanges_table_shows_a_failed_request_as_failed():
     assert "<NA>" not in table.to_html()
 
 
-def test_throughput_chart_says_how_its_average_is_computed(pulled):
-    _, result = pulled
-    (legend,) = [t.get_text() for t in charts.throughput(result.exchanges).axes[0].get_legend().get_texts()]
-    assert legend.startswith("average ") and "first request to last byte" in legend
-
-
 def test_pull_stepper_replaces_a_step_pressed_again_and_marks_buttons(registry, tmp_path):
     stepper = PullStepper(f"{registry.host}/library/busybox", client=regkit.Client(insecure=True), blobs=tmp_path)
     stepper.buttons[0].click()

@@ -146,8 +146,7 @@ def throughput(exchanges: Sequence[Exchange], title: str = "Throughput") -> Figu
     axes.fill_between([t * 1000 for t in times], rates, step="post", color=STEP_COLOURS["blob"])
     if finish > 0:
         average = sum(e.bytes_received for e in exchanges) / finish
-        # Not the pull's own average (bytes over the whole pull, assembling included): say what it is.
-        label = f"average {human_size(average)}/s (all bytes received ÷ first request to last byte)"
+        label = f"average {human_size(average)}/s"
         axes.axhline(average, color="black", linestyle="--", linewidth=1, label=label)
         axes.legend(loc="upper left", fontsize=8)
     axes.set_xlabel("ms since the first request")
