@@ -19,6 +19,7 @@ import pytest
 from nbformat.v4 import new_code_cell
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from regkit.display.widgets import STEPS
 from regkit.lab import Lab
 from regkit.lab.notebooks import NOTEBOOKS, notebook_paths
 
@@ -120,7 +121,7 @@ def test_widgets_are_in_the_page(lesson):
 def stepper_status(page: Page) -> str:
     """The stepper's status line (``token: done``)."""
     labels = page.locator(".jp-OutputArea-output .widget-label").all_inner_texts()
-    return next((text for text in labels if text.split(":")[0] in ("resolve", "token", "manifest")), "")
+    return next((text for text in labels if text.split(":")[0] in STEPS), "")
 
 
 def test_stepper_pressed_after_run_all_gives_a_working_step(lesson):
@@ -128,7 +129,7 @@ def test_stepper_pressed_after_run_all_gives_a_working_step(lesson):
     button = page.locator(".jp-OutputArea-output .widget-button", has_text="2. token")
     button.click()
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and stepper_status(page) in ("", "token: running"):
+    while time.monotonic() < deadline and not stepper_status(page).startswith(("token: done", "token: failed")):
         time.sleep(0.2)
     screenshot(page, SHOTS / "stepper-after-run-all.png")
     status = stepper_status(page)
