@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -15,7 +17,7 @@ from matplotlib.figure import Figure
 
 import regkit
 from regkit.display import charts, html, tables
-from regkit.display.widgets import STEPS, LayerExplorer, PullStepper, WidgetProgress
+from regkit.display.widgets import STEPS, LayerExplorer, PullStepper, WidgetProgress, share
 from regkit.http.exchange import Exchange
 from regkit.lab import Lab
 from regkit.oci.challenge import parse_challenges
@@ -61,9 +63,9 @@ def test_exchange_html_has_header_tables_coloured_status_and_curl(pulled):
     client, _ = pulled
     challenge, redirect = client.transcript[0], next(e for e in client.transcript if e.status == 307)
     page = html.exchange_html(challenge)
-    assert '<span class="bad">401 Unauthorized</span>' in page and "<th>response header</th>" in page
+    assert '<span class="bad">✗ error: 401 Unauthorized</span>' in page and "<th>response header</th>" in page
     assert "Www-Authenticate" in page and "as curl" in page and "<details open>" in page
-    assert '<span class="redirect">307' in html.exchange_html(redirect)
+    assert '<span class="redirect">↪ redirect: 307' in html.exchange_html(redirect)
     assert repr(client.transcript) == f"<Transcript of {len(client.transcript)} exchanges>"
 
 
@@ -120,10 +122,11 @@ def test_layers_table_matches_history_to_layers(pulled):
     config = {"history": history, "rootfs": {"diff_ids": ["sha256:" + "ab" * 32]}}
     table = tables.layers_table(result.manifest, config)
     assert tuple(table.columns) == tables.LAYER_COLUMNS and table.index.name == "layer"
-    assert list(table["created_by"]) == ["ADD layer0 /", "ADD layer1 /", "RUN rm /data/big.bin"]
+    assert list(table["created by"]) == ["ADD layer0 /", "ADD layer1 /", "RUN rm /data/big.bin"]
     assert list(table["diff_id"]) == ["abababababab", "", ""]
-    assert list(table["size"]) == [d.size for d in result.manifest.layers]
-    assert list(tables.layers_table(result.manifest)["created_by"]) == ["", "", ""]
+    assert list(table["bytes"]) == [d.size for d in result.manifest.layers]
+    assert list(tables.layers_table(result.manifest)["created by"]) == ["", "", ""]
+    assert [c for c in table.columns if "_" in c] == ["diff_id"]  # readable headers, not raw names
 
 
 def test_layers_table_reads_a_malformed_config_as_analyze_does(pulled):
@@ -132,7 +135,7 @@ def test_layers_table_reads_a_malformed_config_as_analyze_does(pulled):
     config = {"history": history, "rootfs": {"diff_ids": ["sha256:abc", 7, "sha256:" + "cd" * 32, "x"]}}
     table = tables.layers_table(result.manifest, config)
     # Only the boolean true marks an empty layer, as in regkit.analysis.image.history_steps.
-    assert list(table["created_by"]) == ["ENV A=1", "", ""]
+    assert list(table["created by"]) == ["ENV A=1", "", ""]
     assert list(table["diff_id"]) == ["", "", "cdcdcdcdcdcd"]
     assert list(tables.layers_table(result.manifest, {"rootfs": []})["diff_id"]) == ["", "", ""]
 
@@ -174,7 +177,7 @@ def test_pull_stepper_runs_one_step_per_press(registry, tmp_path):
     assert stepper.results["assemble"].path == tmp_path / "b.tar" and (tmp_path / "b.tar").is_file()
     bars = [box.children[0] for box in stepper.progress.bars.children]
     assert len(bars) == 2 and all(b.value == b.max for b in bars)
-    assert stepper.view.value.count("<h4>Blob</h4>") == 2 and "Assembled image" in stepper.view.value
+    assert stepper.view.value.count("<strong>Blob</strong>") == 2 and "Assembled image" in stepper.view.value
 
 
 def test_pull_stepper_shows_a_failing_step(registry, tmp_path):
@@ -233,3 +236,96 @@ def test_every_result_type_has_its_renderer_and_others_fall_back_to_escaped_text
     code = "import sys, regkit; regkit.resolve('busybox'); print('regkit.display' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def without_styles(page: str) -> str:
+    """What an untrusted notebook shows as text: <style> and style attributes removed, then the tags."""
+    page = re.sub(r"<style>.*?</style>", "", page, flags=re.S)
+    page = re.sub(r'\sstyle="[^"]*"', "", page)
+    return unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def test_status_reads_without_colour_and_without_styles(pulled):
+    client, result = pulled
+    challenge, redirect = client.transcript[0], next(e for e in client.transcript if e.status == 307)
+    ok = next(e for e in client.transcript if e.status == 200)
+    error = regkit.UnexpectedResponse("the registry refused", exchange=challenge)
+    assert "✗ error: 401 Unauthorized" in without_styles(html.exchange_html(challenge))
+    assert "↪ redirect: 307" in without_styles(html.exchange_html(redirect))
+    assert "✓ ok: 200" in without_styles(html.exchange_html(ok))
+    assert "✗ error: the registry refused" in without_styles(error._repr_html_())
+    assert '<strong><span class="bad">✗ error: the registry refused' in error._repr_html_()  # bold without CSS
+    pages = [html.exchange_html(ok), error._repr_html_(), result._repr_html_(), result.manifest._repr_html_()]
+    assert [p for p in pages if re.search(r"<h[1-6]", p)] == []  # headings would become ToC entries
+    for colour in ("--jp-error-color", "--jp-success-color", "--jp-warn-color", "--jp-ui-font-color"):
+        assert f"var({colour}" in pages[0]
+
+
+def test_plural_and_shares_say_what_they_mean(registry, pulled):
+    _, result = pulled
+    busybox = regkit.get_manifest(f"{registry.host}/library/busybox", client=regkit.Client(insecure=True))
+    assert ", 1 layer," in busybox._repr_html_() and ", 3 layers," in result.manifest._repr_html_()
+    assert "1 HTTP exchange<" in html.exchanges_html([timed(0.0, 0.1)])
+    assert [share(f) for f in (0.0, 130 / 6e6, 0.004, 0.5, 0.999, 1.0)] == ["0%", "<1%", "<1%", "50%", ">99%", "100%"]
+    explorer = LayerExplorer(result.manifest)
+    explorer.show(2)  # the whiteout layer: 130 bytes of about 6 MiB
+    assert "<td>share of the image</td><td>&lt;1%</td>" in explorer.view.value
+
+
+def test_layer_explorer_list_follows_show(pulled):
+    _, result = pulled
+    explorer = LayerExplorer(result.manifest, {"history": [{"created_by": f"step {i}"} for i in range(3)]})
+    explorer.show(1)
+    assert explorer.select.value == 1 and "step 1" in explorer.view.value
+    explorer.select.value = 2
+    assert "step 2" in explorer.view.value
+
+
+def test_history_table_leaves_undated_steps_blank():
+    config = {
+        "history": [
+            {"created": "1970-01-01T00:00:00Z", "created_by": "ADD a /"},
+            {"created_by": "ENV A=1", "empty_layer": True},
+            {"created": "2024-05-01T10:00:00Z", "created_by": "RUN b", "comment": "buildkit"},
+            "not a step",
+        ]
+    }
+    table = tables.history_table(config)
+    assert list(table["created"]) == ["", "", "2024-05-01T10:00:00Z"]
+    assert list(table["makes a layer"]) == ["yes", "no", "yes"] and list(table["comment"]) == ["", "", "buildkit"]
+    assert "1970" not in table.to_html() and len(tables.history_table({"history": 7})) == 0
+
+
+def test_exchanges_table_shows_a_failed_request_as_failed():
+    failed = timed(0.0, 0.2)
+    failed.status, failed.reason, failed.time_to_headers = None, "", None
+    failed.error = "connection refused"
+    table = tables.exchanges_table([timed(0.0, 0.1), failed])
+    assert list(table["status"]) == [200, "failed"] and table["note"].iloc[1] == "connection refused"
+    assert "<NA>" not in table.to_html()
+
+
+def test_pull_stepper_replaces_a_step_pressed_again_and_marks_buttons(registry, tmp_path):
+    stepper = PullStepper(f"{registry.host}/library/busybox", client=regkit.Client(insecure=True), blobs=tmp_path)
+    stepper.buttons[0].click()
+    stepper.buttons[0].click()
+    assert stepper.view.value.count("<strong>Reference</strong>") == 1
+    assert (stepper.buttons[0].button_style, stepper.buttons[0].icon) == ("success", "check")
+    stepper.run("token")
+    # the step just run is open right under the buttons; the earlier ones are folded to one line
+    assert stepper.view.value.count("<details open><summary><strong>") == 1
+    assert "<details open><summary><strong>2. token</strong>: ✓ done" in stepper.view.value
+    broken = PullStepper(f"{registry.host}/library/nothing", client=regkit.Client(insecure=True), blobs=tmp_path)
+    broken.run("resolve")
+    broken.run("token")
+    broken.buttons[2].click()
+    assert (broken.buttons[2].button_style, broken.buttons[2].tooltip) == ("danger", "manifest: failed")
+    assert "3. manifest</strong>: ✗ failed" in broken.view.value
+
+
+def test_widget_progress_ends_on_done_after_a_pull(registry, tmp_path):
+    progress = WidgetProgress()
+    regkit.pull(
+        f"{registry.host}/library/busybox", tmp_path / "b.tar", client=regkit.Client(insecure=True), progress=progress
+    )
+    assert progress.status.value.startswith("done: wrote ")

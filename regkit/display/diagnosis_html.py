@@ -11,15 +11,17 @@ if TYPE_CHECKING:
     from ..diagnosis.findings import Finding
     from ..diagnosis.runner import Diagnosis
 
-_CLASS = {"error": "bad", "warning": "redirect", "info": "ok"}
+# A severity's colour class and symbol; the severity itself is the word (colour never says it alone).
+_MARK = {"error": ("bad", "✗"), "warning": ("redirect", "⚠"), "info": ("ok", "•")}
 
 
 def finding_html(finding: Finding) -> str:
     """One finding: severity, code, message, fix, evidence."""
     fix = f"<p>fix: {escape(finding.fix)}</p>" if finding.fix else ""
     evidence = "".join(exchange_row(e) for e in finding.evidence)
+    css, symbol = _MARK[finding.severity]
     return (
-        f'<div><b class="{_CLASS[finding.severity]}">{escape(finding.severity)}</b> '
+        f'<div><strong class="{css}">{symbol} {escape(finding.severity)}</strong> '
         f"<code>{escape(finding.code)}</code>: {escape(finding.message)}{fix}{evidence}</div>"
     )
 

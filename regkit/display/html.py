@@ -26,16 +26,25 @@ if TYPE_CHECKING:
     from ..steps.pull import PullResult
     from ..steps.tarball import AssembledImage
 
-# The table rules are specific enough to win over JupyterLab's (right-aligned, borderless) cells.
+# The table rules are specific enough to win over JupyterLab's (right-aligned, borderless) cells. Colours
+# are JupyterLab's theme variables, picked per theme so that each keeps a WCAG contrast of at least 4.5:1
+# on the output background (the light theme's warn colours do not: the redirect colour is our own there);
+# the fallbacks are for pages without JupyterLab (nbconvert, VS Code). Colour never carries meaning alone:
+# every status also has a symbol and a word, and errors are <strong>, which reads with the styles stripped.
 _CSS = """<style>
 .regkit{font-family:var(--jp-ui-font-family,sans-serif);font-size:13px;line-height:1.4}
-.regkit h4{margin:.2em 0;font-size:14px}
+.regkit .rk-title{margin:.2em 0;font-size:14px}
 .regkit table.rk{border-collapse:collapse;margin:.2em 0}
-.regkit table.rk td,.regkit table.rk th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
+.regkit table.rk td,.regkit table.rk th{border:1px solid var(--jp-border-color1,#bdbdbd);padding:2px 6px;
+text-align:left;vertical-align:top}
 .regkit code,.regkit pre{font-family:var(--jp-code-font-family,monospace);font-size:12px}
 .regkit pre{white-space:pre-wrap;word-break:break-all;margin:.2em 0}
-.regkit .ok{color:#17692a}.regkit .redirect{color:#7a5b00}.regkit .bad{color:#b00020}
-.regkit .muted{color:#666}
+.regkit .ok{color:var(--jp-success-color0,#1b5e20)}.regkit .redirect{color:#7a5b00}
+.regkit .bad{color:var(--jp-error-color0,#b71c1c)}
+[data-jp-theme-light=false] .regkit .ok{color:var(--jp-success-color1,#4caf50)}
+[data-jp-theme-light=false] .regkit .redirect{color:var(--jp-warn-color1,#ff9800)}
+[data-jp-theme-light=false] .regkit .bad{color:var(--jp-error-color1,#f44336)}
+.regkit .muted{color:var(--jp-ui-font-color2,#595959)}
 .regkit details{margin:.2em 0}.regkit details details{margin-left:1.2em}
 </style>"""
 
@@ -54,6 +63,11 @@ def human_size(size: int | float) -> str:
     return f"{value:.1f} TiB"
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 layer``, ``3 layers``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def milliseconds(seconds: float | None) -> str:
     """``35 ms``, or '' when not measured."""
     return "" if seconds is None else f"{seconds * 1000:.0f} ms"
@@ -70,8 +84,11 @@ def _time_left(seconds: float | None) -> str:
 
 
 def box(title: str, body: str) -> str:
-    """``body`` under a title, with the stylesheet: a complete HTML repr."""
-    return f'{_CSS}<div class="regkit"><h4>{_text(title)}</h4>{body}</div>'
+    """``body`` under a title, with the stylesheet: a complete HTML repr.
+
+    The title is bold text, not a heading: headings in outputs become Table of Contents entries.
+    """
+    return f'{_CSS}<div class="regkit"><div class="rk-title"><strong>{_text(title)}</strong></div>{body}</div>'
 
 
 def table(rows: Iterable[tuple[Any, ...]], header: tuple[str, ...] | None = None) -> str:
@@ -89,15 +106,27 @@ def _details(summary: str, body: str, *, open: bool = False) -> str:
     return f"<details{' open' if open else ''}><summary>{summary}</summary>{body}</details>"
 
 
-def _status_class(status: int | None) -> str:
+# Per kind of status: its CSS class, and the symbol and word that say it without colour.
+_STATUS = {"ok": ("ok", "✓ ok"), "redirect": ("redirect", "↪ redirect"), "error": ("bad", "✗ error")}
+
+
+def status_kind(status: int | None) -> str:
+    """``ok``, ``redirect`` or ``error`` (no status: the request failed)."""
     if status is None or status >= 400:
-        return "bad"
+        return "error"
     return "redirect" if 300 <= status < 400 else "ok"
+
+
+def status_mark(kind: str, text: str) -> str:
+    """``text`` with its kind's symbol and word, coloured; an error also <strong>."""
+    css, word = _STATUS[kind]
+    mark = f'<span class="{css}">{_text(word)}: {_text(text)}</span>'
+    return f"<strong>{mark}</strong>" if kind == "error" else mark
 
 
 def _status(exchange: Exchange) -> str:
     text = f"{exchange.status} {exchange.reason}" if exchange.status else f"failed: {exchange.error}"
-    return f'<span class="{_status_class(exchange.status)}">{_text(text)}</span>'
+    return status_mark(status_kind(exchange.status), text)
 
 
 def _exchange_facts(exchange: Exchange) -> str:
@@ -143,13 +172,13 @@ def _exchange_list(exchanges: Sequence[Exchange]) -> str:
         return ""
     counts = ", ".join(f"{n} {step}" for step, n in Counter(e.step for e in exchanges).items())
     total = human_size(sum(e.bytes_received for e in exchanges))
-    head = f'<p class="muted">{len(exchanges)} requests ({_text(counts)}); {_text(total)} received</p>'
+    head = f'<p class="muted">{plural(len(exchanges), "request")} ({_text(counts)}); {_text(total)} received</p>'
     return head + "".join(exchange_row(e) for e in exchanges)
 
 
 def exchanges_html(exchanges: Sequence[Exchange]) -> str:
     """A transcript: one collapsible line per exchange."""
-    return box(f"{len(exchanges)} HTTP exchanges", _exchange_list(exchanges))
+    return box(plural(len(exchanges), "HTTP exchange"), _exchange_list(exchanges))
 
 
 def reference_html(ref: Reference) -> str:
@@ -218,7 +247,9 @@ def manifest_html(result: ManifestResult) -> str:
         parts.append(index_table(result.index))
         parts.append(f"<p>chosen: <code>{_text(result.platform)}</code></p>")
     total = human_size(result.manifest.total_size)
-    parts.append(f"<p>{_text(result.manifest.media_type)}, {len(result.layers)} layers, {_text(total)}</p>")
+    parts.append(
+        f"<p>{_text(result.manifest.media_type)}, {_text(plural(len(result.layers), 'layer'))}, {_text(total)}</p>"
+    )
     rows = [("config", result.config.digest.short, human_size(result.config.size), result.config.media_type)]
     rows += [(f"layer {i}", d.digest.short, human_size(d.size), d.media_type) for i, d in enumerate(result.layers)]
     parts.append(table(rows, ("", "digest", "size", "media type")))
@@ -256,7 +287,7 @@ def pull_html(result: PullResult) -> str:
 
 def error_html(error: RegkitError) -> str:
     """An error with its hint and the failing exchange, opened."""
-    body = f'<p class="bad">{_text(error.message)}</p>'
+    body = f"<p>{status_mark('error', error.message)}</p>"
     if error.hint:
         body += f"<p>hint: {_text(error.hint)}</p>"
     available = getattr(error, "available", None)

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from ..oci.manifest import ImageManifest
     from ..steps.manifest_fetch import ManifestResult
 
-LAYER_COLUMNS = ("digest", "media_type", "size", "size_human", "diff_id", "created_by")
+# Headers for reading (they are what a notebook shows); ``bytes`` is the number to compute with.
+LAYER_COLUMNS = ("digest", "media type", "bytes", "size", "diff_id", "created by")
+# A history entry's ``created`` that says "no date" (reproducible builds set the epoch): shown blank.
+NO_DATE = ("", "1970-01-01T00:00:00Z")
 
 
 def _diff_ids(config: Mapping[str, Any]) -> list[Digest | None]:
@@ -51,11 +54,11 @@ def layers_table(manifest: ManifestResult | ImageManifest, config: Mapping[str, 
     rows = [
         {
             "digest": layer.digest.short,
-            "media_type": layer.media_type,
-            "size": layer.size,
-            "size_human": human_size(layer.size),
+            "media type": layer.media_type,
+            "bytes": layer.size,
+            "size": human_size(layer.size),
             "diff_id": diff_ids[i] if i < len(diff_ids) else "",
-            "created_by": steps.get(i, ""),
+            "created by": steps.get(i, ""),
         }
         for i, layer in enumerate(manifest.layers)
     ]
@@ -64,15 +67,36 @@ def layers_table(manifest: ManifestResult | ImageManifest, config: Mapping[str, 
     return frame
 
 
+def history_table(config: Mapping[str, Any]) -> pd.DataFrame:
+    """The config's build history, one row per step: when (blank if undated), what, and whether it made a layer."""
+    history = config.get("history")
+    entries = [e for e in history if isinstance(e, Mapping)] if isinstance(history, list) else []
+    rows = [
+        {
+            "created": "" if str(e.get("created") or "") in NO_DATE else str(e["created"]),
+            "created by": str(e.get("created_by") or ""),
+            "makes a layer": "no" if e.get("empty_layer") is True else "yes",
+            "comment": str(e.get("comment") or ""),
+        }
+        for e in entries
+    ]
+    frame = pd.DataFrame(rows, columns=["created", "created by", "makes a layer", "comment"])
+    frame.index.name = "step"
+    return frame
+
+
 def exchanges_table(exchanges: Sequence[Exchange]) -> pd.DataFrame:
-    """One row per exchange, for reading: step, status, host and path, timings in ms, size received."""
+    """One row per exchange, for reading: step, status, host and path, timings in ms, size received.
+
+    A request that got no answer has the status ``failed`` and its error as the note (not ``<NA>``).
+    """
     frame = to_dataframe(exchanges)
     urls = frame["url"].map(urlsplit)
     return pd.DataFrame(
         {
             "step": frame["step"],
             "method": frame["method"],
-            "status": frame["status"].astype("Int64"),
+            "status": frame["status"].map(lambda status: "failed" if pd.isna(status) else int(status)),
             "host": urls.map(lambda u: u.netloc),
             "path": urls.map(lambda u: u.path),
             "start_ms": (frame["start"] * 1000).round(1),

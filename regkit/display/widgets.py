@@ -77,8 +77,16 @@ def _html(result: Any) -> str:
     return "".join(item._repr_html_() for item in items)
 
 
+# A button's look after its step: ipywidgets' style, an icon, and a word in the tooltip (colour is not alone).
+_DONE = {"done": ("success", "check"), "failed": ("danger", "times"), "running": ("info", "spinner")}
+
+
 class PullStepper:
-    """A pull as five buttons; each press runs one step and shows its result with its requests and responses."""
+    """A pull as five buttons; each press runs one step and shows its result with its requests and responses.
+
+    The step just run is shown open right under the buttons (with its progress bars); the steps before it
+    are folded above it, one line each. Pressing a step again replaces its output instead of adding a copy.
+    """
 
     def __init__(
         self,
@@ -94,6 +102,7 @@ class PullStepper:
         self.client = client or Client()
         self.store = BlobStore(blobs)
         self.results: dict[str, Any] = {}
+        self.outputs: dict[str, tuple[bool, str]] = {}  # per step run: whether it worked, and its HTML
         self.progress = WidgetProgress()
         self.buttons = [w.Button(description=f"{i + 1}. {name}", disabled=i > 0) for i, name in enumerate(STEPS)]
         for name, button in zip(STEPS, self.buttons, strict=True):
@@ -121,27 +130,58 @@ class PullStepper:
         with contextlib.suppress(RegkitError):  # shown in the view already; a click has no caller to tell
             self.run(name)
 
+    def _mark(self, name: str, state: str) -> None:
+        button = self.buttons[STEPS.index(name)]
+        button.button_style, button.icon = _DONE[state]
+        button.tooltip = f"{name}: {state}"
+        self.progress.step(name, state)
+
+    def _show(self, latest: str) -> None:
+        """Every step run so far in order: the latest open, the others folded to one line."""
+        parts = []
+        for name in STEPS:
+            if name not in self.outputs:
+                continue
+            ok, body = self.outputs[name]
+            mark = "✓ done" if ok else "✗ failed"
+            summary = f"<summary><strong>{STEPS.index(name) + 1}. {name}</strong>: {mark}</summary>"
+            parts.append(f"<details{' open' if name == latest else ''}>{summary}{body}</details>")
+        self.view.value = "".join(parts)
+
     def run(self, name: str) -> Any:
         """Run one step (the previous ones must have run), show its result and enable the next button."""
         index = STEPS.index(name)
         if any(step not in self.results for step in STEPS[:index]):
             raise InvalidOption(f"run {', '.join(STEPS[:index])} before {name}")
-        self.progress.step(name, "running")
+        self._mark(name, "running")
+        if name == "blobs":
+            self.progress.bars.children = ()  # a second press draws its own bars, not more of them
         try:
             result = self._steps()[name]()
         except RegkitError as error:
-            self.progress.step(name, "failed")
-            self.view.value += error._repr_html_()
+            self._mark(name, "failed")
+            self.outputs[name] = False, error._repr_html_()
+            self._show(name)
             raise
         self.results[name] = result
-        self.progress.step(name, "done")
-        self.view.value += _html(result)
+        self.outputs[name] = True, _html(result)
+        self._mark(name, "done")
+        self._show(name)
         if index + 1 < len(STEPS):
             self.buttons[index + 1].disabled = False
         return result
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def share(fraction: float) -> str:
+    """A share in percent that is never a misleading 0% or 100%: ``<1%``, ``12%``, ``>99%``."""
+    if 0 < fraction < 0.01:
+        return "<1%"
+    if 0.99 < fraction < 1:
+        return ">99%"
+    return f"{fraction:.0%}"
 
 
 class LayerExplorer:
@@ -152,7 +192,7 @@ class LayerExplorer:
         self.table = layers_table(manifest, config)
         total = sum(layer.size for layer in self.layers) or 1
         self.shares = [layer.size / total for layer in self.layers]
-        options = [(f"{i}: {row.digest} ({row.size_human})", i) for i, row in self.table.iterrows()]
+        options = [(f"{i}: {row['digest']} ({row['size']})", i) for i, row in self.table.iterrows()]
         self.select = w.Dropdown(options=options, description="layer")
         self.view = w.HTML()
         self.select.observe(lambda _: self.show(self.select.value), names="value")
@@ -161,11 +201,14 @@ class LayerExplorer:
             self.show(0)
 
     def show(self, index: int) -> None:
-        """Show layer ``index`` (bottom layer is 0)."""
+        """Show layer ``index`` (bottom layer is 0) and select it in the list, so the two always agree."""
+        if self.select.value != index:
+            self.select.value = index  # its observer calls show again, with the list already on index
+            return
         layer, row = self.layers[index], self.table.iloc[index]
-        rows = [("digest", layer.digest), ("media type", layer.media_type), ("size", f"{row.size_human}")]
-        rows += [("share of the image", f"{self.shares[index]:.0%}"), ("diff_id", row.diff_id)]
-        rows += [("created by", row.created_by), *sorted(layer.annotations.items())]
+        rows = [("digest", layer.digest), ("media type", layer.media_type), ("size", row["size"])]
+        rows += [("share of the image", share(self.shares[index])), ("diff_id", row["diff_id"])]
+        rows += [("created by", row["created by"]), *sorted(layer.annotations.items())]
         self.view.value = box(f"Layer {index}", facts_table(rows))
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:

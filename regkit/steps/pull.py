@@ -123,6 +123,7 @@ def _pull(
         blobs = fetch_all(repo, manifest, store, jobs, progress)
         progress.step("assemble", f"writing {target}")
         image = assemble(manifest, store, target, format=format, layer_format=layer_format)
+        progress.step("done", f"wrote {target} in {time.perf_counter() - started:.2f} s")  # the last line says so
     finally:
         if not cache_dir:
             shutil.rmtree(work, ignore_errors=True)
