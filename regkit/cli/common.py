@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from dataclasses import replace
 
 from ..errors import InvalidOption
 from ..http.client import Client
 from ..http.endpoints import Endpoints
+from ..http.mirrors import Mirrors
 from ..http.retry import RetryPolicy
 from ..http.transport import DEFAULT_TIMEOUT
 
@@ -26,7 +28,17 @@ def add_registry_options(parser: argparse.ArgumentParser, *, retries: bool = Tru
     parser.add_argument(
         "--mirror",
         metavar="URL",
-        help="registry endpoint to use instead of the reference's host (a path prefix is allowed)",
+        action="append",
+        help="registry endpoint to use instead of the reference's host (a path prefix is allowed); repeat it "
+        "for Docker Hub mirrors tried in order, then Docker Hub itself, like the engine's registry-mirrors",
+    )
+    parser.add_argument(
+        "--mirror-only", action="store_true", help="never fall back from the mirrors to the registry itself"
+    )
+    parser.add_argument(
+        "--daemon-config",
+        metavar="FILE",
+        help="read registry-mirrors and insecure-registries from a Docker daemon.json instead",
     )
     parser.add_argument("--insecure-registry", action="store_true", help="allow plain HTTP and unverified TLS")
     parser.add_argument("-u", "--username", help="user name for the registry's token service")
@@ -54,9 +66,29 @@ def credentials(args: argparse.Namespace) -> tuple[str, str] | None:
     return args.username, password
 
 
+def mirrors_from_args(args: argparse.Namespace) -> Mirrors:
+    """``--mirror`` (repeated), ``--mirror-only`` and ``--daemon-config`` as one :class:`Mirrors`."""
+    if args.daemon_config and args.mirror:
+        raise InvalidOption("give mirrors with --mirror or --daemon-config, not both")
+    if args.daemon_config:
+        return Mirrors.from_daemon_config(args.daemon_config, only=args.mirror_only)
+    return Mirrors.create(args.mirror or [], only=args.mirror_only, insecure=args.insecure_registry)
+
+
 def endpoints_from_args(args: argparse.Namespace) -> Endpoints:
-    """The seed's environment variables, with ``--mirror`` winning."""
-    return Endpoints.from_env(mirror=args.mirror, insecure=args.insecure_registry)
+    """The seed's environment variables, with the first mirror winning.
+
+    A single ``--mirror`` applies to any reference, as it always did; several (or a daemon.json)
+    apply to Docker Hub names alone, as the engine's ``registry-mirrors`` do.
+    """
+    mirrors = mirrors_from_args(args)
+    if len(mirrors.urls) == 1 and not args.daemon_config:
+        return Endpoints.from_env(mirror=mirrors.urls[0], insecure=args.insecure_registry)
+    endpoints = Endpoints.from_env(insecure=args.insecure_registry)
+    if not mirrors.urls:
+        return endpoints
+    first = mirrors.urls[0]
+    return replace(endpoints, registry=first, hub_only=True, insecure=endpoints.insecure or mirrors.is_insecure(first))
 
 
 def client_from_args(args: argparse.Namespace, *, pool_size: int = 8) -> Client:

@@ -2,7 +2,8 @@
 Docker engine; and what only they use: building sample images (``imagebuild``, ``images``), pushing
 them (``upload``) and running the teaching notebooks (``notebooks``).
 
-May import :mod:`regkit.steps`, :mod:`regkit.http`, :mod:`regkit.oci` and :mod:`regkit.errors`.
+May import :mod:`regkit.steps`, :mod:`regkit.http`, :mod:`regkit.oci`, :mod:`regkit.errors`, and the pure
+:mod:`regkit.diagnosis.proxyconfig` (the lab runs the proxy it generates).
 
 ``Lab`` is imported on first use: the command line imports this package and must stay fast.
 """

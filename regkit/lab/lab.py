@@ -4,7 +4,10 @@ Processes (each recorded by a pidfile in the state directory and stopped by PID)
 
 - ``registry``: Debian's docker-registry with token auth;
 - ``service``: the token service and the blob-redirect edge (:mod:`regkit.lab.service`);
-- ``nginx``: the registry front, the CDN (``secure_link``) and the seed's reverse proxy.
+- ``nginx``: the registry front, the CDN (``secure_link``), the seed's reverse proxy, and a gateway
+  configured by ``regkit proxy-config nginx`` (the rewriting proxy; also the cache's way out);
+- ``cache``: a pull-through cache (docker-registry in proxy mode) in front of the gateway, with the
+  lab user's credentials as its upstream credentials (:mod:`regkit.lab.pullthrough`).
 
 In **hub mode** the realm and the CDN address the registry advertises point at loopback ports
 that refuse connections, as auth.docker.io and the CDN look from behind a firewall: only the proxy
@@ -36,6 +39,7 @@ from .certs import make_key_pair
 from .images import SampleImage, sample_images
 from .nginx import NGINX, NginxPorts, lab_config, nginx_process, write_config
 from .process import ManagedProcess, Service, pick_port, require_binary
+from .pullthrough import pull_through_cache
 from .registry import RegistryServer
 from .upload import push_image
 
@@ -46,8 +50,9 @@ PRIVATE_NAMESPACE = "private"
 TOKEN_TTL = 300
 CDN_URL_TTL = 600
 # Ports the lab tells its servers (docker-registry and nginx), as opposed to ports the service binds itself.
-TOLD_PORTS = ("registry", "front", "cdn", "proxy", "forward", "tls")
+TOLD_PORTS = ("registry", "front", "cdn", "proxy", "forward", "tls", "gateway", "cache")
 START_TRIES = 5
+LAB_PROCESSES = ("nginx", "service", "registry")  # besides the cache, in the order they are stopped
 
 
 def default_state_dir() -> Path:
@@ -76,6 +81,8 @@ class LabSettings:
     dead_cdn: int
     password: str
     secret: str
+    gateway: int = 0
+    cache: int = 0
 
 
 class Lab(Service):
@@ -136,6 +143,16 @@ class Lab(Service):
     def fault_url(self, fault: str) -> str:
         """A registry endpoint that injects ``fault`` (see :data:`regkit.lab.faults.FAULTS`)."""
         return f"http://127.0.0.1:{self.settings.faults}/{fault}"
+
+    @property
+    def gateway_url(self) -> str:
+        """The proxy ``regkit proxy-config nginx`` generates, in front of the registry: usable as a mirror."""
+        return f"http://127.0.0.1:{self.settings.gateway}"
+
+    @property
+    def cache_url(self) -> str:
+        """The pull-through cache (with the lab user as its upstream credentials): usable as a mirror."""
+        return f"http://127.0.0.1:{self.settings.cache}"
 
     @property
     def tls_host(self) -> str:
@@ -222,7 +239,10 @@ class Lab(Service):
 
     def _recorded(self) -> dict[str, ManagedProcess]:
         """Each lab process as its pidfile records it, in the order they are stopped."""
-        return {name: ManagedProcess.recorded(name, self.state_dir / name) for name in ("nginx", "service", "registry")}
+        # The cache first: docker-registry in proxy mode needs the gateway (nginx) while it runs.
+        processes = {"cache": ManagedProcess.recorded("registry", self.state_dir / "cache")}
+        processes.update((name, ManagedProcess.recorded(name, self.state_dir / name)) for name in LAB_PROCESSES)
+        return processes
 
     def _write_service_config(self, told: Mapping[str, int], password: str, secret: str) -> None:
         keys = self.state_dir / "keys"
@@ -254,7 +274,7 @@ class Lab(Service):
     def running(self) -> dict[str, int | None]:
         """Each process and its PID (None when not running)."""
         recorded = self._recorded()
-        return {name: recorded[name].pid for name in ("registry", "service", "nginx")}
+        return {name: recorded[name].pid for name in ("registry", "service", "nginx", "cache")}
 
     def start(self) -> None:
         """Start the lab (see :meth:`up`)."""
@@ -306,10 +326,15 @@ class Lab(Service):
         registry = self._registry()
         registry.start()
         s = self.settings
-        ports = NginxPorts(s.front, s.cdn, s.proxy, s.registry, s.token, s.edge, s.forward, s.tls)
+        ports = NginxPorts(s.front, s.cdn, s.proxy, s.registry, s.token, s.edge, s.forward, s.tls, s.gateway)
         config = lab_config(self.state_dir / "nginx", ports, registry.storage_dir, s.secret, self.state_dir / "tls")
         write_config(self.state_dir / "nginx", config)
-        nginx_process(self.state_dir / "nginx", [s.front, s.cdn, s.proxy, s.forward, s.tls]).start()
+        nginx_process(self.state_dir / "nginx", [s.front, s.cdn, s.proxy, s.forward, s.tls, s.gateway]).start()
+        # After nginx: the cache asks the gateway for the token realm as it starts.
+        cache = pull_through_cache(
+            self.state_dir / "cache", self.gateway_url, port=s.cache, credentials=self.credentials
+        )
+        cache.start()
 
     def seed(self) -> None:
         """Push the sample images through the real protocol, as the lab user, with token auth."""
@@ -343,6 +368,8 @@ class Lab(Service):
             f"  token service  {self.token_url}   advertised realm: {self.advertised_realm}{unreachable}",
             f"  blob CDN       {self.cdn_url}   advertised: {self.advertised_cdn}{unreachable}",
             f"  seed proxy     {self.proxy_url}  (/docker-auth/, /docker-registry/, /docker-blob/)",
+            f"  gateway        {self.gateway_url}  (regkit proxy-config nginx: rewrites realm and Location; a mirror)",
+            f"  pull-through   {self.cache_url}  (docker-registry proxy mode via the gateway, as {LAB_USER}; a mirror)",
             f"  HTTP_PROXY     {self.forward_proxy_url}  (a forward proxy to loopback, for proxy lessons)",
             f"  TLS registry   https://{self.tls_host}  (self-signed: {self.state_dir / 'tls' / 'cert.pem'})",
             f"  faults         {self.fault_url('<fault>')}  (use as --mirror; the list is at that URL)",

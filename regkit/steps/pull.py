@@ -15,6 +15,7 @@ from ..errors import Cancelled, InvalidOption, OutputError
 from ..http.client import AuthArg, Client, as_reference
 from ..http.endpoints import Endpoints
 from ..http.exchange import Exchange
+from ..http.mirrors import Mirrors, first_answer
 from ..http.ratelimit import RateLimit, budget
 from ..oci.manifest import Descriptor
 from ..oci.platform import Platform
@@ -40,6 +41,7 @@ class PullResult:
     image: AssembledImage
     exchanges: tuple[Exchange, ...] = field(repr=False)
     seconds: float
+    answered_by: str = ""  # the mirror (or the registry) that answered, when mirrors were tried
 
     @property
     def rate_limit(self) -> tuple[RateLimit | None, RateLimit | None]:
@@ -79,8 +81,13 @@ def pull(
     endpoints: Endpoints | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    mirrors: Mirrors | None = None,
 ) -> PullResult:
-    """Resolve, authenticate, fetch the manifest and blobs, and write a ``docker load``-able image."""
+    """Resolve, authenticate, fetch the manifest and blobs, and write a ``docker load``-able image.
+
+    With ``mirrors``, a Docker Hub name is tried on each mirror in turn and then on Docker Hub
+    (see :mod:`regkit.http.mirrors`); the blobs come from the one that answered the manifest.
+    """
     # Every input is checked before the first request, so a typo never costs a download.
     if not isinstance(jobs, int) or jobs < 1:
         raise InvalidOption(f"jobs must be a whole number of at least 1, not {jobs!r}")
@@ -98,11 +105,17 @@ def pull(
     first = len(client.transcript)
 
     progress.step("resolve", str(ref))
-    token = get_token(ref, client=client)
-    progress.step(
-        "token", "anonymous access" if token.kind == "none" else f"{token.kind} token for {token.scope or ref.registry}"
-    )
-    manifest = get_manifest(ref, token=token, platform=platform, client=client)
+
+    def discover() -> ManifestResult:
+        token = get_token(ref, client=client)
+        scope = token.scope or ref.registry
+        progress.step("token", "anonymous access" if token.kind == "none" else f"{token.kind} token for {scope}")
+        return get_manifest(ref, token=token, platform=platform, client=client)
+
+    # Like the engine, a mirror that fails before the manifest is passed over for the next route.
+    mirrors = mirrors or Mirrors()
+    manifest = first_answer(client, ref, mirrors, discover)
+    answered_by = client.endpoints.registry_base(ref) if mirrors.urls else ""
     chosen = f" for {manifest.platform}" if manifest.platform else ""
     progress.step(
         "manifest", f"{manifest.digest}{chosen}, {len(manifest.layers)} layers, {manifest.manifest.total_size} bytes"
@@ -121,7 +134,8 @@ def pull(
         if not cache_dir:
             shutil.rmtree(work, ignore_errors=True)
     exchanges = tuple(list(client.transcript)[first:])
-    return PullResult(ref, manifest.token, manifest, blobs, image, exchanges, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return PullResult(ref, manifest.token, manifest, blobs, image, exchanges, seconds, answered_by)
 
 
 def fetch_all(
