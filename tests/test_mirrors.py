@@ -14,9 +14,16 @@ from pathlib import Path
 
 import pytest
 
+import regkit
+from regkit.diagnosis import Diagnosis
+from regkit.diagnosis.findings import host
 from regkit.errors import LabError
 from regkit.lab import Lab
+from regkit.lab import imagebuild as ib
 from regkit.lab.engine import DockerEngine
+from regkit.lab.pullthrough import pull_through_cache
+from regkit.lab.registry import RegistryServer
+from regkit.lab.upload import push_image
 
 from .helpers import cli
 
@@ -122,3 +129,89 @@ def test_daemon_json_mirrors_and_insecure_registries(hub_lab: Lab, tmp_path: Pat
     config.write_text(json.dumps({"registry-mirrors": "http://one"}))
     bad = cli("pull", "busybox", "--daemon-config", str(config), cwd=tmp_path)
     assert bad.returncode == 2 and "must be a list of strings" in bad.stderr
+
+
+def codes(result: Diagnosis) -> list[str]:
+    return [f.code for f in result.findings]
+
+
+def push(registry: str, repository: str, image: ib.BuiltImage, auth: tuple[str, str] | None = None) -> None:
+    """Push ``image`` as ``repository:latest`` straight to a registry (the lab's: as the lab user)."""
+    with regkit.Client(insecure=True, auth=auth, docker_config=False) as client:
+        push_image(client, regkit.resolve(f"{registry}/{repository}:latest"), image)
+
+
+def small_image(text: str, created: str | None = None) -> ib.BuiltImage:
+    return ib.build_image([(ib.tar_layer([ib.file("etc/release", text.encode())]), "gzip")], created=created)
+
+
+def via(url: str) -> regkit.Endpoints:
+    return regkit.Endpoints.create(registry=url, insecure=True)
+
+
+def test_diagnose_says_why_the_seed_proxy_fails_as_a_mirror(hub_lab: Lab, tmp_path: Path):
+    # As a client would be told: the path, and no realm or Location rewriting.
+    with_path = regkit.diagnose("busybox", endpoints=via(f"{hub_lab.proxy_url}/docker-registry"), insecure=True)
+    assert {"realm-unreachable", "mirror-url-has-path", "mirror-silent-fallback"} <= set(codes(with_path))
+    auth_only = regkit.Endpoints.create(
+        registry=f"{hub_lab.proxy_url}/docker-registry", auth=f"{hub_lab.proxy_url}/docker-auth/token", insecure=True
+    )
+    assert "cdn-unreachable" in codes(regkit.diagnose("busybox", endpoints=auth_only, insecure=True))
+    # As the engine would use it (no path allowed): nothing at /v2/, and the engine moves on silently.
+    root = regkit.diagnose("busybox", endpoints=via(hub_lab.proxy_url), insecure=True)
+    assert "mirror-silent-fallback" in codes(root) and "mirror-url-has-path" not in codes(root)
+    # Through the generated proxy nothing is wrong.
+    assert regkit.diagnose("busybox", endpoints=via(hub_lab.gateway_url), insecure=True).ok
+    command = cli(
+        "diagnose", "busybox", "--insecure-registry", "--mirror", f"{hub_lab.proxy_url}/docker-registry", cwd=tmp_path
+    )
+    assert command.returncode == 1 and "mirror-url-has-path" in command.stdout and "realm-unreachable" in command.stdout
+
+
+def test_a_mirror_serving_an_older_image_for_a_tag(open_lab: Lab, tmp_path: Path):
+    upstream = f"127.0.0.1:{open_lab.settings.registry}"
+    push(upstream, "mirrortest/app", small_image("new\n", "2026-11-01T00:00:00Z"), open_lab.credentials)
+    with RegistryServer(tmp_path / "stale") as stale:
+        push(stale.host, "mirrortest/app", small_image("old\n", "2025-01-01T00:00:00Z"))
+        result = regkit.diagnose(f"{open_lab.front_host}/mirrortest/app", endpoints=via(stale.url), insecure=True)
+        assert "mirror-stale-tag" in codes(result), result
+        found = next(f for f in result.findings if f.code == "mirror-stale-tag")
+        assert "the mirror's copy is older" in found.message and "2025-01-01" in found.message
+        assert {host(e.url) for e in found.evidence} == {stale.host, open_lab.front_host}
+        # The same tag at the same digest is no finding.
+        push(stale.host, "mirrortest/app", small_image("new\n", "2026-11-01T00:00:00Z"))
+        fresh = regkit.diagnose(f"{open_lab.front_host}/mirrortest/app", endpoints=via(stale.url), insecure=True)
+        assert fresh.ok and "mirror-stale-tag" not in codes(fresh)
+
+
+def test_a_pull_through_cache_without_upstream_credentials(open_lab: Lab, tmp_path: Path):
+    ref = f"{open_lab.front_host}/private/busybox"
+    with pull_through_cache(tmp_path / "bare", f"http://{open_lab.front_host}") as bare:
+        result = regkit.diagnose(ref, endpoints=via(bare.url), insecure=True, auth=open_lab.credentials)
+        assert "pull-through-without-credentials" in codes(result) and "broken-proxy" not in codes(result)
+        # Public images pass through the same cache.
+        assert regkit.diagnose(f"{open_lab.front_host}/library/busybox", endpoints=via(bare.url), insecure=True).ok
+    with pull_through_cache(
+        tmp_path / "lab-user", f"http://{open_lab.front_host}", credentials=open_lab.credentials
+    ) as cache:
+        assert regkit.diagnose(ref, endpoints=via(cache.url), insecure=True).ok
+
+
+def test_a_mirror_of_library_names_only(open_lab: Lab):
+    push(f"127.0.0.1:{open_lab.settings.registry}", "team/tool", small_image("tool\n"), open_lab.credentials)
+    ref = f"{open_lab.front_host}/team/tool"
+    result = regkit.diagnose(ref, endpoints=via(open_lab.fault_url("library-only")), insecure=True)
+    assert "mirror-library-only" in codes(result) and "broken-proxy" not in codes(result)
+    assert regkit.diagnose(ref, endpoints=via(open_lab.fault_url("ok")), insecure=True).ok
+
+
+def test_a_mirror_slow_enough_for_the_engine_to_fall_back(open_lab: Lab):
+    slow = regkit.diagnose(
+        "busybox", endpoints=via(open_lab.fault_url("slow")), insecure=True, fetch_config=False, engine_timeout=1.0
+    )
+    found = next(f for f in slow.findings if f.code == "mirror-slow")
+    assert "waits 1 s" in found.message and found.evidence[0].time_to_headers > 1.0
+    fast = regkit.diagnose(
+        "busybox", endpoints=via(open_lab.fault_url("ok")), insecure=True, fetch_config=False, engine_timeout=1.0
+    )
+    assert "mirror-slow" not in codes(fast)
