@@ -215,3 +215,13 @@ def test_a_mirror_slow_enough_for_the_engine_to_fall_back(open_lab: Lab):
         "busybox", endpoints=via(open_lab.fault_url("ok")), insecure=True, fetch_config=False, engine_timeout=1.0
     )
     assert "mirror-slow" not in codes(fast)
+
+
+def test_diagnose_takes_each_mirror_in_turn(hub_lab: Lab, tmp_path: Path):
+    args = ["diagnose", "busybox", "--insecure-registry", "--head-only"]
+    result = cli(*args, "--mirror", hub_lab.proxy_url, "--mirror", hub_lab.gateway_url, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    first, second = result.stdout.split(f"== mirror 2/2 {hub_lab.gateway_url}")
+    assert "== mirror 1/1" not in first and f"== mirror 1/2 {hub_lab.proxy_url}" in first
+    assert "mirror-silent-fallback" in first and "PROBLEMS FOUND" in first
+    assert "OK" in second and "mirror-silent-fallback" not in second

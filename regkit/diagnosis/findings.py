@@ -381,20 +381,27 @@ def mirror_path(exchanges: list[Exchange], context: Context) -> Iterable[Finding
 def mirror_fallback(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
     """A failing mirror for a Docker Hub name: the engine would hide the failure by falling back."""
     mirror = _mirrored(context)
-    failed = context.error
-    # Like the engine: a failure before the manifest (at the mirror or its token service) moves on;
-    # one while downloading layers does not.
-    if mirror is None or failed is None or (failed.exchange is not None and failed.exchange.step == "blob"):
+    if mirror is None:
         return
+    # Like the engine: a failure before the manifest (at the mirror or its token service) moves on; one
+    # while downloading layers does not. A HEAD that is refused raises nothing, so its status counts too.
+    error = context.error
+    if error is not None and (error.exchange is None or error.exchange.step != "blob"):
+        what, evidence = error.message, error.exchange
+    else:
+        refused = [e for e in exchanges if e.step == "manifest" and host(e.url) == mirror and (e.status or 0) >= 400]
+        if not refused:
+            return
+        what, evidence = f"{refused[-1].method} manifest answered {refused[-1].status}", refused[-1]
     yield Finding(
         "mirror-silent-fallback",
         WARNING,
-        f"the mirror {mirror} failed ({failed.message}); the Docker engine does not report this: for Docker Hub "
+        f"the mirror {mirror} failed ({what}); the Docker engine does not report this: for Docker Hub "
         "names it silently tries the next mirror and then registry-1.docker.io, so docker pull either works "
         "from Docker Hub (bypassing the mirror, spending the pull quota) or fails with Docker Hub's error",
         "fix the mirror (see the other findings); regkit pull --mirror-only shows the mirror's own error; "
         "dockerd --debug logs each endpoint it tries",
-        (failed.exchange,) if failed.exchange else (),
+        (evidence,) if evidence else (),
     )
 
 

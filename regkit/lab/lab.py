@@ -211,6 +211,8 @@ class Lab(Service):
         lines.append(
             f"echo {self.settings.password} | {env} regkit pull private/busybox {mirror} -u {LAB_USER} --password-stdin"
         )
+        # Mirrors the engine's way: the seed proxy's root has no /v2/, so the next one answers.
+        lines.append(f"regkit pull busybox --mirror={self.proxy_url} --mirror={self.cache_url} --insecure-registry")
         return lines
 
     # -- processes --------------------------------------------------------------------------------
