@@ -17,7 +17,8 @@ import pytest
 import regkit
 from regkit.diagnosis import Diagnosis
 from regkit.diagnosis.findings import host
-from regkit.errors import LabError
+from regkit.errors import InvalidOption, LabError
+from regkit.http.mirrors import Mirrors
 from regkit.lab import Lab
 from regkit.lab import imagebuild as ib
 from regkit.lab.engine import DockerEngine
@@ -53,22 +54,22 @@ def test_the_lab_lists_its_pull_through_cache_and_gateway(hub_lab: Lab):
     assert hub_lab.running()["cache"] is not None
     text = hub_lab.describe()
     assert f"pull-through   {hub_lab.cache_url}" in text and f"gateway        {hub_lab.gateway_url}" in text
-    config = (hub_lab.state_dir / "cache" / "config.yml").read_text()
+    config = (hub_lab.state_dir / "pullthrough" / "config.yml").read_text()
     assert (
         f'remoteurl: "{hub_lab.gateway_url}"' in config
-        and (hub_lab.state_dir / "cache" / "config.yml").stat().st_mode & 0o077 == 0
+        and (hub_lab.state_dir / "pullthrough" / "config.yml").stat().st_mode & 0o077 == 0
     )
 
 
 def test_docker_pull_through_the_pull_through_cache(hub_lab: Lab, mirror_engine: DockerEngine):
-    before = len((hub_lab.state_dir / "cache" / "registry.log").read_text().splitlines())
+    before = len((hub_lab.state_dir / "pullthrough" / "registry.log").read_text().splitlines())
     status, output = docker_pull(mirror_engine, [hub_lab.cache_url])
     assert status == 0, output
     assert "docker.io/library/busybox:latest" in output
-    served = (hub_lab.state_dir / "cache" / "registry.log").read_text().splitlines()[before:]
+    served = (hub_lab.state_dir / "pullthrough" / "registry.log").read_text().splitlines()[before:]
     assert any("/v2/library/busybox/manifests/latest" in line and "status=200" in line for line in served)
     # The cache stored what it served: the blobs are on its disk now.
-    assert list((hub_lab.state_dir / "cache" / "storage").rglob("data"))
+    assert list((hub_lab.state_dir / "pullthrough" / "storage").rglob("data"))
     assert mirror_engine.run("run", "--rm", "busybox", "echo", "hello").stdout.strip() == "hello"
 
 
@@ -225,3 +226,25 @@ def test_diagnose_takes_each_mirror_in_turn(hub_lab: Lab, tmp_path: Path):
     assert "== mirror 1/1" not in first and f"== mirror 1/2 {hub_lab.proxy_url}" in first
     assert "mirror-silent-fallback" in first and "PROBLEMS FOUND" in first
     assert "OK" in second and "mirror-silent-fallback" not in second
+
+
+def test_routes_follow_the_engine_rules(tmp_path: Path):
+    mirrors = Mirrors.create(["https://m1.example", "m2.example:5000"], insecure_registries=["m2.example:5000"])
+    base = regkit.Endpoints.from_env({})
+    hub = mirrors.routes(regkit.resolve("busybox"), base)
+    assert [r.label for r in hub] == [
+        "mirror 1/2 https://m1.example",
+        "mirror 2/2 https://m2.example:5000",
+        "the registry registry-1.docker.io (fallback)",
+    ]
+    assert [r.endpoints.insecure for r in hub] == [False, True, False] and hub[2].endpoints.registry is None
+    assert len(Mirrors.create(["m1.example"], only=True).routes(regkit.resolve("busybox"), base)) == 1
+    # Another registry's names never go to Docker Hub mirrors.
+    other = mirrors.routes(regkit.resolve("quay.io/x/y"), base)
+    assert [r.endpoints for r in other] == [base]
+    assert Mirrors(insecure_registries=("10.0.0.0/8",)).is_insecure("https://10.1.2.3:5000")
+    with pytest.raises(InvalidOption, match="needs at least one mirror"):
+        Mirrors.create([], only=True)
+    (tmp_path / "daemon.json").write_text("{not json")
+    with pytest.raises(InvalidOption, match="not JSON"):
+        Mirrors.from_daemon_config(tmp_path / "daemon.json")

@@ -22,6 +22,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     up.add_argument(
         "--large", type=int, default=0, metavar="N", help="also push a throughput image of N layers of 32 MiB"
     )
+    up.add_argument(
+        "--pull-through",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also start the pull-through cache, a registry in proxy mode (default: yes)",
+    )
     up.set_defaults(func=_up)
     actions.add_parser("down", help="stop the lab's processes").set_defaults(func=_down)
     actions.add_parser("status", help="what runs where, and commands to try").set_defaults(func=_status)
@@ -35,7 +41,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 def _up(args: argparse.Namespace) -> int:
     from ..lab.lab import Lab
 
-    lab = Lab(args.dir, mode=args.mode, large_layers=args.large).up()
+    lab = Lab(args.dir, mode=args.mode, large_layers=args.large, pull_through=args.pull_through).up()
     print(lab.describe())
     return 0
 

@@ -6,8 +6,8 @@ Processes (each recorded by a pidfile in the state directory and stopped by PID)
 - ``service``: the token service and the blob-redirect edge (:mod:`regkit.lab.service`);
 - ``nginx``: the registry front, the CDN (``secure_link``), the seed's reverse proxy, and a gateway
   configured by ``regkit proxy-config nginx`` (the rewriting proxy; also the cache's way out);
-- ``cache``: a pull-through cache (docker-registry in proxy mode) in front of the gateway, with the
-  lab user's credentials as its upstream credentials (:mod:`regkit.lab.pullthrough`).
+- ``cache`` (with ``pull_through=True``): a pull-through cache (docker-registry in proxy mode) in front
+  of the gateway, with the lab user's credentials as its upstream credentials (:mod:`regkit.lab.pullthrough`).
 
 In **hub mode** the realm and the CDN address the registry advertises point at loopback ports
 that refuse connections, as auth.docker.io and the CDN look from behind a firewall: only the proxy
@@ -53,6 +53,8 @@ CDN_URL_TTL = 600
 TOLD_PORTS = ("registry", "front", "cdn", "proxy", "forward", "tls", "gateway", "cache")
 START_TRIES = 5
 LAB_PROCESSES = ("nginx", "service", "registry")  # besides the cache, in the order they are stopped
+CACHE_NOTE = f"docker-registry proxy mode via the gateway, as {LAB_USER}; a mirror"
+PULL_THROUGH_DIR = "pullthrough"  # not "cache": that one holds the busybox binary
 
 
 def default_state_dir() -> Path:
@@ -97,6 +99,7 @@ class Lab(Service):
         large_layer_size: int = 32 << 20,
         ports: Mapping[str, int] | None = None,
         images: bool = True,
+        pull_through: bool = False,
     ) -> None:
         if mode not in MODES:
             raise LabError(f"lab mode {mode!r} is unknown; use hub or open")
@@ -108,6 +111,8 @@ class Lab(Service):
         # Fixed ports (a teacher's bookmarks); the others are picked anew at every start.
         self.fixed_ports = dict(ports or {})
         self.push_images = images
+        # Off by default: the cache adds most of a second to every start, and most uses never need it.
+        self.pull_through = pull_through
         self.large_layers = large_layers
         self.large_layer_size = large_layer_size
         self.images: list[SampleImage] = []
@@ -152,6 +157,8 @@ class Lab(Service):
     @property
     def cache_url(self) -> str:
         """The pull-through cache (with the lab user as its upstream credentials): usable as a mirror."""
+        if not self.settings.cache:
+            raise LabError("this lab runs no pull-through cache", hint="start it with Lab(..., pull_through=True)")
         return f"http://127.0.0.1:{self.settings.cache}"
 
     @property
@@ -212,7 +219,8 @@ class Lab(Service):
             f"echo {self.settings.password} | {env} regkit pull private/busybox {mirror} -u {LAB_USER} --password-stdin"
         )
         # Mirrors the engine's way: the seed proxy's root has no /v2/, so the next one answers.
-        lines.append(f"regkit pull busybox --mirror={self.proxy_url} --mirror={self.cache_url} --insecure-registry")
+        second = self.cache_url if self.settings.cache else self.gateway_url
+        lines.append(f"regkit pull busybox --mirror={self.proxy_url} --mirror={second} --insecure-registry")
         return lines
 
     # -- processes --------------------------------------------------------------------------------
@@ -242,7 +250,7 @@ class Lab(Service):
     def _recorded(self) -> dict[str, ManagedProcess]:
         """Each lab process as its pidfile records it, in the order they are stopped."""
         # The cache first: docker-registry in proxy mode needs the gateway (nginx) while it runs.
-        processes = {"cache": ManagedProcess.recorded("registry", self.state_dir / "cache")}
+        processes = {"cache": ManagedProcess.recorded("registry", self.state_dir / PULL_THROUGH_DIR)}
         processes.update((name, ManagedProcess.recorded(name, self.state_dir / name)) for name in LAB_PROCESSES)
         return processes
 
@@ -276,7 +284,17 @@ class Lab(Service):
     def running(self) -> dict[str, int | None]:
         """Each process and its PID (None when not running)."""
         recorded = self._recorded()
-        return {name: recorded[name].pid for name in ("registry", "service", "nginx", "cache")}
+        pids = {name: recorded[name].pid for name in ("registry", "service", "nginx")}
+        if recorded["cache"].pid is not None or self._has_cache():
+            pids["cache"] = recorded["cache"].pid
+        return pids
+
+    def _has_cache(self) -> bool:
+        """Whether the lab in the state directory was started with its pull-through cache."""
+        try:
+            return self.settings.cache != 0
+        except LabError:
+            return False  # no lab.json: no lab was started here
 
     def start(self) -> None:
         """Start the lab (see :meth:`up`)."""
@@ -318,6 +336,8 @@ class Lab(Service):
     def _start_servers(self, password: str, secret: str) -> None:
         """One attempt at starting the service, the registry and nginx, on fresh ports."""
         told = {name: self.fixed_ports.get(name) or pick_port() for name in TOLD_PORTS}
+        if not self.pull_through:
+            told["cache"] = 0
         self._write_service_config(told, password, secret)
         self._service().start()
         bound = json.loads((self.state_dir / "service" / "ports.json").read_text())
@@ -332,11 +352,12 @@ class Lab(Service):
         config = lab_config(self.state_dir / "nginx", ports, registry.storage_dir, s.secret, self.state_dir / "tls")
         write_config(self.state_dir / "nginx", config)
         nginx_process(self.state_dir / "nginx", [s.front, s.cdn, s.proxy, s.forward, s.tls, s.gateway]).start()
-        # After nginx: the cache asks the gateway for the token realm as it starts.
-        cache = pull_through_cache(
-            self.state_dir / "cache", self.gateway_url, port=s.cache, credentials=self.credentials
-        )
-        cache.start()
+        if self.pull_through:
+            # After nginx: the cache asks the gateway for the token realm as it starts.
+            cache = pull_through_cache(
+                self.state_dir / PULL_THROUGH_DIR, self.gateway_url, port=s.cache, credentials=self.credentials
+            )
+            cache.start()
 
     def seed(self) -> None:
         """Push the sample images through the real protocol, as the lab user, with token auth."""
@@ -371,7 +392,7 @@ class Lab(Service):
             f"  blob CDN       {self.cdn_url}   advertised: {self.advertised_cdn}{unreachable}",
             f"  seed proxy     {self.proxy_url}  (/docker-auth/, /docker-registry/, /docker-blob/)",
             f"  gateway        {self.gateway_url}  (regkit proxy-config nginx: rewrites realm and Location; a mirror)",
-            f"  pull-through   {self.cache_url}  (docker-registry proxy mode via the gateway, as {LAB_USER}; a mirror)",
+            *([f"  pull-through   {self.cache_url}  ({CACHE_NOTE})"] if s.cache else []),
             f"  HTTP_PROXY     {self.forward_proxy_url}  (a forward proxy to loopback, for proxy lessons)",
             f"  TLS registry   https://{self.tls_host}  (self-signed: {self.state_dir / 'tls' / 'cert.pem'})",
             f"  faults         {self.fault_url('<fault>')}  (use as --mirror; the list is at that URL)",
