@@ -37,9 +37,12 @@ def mirror_engine(hub_lab: Lab) -> Iterator[DockerEngine]:
 
 
 def docker_pull(engine: DockerEngine, mirrors: list[str], name: str = "busybox") -> tuple[int, str]:
-    """``docker pull NAME`` with these mirrors and no image of that name beforehand: (status, output)."""
+    """``docker pull NAME`` with these mirrors and no image at all beforehand: (status, output)."""
     engine.configure(mirrors)
-    engine.run("rmi", "--force", name, check=False)
+    # Every image goes: another one sharing the layers would spare the pull its blob downloads.
+    images = engine.run("images", "--quiet").stdout.split()
+    if images:
+        engine.run("rmi", "--force", *images)
     result = engine.run("pull", name, check=False, timeout=60)
     return result.returncode, result.stdout + result.stderr
 
@@ -48,6 +51,13 @@ def access_log(lab: Lab, port: int) -> list[str]:
     """The lab nginx's access-log lines of the server on ``port``."""
     lines = (lab.state_dir / "nginx" / "access.log").read_text().splitlines()
     return [line for line in lines if line.startswith(f"{port} ")]
+
+
+def test_the_pull_through_cache_is_an_option(open_lab: Lab):
+    assert "cache" not in open_lab.running() and "pull-through" not in open_lab.describe()
+    assert f"gateway        {open_lab.gateway_url}" in open_lab.describe()
+    with pytest.raises(LabError, match="no pull-through cache"):
+        open_lab.cache_url  # noqa: B018
 
 
 def test_the_lab_lists_its_pull_through_cache_and_gateway(hub_lab: Lab):
@@ -71,6 +81,9 @@ def test_docker_pull_through_the_pull_through_cache(hub_lab: Lab, mirror_engine:
     # The cache stored what it served: the blobs are on its disk now.
     assert list((hub_lab.state_dir / "pullthrough" / "storage").rglob("data"))
     assert mirror_engine.run("run", "--rm", "busybox", "echo", "hello").stdout.strip() == "hello"
+    # The cache holds the credentials: the private image comes through it without any docker login.
+    status, output = docker_pull(mirror_engine, [hub_lab.cache_url], "private/busybox")
+    assert status == 0, output
 
 
 def test_docker_pull_through_the_generated_proxy(hub_lab: Lab, mirror_engine: DockerEngine):
