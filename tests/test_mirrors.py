@@ -18,7 +18,7 @@ import regkit
 from regkit.diagnosis import Diagnosis
 from regkit.diagnosis.findings import host
 from regkit.errors import InvalidOption, LabError
-from regkit.http.mirrors import Mirrors
+from regkit.http.mirrors import Mirrors, attempts
 from regkit.lab import Lab
 from regkit.lab import imagebuild as ib
 from regkit.lab.engine import DockerEngine
@@ -261,3 +261,20 @@ def test_routes_follow_the_engine_rules(tmp_path: Path):
     (tmp_path / "daemon.json").write_text("{not json")
     with pytest.raises(InvalidOption, match="not JSON"):
         Mirrors.from_daemon_config(tmp_path / "daemon.json")
+
+
+def test_pull_with_mirrors_in_python_leaves_the_client_as_configured(hub_lab: Lab, tmp_path: Path):
+    configured = regkit.Endpoints.create(registry=hub_lab.cache_url, insecure=True)
+    mirrors = Mirrors.create([hub_lab.proxy_url, hub_lab.gateway_url], insecure=True)
+    with regkit.Client(endpoints=configured, insecure=True) as client:
+        result = regkit.pull("busybox", tmp_path / "bb.tar", client=client, mirrors=mirrors)
+        assert result.answered_by == hub_lab.gateway_url
+        assert attempts(result.exchanges) == [
+            f"mirror 1/2 {hub_lab.proxy_url} failed: "
+            + next(a for a in attempts(result.exchanges) if "failed" in a).split("failed: ", 1)[1],
+            f"mirror 2/2 {hub_lab.gateway_url} answered",
+        ]
+        assert all(
+            hub_lab.gateway_url in e.url for e in result.exchanges if e.step == "blob" and "redirect" not in e.note
+        )
+        assert client.endpoints == configured

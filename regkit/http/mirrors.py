@@ -111,11 +111,13 @@ class Mirrors:
 def first_answer(client: Client, ref: Reference, mirrors: Mirrors, attempt: Callable[[], T]) -> T:
     """Run ``attempt`` on each route in turn until one succeeds; the client keeps the route that answered.
 
+    The caller puts the client's endpoints back when it is done with that route (see ``pull``).
+
     When every route fails, the first failure is raised, its hint naming the others: the mirror's
     own error says more than the fallback's (behind a firewall Docker Hub just cannot be reached).
     """
-    routes = mirrors.routes(ref, client.endpoints)
-    insecure = client.insecure
+    endpoints, insecure = client.endpoints, client.insecure
+    routes = mirrors.routes(ref, endpoints)
     failures: list[tuple[Route, RegkitError]] = []
     for route in routes:
         client.endpoints = route.endpoints
@@ -124,6 +126,7 @@ def first_answer(client: Client, ref: Reference, mirrors: Mirrors, attempt: Call
         try:
             result = attempt()
         except Cancelled:
+            client.endpoints, client.insecure = endpoints, insecure
             raise
         except RegkitError as exc:
             failures.append((route, exc))
@@ -132,6 +135,7 @@ def first_answer(client: Client, ref: Reference, mirrors: Mirrors, attempt: Call
         if len(routes) > 1:
             _mark(client, start, f"{route.label} answered")
         return result
+    client.endpoints, client.insecure = endpoints, insecure  # as configured, for the client's next use
     first = failures[0][1]
     if len(failures) > 1:
         later = f"{failures[0][0].label} failed with this; " + "; ".join(

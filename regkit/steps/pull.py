@@ -114,6 +114,7 @@ def pull(
 
     # Like the engine, a mirror that fails before the manifest is passed over for the next route.
     mirrors = mirrors or Mirrors()
+    configured = client.endpoints, client.insecure  # the route that answers serves the blobs, then goes
     manifest = first_answer(client, ref, mirrors, discover)
     answered_by = client.endpoints.registry_base(ref) if mirrors.urls else ""
     chosen = f" for {manifest.platform}" if manifest.platform else ""
@@ -131,6 +132,7 @@ def pull(
         progress.step("assemble", f"writing {target}")
         image = assemble(manifest, store, target, format=format, layer_format=layer_format)
     finally:
+        client.endpoints, client.insecure = configured
         if not cache_dir:
             shutil.rmtree(work, ignore_errors=True)
     exchanges = tuple(list(client.transcript)[first:])
