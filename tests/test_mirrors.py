@@ -278,3 +278,14 @@ def test_pull_with_mirrors_in_python_leaves_the_client_as_configured(hub_lab: La
             hub_lab.gateway_url in e.url for e in result.exchanges if e.step == "blob" and "redirect" not in e.note
         )
         assert client.endpoints == configured
+
+
+def test_several_mirrors_leave_other_registries_alone(open_lab: Lab, tmp_path: Path):
+    # Like registry-mirrors: only Docker Hub names go to them (both would refuse the connection).
+    ref = f"{open_lab.front_host}/library/busybox"
+    dead = ["--mirror", "http://127.0.0.1:1", "--mirror", "http://127.0.0.1:2"]
+    result = cli("pull", ref, "-o", "bb.tar", "--insecure-registry", *dead, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    # A single --mirror keeps its old meaning: it is used for any reference, with no fallback.
+    single = cli("pull", ref, "-o", "bb.tar", "--insecure-registry", "--mirror", "http://127.0.0.1:1", cwd=tmp_path)
+    assert single.returncode == 1 and "127.0.0.1:1 refused" in single.stderr
