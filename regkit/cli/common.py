@@ -87,8 +87,9 @@ def endpoints_from_args(args: argparse.Namespace) -> Endpoints:
     endpoints = Endpoints.from_env(insecure=args.insecure_registry)
     if not mirrors.urls:
         return endpoints
-    first = mirrors.urls[0]
-    return replace(endpoints, registry=first, hub_only=True, insecure=endpoints.insecure or mirrors.is_insecure(first))
+    # Not marked insecure here even when insecure-registries names it: that is per route (see Mirrors.routes),
+    # so the fallback to Docker Hub keeps verifying TLS.
+    return replace(endpoints, registry=mirrors.urls[0], hub_only=True)
 
 
 def client_from_args(args: argparse.Namespace, *, pool_size: int = 8) -> Client:

@@ -54,10 +54,11 @@ def _diagnose(args: argparse.Namespace) -> int:
     endpoints = cast("Endpoints", settings.pop("endpoints"))
     ref = resolve(args.reference)
     # Several mirrors: each on its own, as the engine would try them; the one that fails is the one to fix.
-    routes = [r for r in mirrors_from_args(args).routes(ref, endpoints) if r.endpoints.registry]
-    labelled = [(r.label, r.endpoints) for r in routes if r.endpoints.applies_to(ref)] if len(routes) > 1 else []
+    routes = mirrors_from_args(args).routes(ref, endpoints)
+    mirrored = [r for r in routes if r.endpoints.registry and r.endpoints.applies_to(ref)]
+    plan = [(r.label if len(mirrored) > 1 else "", r.endpoints) for r in mirrored] or [("", endpoints)]
     ok = True
-    for label, route in labelled or [("", endpoints)]:
+    for label, route in plan:
         if label:
             print(printable(f"== {label}"))
         result = diagnose(ref, endpoints=route, fetch_config=not args.head_only, **settings)  # type: ignore[arg-type]
