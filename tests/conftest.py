@@ -59,8 +59,8 @@ def engine() -> Iterator[DockerEngine]:
 
 @pytest.fixture(scope="session")
 def hub_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """The lab in hub mode: realm and CDN reachable only through the seed's proxy."""
-    with Lab(tmp_path_factory.mktemp("hub-lab"), mode="hub") as lab:
+    """The lab in hub mode: realm and CDN reachable only through the seed's proxy; with its pull-through cache."""
+    with Lab(tmp_path_factory.mktemp("hub-lab"), mode="hub", pull_through=True) as lab:
         yield lab
 
 

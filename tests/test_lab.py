@@ -263,9 +263,11 @@ def test_lab_cli_up_and_down(tmp_path):
     try:
         assert up.returncode == 0, up.stderr
         assert "open mode" in up.stdout and "regkit pull" in up.stdout
+        assert "pull-through" in up.stdout and "cache pid" in up.stdout  # started by default from the CLI
     finally:
         down = cli("lab", "--dir", state, "down")
     assert down.returncode == 0 and cli("lab", "--dir", state, "status").returncode == 1
+    assert not any(Lab(state).running().values())
 
 
 def test_lab_up_twice_is_refused_and_down_stops_everything(tmp_path):

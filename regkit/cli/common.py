@@ -6,10 +6,12 @@ import argparse
 import math
 import re
 import sys
+from dataclasses import replace
 
 from ..errors import InvalidOption
 from ..http.client import MAX_TIMEOUT, Client
 from ..http.endpoints import Endpoints
+from ..http.mirrors import Mirrors
 from ..http.retry import DEFAULT_MAX_WAIT, RetryPolicy
 from ..http.speed import DEFAULT_MIN_SPEED, DEFAULT_SPEED_TIME, SpeedLimit
 from ..http.transport import DEFAULT_TIMEOUT
@@ -30,7 +32,17 @@ def add_registry_options(parser: argparse.ArgumentParser, *, retries: bool = Tru
     parser.add_argument(
         "--mirror",
         metavar="URL",
-        help="registry endpoint to use instead of the reference's host (a path prefix is allowed)",
+        action="append",
+        help="registry endpoint to use instead of the reference's host (a path prefix is allowed); repeat it "
+        "for Docker Hub mirrors tried in order, then Docker Hub itself, like the engine's registry-mirrors",
+    )
+    parser.add_argument(
+        "--mirror-only", action="store_true", help="never fall back from the mirrors to the registry itself"
+    )
+    parser.add_argument(
+        "--daemon-config",
+        metavar="FILE",
+        help="read registry-mirrors and insecure-registries from a Docker daemon.json instead",
     )
     parser.add_argument(
         "--insecure-registry",
@@ -141,12 +153,33 @@ def credentials(args: argparse.Namespace) -> tuple[str, str] | None:
     return args.username, password
 
 
-def endpoints_from_args(args: argparse.Namespace) -> Endpoints:
-    """The seed's environment variables, with ``--mirror`` winning."""
-    if args.mirror is not None and not args.mirror.strip():
+def mirrors_from_args(args: argparse.Namespace) -> Mirrors:
+    """``--mirror`` (repeated), ``--mirror-only`` and ``--daemon-config`` as one :class:`Mirrors`."""
+    if any(not url.strip() for url in args.mirror or []):
         # An empty value (an unset shell variable) must not quietly mean "no mirror": Docker Hub.
         raise InvalidOption("--mirror is empty; give the mirror's URL, or leave the option out")
-    return Endpoints.from_env(mirror=args.mirror, insecure=args.insecure_registry)
+    if args.daemon_config and args.mirror:
+        raise InvalidOption("give mirrors with --mirror or --daemon-config, not both")
+    if args.daemon_config:
+        return Mirrors.from_daemon_config(args.daemon_config, only=args.mirror_only)
+    return Mirrors.create(args.mirror or [], only=args.mirror_only, insecure=args.insecure_registry)
+
+
+def endpoints_from_args(args: argparse.Namespace) -> Endpoints:
+    """The seed's environment variables, with the first mirror winning.
+
+    A single ``--mirror`` applies to any reference, as it always did; several (or a daemon.json)
+    apply to Docker Hub names alone, as the engine's ``registry-mirrors`` do.
+    """
+    mirrors = mirrors_from_args(args)
+    if len(mirrors.urls) == 1 and not args.daemon_config:
+        return Endpoints.from_env(mirror=mirrors.urls[0], insecure=args.insecure_registry)
+    endpoints = Endpoints.from_env(insecure=args.insecure_registry)
+    if not mirrors.urls:
+        return endpoints
+    # Not marked insecure here even when insecure-registries names it: that is per route (see Mirrors.routes),
+    # so the fallback to Docker Hub keeps verifying TLS.
+    return replace(endpoints, registry=mirrors.urls[0], hub_only=True)
 
 
 def client_from_args(args: argparse.Namespace, *, pool_size: int = 8) -> Client:

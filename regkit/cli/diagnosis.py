@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
-from .common import add_registry_options, credentials, endpoints_from_args, printable
+from .common import add_registry_options, credentials, endpoints_from_args, mirrors_from_args, printable
+
+if TYPE_CHECKING:
+    from ..http.endpoints import Endpoints
 
 HUB_PROBE = "ratelimitpreview/test"  # the repository Docker documents for reading the limit
 
@@ -45,10 +49,23 @@ def _settings(args: argparse.Namespace) -> dict[str, object]:
 
 def _diagnose(args: argparse.Namespace) -> int:
     from ..diagnosis.runner import diagnose
+    from ..oci.reference import resolve
 
-    result = diagnose(args.reference, fetch_config=not args.head_only, **_settings(args))  # type: ignore[arg-type]
-    print(printable(result))
-    return 0 if result.ok else 1
+    settings = _settings(args)
+    endpoints = cast("Endpoints", settings.pop("endpoints"))
+    ref = resolve(args.reference)
+    # Several mirrors: each on its own, as the engine would try them; the one that fails is the one to fix.
+    routes = mirrors_from_args(args).routes(ref, endpoints)
+    mirrored = [r for r in routes if r.endpoints.registry and r.endpoints.applies_to(ref)]
+    plan = [(r.label if len(mirrored) > 1 else "", r.endpoints) for r in mirrored] or [("", endpoints)]
+    ok = True
+    for label, route in plan:
+        if label:
+            print(printable(f"== {label}"))
+        result = diagnose(ref, endpoints=route, fetch_config=not args.head_only, **settings)  # type: ignore[arg-type]
+        print(printable(result))
+        ok = ok and result.ok
+    return 0 if ok else 1
 
 
 def _ratelimit(args: argparse.Namespace) -> int:

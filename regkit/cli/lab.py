@@ -32,6 +32,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     up.add_argument(
         "--cdn-rate", type=int, default=0, metavar="BYTES", help="the CDN sends at most BYTES per second per connection"
     )
+    up.add_argument(
+        "--pull-through",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also start the pull-through cache, a registry in proxy mode (default: yes)",
+    )
     up.set_defaults(func=_up)
     actions.add_parser("down", help="stop the lab's processes").set_defaults(func=_down)
     actions.add_parser("status", help="what runs where, and commands to try").set_defaults(func=_status)
@@ -46,7 +52,12 @@ def _up(args: argparse.Namespace) -> int:
     from ..lab.lab import Lab
 
     lab = Lab(
-        args.dir, mode=args.mode, large_layers=args.large, proxy_delay=args.proxy_delay, cdn_rate=args.cdn_rate
+        args.dir,
+        mode=args.mode,
+        large_layers=args.large,
+        proxy_delay=args.proxy_delay,
+        cdn_rate=args.cdn_rate,
+        pull_through=args.pull_through,
     ).up()
     print(lab.describe())
     return 0

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from .common import add_registry_options, client_from_args
+from ..http.mirrors import attempts
+from .common import add_registry_options, client_from_args, mirrors_from_args
 from .signals import signals_abort
 
 
@@ -53,6 +54,7 @@ def _pull(args: argparse.Namespace) -> int:
     from ..steps.pull import pull
 
     client = client_from_args(args, pool_size=max(args.jobs, 4) * 2)
+    mirrors = mirrors_from_args(args)
     try:
         with signals_abort(client):
             result = pull(
@@ -65,6 +67,7 @@ def _pull(args: argparse.Namespace) -> int:
                 client=client,
                 cache_dir=args.cache_dir,
                 progress=Progress() if args.quiet else BarProgress(),
+                mirrors=mirrors,
             )
     finally:
         if args.transcript:  # after a failure too: the exchanges that led to it are what to look at
@@ -79,6 +82,8 @@ def _pull(args: argparse.Namespace) -> int:
     else:
         if proxies:
             print(f"requests went through HTTP proxy {', '.join(proxies)} (from the environment)", file=sys.stderr)
+        for attempt in attempts(result.exchanges):
+            print(attempt, file=sys.stderr)
         before, after = result.rate_limit
         if before and after:
             print(f"pull budget: before {before}; after {after}", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from ..errors import DigestMismatch, RegkitError, SizeMismatch, TransportError
 from ..http.endpoints import Endpoints
@@ -21,6 +22,8 @@ from ..oci.reference import Reference
 from ..steps.auth import challenges_of
 
 ERROR, WARNING, INFO = "error", "warning", "info"
+# dockerd gives a mirror's /v2/ ping 15 s (moby registry.PingV2Registry), then moves on to the next endpoint.
+ENGINE_MIRROR_TIMEOUT = 15.0
 _CDN_AUTH_REFUSALS = ("Only one auth mechanism allowed", "Missing x-amz-content-sha256")
 
 
@@ -47,6 +50,7 @@ class Context:
     reference: Reference
     endpoints: Endpoints
     error: RegkitError | None
+    engine_timeout: float = ENGINE_MIRROR_TIMEOUT
 
 
 Detector = Callable[[list[Exchange], Context], Iterable[Finding]]
@@ -368,6 +372,123 @@ def upstream_comparison(mirror_status: int | None, upstream_status: int | None, 
     )
 
 
+def _mirrored(context: Context) -> str | None:
+    """The mirror's ``host:port`` when a Docker Hub name went to a mirror (what registry-mirrors covers)."""
+    registry = context.endpoints.registry
+    return host(registry) if registry and context.reference.is_docker_hub else None
+
+
+def mirror_path(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """A mirror URL with a path: regkit takes it, the Docker engine's registry-mirrors do not."""
+    registry = context.endpoints.registry
+    if _mirrored(context) and registry and urlsplit(registry).path not in ("", "/"):
+        yield Finding(
+            "mirror-url-has-path",
+            WARNING,
+            f"the mirror {registry} has a path: the Docker engine refuses it in registry-mirrors "
+            '("invalid mirror: path, query, or fragment at end of the URI"; newer engines differ), so only '
+            "clients told about the path (and about the realm and blob Location it does not rewrite) can use it",
+            "serve the registry API at /v2/ on the proxy's own host and rewrite the realm and blob Location "
+            "(regkit proxy-config nginx writes such a proxy), or run a pull-through cache",
+            tuple(exchanges[:1]),
+        )
+
+
+def mirror_fallback(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """A failing mirror for a Docker Hub name: the engine would hide the failure by falling back."""
+    mirror = _mirrored(context)
+    if mirror is None:
+        return
+    # Like the engine: a failure before the manifest (at the mirror or its token service) moves on; one
+    # while downloading layers does not. A HEAD that is refused raises nothing, so its status counts too.
+    error = context.error
+    if error is not None and (error.exchange is None or error.exchange.step != "blob"):
+        what, evidence = error.message, error.exchange
+    else:
+        refused = [e for e in exchanges if e.step == "manifest" and host(e.url) == mirror and (e.status or 0) >= 400]
+        if not refused:
+            return
+        what, evidence = f"{refused[-1].method} manifest answered {refused[-1].status}", refused[-1]
+    yield Finding(
+        "mirror-silent-fallback",
+        WARNING,
+        f"the mirror {mirror} failed ({what}); the Docker engine does not report this: for Docker Hub "
+        "names it silently tries the next mirror and then registry-1.docker.io, so docker pull either works "
+        "from Docker Hub (bypassing the mirror, spending the pull quota) or fails with Docker Hub's error",
+        "fix the mirror (see the other findings); regkit pull --mirror-only shows the mirror's own error; "
+        "dockerd --debug logs each endpoint it tries",
+        (evidence,) if evidence else (),
+    )
+
+
+def mirror_slow(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """A mirror that answers, but after longer than the engine waits for it."""
+    mirror = _mirrored(context)
+    if mirror is None:
+        return
+    at_mirror = [e for e in exchanges if host(e.url) == mirror]
+    slow = [e for e in at_mirror if (e.time_to_headers or 0) > context.engine_timeout]
+    timed_out = [e for e in at_mirror if e.error and "timed out" in e.error]
+    if slow or timed_out:
+        worst = max(slow, key=lambda e: e.time_to_headers or 0) if slow else timed_out[0]
+        took = f"answered after {worst.time_to_headers:.1f} s" if slow else "did not answer in time"
+        yield Finding(
+            "mirror-slow",
+            WARNING,
+            f"the mirror {mirror} is reachable but slow: {worst.method} {urlsplit(worst.url).path} {took}; the "
+            f"Docker engine waits {context.engine_timeout:g} s for a mirror, then falls back to the next one or "
+            "to Docker Hub without a word",
+            "find what slows the mirror (its upstream link, disk, a cold cache); until then list a faster mirror first",
+            (worst,),
+        )
+
+
+def stale_tag(ref: Reference, mirror: tuple[str, str, Exchange], upstream: tuple[str, str, Exchange]) -> Finding | None:
+    """The mirror's and the registry's (digest, config ``created``, evidence) for the same tag."""
+    if mirror[0] == upstream[0]:
+        return None
+    if mirror[1] and upstream[1] and mirror[1] != upstream[1]:
+        older = "the mirror's copy is older" if mirror[1] < upstream[1] else "the registry's copy is older"
+    else:
+        older = "the configs do not say which is older"
+    return Finding(
+        "mirror-stale-tag",
+        ERROR,
+        f"the mirror serves {ref.repository}:{ref.tag} as {mirror[0]} (created {mirror[1] or 'unknown'}), "
+        f"the registry as {upstream[0]} (created {upstream[1] or 'unknown'}): {older}",
+        "purge or re-sync the mirror's copy of this tag (a pull-through cache keeps serving its copy when it "
+        "cannot reach upstream); pull by digest to get exactly one image",
+        (mirror[2], upstream[2]),
+    )
+
+
+def private_without_credentials(evidence: Exchange) -> Finding:
+    """The mirror says unknown; the registry has it for the user's credentials but not anonymously."""
+    return Finding(
+        "pull-through-without-credentials",
+        ERROR,
+        "the registry serves this private image for your credentials but not anonymously, and the mirror says "
+        "it does not exist: a pull-through cache without upstream credentials (clients' credentials never "
+        "reach the upstream through it)",
+        "give the cache upstream credentials (docker-registry: proxy.username and proxy.password; every client "
+        "of the cache then gets that account's access), or pull private images from the registry directly",
+        (evidence,),
+    )
+
+
+def library_only(repository: str, probe: Exchange, evidence: Exchange) -> Finding:
+    """The mirror says unknown for a public name outside library/, and answers for a library/ one."""
+    return Finding(
+        "mirror-library-only",
+        ERROR,
+        f"the mirror answers for library/ names ({urlsplit(probe.url).path} -> {probe.status}) but not for "
+        f"{repository}, which the registry serves publicly: it mirrors official images only",
+        "pull names outside library/ from the registry itself (the engine falls back there silently), or "
+        "use a mirror or pull-through cache that covers all of Docker Hub",
+        (evidence, probe),
+    )
+
+
 DETECTORS: tuple[Detector, ...] = (
     realm,
     blob_redirect,
@@ -380,6 +501,9 @@ DETECTORS: tuple[Detector, ...] = (
     blob_integrity,
     manifest_integrity,
     manifest_unknown,
+    mirror_path,
+    mirror_fallback,
+    mirror_slow,
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from .._repr import HtmlRepr
 from ..errors import RegkitError
@@ -13,12 +14,26 @@ from ..http.exchange import Exchange
 from ..http.ratelimit import RateLimit
 from ..http.retry import NO_RETRY
 from ..http.transport import DEFAULT_TIMEOUT
+from ..oci import jsonsafe
 from ..oci import mediatypes as mt
-from ..oci.reference import Reference
+from ..oci.reference import Reference, resolve
 from ..steps.auth import Token, get_token, send_authorized
 from ..steps.blobs import fetch_blob
 from ..steps.manifest_fetch import get_manifest
-from .findings import ERROR, INFO, Context, Finding, detect, upstream_comparison
+from .findings import (
+    ENGINE_MIRROR_TIMEOUT,
+    ERROR,
+    INFO,
+    Context,
+    Finding,
+    detect,
+    library_only,
+    private_without_credentials,
+    stale_tag,
+    upstream_comparison,
+)
+
+LIBRARY_PROBE = "library/busybox:latest"  # asked of a mirror to see whether it serves official images
 
 
 @dataclass(frozen=True)
@@ -52,11 +67,14 @@ def diagnose(
     check_upstream: bool = True,
     timeout: float | None = DEFAULT_TIMEOUT[1],
     ca_cert: CaCertArg = None,
+    engine_timeout: float = ENGINE_MIRROR_TIMEOUT,
 ) -> Diagnosis:
     """Token, manifest and (unless ``fetch_config`` is False) the config blob, then the findings.
 
     The manifest GET counts as a pull on Docker Hub; ``fetch_config=False`` stops after a HEAD,
-    which does not. Nothing is retried: failures are shown as they happen.
+    which does not. Nothing is retried: failures are shown as they happen. Through a mirror, with
+    ``check_upstream``, the registry itself is asked too: for what the mirror says it lacks, and
+    for the tag's digest and age. ``engine_timeout`` is how long the Docker engine waits for a mirror.
     """
     ref = as_reference(ref)
     endpoints = endpoints or Endpoints(insecure=insecure)
@@ -69,19 +87,20 @@ def diagnose(
         ca_cert=ca_cert,
     )
     error = None
+    served: tuple[str, str, Exchange] | None = None
     try:
         token = get_token(ref, client=client)
         head_manifest(client, ref, token)
         if fetch_config:
-            manifest = get_manifest(ref, token=token, client=client)
-            with tempfile.TemporaryDirectory(prefix="regkit-diagnose-") as scratch:
-                fetch_blob(ref, manifest.config, scratch, token=manifest.token, client=client)
+            served = _digest_and_created(client, ref, token)
     except RegkitError as exc:
         error = exc
     exchanges = list(client.transcript)
-    findings = detect(exchanges, Context(ref, endpoints, error))
+    findings = detect(exchanges, Context(ref, endpoints, error, engine_timeout))
     if check_upstream and endpoints.registry:
-        findings += _compare_with_upstream(ref, exchanges, insecure, auth, ca_cert)
+        findings += _compare_with_upstream(ref, exchanges, endpoints, insecure, auth, ca_cert)
+        if served is not None and ref.tag and not ref.digest:
+            findings += _compare_tag(ref, served, insecure, auth, ca_cert)
     if error is not None and not any(f.severity == ERROR for f in findings):
         evidence = (error.exchange,) if error.exchange else ()
         findings.append(Finding("failed", ERROR, str(error), error.hint or "", evidence))
@@ -120,19 +139,68 @@ def head_manifest(client: Client, ref: Reference, token: Token) -> Exchange:
     return head.exchange
 
 
+def _digest_and_created(client: Client, ref: Reference, token: Token) -> tuple[str, str, Exchange]:
+    """The image manifest's digest, its config's ``created`` and the manifest exchange (fetches the config)."""
+    manifest = get_manifest(ref, token=token, client=client)
+    with tempfile.TemporaryDirectory(prefix="regkit-diagnose-") as scratch:
+        blob = fetch_blob(ref, manifest.config, scratch, token=manifest.token, client=client)
+        try:
+            config = jsonsafe.loads(Path(blob.path).read_bytes())
+        except jsonsafe.JsonError:
+            config = {}  # a config that is not JSON is another finding's business
+    created = config.get("created") if isinstance(config, dict) else None
+    evidence = next(e for e in reversed(manifest.exchanges) if e.status == 200)
+    return str(manifest.digest), created if isinstance(created, str) else "", evidence
+
+
+def _status(client: Client, ref: Reference) -> tuple[int | None, Exchange | None]:
+    """The manifest HEAD's status and exchange, or None when it could not be asked (closes the client)."""
+    try:
+        exchange = head_manifest(client, ref, get_token(ref, client=client))
+        return exchange.status, exchange
+    except RegkitError:
+        return None, None  # not reachable from here: nothing to compare
+    finally:
+        client.close()
+
+
 def _compare_with_upstream(
-    ref: Reference, exchanges: list[Exchange], insecure: bool, auth: AuthArg, ca_cert: CaCertArg
+    ref: Reference,
+    exchanges: list[Exchange],
+    endpoints: Endpoints,
+    insecure: bool,
+    auth: AuthArg,
+    ca_cert: CaCertArg,
 ) -> list[Finding]:
-    """When the mirror says 404 for the manifest, ask the registry itself."""
+    """When the mirror says 404 for the manifest, ask the registry itself, anonymously and as the user."""
     unknown = next((e for e in exchanges if e.step == "manifest" and e.status == 404), None)
     if unknown is None:
         return []
-    direct = Client(insecure=insecure, auth=auth, retry=NO_RETRY, ca_cert=ca_cert)
-    try:
-        status: int | None = head_manifest(direct, ref, get_token(ref, client=direct)).status
-    except RegkitError:
-        status = None  # the upstream is not reachable from here: nothing to compare
-    finally:
-        direct.close()
+    anonymous, _ = _status(Client(insecure=insecure, retry=NO_RETRY, docker_config=False, ca_cert=ca_cert), ref)
+    status = (
+        _status(Client(insecure=insecure, auth=auth, retry=NO_RETRY, ca_cert=ca_cert), ref)[0] if auth else anonymous
+    )
+    if status == 200 and anonymous not in (200, None):
+        return [private_without_credentials(unknown)]
+    if status == 200 and not ref.repository.startswith("library/"):
+        probe_ref = resolve(f"{ref.registry}/{LIBRARY_PROBE}")
+        probed, probe = _status(
+            Client(endpoints=endpoints, insecure=insecure, retry=NO_RETRY, ca_cert=ca_cert), probe_ref
+        )
+        if probed == 200 and probe is not None:
+            return [library_only(ref.repository, probe, unknown)]
     finding = upstream_comparison(404, status, unknown)
+    return [finding] if finding else []
+
+
+def _compare_tag(
+    ref: Reference, served: tuple[str, str, Exchange], insecure: bool, auth: AuthArg, ca_cert: CaCertArg
+) -> list[Finding]:
+    """The same tag from the registry itself: another digest means one of the two is stale."""
+    with Client(insecure=insecure, auth=auth, retry=NO_RETRY, ca_cert=ca_cert) as direct:
+        try:
+            upstream = _digest_and_created(direct, ref, get_token(ref, client=direct))
+        except RegkitError:
+            return []  # the registry is not reachable from here: nothing to compare
+    finding = stale_tag(ref, served, upstream)
     return [finding] if finding else []

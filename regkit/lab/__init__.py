@@ -3,7 +3,8 @@ Docker engine; and what only they use: building sample images (``imagebuild``, `
 them (``upload``), running the teaching notebooks (``notebooks``) and a notebook kernel's own lab
 (``kernel``, with its ``watchdog``).
 
-May import :mod:`regkit.steps`, :mod:`regkit.http`, :mod:`regkit.oci` and :mod:`regkit.errors`.
+May import :mod:`regkit.steps`, :mod:`regkit.http`, :mod:`regkit.oci`, :mod:`regkit.errors`, and the pure
+:mod:`regkit.diagnosis.proxyconfig` (the lab runs the proxy it generates).
 
 ``Lab`` and ``notebook_lab`` are imported on first use: the command line imports this package and must stay fast.
 """

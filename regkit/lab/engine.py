@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from ..errors import LabError
@@ -39,14 +39,25 @@ _NAMESPACE = "moby"
 # containerd 1.6 puts every shim socket here, whatever its own state directory is.
 _SHIM_SOCKET_DIR = Path("/run/containerd/s")
 _MOUNT_ESCAPE = re.compile(r"\\([0-7]{3})")
+_LOG_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
+RELOAD_TIMEOUT = 10.0
 
 
 class DockerEngine(Service):
     """A Docker 20.10 engine of its own, listening on a unix socket, with containers on the vfs storage driver."""
 
-    def __init__(self, state_dir: Path, shutdown_timeout: int = 5) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        shutdown_timeout: int = 5,
+        *,
+        mirrors: Sequence[str] = (),
+        insecure_registries: Sequence[str] = (),
+    ) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.shutdown_timeout = shutdown_timeout
+        self.mirrors = tuple(mirrors)
+        self.insecure_registries = tuple(insecure_registries)
         self.data_root = self.state_dir / "data"
         self.client_config_dir = self.state_dir / "client"
         self.run_dir = _runtime_dir(self.state_dir)
@@ -83,16 +94,47 @@ class DockerEngine(Service):
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self.state_dir / "containerd.toml").write_text(self._containerd_config())
-        # dockerd 20.10 writes its identity key to /etc/docker/key.json unless told otherwise, and this
-        # setting has no command-line flag. Our own file also keeps a host /etc/docker/daemon.json out.
-        daemon_config = {"deprecated-key-path": str(self.state_dir / "key.json")}
-        (self.state_dir / "daemon.json").write_text(json.dumps(daemon_config))
+        self._write_daemon_config()
         try:
             self.containerd.start()
             self.dockerd.start()
         except LabError:
             self.stop()
             raise
+
+    def configure(self, mirrors: Sequence[str] = (), insecure_registries: Sequence[str] = ()) -> None:
+        """Change ``registry-mirrors`` and ``insecure-registries`` of the running engine (a SIGHUP reload).
+
+        Raises LabError with the engine's own words when it refuses the new settings (and keeps the old ones).
+        """
+        pid = self.dockerd.pid
+        if pid is None:
+            raise LabError(f"no engine runs in {self.state_dir}")
+        self.mirrors, self.insecure_registries = tuple(mirrors), tuple(insecure_registries)
+        offset = self.log_path.stat().st_size
+        self._write_daemon_config()
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while time.monotonic() < deadline:
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                lines = log.read().decode(errors="replace").splitlines()
+            if any("Reloaded configuration" in line for line in lines):
+                return
+            refused = next((line for line in lines if "level=error" in line), None)
+            if refused is not None:
+                raise LabError(f"dockerd refused the new configuration: {_log_message(refused)}")
+            time.sleep(0.05)
+        raise LabError(f"dockerd did not reload its configuration within {RELOAD_TIMEOUT:g} s (see {self.log_path})")
+
+    def _write_daemon_config(self) -> None:
+        """daemon.json: the identity key's path, and the mirrors and insecure registries."""
+        # dockerd 20.10 writes its identity key to /etc/docker/key.json unless told otherwise, and this
+        # setting has no command-line flag. Our own file also keeps a host /etc/docker/daemon.json out.
+        daemon_config: dict[str, object] = {"deprecated-key-path": str(self.state_dir / "key.json")}
+        daemon_config["registry-mirrors"] = list(self.mirrors)
+        daemon_config["insecure-registries"] = list(self.insecure_registries)
+        (self.state_dir / "daemon.json").write_text(json.dumps(daemon_config, indent=2))
 
     def stop(self) -> None:
         """Stop the containers, dockerd and containerd by PID, undo their mounts and remove the runtime dir."""
@@ -210,6 +252,12 @@ class DockerEngine(Service):
                 self.run("kill", *running, check=False, timeout=60.0)
         except LabError:
             pass  # a daemon that does not answer is killed, containers included, by stop()
+
+
+def _log_message(line: str) -> str:
+    """The ``msg="…"`` of a logrus line, or the line."""
+    match = _LOG_MSG.search(line)
+    return match[1].replace('\\"', '"') if match else line
 
 
 def _runtime_dir(state_dir: Path) -> Path:

@@ -24,6 +24,7 @@ from requests.structures import CaseInsensitiveDict
 STALL_SECONDS = 20  # longer than the timeouts tests use, short enough to end on its own
 TRICKLE_SECONDS = 0.2
 NESTING = 100_000  # deep enough for RecursionError in any recursive parser
+SLOW_SECONDS = 1.5  # each answer of the slow mirror; diagnose compares it with the engine's patience
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te", "trailer"}
 FAULTS = {
     "ok": "no fault",
@@ -51,6 +52,8 @@ FAULTS = {
     "retry-forever": "every manifest request gets 429 with Retry-After: 3600",
     "redirect-manifest": "manifest GETs are redirected (307) to a one-time URL here that refuses Authorization",
     "gzip-manifest": "manifests are gzip-encoded in transit with Content-Encoding: gzip",
+    "slow": f"every answer waits {SLOW_SECONDS} s before its headers (a mirror on a congested link)",
+    "library-only": "names outside library/ get 404 NAME_UNKNOWN (a mirror of official images only)",
 }
 HUB_LIMIT = 100
 
@@ -87,7 +90,9 @@ def make_fault_handler(registry_url: str, front_url: str) -> type[BaseHTTPReques
             with lock:
                 seen[(fault, self.command, rest)] += 1
                 first = seen[(fault, self.command, rest)] == 1
-            if self._canned(fault, kind, first, seen[(fault, self.command, rest)] % 2 == 1):
+            if fault == "slow":
+                time.sleep(SLOW_SECONDS)
+            if self._canned(fault, kind, first, seen[(fault, self.command, rest)] % 2 == 1, rest):
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP | {"host"}}
             if fault == "expire-token" and kind == "blob" and first:
@@ -111,9 +116,17 @@ def make_fault_handler(registry_url: str, front_url: str) -> type[BaseHTTPReques
                 upstream = session.get(location, headers=headers, stream=True, timeout=60, allow_redirects=False)
             self._relay(upstream, fault, kind, first)
 
-        def _canned(self, fault: str, kind: str, first: bool, odd: bool) -> bool:
+        def _canned(self, fault: str, kind: str, first: bool, odd: bool, rest: str) -> bool:
             """Answers made up here instead of forwarded; True when one was sent."""
-            if fault == "html-manifest" and kind == "manifest":
+            if (
+                fault == "library-only"
+                and rest.startswith("v2/")
+                and not rest.startswith("v2/library/")
+                and rest != "v2/"
+            ):
+                unknown = b'{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}'
+                self._send(404, unknown, {"Content-Type": "application/json"})
+            elif fault == "html-manifest" and kind == "manifest":
                 page = b"<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>"
                 self._send(502, page, {"Content-Type": "text/html", "Via": "1.1 faulty-proxy"})
             elif fault == "ratelimit" and kind == "manifest" and first and self.command == "GET":

@@ -103,8 +103,12 @@ def build_image(
     oci: bool = True,
     cmd: list[str] | None = None,
     empty_history: list[int] | None = None,
+    created: str | None = None,
 ) -> BuiltImage:
-    """An image from ``(tar bytes, compression)`` layers; ``empty_history`` adds empty-layer history entries."""
+    """An image from ``(tar bytes, compression)`` layers; ``empty_history`` adds empty-layer history entries.
+
+    ``created`` (RFC 3339) goes into the config, as a build's date does; without it the config has none.
+    """
     platform = platform or Platform.host()
     blobs: dict[Digest, bytes] = {}
     descriptors = []
@@ -128,6 +132,8 @@ def build_image(
     }
     if platform.variant:
         config_doc["variant"] = platform.variant
+    if created is not None:
+        config_doc["created"] = created
     config = json.dumps(config_doc, sort_keys=True).encode()
     blobs[Digest.of(config)] = config
     media_type = mt.OCI_MANIFEST if oci else mt.DOCKER_MANIFEST

@@ -4,7 +4,10 @@ Processes (each recorded by a pidfile in the state directory and stopped by PID)
 
 - ``registry``: Debian's docker-registry with token auth;
 - ``service``: the token service and the blob-redirect edge (:mod:`regkit.lab.service`);
-- ``nginx``: the registry front, the CDN (``secure_link``) and the seed's reverse proxy.
+- ``nginx``: the registry front, the CDN (``secure_link``), the seed's reverse proxy, and a gateway
+  configured by ``regkit proxy-config nginx`` (the rewriting proxy; also the cache's way out);
+- ``cache`` (with ``pull_through=True``): a pull-through cache (docker-registry in proxy mode) in front
+  of the gateway, with the lab user's credentials as its upstream credentials (:mod:`regkit.lab.pullthrough`).
 
 Two options make the cost of distance real, fixed and documented, so a lesson's comparison is not
 decided by loopback's millisecond noise: ``proxy_delay`` (seconds) makes every request through the
@@ -45,6 +48,7 @@ from .kernel import kernel_lab
 from .modes import MODES
 from .nginx import NGINX, NginxPorts, lab_config, nginx_process, write_config
 from .process import ManagedProcess, Service, pick_port, require_binary
+from .pullthrough import pull_through_cache
 from .registry import RegistryServer
 from .upload import push_image
 
@@ -55,8 +59,11 @@ PRIVATE_NAMESPACE = "private"
 TOKEN_TTL = 300
 CDN_URL_TTL = 600
 # Ports the lab tells its servers (docker-registry and nginx), as opposed to ports the service binds itself.
-TOLD_PORTS = ("registry", "front", "cdn", "proxy", "forward", "tls")
+TOLD_PORTS = ("registry", "front", "cdn", "proxy", "forward", "tls", "gateway", "cache")
 START_TRIES = 5
+LAB_PROCESSES = ("nginx", "service", "registry")  # besides the cache, in the order they are stopped
+CACHE_NOTE = f"docker-registry proxy mode via the gateway, as {LAB_USER}; a mirror"
+PULL_THROUGH_DIR = "pullthrough"  # not "cache": that one holds the busybox binary
 
 
 def default_state_dir() -> Path:
@@ -88,6 +95,8 @@ class LabSettings:
     proxy_delay: float = 0.0
     cdn_rate: int = 0
     delayed_proxy: int = 0  # the relay in front of the seed's proxy, when proxy_delay is set
+    gateway: int = 0
+    cache: int = 0
 
 
 class Lab(Service):
@@ -104,6 +113,7 @@ class Lab(Service):
         images: bool = True,
         proxy_delay: float = 0.0,
         cdn_rate: int = 0,
+        pull_through: bool = False,
     ) -> None:
         if proxy_delay < 0 or cdn_rate < 0:
             raise LabError("proxy_delay and cdn_rate must not be negative")
@@ -117,6 +127,8 @@ class Lab(Service):
         # Fixed ports (a teacher's bookmarks); the others are picked anew at every start.
         self.fixed_ports = dict(ports or {})
         self.push_images = images
+        # Off by default: the cache adds most of a second to every start, and most uses never need it.
+        self.pull_through = pull_through
         self.large_layers = large_layers
         self.large_layer_size = large_layer_size
         self.proxy_delay = proxy_delay
@@ -154,6 +166,18 @@ class Lab(Service):
     def fault_url(self, fault: str) -> str:
         """A registry endpoint that injects ``fault`` (see :data:`regkit.lab.faults.FAULTS`)."""
         return f"http://127.0.0.1:{self.settings.faults}/{fault}"
+
+    @property
+    def gateway_url(self) -> str:
+        """The proxy ``regkit proxy-config nginx`` generates, in front of the registry: usable as a mirror."""
+        return f"http://127.0.0.1:{self.settings.gateway}"
+
+    @property
+    def cache_url(self) -> str:
+        """The pull-through cache (with the lab user as its upstream credentials): usable as a mirror."""
+        if not self.settings.cache:
+            raise LabError("this lab runs no pull-through cache", hint="start it with Lab(..., pull_through=True)")
+        return f"http://127.0.0.1:{self.settings.cache}"
 
     @property
     def tls_host(self) -> str:
@@ -212,6 +236,9 @@ class Lab(Service):
         lines.append(
             f"echo {self.settings.password} | {env} regkit pull private/busybox {mirror} -u {LAB_USER} --password-stdin"
         )
+        # Mirrors the engine's way: the seed proxy's root has no /v2/, so the next one answers.
+        second = self.cache_url if self.settings.cache else self.gateway_url
+        lines.append(f"regkit pull busybox --mirror={self.proxy_url} --mirror={second} --insecure-registry")
         return lines
 
     # -- processes --------------------------------------------------------------------------------
@@ -240,7 +267,10 @@ class Lab(Service):
 
     def _recorded(self) -> dict[str, ManagedProcess]:
         """Each lab process as its pidfile records it, in the order they are stopped."""
-        return {name: ManagedProcess.recorded(name, self.state_dir / name) for name in ("nginx", "service", "registry")}
+        # The cache first: docker-registry in proxy mode needs the gateway (nginx) while it runs.
+        processes = {"cache": ManagedProcess.recorded("registry", self.state_dir / PULL_THROUGH_DIR)}
+        processes.update((name, ManagedProcess.recorded(name, self.state_dir / name)) for name in LAB_PROCESSES)
+        return processes
 
     def _write_service_config(self, told: Mapping[str, int], password: str, secret: str) -> None:
         keys = self.state_dir / "keys"
@@ -273,7 +303,17 @@ class Lab(Service):
     def running(self) -> dict[str, int | None]:
         """Each process and its PID (None when not running)."""
         recorded = self._recorded()
-        return {name: recorded[name].pid for name in ("registry", "service", "nginx")}
+        pids = {name: recorded[name].pid for name in ("registry", "service", "nginx")}
+        if recorded["cache"].pid is not None or self._has_cache():
+            pids["cache"] = recorded["cache"].pid
+        return pids
+
+    def _has_cache(self) -> bool:
+        """Whether the lab in the state directory was started with its pull-through cache."""
+        try:
+            return self.settings.cache != 0
+        except LabError:
+            return False  # no lab.json: no lab was started here
 
     def start(self) -> None:
         """Start the lab (see :meth:`up`)."""
@@ -315,6 +355,8 @@ class Lab(Service):
     def _start_servers(self, password: str, secret: str) -> None:
         """One attempt at starting the service, the registry and nginx, on fresh ports."""
         told = {name: self.fixed_ports.get(name) or pick_port() for name in TOLD_PORTS}
+        if not self.pull_through:
+            told["cache"] = 0
         self._write_service_config(told, password, secret)
         self._service().start()
         bound = json.loads((self.state_dir / "service" / "ports.json").read_text())
@@ -333,12 +375,18 @@ class Lab(Service):
         registry = self._registry()
         registry.start()
         s = self.settings
-        ports = NginxPorts(s.front, s.cdn, s.proxy, s.registry, s.token, s.edge, s.forward, s.tls)
+        ports = NginxPorts(s.front, s.cdn, s.proxy, s.registry, s.token, s.edge, s.forward, s.tls, s.gateway)
         config = lab_config(
             self.state_dir / "nginx", ports, registry.storage_dir, s.secret, self.state_dir / "tls", s.cdn_rate
         )
         write_config(self.state_dir / "nginx", config)
-        nginx_process(self.state_dir / "nginx", [s.front, s.cdn, s.proxy, s.forward, s.tls]).start()
+        nginx_process(self.state_dir / "nginx", [s.front, s.cdn, s.proxy, s.forward, s.tls, s.gateway]).start()
+        if self.pull_through:
+            # After nginx: the cache asks the gateway for the token realm as it starts.
+            cache = pull_through_cache(
+                self.state_dir / PULL_THROUGH_DIR, self.gateway_url, port=s.cache, credentials=self.credentials
+            )
+            cache.start()
 
     def seed(self) -> None:
         """Push the sample images through the real protocol, as the lab user, with token auth."""
@@ -393,6 +441,8 @@ class Lab(Service):
             + (f", at most {s.cdn_rate} bytes/s per connection" if s.cdn_rate else ""),
             f"  seed proxy     {self.proxy_url}  (/docker-auth/, /docker-registry/, /docker-blob/)"
             + (f", every request {s.proxy_delay * 1000:g} ms late" if s.proxy_delay else ""),
+            f"  gateway        {self.gateway_url}  (regkit proxy-config nginx: rewrites realm and Location; a mirror)",
+            *([f"  pull-through   {self.cache_url}  ({CACHE_NOTE})"] if s.cache else []),
             f"  HTTP_PROXY     {self.forward_proxy_url}  (a forward proxy to loopback, for proxy lessons)",
             f"  TLS registry   https://{self.tls_host}  (self-signed: {self.state_dir / 'tls' / 'cert.pem'})",
             f"  faults         {self.fault_url('<fault>')}  (use as --mirror; the list is at that URL)",

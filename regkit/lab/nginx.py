@@ -1,4 +1,4 @@
-"""The lab's nginx: the registry front, the CDN, and the seed's naive reverse proxy, in one config."""
+"""The lab's nginx: the registry front, the CDN, the seed's naive reverse proxy and the generated one, in one config."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..diagnosis.proxyconfig import ProxyUpstreams, nginx_config
 from .process import ManagedProcess, tcp_probe
 
 NGINX = Path("/usr/sbin/nginx")
@@ -33,6 +34,7 @@ class NginxPorts:
     edge: int
     forward: int
     tls: int
+    gateway: int
 
 
 def _common(state: Path) -> str:
@@ -171,6 +173,17 @@ def _tls_front(ports: NginxPorts, tls: Path) -> str:
 """
 
 
+def _gateway(ports: NginxPorts) -> str:
+    """What ``regkit proxy-config nginx`` writes for this registry: realm and redirects rewritten to itself."""
+    upstreams = ProxyUpstreams(
+        registry=f"http://127.0.0.1:{ports.front}",
+        auth=f"http://127.0.0.1:{ports.token}",
+        blob=f"http://127.0.0.1:{ports.cdn}",
+        listen=f"127.0.0.1:{ports.gateway}",
+    )
+    return "".join(f"    {line}\n" if line else "\n" for line in nginx_config(upstreams).splitlines())
+
+
 def lab_config(state: Path, ports: NginxPorts, storage: Path, secret: str, tls: Path, cdn_rate: int = 0) -> str:
     """The whole nginx.conf of the lab."""
     parts = (
@@ -180,6 +193,7 @@ def lab_config(state: Path, ports: NginxPorts, storage: Path, secret: str, tls: 
         _seed_proxy(ports),
         _forward_proxy(ports),
         _tls_front(ports, tls),
+        _gateway(ports),
     )
     return "".join(parts) + "}\n"
 

@@ -85,6 +85,9 @@ class RegistryServer(Service):
         require_binary(REGISTRY_BINARY, REGISTRY_PACKAGE)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for attempt in range(1, START_TRIES + 1):
+            # Private before anything is written: a pull-through cache's upstream password goes in it.
+            self.config_path.touch(mode=0o600)
+            self.config_path.chmod(0o600)
             self.config_path.write_text(to_yaml(self.config))
             try:
                 self.process.start()

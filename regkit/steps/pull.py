@@ -16,6 +16,7 @@ from .._repr import HtmlRepr
 from ..errors import Cancelled, InvalidOption, OutputError
 from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
+from ..http.mirrors import Mirrors, first_answer
 from ..http.ratelimit import RateLimit, budget
 from ..oci.manifest import Descriptor, check_config_size
 from ..oci.platform import Platform
@@ -43,6 +44,7 @@ class PullResult(HtmlRepr):
     image: AssembledImage
     exchanges: tuple[Exchange, ...] = field(repr=False)
     seconds: float
+    answered_by: str = ""  # the mirror (or the registry) that answered, when mirrors were tried
 
     @property
     def rate_limit(self) -> tuple[RateLimit | None, RateLimit | None]:
@@ -73,10 +75,15 @@ def pull(
     jobs: int = DEFAULT_JOBS,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    mirrors: Mirrors | None = None,
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> PullResult:
-    """Resolve, authenticate, fetch the manifest and blobs, and write a ``docker load``-able image."""
+    """Resolve, authenticate, fetch the manifest and blobs, and write a ``docker load``-able image.
+
+    With ``mirrors``, a Docker Hub name is tried on each mirror in turn and then on Docker Hub
+    (see :mod:`regkit.http.mirrors`); the blobs come from the one that answered the manifest.
+    """
     # Every input is checked before the first request, so a typo never costs a download.
     if not isinstance(jobs, int) or jobs < 1:
         raise InvalidOption(f"jobs must be a whole number of at least 1, not {jobs!r}")
@@ -92,7 +99,7 @@ def pull(
         raise OutputError(f"cannot create the output directory {target.parent}: {exc.strerror or exc}") from None
     with client_for(client, options, pool_size=max(jobs, 4) * 2) as session:
         repo = Repository(session, ref)
-        return _pull(repo, target, platform, format, layer_format, jobs, cache_dir, progress, started)
+        return _pull(repo, target, platform, format, layer_format, jobs, cache_dir, progress, started, mirrors)
 
 
 def _pull(
@@ -105,13 +112,24 @@ def _pull(
     cache_dir: str | os.PathLike[str] | None,
     progress: Progress,
     started: float,
+    mirrors: Mirrors | None,
 ) -> PullResult:
     ref = repo.reference
+    mirrors = mirrors or Mirrors()
 
     progress.step("resolve", str(ref))
-    token = repo.token()
-    progress.step("token", token_summary(token, ref))
-    manifest = repo.manifest(platform)
+    client = repo.client
+
+    def discover() -> ManifestResult:
+        repo.drop_token()  # a token from a route that failed belongs to that route's registry
+        token = repo.token()
+        progress.step("token", token_summary(token, ref))
+        return repo.manifest(platform)
+
+    # Like the engine, a mirror that fails before the manifest is passed over for the next route.
+    configured = client.endpoints, client.insecure  # the route that answers serves the blobs, then goes
+    manifest = first_answer(client, ref, mirrors, discover)
+    answered_by = client.endpoints.registry_base(ref) if mirrors.urls else ""
     chosen = f" for {manifest.platform}" if manifest.platform else ""
     progress.step(
         "manifest", f"{manifest.digest}{chosen}, {len(manifest.layers)} layers, {manifest.manifest.total_size} bytes"
@@ -125,9 +143,11 @@ def _pull(
         image = assemble(manifest, store, target, format=format, layer_format=layer_format)
         progress.step("done", f"wrote {target} in {time.perf_counter() - started:.2f} s")  # the last line says so
     finally:
+        client.endpoints, client.insecure = configured
         if not cache_dir:
             shutil.rmtree(work, ignore_errors=True)
-    return PullResult(ref, manifest.token, manifest, blobs, image, repo.exchanges, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return PullResult(ref, manifest.token, manifest, blobs, image, repo.exchanges, seconds, answered_by)
 
 
 def token_summary(token: Token, ref: Reference) -> str:

@@ -54,6 +54,11 @@ class Repository:
                     self._record(made)
             return self._token
 
+    def drop_token(self) -> None:
+        """Forget the token: the next request asks for a new one (after the client changed its route)."""
+        with self._token_lock:
+            self._token = None
+
     def manifest(self, platform: Platform | str | None = None) -> ManifestResult:
         """The image manifest (from an index: the one for ``platform``, default the host's), verified."""
         wanted = wanted_platform(platform)

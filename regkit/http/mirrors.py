@@ -1,0 +1,157 @@
+"""Mirrors the way the Docker engine uses ``registry-mirrors``: for Docker Hub names only, in order, then Hub.
+
+The engine tries each mirror and, when one fails, the next one and finally Docker Hub itself,
+without saying so: a broken mirror shows up only as Hub's error, or not at all. regkit does the
+same (``--mirror-only`` stops before Hub) but records every attempt in the transcript: each
+attempt's first exchange carries a note naming the route and whether it answered.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlsplit
+
+from ..errors import Cancelled, InvalidOption, RegkitError
+from ..oci.reference import Reference
+from .endpoints import Endpoints, normalize_base
+from .exchange import Exchange
+
+if TYPE_CHECKING:
+    from .client import Client
+
+T = TypeVar("T")
+_ROUTE_NOTE = re.compile(r"\[route: (.*?)\](?= \[route: |$)")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One place a pull may be answered from: a mirror, or the registry itself."""
+
+    label: str
+    endpoints: Endpoints
+
+
+@dataclass(frozen=True)
+class Mirrors:
+    """Mirror base URLs for Docker Hub names, tried in order; then the registry itself unless ``only``."""
+
+    urls: tuple[str, ...] = ()
+    only: bool = False
+    insecure_registries: tuple[str, ...] = ()
+
+    @classmethod
+    def create(
+        cls,
+        urls: Iterable[str],
+        *,
+        only: bool = False,
+        insecure_registries: Iterable[str] = (),
+        insecure: bool = False,
+    ) -> Mirrors:
+        """Mirrors from loose ``host[:port][/path]`` values or URLs (https unless ``insecure``)."""
+        normalized = tuple(normalize_base(url, insecure=insecure, what="the mirror") for url in urls)
+        if only and not normalized:
+            raise InvalidOption("--mirror-only needs at least one mirror")
+        return cls(normalized, only, tuple(insecure_registries))
+
+    @classmethod
+    def from_daemon_config(cls, path: str | os.PathLike[str], *, only: bool = False) -> Mirrors:
+        """``registry-mirrors`` and ``insecure-registries`` of a Docker ``daemon.json``."""
+        try:
+            doc = json.loads(Path(path).read_text())
+        except OSError as exc:
+            raise InvalidOption(f"cannot read the daemon config {path}: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise InvalidOption(f"the daemon config {path} is not JSON: {exc}") from None
+        mirrors = doc.get("registry-mirrors", []) if isinstance(doc, dict) else None
+        insecure = doc.get("insecure-registries", []) if isinstance(doc, dict) else None
+        for key, value in (("registry-mirrors", mirrors), ("insecure-registries", insecure)):
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise InvalidOption(f"{key} in {path} must be a list of strings")
+        return cls.create(mirrors or [], only=only, insecure_registries=insecure or [])
+
+    def is_insecure(self, url: str) -> bool:
+        """Whether ``insecure-registries`` names the mirror's host (``host[:port]`` or a CIDR)."""
+        parts = urlsplit(url)
+        for entry in self.insecure_registries:
+            if entry in (parts.netloc, parts.hostname):
+                return True
+            try:
+                if ipaddress.ip_address(parts.hostname or "") in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+        return False
+
+    def routes(self, ref: Reference, endpoints: Endpoints) -> list[Route]:
+        """Where to try ``ref``, in order: the mirrors (Docker Hub names only), then the registry."""
+        if not ref.is_docker_hub or not self.urls:
+            # The endpoints already say where another registry's names go (a single --mirror: there too).
+            return [Route(f"the registry {ref.registry}", endpoints)]
+        direct = replace(endpoints, registry=None, hub_only=True)
+        routes = [
+            Route(
+                f"mirror {i}/{len(self.urls)} {url}",
+                replace(endpoints, registry=url, insecure=endpoints.insecure or self.is_insecure(url)),
+            )
+            for i, url in enumerate(self.urls, 1)
+        ]
+        if not self.only:
+            routes.append(Route(f"the registry {ref.registry} (fallback)", direct))
+        return routes
+
+
+def first_answer(client: Client, ref: Reference, mirrors: Mirrors, attempt: Callable[[], T]) -> T:
+    """Run ``attempt`` on each route in turn until one succeeds; the client keeps the route that answered.
+
+    The caller puts the client's endpoints back when it is done with that route (see ``pull``).
+
+    When every route fails, the first failure is raised, its hint naming the others: the mirror's
+    own error says more than the fallback's (behind a firewall Docker Hub just cannot be reached).
+    """
+    endpoints, insecure = client.endpoints, client.insecure
+    routes = mirrors.routes(ref, endpoints)
+    failures: list[tuple[Route, RegkitError]] = []
+    for route in routes:
+        client.endpoints = route.endpoints
+        client.insecure = insecure or route.endpoints.insecure
+        start = len(client.transcript)
+        try:
+            result = attempt()
+        except Cancelled:
+            client.endpoints, client.insecure = endpoints, insecure
+            raise
+        except RegkitError as exc:
+            failures.append((route, exc))
+            _mark(client, start, f"{route.label} failed: {exc.message}")
+            continue
+        if len(routes) > 1:
+            _mark(client, start, f"{route.label} answered")
+        return result
+    client.endpoints, client.insecure = endpoints, insecure  # as configured, for the client's next use
+    first = failures[0][1]
+    if len(failures) > 1:
+        later = f"{failures[0][0].label} failed with this; " + "; ".join(
+            f"{route.label} failed too: {exc.message}" for route, exc in failures[1:]
+        )
+        first.hint = f"{first.hint}; {later}" if first.hint else later
+    raise first
+
+
+def attempts(exchanges: Iterable[Exchange]) -> list[str]:
+    """What each route did (``mirror 1/2 URL failed: …``, ``… answered``), from the exchanges' notes."""
+    return [match[1] for exchange in exchanges for match in _ROUTE_NOTE.finditer(exchange.note)]
+
+
+def _mark(client: Client, start: int, text: str) -> None:
+    """Add ``[route: text]`` to the note of the first exchange from ``start`` on."""
+    exchanges = list(client.transcript)[start:]
+    if exchanges:
+        exchanges[0].note = f"{exchanges[0].note} [route: {text}]".strip()
