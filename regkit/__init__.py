@@ -11,12 +11,14 @@ __version__ = "0.1.0"
 
 from .auth import Token, get_token
 from .blobs import BlobResult, fetch_blob
+from .budgets import Budgets
 from .client import Client, Credentials
 from .diagnosis import Diagnosis, Finding, diagnose
 from .digest import Digest
 from .endpoints import Endpoints
 from .errors import (
     AuthError,
+    BudgetExceeded,
     Cancelled,
     DigestMismatch,
     InvalidOption,
@@ -50,6 +52,8 @@ __all__ = [
     "AuthError",
     "BlobResult",
     "BlobStore",
+    "BudgetExceeded",
+    "Budgets",
     "Cancelled",
     "Client",
     "Credentials",

@@ -15,7 +15,7 @@ from pathlib import Path
 from . import __version__
 from .analysis.cli import add_commands as add_analysis_commands
 from .client import Client
-from .cliutil import add_registry_options, client_from_args, printable
+from .cliutil import add_budget_options, add_registry_options, budgets_from_args, client_from_args, printable
 from .diagnosis.cli import add_commands as add_diagnose_commands
 from .errors import RegkitError
 from .lab.cli import add_commands as add_lab_commands
@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         help="layer compression in the output; auto turns zstd into tar for old engines (default)",
     )
     add_registry_options(pull)
+    add_budget_options(pull, only=("layer_bytes", "image_bytes"))  # what converting a layer decompresses
     pull.add_argument("-j", "--jobs", type=int, default=3, help="concurrent blob downloads (default 3, like dockerd)")
     pull.add_argument("--cache-dir", help="keep verified blobs here and reuse them next time")
     pull.add_argument("-q", "--quiet", action="store_true", help="print only the output path")
@@ -76,6 +77,7 @@ def _pull(args: argparse.Namespace) -> int:
                 platform=args.platform,
                 format=args.format,
                 layer_format=args.layer_format,
+                budgets=budgets_from_args(args),
                 jobs=args.jobs,
                 client=client,
                 cache_dir=args.cache_dir,

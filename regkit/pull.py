@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .auth import Token, get_token
 from .blobs import BlobResult, fetch_blob
+from .budgets import Budgets
 from .client import AuthArg, Client, as_reference
 from .endpoints import Endpoints
 from .errors import Cancelled, InvalidOption, OutputError
@@ -79,8 +80,12 @@ def pull(
     endpoints: Endpoints | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    budgets: Budgets | None = None,
 ) -> PullResult:
-    """Resolve, authenticate, fetch the manifest and blobs, and write a ``docker load``-able image."""
+    """Resolve, authenticate, fetch the manifest and blobs, and write a ``docker load``-able image.
+
+    ``budgets`` bounds the uncompressed bytes of layers converted to another compression.
+    """
     # Every input is checked before the first request, so a typo never costs a download.
     if not isinstance(jobs, int) or jobs < 1:
         raise InvalidOption(f"jobs must be a whole number of at least 1, not {jobs!r}")
@@ -116,7 +121,7 @@ def pull(
         store = BlobStore(work, trusted=not cache_dir)
         blobs = fetch_all(client, ref, manifest, store, jobs, progress)
         progress.step("assemble", f"writing {target}")
-        image = assemble(manifest, store, target, format=format, layer_format=layer_format)
+        image = assemble(manifest, store, target, format=format, layer_format=layer_format, budgets=budgets)
     finally:
         if not cache_dir:
             shutil.rmtree(work, ignore_errors=True)

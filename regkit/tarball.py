@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import mediatypes as mt
+from .budgets import Budgets, Meter
 from .digest import Digest
 from .errors import InvalidOption, OutputError
 from .fileio import copy_range, write_all
@@ -150,8 +151,12 @@ def assemble(
     format: str = "docker",
     layer_format: str = "auto",
     tags: list[str] | None = None,
+    budgets: Budgets | None = None,
 ) -> AssembledImage:
-    """Write the fetched image to ``output``: a ``docker load`` tar, or an OCI layout (a tar if ``.tar``)."""
+    """Write the fetched image to ``output``: a ``docker load`` tar, or an OCI layout (a tar if ``.tar``).
+
+    Layers converted to another compression are decompressed within ``budgets``.
+    """
     check_output_options(format, layer_format)
     store = blobs if isinstance(blobs, BlobStore) else BlobStore(blobs)
     image = manifest.manifest
@@ -164,6 +169,7 @@ def assemble(
     oci = mt.is_oci(image.media_type)
     layers: list[Descriptor] = []
     converted: list[int] = []
+    meter = Meter(budgets)
     for i, (layer, diff_id) in enumerate(zip(image.layers, diff_ids, strict=False)):
         target = target_compression(
             layer_format, mt.layer_compression(layer.media_type), docker_format=format == "docker"
@@ -171,7 +177,7 @@ def assemble(
         if target is None:
             layers.append(layer)
         else:
-            layers.append(convert_layer(store, layer, diff_id, target, oci=oci, index=i))
+            layers.append(convert_layer(store, layer, diff_id, target, oci=oci, index=i, meter=meter))
             converted.append(i)
     if converted:
         manifest_raw, manifest_digest = _rewritten_manifest(manifest, layers)

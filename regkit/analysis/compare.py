@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..budgets import Budgets
 from ..client import AuthArg, Client
 from ..endpoints import Endpoints
 from ..manifest import Descriptor
@@ -143,8 +144,9 @@ def compare_images(
     auth: AuthArg = None,
     insecure: bool = False,
     endpoints: Endpoints | None = None,
+    budgets: Budgets | None = None,
 ) -> ImageComparison:
-    """Compare two images; with ``files`` their layers are streamed (shared ones once), else manifests only."""
+    """Compare two images; with ``files`` their layers are streamed (shared ones once, within ``budgets``)."""
     client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints)
     if not files:
         return ImageComparison(
@@ -154,6 +156,6 @@ def compare_images(
         )
     cache: LayerCache = {}
     return compare(
-        analyze(left, platform=platform, client=client, cache=cache),
-        analyze(right, platform=platform, client=client, cache=cache),
+        analyze(left, platform=platform, client=client, cache=cache, budgets=budgets),
+        analyze(right, platform=platform, client=client, cache=cache, budgets=budgets),
     )

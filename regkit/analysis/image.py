@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..auth import Token
 from ..blobs import follow_blob
+from ..budgets import Budgets, Meter
 from ..client import AuthArg, Client, as_reference
 from ..digest import Digest, Verifier
 from ..endpoints import Endpoints
@@ -236,11 +237,13 @@ def analyze(
     insecure: bool = False,
     endpoints: Endpoints | None = None,
     cache: LayerCache | None = None,
+    budgets: Budgets | None = None,
 ) -> ImageAnalysis:
     """Stream every layer of ``ref`` once (none is stored) and build the merged tree and its waste.
 
     ``cache`` maps layer digests to reports already read, to skip layers shared with an image
-    analysed before (it is filled as layers are read).
+    analysed before (it is filled as layers are read). ``budgets`` bounds what the layers may cost
+    (:class:`~regkit.budgets.Budgets`; the defaults are far above any real image).
     """
     started = time.perf_counter()
     ref = as_reference(ref)
@@ -250,12 +253,19 @@ def analyze(
     diff_ids = config_diff_ids(config, len(manifest.layers))
     steps = layer_steps(history)
     cache = {} if cache is None else cache
-    filesystem = Filesystem()
+    meter = Meter(budgets)
+    filesystem = Filesystem(meter)
     reports = []
     for index, (layer, diff_id) in enumerate(zip(manifest.layers, diff_ids, strict=True)):
         known = cache.get(layer.digest)
         if known is None or known.diff_id != diff_id:
-            known = cache[layer.digest] = read_layer(client, ref, layer, manifest.token, index=index, diff_id=diff_id)
+            known = cache[layer.digest] = read_layer(
+                client, ref, layer, manifest.token, index=index, diff_id=diff_id, meter=meter
+            )
+        else:  # read for another image: its cost still counts for this one
+            meter.layer(f"layer {index} ({layer.digest})")
+            meter.bytes(known.uncompressed_size)
+            meter.entries(known.file_count)
         report = replace(known, index=index, created_by=steps.get(index, ""))
         filesystem.apply(index, report.entries)
         reports.append(report)
@@ -280,8 +290,9 @@ def analyze_layer(
     auth: AuthArg = None,
     insecure: bool = False,
     endpoints: Endpoints | None = None,
+    budgets: Budgets | None = None,
 ) -> LayerReport:
-    """Stream only layer ``index`` (from 0, bottom first) of ``ref`` and list it."""
+    """Stream only layer ``index`` (from 0, bottom first) of ``ref`` and list it, within ``budgets``."""
     ref = as_reference(ref)
     client = client or Client(auth=auth, insecure=insecure, endpoints=endpoints)
     manifest, config, history = fetch_image(client, ref, platform, [])
@@ -289,6 +300,7 @@ def analyze_layer(
         raise InvalidOption(f"layer {index} does not exist: {ref} has {len(manifest.layers)} layers, from 0")
     diff_id = config_diff_ids(config, len(manifest.layers))[index]
     created_by = layer_steps(history).get(index, "")
+    layer = manifest.layers[index]
     return read_layer(
-        client, ref, manifest.layers[index], manifest.token, index=index, diff_id=diff_id, created_by=created_by
+        client, ref, layer, manifest.token, index=index, diff_id=diff_id, created_by=created_by, budgets=budgets
     )
