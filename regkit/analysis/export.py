@@ -351,10 +351,14 @@ def _subdirectories(node: Node) -> Iterator[tuple[str, Node]]:
 
 def _copy(source: IO[bytes], fd: int, info: tarfile.TarInfo) -> None:
     """A member's content into ``fd``; of a sparse file only its data regions, the holes left as holes."""
+    # The unbuffered reader under tarfile's file object: its seek only moves a position (the stream
+    # itself goes forward only, and a sparse map's regions are in order), where the buffered one
+    # insists on a seekable stream.
+    raw = getattr(source, "raw", source)
     for offset, length in regions(info):
-        source.seek(offset)  # forward only: a sparse map's regions are in order, a stream cannot go back
+        raw.seek(offset)
         os.lseek(fd, offset, os.SEEK_SET)
-        while length > 0 and (chunk := source.read(min(length, _CHUNK))):
+        while length > 0 and (chunk := raw.read(min(length, _CHUNK))):
             write_all(fd, chunk)
             length -= len(chunk)
     os.ftruncate(fd, info.size)
