@@ -321,10 +321,13 @@ def _directories(root: int, top: Node, *, create: bool) -> Iterator[tuple[int, l
             step = next(pending[-1], None)
             if step is not None:
                 name, node = step
-                with _named("/".join([*names, name])):
+                try:
                     if create:
                         os.mkdir(name, 0o700, dir_fd=fd)
                     child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                except OSError as exc:  # the path is joined only now: joining it for every directory costs d²
+                    exc.filename = "/".join([*names, name])
+                    raise
                 os.close(fd)
                 fd = child
                 names.append(name)

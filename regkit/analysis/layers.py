@@ -41,6 +41,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _CHUNK = 1 << 20
+# tarfile's stream mode slices off the rest of its buffer on every read, so each 512-byte header
+# copies the buffer: with a MiB buffer, a million empty files cost minutes of memcpy.
+_TAR_BUFFER = 32 << 10
+# Modes (permission bits) and the usual uids and gids, one int object each for every entry that has them.
+_SMALL = tuple(range(1 << 12))
 _KINDS = {
     tarfile.REGTYPE: "file",
     tarfile.AREGTYPE: "file",
@@ -207,12 +212,18 @@ def tidy(name: str) -> str:
     return name.rstrip("/") or ("/" if name.startswith("/") else ".")
 
 
+def _shared(number: int) -> int:
+    """One object for each common mode, uid and gid: CPython caches only the ints up to 256."""
+    return _SMALL[number] if 0 <= number < len(_SMALL) else number
+
+
 def entry_of(info: tarfile.TarInfo, sha256: str = "") -> FileEntry:
-    """The listing of one tar member; link targets and digests are interned, as many entries share them."""
+    """The listing of one tar member; link targets, digests and small numbers are shared: entries repeat them."""
     kind = _KINDS.get(info.type, "other")
     size = info.size if kind == "file" else 0
-    link = sys.intern(info.linkname)
-    return FileEntry(tidy(info.name), kind, size, info.mode, info.uid, info.gid, info.mtime, link, sys.intern(sha256))
+    link, digest = sys.intern(info.linkname), sys.intern(sha256)
+    mode, uid, gid = _shared(info.mode), _shared(info.uid), _shared(info.gid)
+    return FileEntry(tidy(info.name), kind, size, mode, uid, gid, info.mtime, link, digest)
 
 
 def members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
@@ -407,7 +418,7 @@ def open_layer(
     try:
         with uncompressed(io.BufferedReader(body, _CHUNK), compression) as plain:
             stream = TarStream(plain, diff_id.algorithm if diff_id else "sha256", meter)
-            with BoundedTarFile.open(fileobj=stream, mode="r|", bufsize=_CHUNK) as tar:  # type: ignore[call-overload]
+            with BoundedTarFile.open(fileobj=stream, mode="r|", bufsize=_TAR_BUFFER) as tar:  # type: ignore[call-overload]
                 yield tar, stream
             stream.drain()
         while body.read(_CHUNK):  # trailing bytes after the compressed stream still count for the digest
