@@ -14,6 +14,7 @@ from ._version import __version__
 from .diagnosis import Diagnosis, Finding, diagnose
 from .errors import (
     AuthError,
+    BudgetExceeded,
     Cancelled,
     DigestMismatch,
     InvalidOption,
@@ -37,6 +38,7 @@ from .http.credentials import Credentials
 from .http.endpoints import Endpoints
 from .http.exchange import Exchange, Transcript
 from .http.tokens import Token
+from .oci.budgets import Budgets
 from .oci.digest import Digest
 from .oci.manifest import Descriptor, ImageManifest, Index
 from .oci.platform import Platform
@@ -54,6 +56,8 @@ __all__ = [
     "AuthError",
     "BlobResult",
     "BlobStore",
+    "BudgetExceeded",
+    "Budgets",
     "Cancelled",
     "Client",
     "Credentials",

@@ -16,7 +16,8 @@ The tree::
     ├── TransportError           no HTTP answer at all: DNS, refused, TLS, timeout
     ├── VerificationError        bytes that are not what was promised
     │   ├── DigestMismatch       content digest differs from the expected one
-    │   └── SizeMismatch         content length differs from the descriptor's size
+    │   ├── SizeMismatch         content length differs from the descriptor's size
+    │   └── BudgetExceeded       layer contents costing more than a budget allows (bytes, entries, path bytes)
     ├── OutputError              writing the result failed (disk, permissions, existing target)
     │   └── UnsafeContent        an export refused: entries would write outside the target directory
     ├── Cancelled                a download given up because another failed or the pull was interrupted
@@ -123,6 +124,16 @@ class DigestMismatch(VerificationError):
 
 class SizeMismatch(VerificationError):
     """The content's length is not the expected one."""
+
+
+class BudgetExceeded(VerificationError):
+    """Layer contents past a budget of :class:`regkit.budgets.Budgets`; ``budget`` names it, ``option`` raises it."""
+
+    def __init__(self, message: str, *, budget: str, option: str, **kw: Any) -> None:
+        kw.setdefault("hint", f"raise the budget with {option} or Budgets({budget}=...) if the image is trusted")
+        super().__init__(message, **kw)
+        self.budget = budget
+        self.option = option
 
 
 class OutputError(RegkitError):

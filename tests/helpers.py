@@ -120,3 +120,45 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def octal(value: int) -> bytes:
+    """A 12-byte tar number field."""
+    return b"%011o\0" % value
+
+
+def old_gnu_sparse(regions: list[tuple[int, int]], realsize: int) -> bytes:
+    """An old GNU sparse member (type S): 4 regions in the header, 21 in each extension block, then a file."""
+    data = b"".join(bytes([65 + i % 26]) * length for i, (_, length) in enumerate(regions))
+    info = tarfile.TarInfo("sparse")
+    info.type, info.size = tarfile.GNUTYPE_SPARSE, len(data)
+    header = bytearray(info.tobuf(tarfile.GNU_FORMAT))
+    fields = [octal(offset) + octal(length) for offset, length in regions]
+    header[386:482] = b"".join(fields[:4]).ljust(96, b"\0")
+    header[482:495] = bytes([len(fields) > 4]) + octal(realsize)
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    chunks = [fields[i : i + 21] for i in range(4, len(fields), 21)]
+    extensions = [
+        b"".join(c).ljust(504, b"\0") + bytes([i + 1 < len(chunks)]).ljust(8, b"\0") for i, c in enumerate(chunks)
+    ]
+    body = data.ljust(-(-len(data) // 512) * 512, b"\0")
+    return bytes(header) + b"".join(extensions) + body + crafted(Member("after", data=b"a"))
+
+
+def pax_sparse(text: bytes, data: bytes = b"", realsize: int = 900) -> bytes:
+    """A pax 1.0 sparse member: its map is ``text``, at the start of its data."""
+    info = tarfile.TarInfo("sparse.data")
+    info.pax_headers = {
+        "GNU.sparse.major": "1",
+        "GNU.sparse.minor": "0",
+        "GNU.sparse.name": "real",
+        "GNU.sparse.realsize": str(realsize),
+    }
+    body = text.ljust(-(-len(text) // 512) * 512, b"\0") + data
+    info.size = len(body)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(body))
+        tar.addfile(tarfile.TarInfo("after"))
+    return buffer.getvalue()

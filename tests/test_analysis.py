@@ -189,11 +189,10 @@ def test_html_reprs_escape_hostile_names_and_charts_are_figures(registry):
         figure.savefig(io.BytesIO(), format="png")  # renders: the $…$ in the name is not read as math
 
 
-def test_a_layer_with_too_many_entries_is_refused(registry, monkeypatch):
+def test_a_layer_with_too_many_entries_is_refused(registry):
     ref = push(registry, "analysis/many", ib.tar_layer([ib.file(f"f{i}", b"") for i in range(5)]))
-    monkeypatch.setattr("regkit.analysis.layers.MAX_ENTRIES", 4)
-    with pytest.raises(regkit.VerificationError, match="more than 4 entries"):
-        analyze(ref, insecure=True)
+    with pytest.raises(regkit.BudgetExceeded, match="layer_entries budget: more than 4 entries"):
+        analyze(ref, insecure=True, budgets=regkit.Budgets(layer_entries=4))
 
 
 def test_a_huge_pax_header_is_refused_unread(registry):

@@ -13,7 +13,7 @@ from regkit.analysis.filesystem import Filesystem, Waste, parts_of
 from regkit.analysis.layers import BoundedTarFile, FileEntry, scan
 from regkit.lab import imagebuild as ib
 
-from .helpers import Member, crafted
+from .helpers import Member, crafted, old_gnu_sparse, pax_sparse
 
 
 def entries(tar: bytes) -> list[FileEntry]:
@@ -207,29 +207,6 @@ def test_global_pax_headers_have_a_small_cap_of_their_own():
         entries(one + one + crafted(Member("f", data=b"x")))
 
 
-def octal(value: int) -> bytes:
-    return b"%011o\0" % value
-
-
-def old_gnu_sparse(regions: list[tuple[int, int]], realsize: int) -> bytes:
-    """An old GNU sparse member (type S): 4 regions in the header, 21 in each extension block, then a file."""
-    data = b"".join(bytes([65 + i % 26]) * length for i, (_, length) in enumerate(regions))
-    info = tarfile.TarInfo("sparse")
-    info.type, info.size = tarfile.GNUTYPE_SPARSE, len(data)
-    header = bytearray(info.tobuf(tarfile.GNU_FORMAT))
-    fields = [octal(offset) + octal(length) for offset, length in regions]
-    header[386:482] = b"".join(fields[:4]).ljust(96, b"\0")
-    header[482:495] = bytes([len(fields) > 4]) + octal(realsize)
-    header[148:156] = b" " * 8
-    header[148:156] = b"%06o\0 " % sum(header)
-    chunks = [fields[i : i + 21] for i in range(4, len(fields), 21)]
-    extensions = [
-        b"".join(c).ljust(504, b"\0") + bytes([i + 1 < len(chunks)]).ljust(8, b"\0") for i, c in enumerate(chunks)
-    ]
-    body = data.ljust(-(-len(data) // 512) * 512, b"\0")
-    return bytes(header) + b"".join(extensions) + body + crafted(Member("after", data=b"a"))
-
-
 def test_old_gnu_sparse_maps_are_read_as_tarfile_reads_them_and_capped():
     regions = [(10 * i, 3) for i in range(1, 4 + 21 * 3)]  # three extension blocks, the last one not full
     tar = old_gnu_sparse(regions, 1000)
@@ -241,24 +218,6 @@ def test_old_gnu_sparse_maps_are_read_as_tarfile_reads_them_and_capped():
         tarfile.HeaderError, match=r"GNU sparse map of 1049088 bytes at offset 0: refused, more than 1048576"
     ):
         bounded(hostile)
-
-
-def pax_sparse(text: bytes, data: bytes = b"", realsize: int = 900) -> bytes:
-    """A pax 1.0 sparse member: its map is ``text``, at the start of its data."""
-    info = tarfile.TarInfo("sparse.data")
-    info.pax_headers = {
-        "GNU.sparse.major": "1",
-        "GNU.sparse.minor": "0",
-        "GNU.sparse.name": "real",
-        "GNU.sparse.realsize": str(realsize),
-    }
-    body = text.ljust(-(-len(text) // 512) * 512, b"\0") + data
-    info.size = len(body)
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        tar.addfile(info, io.BytesIO(body))
-        tar.addfile(tarfile.TarInfo("after"))
-    return buffer.getvalue()
 
 
 def test_pax_sparse_maps_are_read_as_tarfile_reads_them_and_capped():

@@ -10,6 +10,7 @@ from typing_extensions import Unpack
 
 from .._repr import HtmlRepr
 from ..http.client import Client, ClientOptions, client_for
+from ..oci.budgets import Budgets
 from ..oci.manifest import Descriptor
 from ..oci.platform import Platform
 from ..oci.reference import Reference
@@ -137,9 +138,10 @@ def compare_images(
     platform: Platform | str | None = None,
     files: bool = True,
     client: Client | None = None,
+    budgets: Budgets | None = None,
     **options: Unpack[ClientOptions],
 ) -> ImageComparison:
-    """Compare two images; with ``files`` their layers are streamed (shared ones once), else manifests only."""
+    """Compare two images; with ``files`` their layers are streamed (shared ones once, within ``budgets``)."""
     with client_for(client, options) as session:
         if not files:
             return ImageComparison(
@@ -149,6 +151,6 @@ def compare_images(
             )
         cache: LayerCache = {}
         return compare(
-            analyze(left, platform=platform, client=session, cache=cache),
-            analyze(right, platform=platform, client=session, cache=cache),
+            analyze(left, platform=platform, client=session, cache=cache, budgets=budgets),
+            analyze(right, platform=platform, client=session, cache=cache, budgets=budgets),
         )

@@ -8,13 +8,17 @@ point at a regular file of the tree. A refusal raises :class:`~regkit.UnsafeCont
 
 Then the layers that own visible files are streamed again (verified again against their digests)
 and only the final version of each path is written: whiteouts are already applied, so deleted and
-overwritten bytes never reach the disk. Writing never follows a link: directories are opened one
-component at a time with ``O_NOFOLLOW`` from a descriptor of the target, and files are created
-with ``O_EXCL | O_NOFOLLOW``. An absolute symlink target is rewritten relative to the link, so it
-points into the directory and not at the host; hard links are made last, to the final file.
-Setuid and setgid bits are dropped and owners are not set (files belong to whoever exports);
-modes and mtimes are kept. On any failure, everything written is removed again, and the
-directory too if the export created it.
+overwritten bytes never reach the disk. The second reading is not trusted either: each member
+written must be the entry the analysis checked (type, size, mode, link target), and a symlink's
+target is checked again before it is made. Writing never follows a link: directories are opened
+one component at a time with ``O_NOFOLLOW`` from a descriptor of the target, and files are
+created with ``O_EXCL | O_NOFOLLOW``. Directories are made and finished in one walk of the tree
+that holds a single descriptor, going down by name and up by ``..``, so a deep tree costs its
+number of directories, not their depth squared. A sparse file's holes are left unwritten. An
+absolute symlink target is rewritten relative to the link, so it points into the directory and
+not at the host; hard links are made last, to the final file. Setuid and setgid bits are dropped
+and owners are not set (files belong to whoever exports); modes and mtimes are kept. On any
+failure, everything written is removed again, and the directory too if the export created it.
 """
 
 from __future__ import annotations
@@ -33,16 +37,17 @@ from typing import IO
 from typing_extensions import Unpack
 
 from .._repr import HtmlRepr
-from ..errors import OutputError, UnsafeContent
+from ..errors import OutputError, UnsafeContent, VerificationError
 from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
+from ..oci.budgets import Budgets, Meter
 from ..oci.digest import Digest
 from ..oci.platform import Platform
 from ..oci.reference import Reference
 from ..steps.fileio import write_all
-from .filesystem import Node, parts_of
+from .filesystem import Filesystem, Node, parts_of
 from .image import ImageAnalysis, analyze
-from .layers import members, open_layer, tidy
+from .layers import entry_of, members, open_layer, regions, tidy
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -51,6 +56,8 @@ _DROPPED_BITS = stat.S_ISUID | stat.S_ISGID
 _SPECIAL = {"char": "character device", "block": "block device", "fifo": "FIFO", "other": "special file"}
 # mtimes beyond this (year 2514) are hostile or broken; such files keep the time of writing.
 _MAX_MTIME = 1 << 34
+# Paths in messages are cut here: a hostile one can be megabytes long.
+_SHOWN = 200
 
 
 @dataclass(frozen=True)
@@ -71,16 +78,26 @@ class ExportResult(HtmlRepr):
     exchanges: tuple[Exchange, ...]
 
 
+def shown(path: str) -> str:
+    """A path for a message, cut short when it is very long."""
+    return path if len(path) <= _SHOWN else f"{path[:_SHOWN]}…({len(path)} characters)"
+
+
+def _escapes(tree: Filesystem, path: str, link: str) -> bool:
+    """True when a symlink at ``path`` to ``link`` leads outside the tree (or loops)."""
+    return not link or tree.resolve(parts_of(path)[:-1], link) is None
+
+
 def problems(analysis: ImageAnalysis) -> list[str]:
     """Every reason :func:`export` would refuse this image, each naming its entry; empty when it is safe."""
-    found = [f"layer {u.layer} entry {u.path!r}: {u.reason}" for u in analysis.unsafe]
+    found = [f"layer {u.layer} entry {shown(u.path)!r}: {u.reason}" for u in analysis.unsafe]
     tree = analysis.filesystem
     for path, node in tree.walk():
         entry = node.entry
-        where = f"layer {node.layer} entry {entry.path!r}"
+        where = f"layer {node.layer} entry {shown(entry.path)!r}"
         if entry.type in _SPECIAL:
             found.append(f"{where} is a {_SPECIAL[entry.type]}; device nodes and special files are not exported")
-        elif entry.type == "symlink" and (not entry.link or tree.resolve(parts_of(path)[:-1], entry.link) is None):
+        elif entry.type == "symlink" and _escapes(tree, path, entry.link):
             found.append(f"{where} is a symlink to {entry.link!r}, which leads outside the directory (or loops)")
         elif entry.type == "hardlink":
             target = tree.lookup(parts_of(tidy(entry.link)))
@@ -94,23 +111,31 @@ def export(
     directory: str | os.PathLike[str],
     *,
     platform: Platform | str | None = None,
+    budgets: Budgets | None = None,
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> ExportResult:
-    """Write the merged filesystem of an image (or of an analysis already made) into a new or empty directory."""
+    """Write the merged filesystem of an image (or of an analysis already made) into a new or empty directory.
+
+    ``budgets`` bounds what the analysis and the second reading of each layer may cost.
+    """
     with client_for(client, options) as session:
-        return _export(session, source, Path(directory), platform)
+        return _export(session, source, Path(directory), platform, budgets)
 
 
 def _export(
-    client: Client, source: ImageAnalysis | Reference | str, target: Path, platform: Platform | str | None
+    client: Client,
+    source: ImageAnalysis | Reference | str,
+    target: Path,
+    platform: Platform | str | None,
+    budgets: Budgets | None,
 ) -> ExportResult:
     started = time.perf_counter()
     made: tuple[Exchange, ...] = ()  # the analysis's exchanges, when it is made here
     if isinstance(source, ImageAnalysis):
         analysis = source
     else:
-        analysis = analyze(as_reference(source), platform=platform, client=client)
+        analysis = analyze(as_reference(source), platform=platform, client=client, budgets=budgets)
         made = analysis.exchanges
     refused = problems(analysis)
     if refused:
@@ -119,7 +144,7 @@ def _export(
             f"refusing to export {analysis.reference}: {refused[0]}{more}",
             hint="nothing was written; the image holds entries that could write outside the directory",
         )
-    writer = _Writer(analysis, client)
+    writer = _Writer(analysis, client, budgets)
     with _target(target) as root:
         writer.write(root)
     return ExportResult(
@@ -141,72 +166,91 @@ def _export(
 class _Writer:
     """Writes the final tree of a checked analysis below a directory descriptor."""
 
-    def __init__(self, analysis: ImageAnalysis, client: Client) -> None:
+    def __init__(self, analysis: ImageAnalysis, client: Client, budgets: Budgets | None = None) -> None:
         self.analysis = analysis
         self.client = client
+        self.budgets = budgets
+        self.exchanges: list[Exchange] = []  # those of the layers streamed again
         self.counts: dict[str, int] = defaultdict(int)
         self.bytes = 0
         self.dropped: list[str] = []
         self.layers_read: tuple[int, ...] = ()
-        self.exchanges: list[Exchange] = []  # those of the layers streamed again
 
     def write(self, root: int) -> None:
         """Directories, then each layer's visible files and symlinks, then hard links, then directory modes."""
-        directories, hardlinks, wanted = self._plan()
-        for parts in directories:
-            with _directory(root, parts[:-1]) as parent:
-                os.mkdir(parts[-1], 0o700, dir_fd=parent)
+        hardlinks, wanted = self._plan()
+        top = self.analysis.filesystem.root
+        for _ in _directories(root, top, create=True):
+            pass
         self.layers_read = tuple(sorted(wanted))
         for index in self.layers_read:
             self._write_layer(root, index, wanted[index])
-        for parts, link in hardlinks:
-            source = parts_of(tidy(link))
-            with _directory(root, source[:-1]) as src, _directory(root, parts[:-1]) as dst:
+        for path, link in hardlinks:
+            parts, source = tuple(path.split("/")), parts_of(tidy(link))
+            with _named(path), _directory(root, source[:-1]) as src, _directory(root, parts[:-1]) as dst:
                 os.link(source[-1], parts[-1], src_dir_fd=src, dst_dir_fd=dst, follow_symlinks=False)
             self.counts["hardlink"] += 1
-        for parts in reversed(directories):  # children first: writing into a directory changes its mtime
-            entry = directories[parts].entry
-            with _directory(root, parts) as fd:
-                self._finish(fd, "/".join(parts), entry.mode, entry.mtime)
+        for fd, names, node in _directories(root, top, create=False):  # children first: writing changes mtimes
+            self._finish(fd, names, node.entry.mode, node.entry.mtime)
             self.counts["dir"] += 1
 
-    def _plan(
-        self,
-    ) -> tuple[dict[tuple[str, ...], Node], list[tuple[tuple[str, ...], str]], dict[int, dict[int, tuple[str, ...]]]]:
-        """The directories (parents first), the hard links and, per layer, the tar positions to write."""
-        directories: dict[tuple[str, ...], Node] = {}
-        hardlinks: list[tuple[tuple[str, ...], str]] = []
-        wanted: dict[int, dict[int, tuple[str, ...]]] = defaultdict(dict)
+    def _plan(self) -> tuple[list[tuple[str, str]], dict[int, dict[int, tuple[str, Node]]]]:
+        """The hard links, and per layer the tar positions to write with their paths and nodes."""
+        hardlinks: list[tuple[str, str]] = []
+        wanted: dict[int, dict[int, tuple[str, Node]]] = defaultdict(dict)
         for path, node in self.analysis.filesystem.walk():
-            parts = tuple(path.split("/"))
             if node.children is not None:
-                directories[parts] = node
-            elif node.entry.type == "hardlink":
-                hardlinks.append((parts, node.entry.link))
+                continue
+            if node.entry.type == "hardlink":
+                hardlinks.append((path, node.entry.link))
             else:
-                wanted[node.layer][node.ordinal] = parts
-        return directories, hardlinks, wanted
+                wanted[node.layer][node.ordinal] = (path, node)
+        return hardlinks, wanted
 
-    def _write_layer(self, root: int, index: int, wanted: dict[int, tuple[str, ...]]) -> None:
+    def _write_layer(self, root: int, index: int, wanted: dict[int, tuple[str, Node]]) -> None:
         """Stream one layer again and write the members that are visible in the final tree."""
         report = self.analysis.layers[index]
         token = self.analysis.manifest.token
-        with open_layer(
-            self.client,
-            self.analysis.reference,
-            report.descriptor,
-            token,
-            self.exchanges,
-            index=index,
-            diff_id=report.diff_id,
-        ) as (tar, _):
-            for ordinal, info in enumerate(members(tar)):
-                parts = wanted.get(ordinal)
-                if parts is not None:
-                    with _directory(root, parts[:-1]) as parent:
-                        self._write_member(parent, parts, tar, info)
+        parent = _Parent(root)
+        try:
+            with open_layer(
+                self.client,
+                self.analysis.reference,
+                report.descriptor,
+                token,
+                self.exchanges,
+                index=index,
+                diff_id=report.diff_id,
+                meter=Meter(self.budgets),
+            ) as (tar, _):
+                for ordinal, info in enumerate(members(tar)):
+                    if ordinal in wanted:
+                        path, node = wanted[ordinal]
+                        self._check(index, path, node, info)
+                        with _named(path):
+                            self._write_member(parent.of(path), path, tar, info)
+        finally:
+            parent.close()
 
-    def _write_member(self, parent: int, parts: tuple[str, ...], tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
+    def _check(self, index: int, path: str, node: Node, info: tarfile.TarInfo) -> None:
+        """Refuse a member that is not the entry the analysis checked, or a symlink that now leads outside."""
+        entry, again = node.entry, entry_of(info)
+        fields = ("path", "type", "size", "mode", "link")
+        changed = [name for name in fields if getattr(entry, name) != getattr(again, name)]
+        if changed:
+            raise VerificationError(
+                f"layer {index} changed between its two readings: entry {shown(path)!r} "
+                f"({', '.join(changed)}) is not what the analysis checked; nothing of it is written"
+            )
+        if again.type == "symlink" and _escapes(self.analysis.filesystem, path, again.link):
+            raise UnsafeContent(
+                f"layer {index} entry {shown(path)!r} is a symlink to {again.link!r}, which leads outside"
+            )
+        if again.type != "file" and again.type != "symlink":
+            raise UnsafeContent(f"layer {index} entry {shown(path)!r} is a {again.type}, which export does not write")
+
+    def _write_member(self, parent: int, path: str, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
+        parts = path.split("/")
         if info.issym():
             os.symlink(_relative_link(parts, info.linkname), parts[-1], dir_fd=parent)
             self.counts["symlink"] += 1
@@ -214,30 +258,121 @@ class _Writer:
         source = tar.extractfile(info)
         fd = os.open(parts[-1], _FILE_FLAGS, 0o600, dir_fd=parent)
         try:
-            self.bytes += _copy(source, fd) if source is not None else 0
-            self._finish(fd, "/".join(parts), info.mode, info.mtime)
+            if source is not None:
+                _copy(source, fd, info)
+                self.bytes += info.size
+            self._finish(fd, parts, info.mode, info.mtime)
         finally:
             os.close(fd)
         self.counts["file"] += 1
 
-    def _finish(self, fd: int, path: str, mode: int, mtime: float) -> None:
+    def _finish(self, fd: int, parts: list[str], mode: int, mtime: float) -> None:
         """Mode without set-id bits, and the mtime when it is sane."""
         if mode & _DROPPED_BITS:
-            self.dropped.append(path)
+            self.dropped.append("/".join(parts))
         os.fchmod(fd, stat.S_IMODE(mode) & ~_DROPPED_BITS)
         if 0 <= mtime < _MAX_MTIME:
             os.utime(fd, ns=(int(mtime * 1e9),) * 2)
 
 
-def _copy(source: IO[bytes], fd: int) -> int:
-    count = 0
-    while chunk := source.read(_CHUNK):
-        write_all(fd, chunk)
-        count += len(chunk)
-    return count
+class _Parent:
+    """A descriptor of the directory of the last member written, kept for the next one in the same directory."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.path: str | None = None
+        self.fd = -1
+
+    def of(self, path: str) -> int:
+        """A descriptor of the directory holding ``path``."""
+        directory = path.rpartition("/")[0]
+        if directory != self.path:
+            self.close()
+            with _directory(self.root, tuple(parts_of(directory))) as fd:
+                self.fd = os.dup(fd)
+            self.path = directory
+        return self.fd
+
+    def close(self) -> None:
+        """Let go of the descriptor."""
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.fd, self.path = -1, None
 
 
-def _relative_link(parts: tuple[str, ...], link: str) -> str:
+@contextmanager
+def _named(path: str) -> Iterator[None]:
+    """An ``OSError`` inside names the entry being written (the system names only the last component)."""
+    try:
+        yield
+    except OSError as exc:
+        exc.filename = path
+        raise
+
+
+def _directories(root: int, top: Node, *, create: bool) -> Iterator[tuple[int, list[str], Node]]:
+    """Every directory below ``top``, children first, each with a descriptor of it and its path's names.
+
+    One descriptor walks the tree: down by name (``O_NOFOLLOW``), back up by ``..`` (a directory
+    has exactly one parent, and this one was made by the export), so each directory is opened once
+    whatever its depth. With ``create`` each is made on the way down.
+    """
+    fd, above = os.dup(root), -1
+    names: list[str] = []
+    nodes = [top]
+    pending = [_subdirectories(top)]
+    try:
+        while pending:
+            step = next(pending[-1], None)
+            if step is not None:
+                name, node = step
+                try:
+                    if create:
+                        os.mkdir(name, 0o700, dir_fd=fd)
+                    child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                except OSError as exc:  # the path is joined only now: joining it for every directory costs d²
+                    exc.filename = "/".join([*names, name])
+                    raise
+                os.close(fd)
+                fd = child
+                names.append(name)
+                nodes.append(node)
+                pending.append(_subdirectories(node))
+                continue
+            pending.pop()
+            if not names:
+                return
+            above = os.open("..", _DIR_FLAGS, dir_fd=fd)
+            yield fd, names, nodes.pop()
+            names.pop()
+            os.close(fd)
+            fd, above = above, -1
+    finally:
+        os.close(fd)
+        if above >= 0:
+            os.close(above)
+
+
+def _subdirectories(node: Node) -> Iterator[tuple[str, Node]]:
+    return ((name, child) for name, child in (node.children or {}).items() if child.children is not None)
+
+
+def _copy(source: IO[bytes], fd: int, info: tarfile.TarInfo) -> None:
+    """A member's content into ``fd``; of a sparse file only its data regions, the holes left as holes."""
+    # The unbuffered reader under tarfile's file object: its seek only moves a position (the stream
+    # itself goes forward only, and a sparse map's regions are in order), where the buffered one
+    # insists on a seekable stream.
+    raw = getattr(source, "raw", source)
+    for offset, length in regions(info):
+        raw.seek(offset)
+        os.lseek(fd, offset, os.SEEK_SET)
+        while length > 0 and (chunk := raw.read(min(length, _CHUNK))):
+            write_all(fd, chunk)
+            length -= len(chunk)
+    os.ftruncate(fd, info.size)
+
+
+def _relative_link(parts: list[str], link: str) -> str:
     """An absolute target made relative to the link's directory, so it resolves inside the export."""
     if not link.startswith("/"):
         return link
@@ -278,7 +413,8 @@ def _target(directory: Path) -> Iterator[int]:
         if created:
             os.rmdir(directory)
         if isinstance(exc, OSError):
-            raise OutputError(f"exporting into {directory} failed: {exc.strerror or exc}") from None
+            where = f" at entry {shown(str(exc.filename))!r}" if exc.filename else ""
+            raise OutputError(f"exporting into {directory} failed{where}: {exc.strerror or exc}") from None
         raise
     finally:
         os.close(root)

@@ -23,6 +23,11 @@ nothing)::
 dive scores each path by its smallest version over the sum of its versions and counts every
 version of a path that appears more than once as wasted, the visible one included; regkit counts
 only the versions nobody can see, so ``wasted`` is what a build that never wrote them would save.
+
+The tree stores each path component once, in its parent's ``children``: a path is where
+:meth:`Filesystem.walk` finds its node, and a directory that only paths below it imply has the
+shared entry :data:`IMPLIED` (empty path). A path ``a/a/…/a`` of depth d so costs d nodes, not d²
+bytes; the full paths a listing would print are charged to the ``path_bytes`` budget as they are placed.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ..oci.budgets import Meter
 from .layers import FileEntry, tidy
 
 OPAQUE = ".wh..wh..opq"
@@ -73,7 +79,10 @@ class LayerChange:
 
 @dataclass(slots=True)
 class Node:
-    """A path of the merged tree: its entry, its origin (layer, position in that tar), children if a directory."""
+    """A path of the merged tree: its entry, its origin (layer, position in that tar), children if a directory.
+
+    A directory that no tar member describes has the entry :data:`IMPLIED` and ordinal -1.
+    """
 
     entry: FileEntry
     layer: int
@@ -101,25 +110,28 @@ def unsafe_reason(entry: FileEntry) -> str | None:
     return None
 
 
-def _directory(path: str) -> FileEntry:
-    """The entry of a directory no tar member describes."""
-    return FileEntry(path, "dir", 0, 0o755, 0, 0, 0, "", "")
+# The entry of every directory no tar member describes (its path is where the tree holds it).
+IMPLIED = FileEntry("", "dir", 0, 0o755, 0, 0, 0, "", "")
 
 
 class Filesystem:
-    """The merged tree, built by :meth:`apply` on each layer bottom first, with its changes and waste."""
+    """The merged tree, built by :meth:`apply` on each layer bottom first, with its changes and waste.
 
-    def __init__(self) -> None:
-        self.root = Node(_directory("."), -1, -1, {})
+    ``meter`` is charged the full path of every node placed (the ``path_bytes`` budget).
+    """
+
+    def __init__(self, meter: Meter | None = None) -> None:
+        self.root = Node(IMPLIED, -1, -1, {})
         self.changes: list[LayerChange] = []
         self.waste: list[Waste] = []
         self.unsafe: list[Unsafe] = []
         self.written_bytes = 0
+        self.meter = meter or Meter()
 
     def apply(self, layer: int, entries: Sequence[FileEntry]) -> LayerChange:
         """Apply one layer's entries: its whiteouts first, then the rest in tar order."""
         change = LayerChange(layer)
-        additions: list[tuple[tuple[str, ...], Node]] = []
+        placed: list[int] = []  # ordinals of the entries to place, after the whiteouts
         for ordinal, entry in enumerate(entries):
             reason = unsafe_reason(entry)
             parts = parts_of(entry.path)
@@ -136,9 +148,10 @@ class Filesystem:
             elif parts[-1].startswith(WHITEOUT):
                 self._remove((*parts[:-1], parts[-1][len(WHITEOUT) :]), layer, change)
             else:
-                additions.append((parts, Node(entry, layer, ordinal, {} if entry.type == "dir" else None)))
-        for parts, node in additions:
-            self._put(parts, node, change)
+                placed.append(ordinal)
+        for ordinal in placed:
+            entry = entries[ordinal]
+            self._put(parts_of(entry.path), Node(entry, layer, ordinal, {} if entry.type == "dir" else None), change)
         self.changes.append(change)
         return change
 
@@ -169,17 +182,22 @@ class Filesystem:
             yield (path, *node.entry[1:], node.layer)
 
     def directory_sizes(self) -> dict[str, tuple[int, int]]:
-        """``{directory: (content bytes, regular files)}`` below each directory, the root as ``/``."""
-        sizes: dict[str, tuple[int, int]] = {}
-        for path, node in self.walk():
-            if node.entry.type != "file":
-                continue
-            parts = path.split("/")
-            for depth in range(len(parts)):
-                key = "/".join(parts[:depth]) or "/"
-                size, count = sizes.get(key, (0, 0))
-                sizes[key] = (size + node.entry.size, count + 1)
-        return sizes
+        """``{directory: (content bytes, regular files)}`` below each directory holding files, the root as ``/``.
+
+        Each directory adds up its children's totals once, children before parents.
+        """
+        order = [("", self.root), *((path, node) for path, node in self.walk() if node.children is not None)]
+        totals: dict[int, tuple[int, int]] = {}
+        for _, node in reversed(order):
+            size = count = 0
+            for child in (node.children or {}).values():
+                if child.children is not None:
+                    below = totals[id(child)]
+                    size, count = size + below[0], count + below[1]
+                elif child.entry.type == "file":
+                    size, count = size + child.entry.size, count + 1
+            totals[id(node)] = (size, count)
+        return {path or "/": totals[id(node)] for path, node in order if totals[id(node)][1]}
 
     def resolve(self, start: Sequence[str], target: str) -> tuple[str, ...] | None:
         """Where ``target`` leads from directory ``start``, following the tree's symlinks; None if it leaves the root.
@@ -229,22 +247,25 @@ class Filesystem:
                 change.deleted_bytes += sub.entry.size
 
     def _put(self, parts: tuple[str, ...], node: Node, change: LayerChange) -> None:
-        """Place an entry, turning non-directories on its way into directories."""
+        """Place an entry, turning non-directories on its way into directories; new paths are charged."""
         parent = self.root
+        length = -1  # of the path down to ``parent``, as "/".join would make it
         for depth, name in enumerate(parts[:-1]):
             assert parent.children is not None  # only directories are walked into
+            length += 1 + len(name)
             child = parent.children.get(name)
             if child is None or child.children is None:
-                path = "/".join(parts[: depth + 1])
                 if child is not None:
-                    self._drop(path, child, node.layer, change, "overwritten")
-                child = parent.children[name] = Node(_directory(path), node.layer, -1, {})
+                    self._drop("/".join(parts[: depth + 1]), child, node.layer, change, "overwritten")
+                self.meter.paths(length)
+                child = parent.children[name] = Node(IMPLIED, node.layer, -1, {})
                 change.added += 1
             parent = child
         assert parent.children is not None
         old = parent.children.get(parts[-1])
         size = node.entry.size
         if old is None:
+            self.meter.paths(length + 1 + len(parts[-1]))
             change.added += 1
             change.added_bytes += size
         else:

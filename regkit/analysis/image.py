@@ -14,6 +14,7 @@ from .._repr import HtmlRepr
 from ..errors import InvalidOption, VerificationError
 from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
+from ..oci.budgets import Budgets, Meter
 from ..oci.digest import Digest, Verifier
 from ..oci.manifest import Descriptor, check_config_size, config_diff_ids, parse_config
 from ..oci.platform import Platform
@@ -230,21 +231,27 @@ def analyze(
     *,
     platform: Platform | str | None = None,
     cache: LayerCache | None = None,
+    budgets: Budgets | None = None,
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> ImageAnalysis:
     """Stream every layer of ``ref`` once (none is stored) and build the merged tree and its waste.
 
     ``cache`` maps layer digests to reports already read, to skip layers shared with an image
-    analysed before (it is filled as layers are read).
+    analysed before (it is filled as layers are read). ``budgets`` bounds what the layers may cost
+    (:class:`~regkit.budgets.Budgets`; the defaults are far above any real image).
     """
     ref = as_reference(ref)
     with client_for(client, options) as session:
-        return analyze_with(session, ref, platform, cache)
+        return analyze_with(session, ref, platform, cache, budgets)
 
 
 def analyze_with(
-    client: Client, ref: Reference, platform: Platform | str | None, cache: LayerCache | None
+    client: Client,
+    ref: Reference,
+    platform: Platform | str | None,
+    cache: LayerCache | None,
+    budgets: Budgets | None = None,
 ) -> ImageAnalysis:
     """:func:`analyze` with a client."""
     started = time.perf_counter()
@@ -253,13 +260,20 @@ def analyze_with(
     diff_ids = config_diff_ids(config, len(manifest.layers))
     steps = layer_steps(history)
     cache = {} if cache is None else cache
-    filesystem = Filesystem()
+    meter = Meter(budgets)
+    filesystem = Filesystem(meter)
     reports = []
     for index, (layer, diff_id) in enumerate(zip(manifest.layers, diff_ids, strict=True)):
         known = cache.get(layer.digest)
         if known is None or known.diff_id != diff_id:
-            known = cache[layer.digest] = read_layer(client, ref, layer, manifest.token, index=index, diff_id=diff_id)
+            known = cache[layer.digest] = read_layer(
+                client, ref, layer, manifest.token, index=index, diff_id=diff_id, meter=meter
+            )
             exchanges.extend(known.exchanges)
+        else:  # read for another image: its cost still counts for this one
+            meter.layer(f"layer {index} ({layer.digest})")
+            meter.bytes(known.uncompressed_size)
+            meter.entries(known.file_count)
         report = replace(known, index=index, created_by=steps.get(index, ""))
         filesystem.apply(index, report.entries)
         reports.append(report)
@@ -281,13 +295,14 @@ def analyze_layer(
     *,
     platform: Platform | str | None = None,
     client: Client | None = None,
+    budgets: Budgets | None = None,
     **options: Unpack[ClientOptions],
 ) -> LayerReport:
-    """Stream only layer ``index`` (from 0, bottom first) of ``ref`` and list it."""
+    """Stream only layer ``index`` (from 0, bottom first) of ``ref`` and list it, within ``budgets``."""
     ref = as_reference(ref)
     with client_for(client, options) as session:
         manifest, config, history = fetch_image(session, ref, platform, [])
-        return _layer_of(session, ref, manifest, config, history, index)
+        return _layer_of(session, ref, manifest, config, history, index, budgets)
 
 
 def _layer_of(
@@ -297,11 +312,13 @@ def _layer_of(
     config: dict[str, Any],
     history: tuple[HistoryStep, ...],
     index: int,
+    budgets: Budgets | None,
 ) -> LayerReport:
     if not 0 <= index < len(manifest.layers):
         raise InvalidOption(f"layer {index} does not exist: {ref} has {len(manifest.layers)} layers, from 0")
     diff_id = config_diff_ids(config, len(manifest.layers))[index]
     created_by = layer_steps(history).get(index, "")
+    layer = manifest.layers[index]
     return read_layer(
-        client, ref, manifest.layers[index], manifest.token, index=index, diff_id=diff_id, created_by=created_by
+        client, ref, layer, manifest.token, index=index, diff_id=diff_id, created_by=created_by, budgets=budgets
     )

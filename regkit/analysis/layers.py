@@ -5,7 +5,9 @@ tar inside (gzip, zstd or plain) is read forward only by ``tarfile`` in stream m
 checked against the config's ``diff_id``. File contents pass through a SHA-256 and are dropped,
 and the tar's metadata (extended headers, GNU long names, sparse maps) is refused unread past
 ``MAX_EXTENDED_HEADER`` bytes a piece and ``MAX_LAYER_METADATA`` bytes a layer, so memory depends on
-the number of entries, never on the size of the layer.
+the number of entries, never on the size of the layer. Uncompressed bytes and entries are charged to
+the image's :class:`~regkit.budgets.Meter` as they are read, and a sparse file's holes at the size
+they claim before its content is hashed, so a bomb is refused as soon as it passes a budget.
 """
 
 from __future__ import annotations
@@ -13,21 +15,22 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import sys
 import tarfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import islice
 from typing import IO, TYPE_CHECKING, NamedTuple
 
 import zstandard
 
 from .._repr import HtmlRepr
-from ..errors import DigestMismatch, ManifestError, SizeMismatch, VerificationError
+from ..errors import BudgetExceeded, DigestMismatch, ManifestError, SizeMismatch, VerificationError
 from ..http.client import Client
 from ..http.exchange import Exchange
 from ..oci import mediatypes as mt
+from ..oci.budgets import Budgets, Meter
 from ..oci.digest import Digest, Verifier
 from ..oci.manifest import Descriptor
 from ..oci.reference import Reference
@@ -39,13 +42,16 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _CHUNK = 1 << 20
-# Real layers hold up to a few hundred thousand entries; a tiny gzip of empty headers can claim
-# millions, and every entry is kept in memory.
-MAX_ENTRIES = 1 << 21
+# tarfile's stream mode slices off the rest of its buffer on every read, so each 512-byte header
+# copies the buffer: with a MiB buffer, a million empty files cost minutes of memcpy.
+_TAR_BUFFER = 32 << 10
+# Modes (permission bits) and the usual uids and gids, one int object each for every entry that has them.
+_SMALL = tuple(range(1 << 12))
 _KINDS = {
     tarfile.REGTYPE: "file",
     tarfile.AREGTYPE: "file",
     tarfile.CONTTYPE: "file",
+    tarfile.GNUTYPE_SPARSE: "file",  # an old GNU sparse file: a regular file with holes
     tarfile.DIRTYPE: "dir",
     tarfile.SYMTYPE: "symlink",
     tarfile.LNKTYPE: "hardlink",
@@ -207,11 +213,18 @@ def tidy(name: str) -> str:
     return name.rstrip("/") or ("/" if name.startswith("/") else ".")
 
 
+def _shared(number: int) -> int:
+    """One object for each common mode, uid and gid: CPython caches only the ints up to 256."""
+    return _SMALL[number] if 0 <= number < len(_SMALL) else number
+
+
 def entry_of(info: tarfile.TarInfo, sha256: str = "") -> FileEntry:
-    """The listing of one tar member."""
+    """The listing of one tar member; link targets, digests and small numbers are shared: entries repeat them."""
     kind = _KINDS.get(info.type, "other")
     size = info.size if kind == "file" else 0
-    return FileEntry(tidy(info.name), kind, size, info.mode, info.uid, info.gid, info.mtime, info.linkname, sha256)
+    link, digest = sys.intern(info.linkname), sys.intern(sha256)
+    mode, uid, gid = _shared(info.mode), _shared(info.uid), _shared(info.gid)
+    return FileEntry(tidy(info.name), kind, size, mode, uid, gid, info.mtime, link, digest)
 
 
 def members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
@@ -231,9 +244,27 @@ def content_digest(tar: tarfile.TarFile, info: tarfile.TarInfo) -> str:
     return digest.hexdigest()
 
 
-def scan(tar: tarfile.TarFile) -> Iterator[FileEntry]:
-    """Every member of a tar opened in stream mode, regular files with their content digest."""
+def regions(info: tarfile.TarInfo) -> list[tuple[int, int]]:
+    """The ``(offset, length)`` pieces of a member's content its tar holds: all of it unless sparse."""
+    if info.issparse():
+        return list(info.sparse or ())  # type: ignore[arg-type]  # typeshed types it loosely
+    return [(0, info.size)]
+
+
+def holes(info: tarfile.TarInfo) -> int:
+    """Bytes of a member's content that its tar does not hold: the size a sparse file's holes claim."""
+    return max(0, info.size - sum(length for _, length in regions(info)))
+
+
+def scan(tar: tarfile.TarFile, meter: Meter | None = None) -> Iterator[FileEntry]:
+    """Every member of a tar opened in stream mode, regular files with their content digest.
+
+    Each member is charged to ``meter`` (default budgets when None) before it is read, a sparse file's holes included.
+    """
+    meter = meter or Meter()
     for info in members(tar):
+        meter.entries()
+        meter.bytes(holes(info))
         yield entry_of(info, content_digest(tar, info) if info.isreg() else "")
 
 
@@ -332,15 +363,17 @@ class _Body(io.RawIOBase):
 class TarStream:
     """The uncompressed tar as it is read: counted and hashed, for the size and the ``diff_id``."""
 
-    def __init__(self, source: IO[bytes], algorithm: str) -> None:
+    def __init__(self, source: IO[bytes], algorithm: str, meter: Meter) -> None:
         self.source = source
         self.count = 0
+        self.meter = meter
         self._hash = hashlib.new(algorithm)
 
     def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes."""
-        data = self.source.read(size)
+        """Up to ``size`` bytes (a chunk at most: a budget is checked before more is decompressed)."""
+        data = self.source.read(_CHUNK if size < 0 else min(size, _CHUNK))
         self.count += len(data)
+        self.meter.bytes(len(data))
         self._hash.update(data)
         return data
 
@@ -365,12 +398,14 @@ def open_layer(
     *,
     index: int,
     diff_id: Digest | None = None,
+    meter: Meter | None = None,
 ) -> Iterator[tuple[tarfile.TarFile, TarStream]]:
     """The layer's tar in stream mode, read as it downloads; on leaving, the rest is read and verified.
 
     Raises :class:`VerificationError` when the blob or the tar inside does not match its digest
-    or is not a readable tar.
+    or is not a readable tar, :class:`BudgetExceeded` as soon as it passes a budget of ``meter``.
     """
+    meter = (meter or Meter()).layer(f"layer {index} ({layer.digest})")
     compression = mt.layer_compression(layer.media_type)
     if compression is None:
         raise ManifestError(f"layer {index} has media type {layer.media_type}, which regkit cannot read")
@@ -378,8 +413,8 @@ def open_layer(
     body = _Body(response.iter_bytes(), Verifier(layer.digest, layer.size, f"layer {index}"))
     try:
         with uncompressed(io.BufferedReader(body, _CHUNK), compression) as plain:
-            stream = TarStream(plain, diff_id.algorithm if diff_id else "sha256")
-            with BoundedTarFile.open(fileobj=stream, mode="r|", bufsize=_CHUNK) as tar:  # type: ignore[call-overload]
+            stream = TarStream(plain, diff_id.algorithm if diff_id else "sha256", meter)
+            with BoundedTarFile.open(fileobj=stream, mode="r|", bufsize=_TAR_BUFFER) as tar:  # type: ignore[call-overload]
                 yield tar, stream
             stream.drain()
         while body.read(_CHUNK):  # trailing bytes after the compressed stream still count for the digest
@@ -389,7 +424,7 @@ def open_layer(
             raise DigestMismatch(
                 f"layer {index} ({layer.digest}) uncompresses to {stream.digest}, not diff_id {diff_id}"
             )
-    except (DigestMismatch, SizeMismatch) as exc:
+    except (DigestMismatch, SizeMismatch, BudgetExceeded) as exc:
         exc.exchange = exc.exchange or response.exchange
         raise
     except _BROKEN as exc:
@@ -409,11 +444,15 @@ def read_layer(
     index: int = 0,
     diff_id: Digest | None = None,
     created_by: str = "",
+    budgets: Budgets | None = None,
+    meter: Meter | None = None,
 ) -> LayerReport:
-    """Stream one layer and list it: sizes, entries (with content digests), exchanges."""
+    """Stream one layer and list it: sizes, entries (with content digests), exchanges.
+
+    ``meter`` carries what the image has spent so far (a new one, with ``budgets``, when None).
+    """
     exchanges: list[Exchange] = []
-    with open_layer(client, ref, layer, token, exchanges, index=index, diff_id=diff_id) as (tar, stream):
-        entries = tuple(islice(scan(tar), MAX_ENTRIES + 1))
-        if len(entries) > MAX_ENTRIES:
-            raise VerificationError(f"layer {index} ({layer.digest}) has more than {MAX_ENTRIES} entries: refused")
+    meter = meter or Meter(budgets)
+    with open_layer(client, ref, layer, token, exchanges, index=index, diff_id=diff_id, meter=meter) as (tar, stream):
+        entries = tuple(scan(tar, meter))
     return LayerReport(index, layer, stream.count, stream.digest, entries, created_by, tuple(exchanges))

@@ -5,20 +5,26 @@ from __future__ import annotations
 import argparse
 import json
 import operator
-import re
 import stat
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .common import add_registry_options, client_from_args, positive, printable
+from .common import (
+    add_budget_options,
+    add_registry_options,
+    budgets_from_args,
+    byte_count,
+    client_from_args,
+    positive,
+    printable,
+)
 
 if TYPE_CHECKING:
     from ..analysis.image import ImageAnalysis
     from ..analysis.layers import FileEntry
     from ..http.client import Client
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?", re.IGNORECASE)
 _TYPE_BITS = {
     "file": stat.S_IFREG,
     "hardlink": stat.S_IFREG,
@@ -52,7 +58,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     analyze.add_argument(
         "--highest-wasted-bytes",
-        type=_byte_count,
+        type=byte_count,
         metavar="N",
         help="exit 1 when more than N bytes (20MB, 5MiB) are wasted",
     )
@@ -83,6 +89,7 @@ def _registry_options(parser: argparse.ArgumentParser, func: Any, *, json_output
 def _image_options(parser: argparse.ArgumentParser, func: Any, *, json_output: bool = True) -> None:
     parser.add_argument("reference", metavar="REF", help="image reference, e.g. 127.0.0.1:5000/library/busybox")
     parser.add_argument("--platform", help="os/arch[/variant] to pick from a multi-platform image (default: this host)")
+    add_budget_options(parser)
     _registry_options(parser, func, json_output=json_output)
 
 
@@ -94,16 +101,6 @@ def _fraction(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1")
     return value
-
-
-def _byte_count(text: str) -> int:
-    """``1000``, ``20MB`` (10**6) or ``5MiB`` (2**20) as bytes."""
-    match = _SIZE.fullmatch(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a byte count such as 1000, 20MB or 5MiB")
-    number, prefix, binary = match.groups()
-    power = "kmgt".find(prefix.lower()) + 1 if prefix else 0
-    return int(float(number) * (1024 if binary else 1000) ** power)
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -173,7 +170,7 @@ def _layers(args: argparse.Namespace) -> int:
 def _analysis(args: argparse.Namespace, client: Client) -> ImageAnalysis:
     from ..analysis.image import analyze
 
-    return analyze(args.reference, platform=args.platform, client=client)
+    return analyze(args.reference, platform=args.platform, client=client, budgets=budgets_from_args(args))
 
 
 def _print_layer_changes(analysis: ImageAnalysis) -> None:
@@ -216,7 +213,9 @@ def _files(args: argparse.Namespace) -> int:
     if args.layer is not None:
         from ..analysis.image import analyze_layer
 
-        report = analyze_layer(args.reference, args.layer, platform=args.platform, client=client)
+        report = analyze_layer(
+            args.reference, args.layer, platform=args.platform, client=client, budgets=budgets_from_args(args)
+        )
         listing = [(entry, report.index) for entry in report.entries]
     else:
         analysis = _analysis(args, client)
@@ -302,7 +301,9 @@ def _print_analysis(analysis: ImageAnalysis, top: int) -> None:
 def _export(args: argparse.Namespace) -> int:
     from ..analysis.export import export
 
-    result = export(args.reference, args.directory, platform=args.platform, client=_client(args))
+    result = export(
+        args.reference, args.directory, platform=args.platform, client=_client(args), budgets=budgets_from_args(args)
+    )
     print(
         f"wrote {result.directory}: {result.files} files ({result.bytes} bytes), {result.directories} directories, "
         f"{result.symlinks} symlinks, {result.hardlinks} hard links from layers "
@@ -341,7 +342,12 @@ def _compare(args: argparse.Namespace) -> int:
     from ..analysis.compare import compare_images
 
     comparison = compare_images(
-        args.reference, args.other, platform=args.platform, files=not args.layers_only, client=_client(args)
+        args.reference,
+        args.other,
+        platform=args.platform,
+        files=not args.layers_only,
+        client=_client(args),
+        budgets=budgets_from_args(args),
     )
     if args.json:
         _print_json(comparison.to_dict())

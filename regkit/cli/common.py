@@ -6,7 +6,7 @@ import argparse
 import math
 import re
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from ..errors import InvalidOption
 from ..http.client import MAX_TIMEOUT, Client
@@ -15,16 +15,58 @@ from ..http.mirrors import Mirrors
 from ..http.retry import DEFAULT_MAX_WAIT, RetryPolicy
 from ..http.speed import DEFAULT_MIN_SPEED, DEFAULT_SPEED_TIME, SpeedLimit
 from ..http.transport import DEFAULT_TIMEOUT
+from ..oci.budgets import OPTIONS, Budgets
 
 # C0 and C1 controls except tab and newline: in registry data they could drive the terminal.
 # Longer than any wait worth configuring; beyond it the socket layer overflows (1e20 s).
 MAX_SECONDS = MAX_TIMEOUT
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?", re.IGNORECASE)
 
 
 def printable(text: object) -> str:
     """``text`` with control characters shown as ``\\xNN``: names and bodies from a registry are hostile."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def byte_count(text: str) -> int:
+    """``1000``, ``20MB`` (10**6) or ``5MiB`` (2**20) as bytes."""
+    match = _SIZE.fullmatch(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a byte count such as 1000, 20MB or 5MiB")
+    number, prefix, binary = match.groups()
+    power = "kmgt".find(prefix.lower()) + 1 if prefix else 0
+    return int(float(number) * (1024 if binary else 1000) ** power)
+
+
+def _count(text: str) -> int:
+    """A whole number of entries of at least 1 (``2M`` or ``2Mi`` allowed)."""
+    value = byte_count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def add_budget_options(parser: argparse.ArgumentParser, *, only: tuple[str, ...] | None = None) -> None:
+    """``--max-layer-bytes`` and the other budgets of :class:`~regkit.budgets.Budgets` (``only`` some of them)."""
+    defaults = Budgets()
+    for field in fields(Budgets):
+        if only is not None and field.name not in only:
+            continue
+        unit = "bytes" if field.name.endswith("bytes") else "entries"
+        parser.add_argument(
+            OPTIONS[field.name],
+            dest=f"budget_{field.name}",
+            type=byte_count if unit == "bytes" else _count,
+            metavar="N",
+            help=f"budget: refuse past N {field.name.replace('_', ' ')} (default {getattr(defaults, field.name)})",
+        )
+
+
+def budgets_from_args(args: argparse.Namespace) -> Budgets:
+    """The budgets given by :func:`add_budget_options`' options, the defaults for the rest."""
+    given = {f.name: getattr(args, f"budget_{f.name}", None) for f in fields(Budgets)}
+    return Budgets(**{name: value for name, value in given.items() if value is not None})
 
 
 def add_registry_options(parser: argparse.ArgumentParser, *, retries: bool = True) -> None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..http.mirrors import attempts
-from .common import add_registry_options, client_from_args, mirrors_from_args
+from .common import add_budget_options, add_registry_options, budgets_from_args, client_from_args, mirrors_from_args
 from .signals import signals_abort
 
 
@@ -33,6 +33,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         help="layer compression in the output; auto turns zstd into tar for old engines (default)",
     )
     add_registry_options(pull)
+    add_budget_options(pull, only=("layer_bytes", "image_bytes"))  # what converting a layer decompresses
     pull.add_argument("-j", "--jobs", type=int, default=3, help="concurrent blob downloads (default 3, like dockerd)")
     pull.add_argument("--cache-dir", help="keep verified blobs here and reuse them next time")
     pull.add_argument("-q", "--quiet", action="store_true", help="print only the output path")
@@ -63,6 +64,7 @@ def _pull(args: argparse.Namespace) -> int:
                 platform=args.platform,
                 format=args.format,
                 layer_format=args.layer_format,
+                budgets=budgets_from_args(args),
                 jobs=args.jobs,
                 client=client,
                 cache_dir=args.cache_dir,

@@ -1,4 +1,8 @@
-"""Layer compression: choosing a target format and converting while streaming, checked by diff_id."""
+"""Layer compression: choosing a target format and converting while streaming, checked by diff_id.
+
+The uncompressed stream is charged chunk by chunk to the pull's :class:`~regkit.budgets.Meter`, so a
+decompression bomb stops the conversion as soon as it passes a budget, not after it filled the disk.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import zstandard
 
 from ..errors import DigestMismatch, ManifestError
 from ..oci import mediatypes as mt
+from ..oci.budgets import Meter
 from ..oci.digest import Digest, Verifier
 from ..oci.manifest import Descriptor
 from .store import BlobStore
@@ -65,9 +70,20 @@ def _compressed(handle: _Writer, compression: str) -> Iterator[_Writer]:
 
 
 def convert_layer(
-    store: BlobStore, layer: Descriptor, diff_id: Digest, target: str, *, oci: bool, index: int
+    store: BlobStore,
+    layer: Descriptor,
+    diff_id: Digest,
+    target: str,
+    *,
+    oci: bool,
+    index: int,
+    meter: Meter | None = None,
 ) -> Descriptor:
-    """Write ``layer`` re-compressed as ``target`` into the store; its tar must hash to ``diff_id``."""
+    """Write ``layer`` re-compressed as ``target`` into the store; its tar must hash to ``diff_id``.
+
+    ``meter`` (the image's budgets) is charged every uncompressed chunk before it is written.
+    """
+    meter = (meter or Meter()).layer(f"layer {index} ({layer.digest})")
     source = mt.layer_compression(layer.media_type)
     if source is None:
         raise ManifestError(f"layer {index} has media type {layer.media_type}, which regkit cannot convert")
@@ -82,6 +98,7 @@ def convert_layer(
         try:
             with uncompressed(raw, source) as tar_stream, _compressed(_Tee(out, verifier), target) as sink:
                 while chunk := tar_stream.read(_CHUNK):
+                    meter.bytes(len(chunk))
                     diff.update(chunk)
                     sink.write(chunk)
         except (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError) as exc:

@@ -18,6 +18,7 @@ from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
 from ..http.mirrors import Mirrors, first_answer
 from ..http.ratelimit import RateLimit, budget
+from ..oci.budgets import Budgets
 from ..oci.manifest import Descriptor, check_config_size
 from ..oci.platform import Platform
 from ..oci.reference import Reference
@@ -76,6 +77,7 @@ def pull(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
     mirrors: Mirrors | None = None,
+    budgets: Budgets | None = None,
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> PullResult:
@@ -83,6 +85,7 @@ def pull(
 
     With ``mirrors``, a Docker Hub name is tried on each mirror in turn and then on Docker Hub
     (see :mod:`regkit.http.mirrors`); the blobs come from the one that answered the manifest.
+    ``budgets`` bounds the uncompressed bytes of layers converted to another compression.
     """
     # Every input is checked before the first request, so a typo never costs a download.
     if not isinstance(jobs, int) or jobs < 1:
@@ -99,7 +102,7 @@ def pull(
         raise OutputError(f"cannot create the output directory {target.parent}: {exc.strerror or exc}") from None
     with client_for(client, options, pool_size=max(jobs, 4) * 2) as session:
         repo = Repository(session, ref)
-        return _pull(repo, target, platform, format, layer_format, jobs, cache_dir, progress, started, mirrors)
+        return _pull(repo, target, platform, format, layer_format, jobs, cache_dir, progress, started, mirrors, budgets)
 
 
 def _pull(
@@ -113,6 +116,7 @@ def _pull(
     progress: Progress,
     started: float,
     mirrors: Mirrors | None,
+    budgets: Budgets | None,
 ) -> PullResult:
     ref = repo.reference
     mirrors = mirrors or Mirrors()
@@ -140,7 +144,7 @@ def _pull(
         store = BlobStore(work, trusted=not cache_dir)
         blobs = fetch_all(repo, manifest, store, jobs, progress)
         progress.step("assemble", f"writing {target}")
-        image = assemble(manifest, store, target, format=format, layer_format=layer_format)
+        image = assemble(manifest, store, target, format=format, layer_format=layer_format, budgets=budgets)
         progress.step("done", f"wrote {target} in {time.perf_counter() - started:.2f} s")  # the last line says so
     finally:
         client.endpoints, client.insecure = configured

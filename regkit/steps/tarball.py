@@ -23,6 +23,7 @@ from .._repr import HtmlRepr
 from ..errors import InvalidOption, OutputError
 from ..oci import jsonsafe
 from ..oci import mediatypes as mt
+from ..oci.budgets import Budgets, Meter
 from ..oci.digest import Digest
 from ..oci.manifest import Descriptor, ImageManifest, check_config_size, config_diff_ids, parse_config
 from ..oci.reference import Reference, resolve
@@ -149,12 +150,14 @@ def assemble(
     format: str = "docker",
     layer_format: str = "auto",
     tags: list[str] | None = None,
+    budgets: Budgets | None = None,
 ) -> AssembledImage:
     """Write an image whose blobs are in ``blobs`` to ``output``: a ``docker load`` tar, or an OCI layout.
 
     Needs no network: the image manifest (or :func:`get_manifest`'s result), the blob store or its
     directory (config and layers, verified as they were stored) and, for the tags, the ``reference``
     (a manifest result carries its own). An OCI layout is a tar if ``output`` ends in ``.tar``.
+    Layers converted to another compression are decompressed within ``budgets``.
     """
     check_output_options(format, layer_format)
     given = resolve(reference) if isinstance(reference, str) else reference
@@ -173,6 +176,7 @@ def assemble(
     oci = mt.is_oci(image.media_type)
     layers: list[Descriptor] = []
     converted: list[int] = []
+    meter = Meter(budgets)
     for i, (layer, diff_id) in enumerate(zip(image.layers, diff_ids, strict=False)):
         target = target_compression(
             layer_format, mt.layer_compression(layer.media_type), docker_format=format == "docker"
@@ -180,7 +184,7 @@ def assemble(
         if target is None:
             layers.append(layer)
         else:
-            layers.append(convert_layer(store, layer, diff_id, target, oci=oci, index=i))
+            layers.append(convert_layer(store, layer, diff_id, target, oci=oci, index=i, meter=meter))
             converted.append(i)
     if converted:
         manifest_raw, manifest_digest = _rewritten_manifest(image, layers)
