@@ -11,8 +11,8 @@ import pytest
 
 import regkit
 from regkit import BudgetExceeded, Budgets
-from regkit import mediatypes as mt
 from regkit.analysis import analyze, analyze_layer, export
+from regkit.oci import mediatypes as mt
 
 from .helpers import Member, cli, crafted, old_gnu_sparse, pax_sparse, push, registry_blob_file
 

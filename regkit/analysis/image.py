@@ -239,7 +239,7 @@ def analyze(
 
     ``cache`` maps layer digests to reports already read, to skip layers shared with an image
     analysed before (it is filled as layers are read). ``budgets`` bounds what the layers may cost
-    (:class:`~regkit.budgets.Budgets`; the defaults are far above any real image).
+    (:class:`~regkit.oci.budgets.Budgets`; the defaults are far above any real image).
     """
     ref = as_reference(ref)
     with client_for(client, options) as session:

@@ -6,7 +6,7 @@ checked against the config's ``diff_id``. File contents pass through a SHA-256 a
 and the tar's metadata (extended headers, GNU long names, sparse maps) is refused unread past
 ``MAX_EXTENDED_HEADER`` bytes a piece and ``MAX_LAYER_METADATA`` bytes a layer, so memory depends on
 the number of entries, never on the size of the layer. Uncompressed bytes and entries are charged to
-the image's :class:`~regkit.budgets.Meter` as they are read, and a sparse file's holes at the size
+the image's :class:`~regkit.oci.budgets.Meter` as they are read, and a sparse file's holes at the size
 they claim before its content is hashed, so a bomb is refused as soon as it passes a budget.
 """
 

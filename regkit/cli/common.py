@@ -48,7 +48,7 @@ def _count(text: str) -> int:
 
 
 def add_budget_options(parser: argparse.ArgumentParser, *, only: tuple[str, ...] | None = None) -> None:
-    """``--max-layer-bytes`` and the other budgets of :class:`~regkit.budgets.Budgets` (``only`` some of them)."""
+    """``--max-layer-bytes`` and the other budgets of :class:`~regkit.oci.budgets.Budgets` (``only`` some of them)."""
     defaults = Budgets()
     for field in fields(Budgets):
         if only is not None and field.name not in only:

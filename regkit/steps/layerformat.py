@@ -1,6 +1,6 @@
 """Layer compression: choosing a target format and converting while streaming, checked by diff_id.
 
-The uncompressed stream is charged chunk by chunk to the pull's :class:`~regkit.budgets.Meter`, so a
+The uncompressed stream is charged chunk by chunk to the pull's :class:`~regkit.oci.budgets.Meter`, so a
 decompression bomb stops the conversion as soon as it passes a budget, not after it filled the disk.
 """
 
