@@ -6,6 +6,7 @@ Nothing here skips: a missing binary fails with a LabError that names the Debian
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,19 @@ from regkit.lab.engine import DockerEngine
 from regkit.lab.images import SampleImage, sample_images
 from regkit.lab.registry import RegistryServer
 from regkit.lab.upload import push_image
+
+
+@pytest.fixture(scope="session", autouse=True)
+def blob_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's blob cache: tests (their CLI subprocesses and notebook kernels too) never touch ~/.cache."""
+    path = tmp_path_factory.mktemp("blob-cache")
+    previous = os.environ.get("REGKIT_CACHE_DIR")
+    os.environ["REGKIT_CACHE_DIR"] = str(path)
+    yield path
+    if previous is None:
+        del os.environ["REGKIT_CACHE_DIR"]
+    else:
+        os.environ["REGKIT_CACHE_DIR"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from .common import printable
 GROUPS = {
     "pull": "pull",
     "lab": "lab",
+    "cache": "cache",
     **dict.fromkeys(("layers", "files", "analyze", "export", "sizes", "compare"), "analysis"),
     **dict.fromkeys(("diagnose", "ratelimit", "proxy-config"), "diagnosis"),
 }

@@ -38,7 +38,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     add_registry_options(pull)
     pull.add_argument("-j", "--jobs", type=int, default=3, help="concurrent blob downloads (default 3, like dockerd)")
-    pull.add_argument("--cache-dir", help="keep verified blobs here and reuse them next time")
+    pull.add_argument(
+        "--cache-dir", help="blob cache to use (default: $REGKIT_CACHE_DIR, $XDG_CACHE_HOME/regkit or ~/.cache/regkit)"
+    )
+    pull.add_argument("--no-cache", action="store_true", help="neither use nor fill the blob cache")
     pull.add_argument("-q", "--quiet", action="store_true", help="print only the output path")
     pull.add_argument(
         "--transcript",
@@ -64,6 +67,7 @@ def _pull(args: argparse.Namespace) -> int:
                 jobs=args.jobs,
                 client=client,
                 cache_dir=args.cache_dir,
+                cache=not args.no_cache,
                 progress=Progress() if args.quiet else BarProgress(),
             )
     finally:
@@ -85,6 +89,12 @@ def _pull(args: argparse.Namespace) -> int:
             f"{result.downloaded_bytes} bytes in {result.seconds:.1f} s over {len(result.exchanges)} requests",
             file=sys.stderr,
         )
+        if result.cached_blobs:
+            cached = result.cached_blobs
+            print(
+                f"from the cache: {len(cached)} of {len(result.blobs)} blobs ({sum(b.size for b in cached)} bytes)",
+                file=sys.stderr,
+            )
     return 0
 
 

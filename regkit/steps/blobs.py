@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import SizeMismatch, TransportError, UnexpectedResponse, VerificationError
@@ -19,6 +18,7 @@ from ..oci.digest import Verifier
 from ..oci.manifest import Descriptor
 from ..oci.reference import Reference
 from .auth import Token, get_token, send_authorized
+from .places import Writable
 from .store import BlobStore
 
 MAX_REDIRECTS = 5
@@ -67,18 +67,33 @@ def fetch_blob(
         return BlobResult(descriptor, store.path(descriptor.digest), (), 0.0, cached=True)
     token = token or get_token(ref, client=client)
     start = time.perf_counter()
+    with store.writer(descriptor.digest, descriptor.size) as (handle, verifier):
+        exchanges = download_into(client, ref, descriptor, token, handle, verifier, progress)
+    return BlobResult(descriptor, store.path(descriptor.digest), exchanges, time.perf_counter() - start)
+
+
+def download_into(
+    client: Client,
+    ref: Reference,
+    descriptor: Descriptor,
+    token: Token,
+    handle: Writable,
+    verifier: Verifier,
+    progress: Progress | None = None,
+) -> tuple[Exchange, ...]:
+    """Stream the blob into ``handle`` (resuming with ``Range`` after a break) and check its digest and size."""
     exchanges: list[Exchange] = []
     try:
-        with store.writer(descriptor.digest, descriptor.size) as (handle, verifier):
-            _download(client, ref, descriptor, token, exchanges, handle, verifier, progress or (lambda count: None))
+        _download(client, ref, descriptor, token, exchanges, handle, verifier, progress or (lambda count: None))
+        verifier.check()
     except VerificationError as exc:
-        # The digest is checked when the writer closes: name the response that delivered the bytes.
+        # Name the response that delivered the bytes.
         exc.exchange = exc.exchange or exchanges[-1]
         encoding = exc.exchange.header("content-encoding")
         if encoding and encoding != "identity":
             exc.hint = f"the response has Content-Encoding {encoding}: a proxy re-encoded the blob"
         raise
-    return BlobResult(descriptor, store.path(descriptor.digest), tuple(exchanges), time.perf_counter() - start)
+    return tuple(exchanges)
 
 
 def follow_blob(
@@ -138,7 +153,7 @@ def _download(
     descriptor: Descriptor,
     token: Token,
     exchanges: list[Exchange],
-    handle: BinaryIO,
+    handle: Writable,
     verifier: Verifier,
     progress: Progress,
 ) -> None:
@@ -191,7 +206,7 @@ def check_length(response: HttpResponse, descriptor: Descriptor, offset: int) ->
         )
 
 
-def _stream(response: HttpResponse, handle: BinaryIO, verifier: Verifier, progress: Progress) -> None:
+def _stream(response: HttpResponse, handle: Writable, verifier: Verifier, progress: Progress) -> None:
     for chunk in response.iter_bytes():
         verifier.update(chunk)
         handle.write(chunk)

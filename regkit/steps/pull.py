@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,17 +17,23 @@ from ..http.client import AuthArg, Client, as_reference
 from ..http.endpoints import Endpoints
 from ..http.exchange import Exchange
 from ..http.ratelimit import RateLimit, budget
+from ..oci.digest import Digest, Verifier
 from ..oci.manifest import Descriptor
 from ..oci.platform import Platform
 from ..oci.reference import Reference
 from .auth import Token, get_token
-from .blobs import BlobResult, fetch_blob
+from .blobs import BlobResult, download_into, fetch_blob
+from .cache import open_cache
 from .manifest_fetch import ManifestResult, get_manifest
+from .places import Place
 from .progress import Progress
 from .store import BlobStore
-from .tarball import AssembledImage, assemble, check_output_options
+from .tarball import AssembledImage, assemble, assembled, check_output_options, needs_conversion, placed_output
 
 DEFAULT_JOBS = 3  # the Docker engine's default max-concurrent-downloads
+
+# Fetches one blob (reporting bytes as they arrive) and says where it is and how it came.
+Fetch = Callable[[Descriptor, Callable[[int], None]], BlobResult]
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,11 @@ class PullResult:
     def rate_limit(self) -> tuple[RateLimit | None, RateLimit | None]:
         """The pull budget the registry announced before and after this pull (None where it said nothing)."""
         return budget(self.exchanges)
+
+    @property
+    def cached_blobs(self) -> tuple[BlobResult, ...]:
+        """The blobs taken from the cache instead of the network."""
+        return tuple(b for b in self.blobs if b.cached)
 
     @property
     def downloaded_bytes(self) -> int:
@@ -78,9 +90,15 @@ def pull(
     insecure: bool = False,
     endpoints: Endpoints | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    cache: bool = True,
     progress: Progress | None = None,
 ) -> PullResult:
-    """Resolve, authenticate, fetch the manifest and blobs, and write a ``docker load``-able image."""
+    """Resolve, authenticate, fetch the manifest and blobs, and write a ``docker load``-able image.
+
+    Blobs come from the blob cache when it holds them (``cache_dir``, default
+    :func:`~regkit.steps.cache.default_cache_dir`; ``cache=False`` bypasses it) and are written
+    once, straight into the output; downloaded ones enter the cache after their digest is checked.
+    """
     # Every input is checked before the first request, so a typo never costs a download.
     if not isinstance(jobs, int) or jobs < 1:
         raise InvalidOption(f"jobs must be a whole number of at least 1, not {jobs!r}")
@@ -108,26 +126,89 @@ def pull(
         "manifest", f"{manifest.digest}{chosen}, {len(manifest.layers)} layers, {manifest.manifest.total_size} bytes"
     )
 
-    try:
-        work = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix=".regkit-", dir=target.parent.resolve()))
-    except OSError as exc:
-        raise OutputError(f"cannot create a work directory beside {target}: {exc.strerror or exc}") from None
-    try:
-        store = BlobStore(work, trusted=not cache_dir)
-        blobs = fetch_all(client, ref, manifest, store, jobs, progress)
-        progress.step("assemble", f"writing {target}")
-        image = assemble(manifest, store, target, format=format, layer_format=layer_format)
-    finally:
-        if not cache_dir:
-            shutil.rmtree(work, ignore_errors=True)
+    blob_cache = open_cache(cache_dir, enabled=cache)
+    if needs_conversion(manifest, format, layer_format):
+        blobs, image = _stored_then_converted(
+            client, ref, manifest, target, blob_cache, jobs, progress, format, layer_format
+        )
+    else:
+        with placed_output(manifest, target, format) as places:
+            blobs = _concurrently(
+                manifest, jobs, progress, client, _into_place(client, ref, manifest, places, blob_cache)
+            )
+        progress.step("assemble", f"wrote {target}")
+        image = assembled(manifest, target, format, manifest.manifest.raw, list(manifest.layers), None, [])
     exchanges = tuple(list(client.transcript)[first:])
     return PullResult(ref, manifest.token, manifest, blobs, image, exchanges, time.perf_counter() - started)
+
+
+def _into_place(
+    client: Client, ref: Reference, manifest: ManifestResult, places: dict[Digest, Place], cache: BlobStore | None
+) -> Fetch:
+    """Each blob straight into its place in the output: from the cache when it holds it, else downloaded."""
+
+    def fetch(descriptor: Descriptor, advance: Callable[[int], None]) -> BlobResult:
+        place = places[descriptor.digest]
+        if cache is not None and cache.has(descriptor.digest, descriptor.size):
+            source = cache.path(descriptor.digest)
+            try:
+                place.fill_from(source)
+                return BlobResult(descriptor, source, (), 0.0, cached=True)
+            except FileNotFoundError:
+                pass  # pruned since: download it
+        start = time.perf_counter()
+        with place.writer() as handle:
+            verifier = Verifier(descriptor.digest, descriptor.size, "blob")
+            exchanges = download_into(client, ref, descriptor, manifest.token, handle, verifier, advance)
+        if cache is None:
+            return BlobResult(descriptor, place.path, exchanges, time.perf_counter() - start)
+        place.adopt_into(cache, descriptor.digest)
+        return BlobResult(descriptor, cache.path(descriptor.digest), exchanges, time.perf_counter() - start)
+
+    return fetch
+
+
+def _stored_then_converted(
+    client: Client,
+    ref: Reference,
+    manifest: ManifestResult,
+    target: Path,
+    cache: BlobStore | None,
+    jobs: int,
+    progress: Progress,
+    format: str,
+    layer_format: str,
+) -> tuple[tuple[BlobResult, ...], AssembledImage]:
+    """Layers to re-compress: every blob into a store (the cache, else a temporary one), then :func:`assemble`."""
+    try:
+        work = None if cache else Path(tempfile.mkdtemp(prefix=".regkit-", dir=target.parent.resolve()))
+    except OSError as exc:
+        raise OutputError(f"cannot create a work directory beside {target}: {exc.strerror or exc}") from None
+    store = cache or BlobStore(work, trusted=True)  # type: ignore[arg-type]
+    try:
+        blobs = fetch_all(client, ref, manifest, store, jobs, progress)
+        progress.step("assemble", f"writing {target}")
+        return blobs, assemble(manifest, store, target, format=format, layer_format=layer_format)
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def fetch_all(
     client: Client, ref: Reference, manifest: ManifestResult, store: BlobStore, jobs: int, progress: Progress
 ) -> tuple[BlobResult, ...]:
-    """Fetch the config and each distinct layer, ``jobs`` at a time; the first failure cancels the rest."""
+    """Fetch the config and each distinct layer into ``store``, ``jobs`` at a time."""
+
+    def fetch(descriptor: Descriptor, advance: Callable[[int], None]) -> BlobResult:
+        return fetch_blob(ref, descriptor, store, token=manifest.token, client=client, progress=advance)
+
+    return _concurrently(manifest, jobs, progress, client, fetch)
+
+
+def _concurrently(
+    manifest: ManifestResult, jobs: int, progress: Progress, client: Client, fetch: Fetch
+) -> tuple[BlobResult, ...]:
+    """``fetch`` the config and each distinct layer, ``jobs`` at a time; the first failure cancels the rest."""
     wanted: dict[str, tuple[Descriptor, str]] = {}
     wanted[str(manifest.config.digest)] = (manifest.config, "config")
     for i, layer in enumerate(manifest.layers):
@@ -141,7 +222,7 @@ def fetch_all(
             progress.advance(descriptor, count)
 
         progress.begin(descriptor, label)
-        result = fetch_blob(ref, descriptor, store, token=manifest.token, client=client, progress=advance)
+        result = fetch(descriptor, advance)
         progress.end(descriptor)
         return result
 
