@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import tarfile
@@ -31,10 +32,16 @@ PULLABLE = [
 ]
 
 
-def cli(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """``python -m regkit ARGS``."""
+def cli(*args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m regkit ARGS`` (with ``env`` added to this process's environment)."""
     return subprocess.run(
-        [sys.executable, "-m", "regkit", *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=300
+        [sys.executable, "-m", "regkit", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, **(env or {})},
     )
 
 
