@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_registry_options, credentials, endpoints_from_args, printable
+from .common import add_registry_options, credentials, endpoints_from_args, printable, read_timeout
 
 HUB_PROBE = "ratelimitpreview/test"  # the repository Docker documents for reading the limit
 
@@ -38,7 +38,7 @@ def _settings(args: argparse.Namespace) -> dict[str, object]:
         "endpoints": endpoints_from_args(args),
         "insecure": args.insecure_registry,
         "auth": credentials(args),
-        "timeout": args.timeout,
+        "timeout": read_timeout(args),
     }
 
 

@@ -10,10 +10,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import RegkitError
-from ..http.client import Client
 from .common import add_registry_options, client_from_args
+
+if TYPE_CHECKING:
+    from ..http.client import Client
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO, Protocol
 
-import zstandard
-
 from ..errors import DigestMismatch, ManifestError
 from ..oci import mediatypes as mt
 from ..oci.digest import Digest, Verifier
@@ -43,6 +41,8 @@ def uncompressed(handle: BinaryIO, compression: str) -> Iterator[BinaryIO]:
         with gzip.GzipFile(fileobj=handle, mode="rb") as reader:
             yield reader  # type: ignore[misc]
     elif compression == mt.ZSTD:
+        import zstandard  # on use: a pull that converts nothing never needs it
+
         with zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True) as reader:
             yield reader  # type: ignore[misc]
     else:
@@ -68,6 +68,8 @@ def convert_layer(
     store: BlobStore, layer: Descriptor, diff_id: Digest, target: str, *, oci: bool, index: int
 ) -> Descriptor:
     """Write ``layer`` re-compressed as ``target`` into the store; its tar must hash to ``diff_id``."""
+    import zstandard
+
     source = mt.layer_compression(layer.media_type)
     if source is None:
         raise ManifestError(f"layer {index} has media type {layer.media_type}, which regkit cannot convert")
