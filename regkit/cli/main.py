@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import RegkitError
-from ..oci.redact import redact_text
 from .common import printable
 
 # command -> the module of regkit.cli that registers it (with its options, help and handler)
@@ -63,12 +62,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("regkit: interrupted; nothing was written", file=sys.stderr)
         return 130
     except OSError as error:
+        from ..oci.redact import redact_text  # on failure only: hashlib and re cost start-up time
+
         where = f": {error.filename}" if error.filename else ""
         print(f"regkit: error: {printable(redact_text(str(error.strerror or error)))}{where}", file=sys.stderr)
         return 1
     except Exception as error:  # a bug: still no traceback for the user, and no secret in the message
         if os.environ.get("REGKIT_DEBUG"):
             raise
+        from ..oci.redact import redact_text
+
         text = printable(redact_text(str(error)))[:300]
         print(f"regkit: internal error: {type(error).__name__}: {text} (REGKIT_DEBUG=1 shows where)", file=sys.stderr)
         return 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
@@ -129,6 +128,8 @@ def _ctrl_c_aborts(client: Client) -> Iterator[None]:
 
 def _write_transcript(path: Path, har: dict[str, object]) -> None:
     """Write the HAR; a failure here is reported but never hides the pull's own outcome."""
+    import json
+
     try:
         path.write_text(json.dumps(har, indent=1) + "\n")
     except OSError as exc:
