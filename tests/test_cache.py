@@ -76,6 +76,8 @@ def test_an_oci_layout_directory_hard_links_the_cache(registry, tmp_path):
     warm = regkit.pull(ref, tmp_path / "warm", insecure=True, format="oci", cache_dir=cache)
     assert not any(b.cached for b in cold.blobs) and all(b.cached for b in warm.blobs)
     assert [e for e in warm.exchanges if e.step == "blob"] == []
+    assert f"{len(warm.blobs)} of {len(warm.blobs)} blobs" in warm._repr_html_()
+    assert f"0 of {len(cold.blobs)} blobs" in cold._repr_html_()
     for blob in warm.blobs:
         name = f"blobs/sha256/{blob.descriptor.digest.hex}"
         cached = (cache / name).stat()

@@ -103,29 +103,27 @@ def verify(cache: BlobStore) -> tuple[list[CachedBlob], list[CachedBlob]]:
     return good, bad
 
 
+_SIZES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_AGES = {"": 1, "S": 1, "M": 60, "H": 3600, "D": 86400, "W": 7 * 86400}
+
+
 def parse_size(text: str) -> int:
-    """``500M``, ``2G``, ``1024`` (bytes; K, M, G, T are powers of 1024)."""
-    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-    clean = text.strip().upper().removesuffix("B").removesuffix("I")
-    number, unit = (clean[:-1], clean[-1]) if clean and clean[-1] in units else (clean, "")
-    try:
-        value = float(number)
-    except ValueError:
-        raise InvalidOption(f"size {text!r} is not a number with an optional K, M, G or T") from None
-    if value < 0:
-        raise InvalidOption(f"size {text!r} must not be negative")
-    return int(value * units[unit])
+    """``500M``, ``2G``, ``1.5GiB``, ``1024`` (bytes; K, M, G, T are powers of 1024)."""
+    return int(_number_with_unit(text.strip().upper().removesuffix("B").removesuffix("I"), _SIZES, text, "size"))
 
 
 def parse_age(text: str) -> float:
     """``30d``, ``12h``, ``45m``, ``90s`` (or plain seconds) as seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-    clean = text.strip().lower()
-    number, unit = (clean[:-1], clean[-1]) if clean and clean[-1] in units else (clean, "s")
+    return _number_with_unit(text.strip().upper(), _AGES, text, "age")
+
+
+def _number_with_unit(clean: str, units: dict[str, int], text: str, what: str) -> float:
+    number, unit = (clean[:-1], clean[-1]) if clean and clean[-1] in units else (clean, "")
     try:
         value = float(number)
     except ValueError:
-        raise InvalidOption(f"age {text!r} is not a number with an optional s, m, h, d or w") from None
+        names = ", ".join(u for u in units if u)
+        raise InvalidOption(f"{what} {text!r} is not a number with an optional unit ({names})") from None
     if value < 0:
-        raise InvalidOption(f"age {text!r} must not be negative")
+        raise InvalidOption(f"{what} {text!r} must not be negative")
     return value * units[unit]
