@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 import threading
 from pathlib import Path
 
@@ -205,3 +206,18 @@ def test_sizes_and_ages_parse():
     assert parse_age("90") == 90 and parse_age("2h") == 7200 and parse_age("1d") == 86400
     with pytest.raises(regkit.InvalidOption):
         parse_size("lots")
+
+
+def test_an_unusable_cache_never_fails_a_pull(registry, tmp_path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the cache should be")
+    ref = f"{registry.host}/library/whiteout:latest"
+    result = regkit.pull(ref, tmp_path / "w.tar", insecure=True, cache_dir=blocked)
+    assert not result.cached_blobs and all(b.path == tmp_path / "w.tar" for b in result.blobs)
+    assert tar_blob_names(tmp_path / "w.tar") >= {b.descriptor.digest.hex for b in result.blobs}
+
+
+def tar_blob_names(path: Path) -> set[str]:
+    """The hex names of the ``blobs/sha256/`` members of a tar."""
+    with tarfile.open(path) as tar:
+        return {m.name.rsplit("/", 1)[1] for m in tar.getmembers() if m.name.startswith("blobs/sha256/") and m.isfile()}

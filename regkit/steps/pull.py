@@ -160,10 +160,14 @@ def _into_place(
         with place.writer() as handle:
             verifier = Verifier(descriptor.digest, descriptor.size, "blob")
             exchanges = download_into(client, ref, descriptor, manifest.token, handle, verifier, advance)
-        if cache is None:
-            return BlobResult(descriptor, place.path, exchanges, time.perf_counter() - start)
-        place.adopt_into(cache, descriptor.digest)
-        return BlobResult(descriptor, cache.path(descriptor.digest), exchanges, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        if cache is not None:
+            try:
+                place.adopt_into(cache, descriptor.digest)
+                return BlobResult(descriptor, cache.path(descriptor.digest), exchanges, seconds)
+            except OutputError:
+                pass  # a full or read-only cache costs the next pull a download, never this pull
+        return BlobResult(descriptor, place.path, exchanges, seconds)
 
     return fetch
 
@@ -180,11 +184,14 @@ def _stored_then_converted(
     layer_format: str,
 ) -> tuple[tuple[BlobResult, ...], AssembledImage]:
     """Layers to re-compress: every blob into a store (the cache, else a temporary one), then :func:`assemble`."""
-    try:
-        work = None if cache else Path(tempfile.mkdtemp(prefix=".regkit-", dir=target.parent.resolve()))
-    except OSError as exc:
-        raise OutputError(f"cannot create a work directory beside {target}: {exc.strerror or exc}") from None
-    store = cache or BlobStore(work, trusted=True)  # type: ignore[arg-type]
+    work: Path | None = None
+    store = cache
+    if store is None:
+        try:
+            work = Path(tempfile.mkdtemp(prefix=".regkit-", dir=target.parent.resolve()))
+        except OSError as exc:
+            raise OutputError(f"cannot create a work directory beside {target}: {exc.strerror or exc}") from None
+        store = BlobStore(work, trusted=True)
     try:
         blobs = fetch_all(client, ref, manifest, store, jobs, progress)
         progress.step("assemble", f"writing {target}")
