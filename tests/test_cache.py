@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 import regkit
+from regkit.analysis.image import analyze
 from regkit.steps.cache import default_cache_dir, parse_age, parse_size
 from regkit.steps.pull import fetch_all
 from regkit.steps.store import BlobStore
 
-from .helpers import cli
+from .helpers import cli, push_unique
 
 
 def blob_requests(har_path: Path) -> list[str]:
@@ -221,3 +222,16 @@ def tar_blob_names(path: Path) -> set[str]:
     """The hex names of the ``blobs/sha256/`` members of a tar."""
     with tarfile.open(path) as tar:
         return {m.name.rsplit("/", 1)[1] for m in tar.getmembers() if m.name.startswith("blobs/sha256/") and m.isfile()}
+
+
+def test_analysis_reads_what_a_pull_cached(registry, tmp_path):
+    image = push_unique(registry, "cache/analysed", b"analysed from the cache\n" * 1000)
+    ref = f"{registry.host}/cache/analysed:v1"
+    with regkit.Client(insecure=True) as client:
+        before = analyze(ref, client=client)
+        assert [e.step for e in client.transcript].count("blob") == 2  # config and the layer
+    regkit.pull(ref, tmp_path / "a.tar", insecure=True)  # into the session's cache ($REGKIT_CACHE_DIR)
+    with regkit.Client(insecure=True) as client:
+        after = analyze(ref, client=client)
+        assert [e.step for e in client.transcript].count("blob") == 0
+    assert after.to_dict()["layers"] == before.to_dict()["layers"] and after.manifest.digest == image.digest

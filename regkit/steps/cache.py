@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import InvalidOption
 from ..oci.digest import Digest
+from ..oci.manifest import Descriptor
 from .store import BlobStore
 
 
@@ -33,6 +34,12 @@ def open_cache(cache_dir: str | os.PathLike[str] | None = None, *, enabled: bool
     if not enabled:
         return None
     return BlobStore(cache_dir if cache_dir else default_cache_dir())
+
+
+def cached_file(descriptor: Descriptor) -> Path | None:
+    """The default cache's verified file of ``descriptor``'s blob, or None when it does not hold it."""
+    store = BlobStore(default_cache_dir())
+    return store.path(descriptor.digest) if store.has(descriptor.digest, descriptor.size) else None
 
 
 @dataclass(frozen=True)
