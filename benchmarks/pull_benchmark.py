@@ -1,22 +1,31 @@
 """Pull throughput and memory: regkit against its peers, measured in the same run on the same lab.
 
-    python benchmarks/pull_benchmark.py [--layers 4] [--layer-mib 64] [--runs 3]
+    benchmarks/setup                      # once: skopeo (Debian), python-dxf and oras-py (PyPI)
+    python benchmarks/pull_benchmark.py [--layers 5] [--layer-mib 80] [--rounds 5] [--sweep]
 
-Starts the lab in open mode with a throughput image (busybox plus N layers of random data), then
-times, for each tool, a whole pull of that image into a tar (or, for docker, into the engine):
+Starts the lab in open mode with a throughput image (busybox plus N layers of random data, gzip)
+and a second one whose layers are twice as large, then runs every client once per round, in
+interleaved rounds (so a noisy neighbour slows all of them alike), and prints the median wall
+time, the spread (min-max), the ratios to the parallel and sequential curl floors, and peak RSS:
 
-- ``floor``: curl fetching every blob straight from the CDN, 3 at a time, to /dev/null;
-- ``regkit -j3`` / ``regkit -j1``: ``regkit pull`` into a docker-load tar;
-- ``skopeo``: ``skopeo copy docker://… docker-archive:…`` (Debian's skopeo, if installed);
-- ``docker pull``: the private engine pulling and extracting (does more: unpacks to vfs).
+- ``curl -P3 floor``: curl fetching every blob straight from the CDN, 3 at a time, to /dev/null;
+- ``curl sequential``: the same blobs one after another, to files;
+- ``regkit cold``: ``regkit pull`` into a docker-load tar with an empty blob cache (fills it);
+- ``regkit --no-cache``: the same without the cache; ``regkit warm``: again with the cache full;
+- ``regkit 2x layers``: a cold pull of the image with layers twice as large (time and RSS scaling);
+- ``python-dxf``, ``oras-py``: their own pulls of the blobs to files (benchmarks/peers.py);
+- ``skopeo copy`` to a docker-archive, and ``docker pull`` (a private engine; also unpacks), when present;
+- ``regkit analyze``: the layer analysis of the same image.
 
-It prints the median wall time, throughput, the ratio to the floor and the peak RSS of each.
-Not a test: numbers depend on the machine; the ratios are what to compare.
+Then ``regkit --help`` start-up against ``python -c pass``, and with ``--sweep`` the ``--jobs`` and
+read-chunk-size sweeps. Not a test: numbers depend on the machine; the ratios are what to compare.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -24,13 +33,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import regkit
 from regkit.lab import Lab
+from regkit.lab import imagebuild as ib
 from regkit.lab.cdn import signed_url
-from regkit.lab.engine import DockerEngine
+from regkit.lab.images import noise
+from regkit.lab.upload import push_image
 
 # A small process measures the command: a child's peak RSS includes the pages of whoever forked or
 # spawned it (Linux records the old address space's peak at exec), and this process is large.
@@ -46,10 +57,23 @@ _, status, usage = os.wait4(pid, 0)
 print(time.perf_counter() - start, usage.ru_maxrss, status)
 """
 
+# regkit pull with another read size (a benchmark-only knob: the size is iter_bytes' default).
+_CHUNKED = """
+import sys
+from regkit.http.transport import HttpResponse
+HttpResponse.iter_bytes.__defaults__ = (int(sys.argv[1]),)
+from regkit.cli.main import main
+sys.exit(main(sys.argv[2:]))
+"""
 
-def measure(argv: list[str]) -> tuple[float, int]:
+Sample = tuple[float, int]  # wall seconds, peak RSS KiB (0: not measurable, a daemon did the work)
+
+
+def measure(argv: list[str], env: dict[str, str] | None = None) -> Sample:
     """Wall seconds and peak RSS (KiB) of one command, which must succeed."""
-    done = subprocess.run([sys.executable, "-c", _RUNNER, *argv], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _RUNNER, *argv], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
     seconds, rss, status = done.stdout.split()
     if status != "0":
         raise SystemExit(f"{' '.join(argv)} failed with wait status {status}: {done.stderr[-2000:]}")
@@ -58,14 +82,14 @@ def measure(argv: list[str]) -> tuple[float, int]:
 
 def size_options(parser: argparse.ArgumentParser) -> None:
     """``--layers`` and ``--layer-mib``: the throughput image both benchmarks use."""
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--layer-mib", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=5)
+    parser.add_argument("--layer-mib", type=int, default=80)
 
 
 @contextmanager
 def large_image(args: argparse.Namespace) -> Iterator[tuple[Path, Lab, str, regkit.ManifestResult]]:
     """A scratch directory, the lab in open mode with the throughput image, its reference and manifest."""
-    with tempfile.TemporaryDirectory(prefix="rk-bench-") as scratch_dir:
+    with tempfile.TemporaryDirectory(prefix="rk-bench-", dir=os.environ.get("BENCH_DIR")) as scratch_dir:
         scratch = Path(scratch_dir)
         print(f"building the lab with {args.layers} layers of {args.layer_mib} MiB ...", file=sys.stderr)
         with Lab(scratch / "lab", mode="open", large_layers=args.layers, large_layer_size=args.layer_mib << 20) as lab:
@@ -73,61 +97,164 @@ def large_image(args: argparse.Namespace) -> Iterator[tuple[Path, Lab, str, regk
             yield scratch, lab, ref, regkit.get_manifest(ref, client=regkit.Client(insecure=True))
 
 
+def push_double(lab: Lab, layers: int, layer_size: int) -> str:
+    """Push ``library/large2x``: ``layers`` layers of ``layer_size`` random bytes; its reference through the front."""
+    image = ib.build_image(
+        [(ib.tar_layer([ib.file(f"blob{i}.bin", noise(layer_size, 500 + i))]), "gzip") for i in range(layers)]
+    )
+    endpoints = regkit.Endpoints.create(auth=lab.token_url, insecure=True)
+    with regkit.Client(endpoints=endpoints, insecure=True, auth=lab.credentials) as client:
+        push_image(client, regkit.resolve(f"127.0.0.1:{lab.settings.registry}/library/large2x:latest"), image)
+    return f"{lab.front_host}/library/large2x:latest"
+
+
+def run_rounds(tools: dict[str, Callable[[], Sample]], rounds: int) -> dict[str, list[Sample]]:
+    """Every tool once per round, the order rotated each round."""
+    samples: dict[str, list[Sample]] = {name: [] for name in tools}
+    names = list(tools)
+    for r in range(rounds):
+        print(f"round {r + 1}/{rounds}", file=sys.stderr)
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            samples[name].append(tools[name]())
+    return samples
+
+
+def report(samples: dict[str, list[Sample]], total: int, floors: tuple[str, str]) -> None:
+    """The table: median, spread, ratios to both floors, peak RSS."""
+    parallel = statistics.median(s[0] for s in samples[floors[0]])
+    sequential = statistics.median(s[0] for s in samples[floors[1]])
+    print("| client | median s | spread s | MiB/s | x curl -P3 | x curl seq | peak RSS MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, runs in samples.items():
+        times = [s[0] for s in runs]
+        median = statistics.median(times)
+        rss = max(s[1] for s in runs)
+        size = total * 2 if "2x" in name else total
+        rss_text = f"{rss / 1024:.0f}" if rss else "n/a (daemon)"
+        print(
+            f"| {name} | {median:.2f} | {min(times):.2f}-{max(times):.2f} | {size / 2**20 / median:.0f} "
+            f"| {median / parallel:.2f} | {median / sequential:.2f} | {rss_text} |"
+        )
+
+
+def startup(rounds: int) -> None:
+    """``regkit --help`` against the interpreter's own start-up."""
+    python = sys.executable
+    runs: dict[str, list[Sample]] = {"python -c pass": [], "regkit --help": [], "regkit pull --help": []}
+    for _ in range(rounds):
+        runs["python -c pass"].append(measure([python, "-c", "pass"]))
+        runs["regkit --help"].append(measure([python, "-m", "regkit", "--help"]))
+        runs["regkit pull --help"].append(measure([python, "-m", "regkit", "pull", "--help"]))
+    print("\n| start-up | median s | spread s |\n| --- | --- | --- |")
+    for name, samples in runs.items():
+        times = [s[0] for s in samples]
+        print(f"| {name} | {statistics.median(times):.3f} | {min(times):.3f}-{max(times):.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     size_options(parser)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sweep", action="store_true", help="also sweep --jobs 1-8 and the read chunk size")
+    parser.add_argument("--no-peers", action="store_true", help="only curl and regkit (quick look)")
     args = parser.parse_args()
+    python = sys.executable
+    regkit_cli = [python, "-m", "regkit"]
 
-    with large_image(args) as (scratch, lab, ref, manifest):
+    with large_image(args) as (scratch, lab, ref, manifest), ExitStack() as stack:
+        print("pushing the image with layers twice as large ...", file=sys.stderr)
+        double = push_double(lab, args.layers, 2 * args.layer_mib << 20)
         blobs = [manifest.config, *manifest.layers]
         total = sum(d.size for d in blobs)
         out = scratch / "out.tar"
         urls = scratch / "urls.txt"
         urls.write_text("".join(signed_url(lab.cdn_url, d.digest.hex, lab.settings.secret, 3600) + "\n" for d in blobs))
-        python = sys.executable
-        tools: dict[str, Callable[[], tuple[float, int]]] = {
-            "floor (curl -P3)": lambda: measure(["sh", "-c", f"xargs -P 3 -n 1 curl -sf -o /dev/null < {urls}"]),
-            "regkit -j3": lambda: measure(
-                [python, "-m", "regkit", "pull", ref, "-o", str(out), "--insecure-registry", "-q"]
+        host, _, rest = ref.partition("/")
+        repository, _, tag = rest.partition(":")
+        warm_cache = scratch / "warm-cache"
+        pull = [*regkit_cli, "pull", "-o", str(out), "--insecure-registry", "-q"]
+        measure([*pull, ref], {"REGKIT_CACHE_DIR": str(warm_cache)})
+
+        def fresh(name: str) -> Path:
+            """``scratch/name``, gone (a folder or a file)."""
+            path = scratch / name
+            shutil.rmtree(path, ignore_errors=True)
+            path.unlink(missing_ok=True)
+            out.unlink(missing_ok=True)
+            return path
+
+        def cold(reference: str) -> Sample:
+            return measure([*pull, reference], {"REGKIT_CACHE_DIR": str(fresh("cold-cache"))})
+
+        def curl_files() -> Sample:
+            folder = fresh("curl")
+            folder.mkdir()
+            return measure(["sh", "-c", f"cd {folder} && xargs -n 1 curl -sf -O < {urls}"])
+
+        tools: dict[str, Callable[[], Sample]] = {
+            "curl -P3 floor (to /dev/null)": lambda: measure(
+                ["sh", "-c", f"xargs -P 3 -n 1 curl -sf -o /dev/null < {urls}"]
             ),
-            "regkit -j1": lambda: measure(
-                [python, "-m", "regkit", "pull", ref, "-o", str(out), "--insecure-registry", "-q", "-j", "1"]
-            ),
+            "curl sequential (to files)": curl_files,
+            "regkit cold (empty cache)": lambda: cold(ref),
+            "regkit --no-cache": lambda: measure([*pull, ref, "--no-cache"]),
+            "regkit warm (cache full)": lambda: measure([*pull, ref], {"REGKIT_CACHE_DIR": str(warm_cache)}),
+            "regkit 2x layers (cold)": lambda: cold(double),
+            "regkit analyze": lambda: measure([*regkit_cli, "analyze", ref, "--insecure-registry", "--json"]),
         }
-        if shutil.which("skopeo"):
-            tools["skopeo copy"] = lambda: measure(
-                [
-                    "skopeo",
-                    "copy",
-                    "--quiet",
-                    "--src-tls-verify=false",
-                    f"docker://{ref}",
-                    f"docker-archive:{out}:{ref}",
-                ]
-            )
-        with DockerEngine(scratch / "engine") as engine:
+        if not args.no_peers:
+            peers = str(Path(__file__).with_name("peers.py"))
+            for tool, label in (("dxf", "python-dxf"), ("oras", "oras-py")):
+                tools[f"{label} (to files)"] = lambda tool=tool: measure(
+                    [python, peers, tool, host, repository, tag, str(fresh("peer"))]
+                )
+            if shutil.which("skopeo"):
+                tools["skopeo copy (docker-archive)"] = lambda: measure(
+                    ["skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{ref}",
+                     f"docker-archive:{fresh('skopeo.tar')}:{ref}"]
+                )  # fmt: skip
+            if shutil.which("dockerd"):
+                from regkit.lab.engine import DockerEngine
 
-            def docker_pull() -> tuple[float, int]:
-                engine.run("rmi", "-f", ref, check=False)
-                start = time.perf_counter()
-                engine.run("pull", "-q", ref, timeout=600)
-                return time.perf_counter() - start, 0
+                engine = stack.enter_context(DockerEngine(scratch / "engine"))
 
-            tools["docker pull (extracts)"] = docker_pull
-            results = {}
-            for name, run in tools.items():
-                samples = []
-                for _ in range(args.runs):
-                    out.unlink(missing_ok=True)
-                    samples.append(run())
-                results[name] = (statistics.median(s[0] for s in samples), max(s[1] for s in samples))
-        floor = results["floor (curl -P3)"][0]
-        print(f"\n{len(blobs)} blobs, {total / 2**20:.0f} MiB, median of {args.runs} runs\n")
-        print(f"{'tool':<24}{'seconds':>9}{'MiB/s':>9}{'x floor':>9}{'peak RSS MiB':>14}")
-        for name, (seconds, rss) in results.items():
-            rss_text = f"{rss / 1024:.0f}" if rss else "n/a (daemon)"
-            print(f"{name:<24}{seconds:>9.2f}{total / 2**20 / seconds:>9.0f}{seconds / floor:>9.2f}{rss_text:>14}")
+                def docker_pull() -> Sample:
+                    engine.run("rmi", "-f", ref, check=False)
+                    start = time.perf_counter()
+                    engine.run("pull", "-q", ref, timeout=600)
+                    return time.perf_counter() - start, 0
+
+                tools["docker pull (also unpacks)"] = docker_pull
+        samples = run_rounds(tools, args.rounds)
+        cpu = platform.processor() or platform.machine()
+        print(
+            f"\n{len(blobs)} blobs, {total / 2**20:.0f} MiB ({args.layers} layers of {args.layer_mib} MiB), "
+            f"median of {args.rounds} interleaved rounds; {os.cpu_count()} CPUs ({cpu}), "
+            f"load average {os.getloadavg()[0]:.1f} at the end\n"
+        )
+        report(samples, total, ("curl -P3 floor (to /dev/null)", "curl sequential (to files)"))
+        startup(args.rounds * 2)
+        if args.sweep:
+            sweep(ref, pull, args.rounds, scratch)
+
+
+def sweep(ref: str, pull: list[str], rounds: int, scratch: Path) -> None:
+    """Cold pulls (no cache) with ``--jobs`` 1-8, then read sizes 256 KiB-8 MiB at the default jobs."""
+    jobs: dict[str, Callable[[], Sample]] = {
+        f"-j{n}": lambda n=n: measure([*pull, ref, "--no-cache", "-j", str(n)]) for n in (1, 2, 3, 4, 6, 8)
+    }
+    chunked = [sys.executable, "-c", _CHUNKED]
+    chunks: dict[str, Callable[[], Sample]] = {
+        f"{size >> 10} KiB": lambda size=size: measure([*chunked, str(size), *pull[3:], ref, "--no-cache"])
+        for size in (256 << 10, 1 << 20, 4 << 20, 8 << 20)
+    }
+    for title, tools in (("jobs", jobs), ("read size", chunks)):
+        samples = run_rounds(tools, rounds)
+        print(f"\n| {title} | median s | spread s | peak RSS MiB |\n| --- | --- | --- | --- |")
+        for name, runs in samples.items():
+            times = [s[0] for s in runs]
+            rss = max(s[1] for s in runs) / 1024
+            print(f"| {name} | {statistics.median(times):.2f} | {min(times):.2f}-{max(times):.2f} | {rss:.0f} |")
 
 
 if __name__ == "__main__":

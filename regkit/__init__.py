@@ -10,46 +10,116 @@ The public API, above every layer but the command line: it may import all of the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .diagnosis import Diagnosis, Finding, diagnose
-from .errors import (
-    AuthError,
-    BudgetExceeded,
-    Cancelled,
-    DigestMismatch,
-    InvalidOption,
-    InvalidPlatform,
-    InvalidReference,
-    LabError,
-    ManifestError,
-    NoMatchingPlatform,
-    NotFound,
-    OutputError,
-    RegistryError,
-    RegkitError,
-    SizeMismatch,
-    TransportError,
-    UnexpectedResponse,
-    UnsafeContent,
-    UsageError,
-    VerificationError,
-)
-from .http.credentials import Credentials
-from .http.endpoints import Endpoints
-from .http.exchange import Exchange, Transcript
-from .http.tokens import Token
-from .oci.budgets import Budgets
-from .oci.digest import Digest
-from .oci.manifest import Descriptor, ImageManifest, Index
-from .oci.platform import Platform
-from .oci.reference import Reference, resolve
-from .steps.auth import get_token
-from .steps.blobs import BlobResult, fetch_blob
-from .steps.manifest_fetch import ManifestResult, get_manifest
-from .steps.pull import PullResult, pull
-from .steps.repository import Client, Repository
-from .steps.store import BlobStore
-from .steps.tarball import AssembledImage, assemble
+
+# Public name -> the module defining it, imported on first use: ``import regkit`` (and so the
+# command line, whose ``--help`` must be instant) loads requests, pandas and the rest only when a
+# name that needs them is used.
+_EXPORTS = {
+    "Diagnosis": ".diagnosis",
+    "Finding": ".diagnosis",
+    "diagnose": ".diagnosis",
+    "AuthError": ".errors",
+    "BudgetExceeded": ".errors",
+    "Cancelled": ".errors",
+    "DigestMismatch": ".errors",
+    "InvalidOption": ".errors",
+    "InvalidPlatform": ".errors",
+    "InvalidReference": ".errors",
+    "LabError": ".errors",
+    "ManifestError": ".errors",
+    "NoMatchingPlatform": ".errors",
+    "NotFound": ".errors",
+    "OutputError": ".errors",
+    "RegistryError": ".errors",
+    "RegkitError": ".errors",
+    "SizeMismatch": ".errors",
+    "TransportError": ".errors",
+    "UnexpectedResponse": ".errors",
+    "UnsafeContent": ".errors",
+    "UsageError": ".errors",
+    "VerificationError": ".errors",
+    "Credentials": ".http.credentials",
+    "Endpoints": ".http.endpoints",
+    "Exchange": ".http.exchange",
+    "Transcript": ".http.exchange",
+    "Token": ".http.tokens",
+    "Budgets": ".oci.budgets",
+    "Digest": ".oci.digest",
+    "Descriptor": ".oci.manifest",
+    "ImageManifest": ".oci.manifest",
+    "Index": ".oci.manifest",
+    "Platform": ".oci.platform",
+    "Reference": ".oci.reference",
+    "resolve": ".oci.reference",
+    "get_token": ".steps.auth",
+    "BlobResult": ".steps.blobs",
+    "fetch_blob": ".steps.blobs",
+    "ManifestResult": ".steps.manifest_fetch",
+    "get_manifest": ".steps.manifest_fetch",
+    "PullResult": ".steps.pull",
+    "pull": ".steps.pull",
+    "Client": ".steps.repository",
+    "Repository": ".steps.repository",
+    "BlobStore": ".steps.store",
+    "AssembledImage": ".steps.tarball",
+    "assemble": ".steps.tarball",
+}
+
+if TYPE_CHECKING:
+    from .diagnosis import Diagnosis, Finding, diagnose
+    from .errors import (
+        AuthError,
+        BudgetExceeded,
+        Cancelled,
+        DigestMismatch,
+        InvalidOption,
+        InvalidPlatform,
+        InvalidReference,
+        LabError,
+        ManifestError,
+        NoMatchingPlatform,
+        NotFound,
+        OutputError,
+        RegistryError,
+        RegkitError,
+        SizeMismatch,
+        TransportError,
+        UnexpectedResponse,
+        UnsafeContent,
+        UsageError,
+        VerificationError,
+    )
+    from .http.credentials import Credentials
+    from .http.endpoints import Endpoints
+    from .http.exchange import Exchange, Transcript
+    from .http.tokens import Token
+    from .oci.budgets import Budgets
+    from .oci.digest import Digest
+    from .oci.manifest import Descriptor, ImageManifest, Index
+    from .oci.platform import Platform
+    from .oci.reference import Reference, resolve
+    from .steps.auth import get_token
+    from .steps.blobs import BlobResult, fetch_blob
+    from .steps.manifest_fetch import ManifestResult, get_manifest
+    from .steps.pull import PullResult, pull
+    from .steps.repository import Client, Repository
+    from .steps.store import BlobStore
+    from .steps.tarball import AssembledImage, assemble
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'regkit' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AssembledImage",

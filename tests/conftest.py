@@ -27,6 +27,19 @@ from regkit.lab.registry import RegistryServer
 from regkit.lab.upload import push_image
 
 
+@pytest.fixture(scope="session", autouse=True)
+def blob_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's blob cache: tests (their CLI subprocesses and notebook kernels too) never touch ~/.cache."""
+    path = tmp_path_factory.mktemp("blob-cache")
+    previous = os.environ.get("REGKIT_CACHE_DIR")
+    os.environ["REGKIT_CACHE_DIR"] = str(path)
+    yield path
+    if previous is None:
+        del os.environ["REGKIT_CACHE_DIR"]
+    else:
+        os.environ["REGKIT_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def busybox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A static busybox binary from Debian's busybox-static."""

@@ -47,8 +47,8 @@ def checkout_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def cli(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """``python -m regkit ARGS`` of this checkout."""
+def cli(*args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m regkit ARGS`` of this checkout (with ``env`` added to this process's environment)."""
     return subprocess.run(
         [sys.executable, "-m", "regkit", *args],
         input=stdin,
@@ -56,7 +56,7 @@ def cli(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[s
         text=True,
         cwd=cwd,
         timeout=300,
-        env=checkout_env(),
+        env=checkout_env({**os.environ, **(env or {})}),
     )
 
 

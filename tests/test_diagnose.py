@@ -66,7 +66,7 @@ def test_a_body_echoing_the_token_is_recorded_without_it(open_lab, tmp_path):
     endpoints = regkit.Endpoints.create(registry=open_lab.fault_url("auth-to-cdn"), insecure=True)
     client = regkit.Client(endpoints=endpoints, insecure=True)
     with pytest.raises(regkit.RegistryError, match="Only one auth mechanism"):
-        regkit.pull("library/busybox", tmp_path / "x.tar", client=client)
+        regkit.pull("library/busybox", tmp_path / "x.tar", client=client, cache=False)
     tokens = [token.value for token in client.tokens.values()]
     recorded = " ".join(e.body_preview + str(e.response_headers) for e in client.transcript)
     assert tokens and "<ArgumentValue>Bearer <redacted:" in recorded
@@ -182,7 +182,7 @@ def test_generated_proxy_config_needs_only_mirror(hub_lab, tmp_path: Path):
     argv += ["-g", f"daemon off; pid {tmp_path}/nginx.pid; error_log stderr;"]
     with ManagedProcess("proxy", argv, tmp_path / "state", ready=tcp_probe(port)):
         endpoints = regkit.Endpoints.create(registry=f"http://127.0.0.1:{port}", insecure=True)
-        result = regkit.pull("busybox", tmp_path / "bb.tar", endpoints=endpoints, insecure=True)
+        result = regkit.pull("busybox", tmp_path / "bb.tar", endpoints=endpoints, insecure=True, cache=False)
         assert result.image.path.is_file()
         hops = [e for e in result.exchanges if "redirect" in e.note]
         assert hops and all(f"127.0.0.1:{port}/docker-blob/" in e.url and not e.rewritten for e in hops)

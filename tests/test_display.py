@@ -46,7 +46,7 @@ def pulled(tmp_path_factory) -> Iterator[tuple[regkit.Client, regkit.PullResult]
     work = tmp_path_factory.mktemp("display")
     with Lab(work / "lab", mode="open") as lab:
         client = regkit.Client(insecure=True)
-        yield client, regkit.pull(f"{lab.front_host}/library/whiteout", work / "w.tar", client=client)
+        yield client, regkit.pull(f"{lab.front_host}/library/whiteout", work / "w.tar", client=client, cache=False)
 
 
 def test_hostile_values_are_escaped_everywhere():

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -28,21 +29,33 @@ def files_in(directory: Path) -> list[Path]:
     return [p for p in directory.rglob("*") if p.is_file()]
 
 
+def tar_blobs_match_their_names(path: Path) -> int:
+    """How many ``blobs/sha256/<hex>`` members the tar holds, each checked to hash to its name."""
+    count = 0
+    with tarfile.open(path) as tar:
+        for member in tar.getmembers():
+            if member.isfile() and member.name.startswith("blobs/sha256/"):
+                data = tar.extractfile(member).read()  # type: ignore[union-attr]
+                assert regkit.Digest.of(data).hex == member.name.rsplit("/", 1)[1]
+                count += 1
+    return count
+
+
 def expected_digest(samples, repository: str, tag: str) -> regkit.Digest:
     return sample(samples, repository, tag).image.digest
 
 
 def test_a_cut_blob_is_resumed_with_range(open_lab, samples, tmp_path):
-    result = regkit.pull("library/whiteout", tmp_path / "w.tar", client=through(open_lab, "cut-blob"))
+    result = regkit.pull("library/whiteout", tmp_path / "w.tar", client=through(open_lab, "cut-blob"), cache=False)
     assert result.manifest.digest == expected_digest(samples, "library/whiteout", "latest")
     resumed = [e for e in result.exchanges if e.note.startswith("resume at byte")]
     assert resumed and all(dict(e.request_headers)["Range"].startswith("bytes=") for e in resumed)
     assert all(e.status == 206 for e in resumed)
-    assert all(b.path.name == b.descriptor.digest.hex for b in result.blobs)
+    assert tar_blobs_match_their_names(tmp_path / "w.tar") == len(result.blobs) + 1  # and the manifest
 
 
 def test_a_server_ignoring_range_restarts_cleanly(open_lab, samples, tmp_path):
-    result = regkit.pull("library/layers", tmp_path / "l.tar", client=through(open_lab, "cut-norange"))
+    result = regkit.pull("library/layers", tmp_path / "l.tar", client=through(open_lab, "cut-norange"), cache=False)
     assert result.manifest.digest == expected_digest(samples, "library/layers", "latest")
     resumed = [e for e in result.exchanges if e.note.startswith("resume at byte")]
     assert resumed and all(e.status == 200 for e in resumed)
@@ -59,7 +72,7 @@ def test_429_with_retry_after_is_waited_out(open_lab, samples, tmp_path):
 
 
 def test_an_expired_token_mid_pull_is_renewed_and_the_request_retried_once(open_lab, samples, tmp_path):
-    result = regkit.pull("library/busybox", tmp_path / "e.tar", client=through(open_lab, "expire-token"))
+    result = regkit.pull("library/busybox", tmp_path / "e.tar", client=through(open_lab, "expire-token"), cache=False)
     rejected = [e for e in result.exchanges if e.status == 401 and e.step == "blob"]
     assert len(rejected) == 2  # config and layer: each renewed once, then fine
     assert all("getting a new one" in e.note for e in rejected)
@@ -68,7 +81,7 @@ def test_an_expired_token_mid_pull_is_renewed_and_the_request_retried_once(open_
 
 def test_a_flipped_byte_fails_and_leaves_nothing(open_lab, tmp_path):
     with pytest.raises(regkit.DigestMismatch, match="should have digest"):
-        regkit.pull("library/whiteout", tmp_path / "f.tar", client=through(open_lab, "flip-blob"))
+        regkit.pull("library/whiteout", tmp_path / "f.tar", client=through(open_lab, "flip-blob"), cache=False)
     assert files_in(tmp_path) == []
 
 
@@ -83,7 +96,7 @@ def test_an_html_manifest_fails_with_who_answered_after_bounded_retries(open_lab
 
 def test_content_encoding_on_a_blob_is_named(open_lab, tmp_path):
     with pytest.raises(regkit.VerificationError) as info:
-        regkit.pull("library/busybox", tmp_path / "c.tar", client=through(open_lab, "content-encoding"))
+        regkit.pull("library/busybox", tmp_path / "c.tar", client=through(open_lab, "content-encoding"), cache=False)
     assert "Content-Encoding gzip" in str(info.value)
     assert files_in(tmp_path) == []
 
@@ -96,14 +109,15 @@ def test_a_digest_header_for_other_bytes_is_refused(open_lab, tmp_path):
 def test_a_stalled_blob_ends_in_a_clear_timeout(open_lab, tmp_path):
     start = time.monotonic()
     with pytest.raises(regkit.TransportError, match="read timeout"):
-        regkit.pull("library/whiteout", tmp_path / "s.tar", client=through(open_lab, "stall", timeout=(5.0, 1.0)))
+        client = through(open_lab, "stall", timeout=(5.0, 1.0))
+        regkit.pull("library/whiteout", tmp_path / "s.tar", client=client, cache=False)
     assert time.monotonic() - start < 10
     assert files_in(tmp_path) == []
 
 
 def test_ctrl_c_during_a_download_leaves_no_output(open_lab, tmp_path):
     argv = [sys.executable, "-m", "regkit", "pull", "library/whiteout", "-o", "i.tar", "--insecure-registry", "-q"]
-    argv += ["--mirror", open_lab.fault_url("stall")]
+    argv += ["--mirror", open_lab.fault_url("stall"), "--no-cache"]
     process = subprocess.Popen(argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not any(p.name.endswith(".partial") for p in tmp_path.rglob("*")) and time.monotonic() < deadline:

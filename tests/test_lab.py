@@ -112,7 +112,7 @@ def test_hub_mode_direct_pull_fails_at_the_token_step(hub_lab, tmp_path):
 
 def test_without_the_blob_proxy_it_fails_at_the_redirect(hub_lab, tmp_path):
     env = {k: v for k, v in hub_lab.proxy_env().items() if k != "DOCKER_BLOB_REVERSE_PROXY"}
-    result = cli("pull", "busybox", "--insecure-registry", env=env, cwd=tmp_path)
+    result = cli("pull", "busybox", "--insecure-registry", "--no-cache", env=env, cwd=tmp_path)
     cdn_host = f"127.0.0.1:{hub_lab.settings.dead_cdn}"
     assert result.returncode == 1
     assert cdn_host in result.stderr and "DOCKER_BLOB_REVERSE_PROXY" in result.stderr
@@ -122,7 +122,7 @@ def test_without_the_blob_proxy_it_fails_at_the_redirect(hub_lab, tmp_path):
 def test_no_authorization_ever_reaches_the_cdn(hub_lab, tmp_path):
     before = len(cdn_lines(hub_lab))
     client = regkit.Client(endpoints=hub_lab.proxy_endpoints(), insecure=True)
-    result = regkit.pull("whiteout", tmp_path / "w.tar", client=client)
+    result = regkit.pull("whiteout", tmp_path / "w.tar", client=client, cache=False)
     hops = [e for e in result.exchanges if "redirect" in e.note]
     assert len(hops) == 4  # config and three layers, each redirected once
     # Through the seed's proxy the CDN hop goes to the same host and port as the registry:

@@ -205,7 +205,7 @@ def test_a_corrupted_cache_blob_is_fetched_again(registry, tmp_path):
 
 def test_jobs_bound_concurrency(registry, tmp_path):
     ref = f"{registry.host}/library/layers:latest"
-    result = regkit.pull(ref, tmp_path / "j1.tar", insecure=True, jobs=1)
+    result = regkit.pull(ref, tmp_path / "j1.tar", insecure=True, jobs=1, cache=False)
     blobs = sorted((e.started, e.started + e.total_time) for e in result.exchanges if e.step == "blob")
     assert len(blobs) == 7
     assert all(end <= next_start + 0.005 for (_, end), (next_start, _) in itertools.pairwise(blobs))

@@ -14,6 +14,7 @@ from .._repr import HtmlRepr
 from ..errors import InvalidOption, VerificationError
 from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
+from ..http.transport import HttpResponse
 from ..oci.budgets import Budgets, Meter
 from ..oci.digest import Digest, Verifier
 from ..oci.manifest import Descriptor, check_config_size, config_diff_ids, parse_config
@@ -21,6 +22,7 @@ from ..oci.platform import Platform
 from ..oci.reference import Reference
 from ..steps.auth import Token, probe_token
 from ..steps.blobs import follow_blob
+from ..steps.cache import cached_file
 from ..steps.manifest_fetch import ManifestResult, manifest_of, wanted_platform
 from .filesystem import Filesystem, LayerChange, Unsafe, Waste
 from .layers import LayerReport, frame_of, read_layer
@@ -180,14 +182,19 @@ def read_config(
 ) -> dict[str, Any]:
     """Fetch the image config into memory, verified against its digest, and parse it."""
     check_config_size(config)
-    response = follow_blob(client, ref, config, token, exchanges)
-    body = response.read(config.size, "the image config")
+    cached = cached_file(config)
+    response: HttpResponse | None = None
+    if cached is None:
+        response = follow_blob(client, ref, config, token, exchanges)
+        body = response.read(config.size, "the image config")
+    else:
+        body = cached.read_bytes()
     verifier = Verifier(config.digest, config.size, "image config")
     try:
         verifier.update(body)
         verifier.check()
     except VerificationError as exc:
-        exc.exchange = response.exchange
+        exc.exchange = response.exchange if response else None
         raise
     return parse_config(body, config)
 

@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
 
 import zstandard
@@ -29,6 +30,7 @@ from .._repr import HtmlRepr
 from ..errors import BudgetExceeded, DigestMismatch, ManifestError, SizeMismatch, VerificationError
 from ..http.client import Client
 from ..http.exchange import Exchange
+from ..http.transport import HttpResponse
 from ..oci import mediatypes as mt
 from ..oci.budgets import Budgets, Meter
 from ..oci.digest import Digest, Verifier
@@ -36,6 +38,7 @@ from ..oci.manifest import Descriptor
 from ..oci.reference import Reference
 from ..steps.auth import Token
 from ..steps.blobs import follow_blob
+from ..steps.cache import cached_file
 from ..steps.layerformat import uncompressed
 
 if TYPE_CHECKING:
@@ -409,8 +412,15 @@ def open_layer(
     compression = mt.layer_compression(layer.media_type)
     if compression is None:
         raise ManifestError(f"layer {index} has media type {layer.media_type}, which regkit cannot read")
-    response = follow_blob(client, ref, layer, token, exchanges)
-    body = _Body(response.iter_bytes(), Verifier(layer.digest, layer.size, f"layer {index}"))
+    cached = cached_file(layer)
+    # A blob a pull put in the cache is read from there (and still hashed on the way), else streamed.
+    response: HttpResponse | None = None
+    if cached is None:
+        response = follow_blob(client, ref, layer, token, exchanges)
+        chunks = response.iter_bytes()
+    else:
+        chunks = file_chunks(cached)
+    body = _Body(chunks, Verifier(layer.digest, layer.size, f"layer {index}"))
     try:
         with uncompressed(io.BufferedReader(body, _CHUNK), compression) as plain:
             stream = TarStream(plain, diff_id.algorithm if diff_id else "sha256", meter)
@@ -425,14 +435,23 @@ def open_layer(
                 f"layer {index} ({layer.digest}) uncompresses to {stream.digest}, not diff_id {diff_id}"
             )
     except (DigestMismatch, SizeMismatch, BudgetExceeded) as exc:
-        exc.exchange = exc.exchange or response.exchange
+        exc.exchange = exc.exchange or (response.exchange if response else None)
         raise
     except _BROKEN as exc:
         raise VerificationError(
-            f"layer {index} ({layer.digest}) is not a readable {compression} tar: {exc}", exchange=response.exchange
+            f"layer {index} ({layer.digest}) is not a readable {compression} tar: {exc}",
+            exchange=response.exchange if response else None,
         ) from None
     finally:
-        response.close()
+        if response:
+            response.close()
+
+
+def file_chunks(path: Path) -> Iterator[bytes]:
+    """A file's bytes in large reads."""
+    with open(path, "rb", buffering=0) as handle:
+        while chunk := handle.read(_CHUNK):
+            yield chunk
 
 
 def read_layer(

@@ -7,19 +7,21 @@ import math
 import re
 import sys
 from dataclasses import fields, replace
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidOption
-from ..http.client import MAX_TIMEOUT, Client
-from ..http.endpoints import Endpoints
-from ..http.mirrors import Mirrors
 from ..http.retry import DEFAULT_MAX_WAIT, RetryPolicy
 from ..http.speed import DEFAULT_MIN_SPEED, DEFAULT_SPEED_TIME, SpeedLimit
-from ..http.transport import DEFAULT_TIMEOUT
+from ..http.timeouts import DEFAULT_TIMEOUT, MAX_TIMEOUT
 from ..oci.budgets import OPTIONS, Budgets
 
+if TYPE_CHECKING:  # imported when a command runs: listing the commands must not load requests
+    from ..http.client import Client
+    from ..http.endpoints import Endpoints
+    from ..http.mirrors import Mirrors
+
 # C0 and C1 controls except tab and newline: in registry data they could drive the terminal.
-# Longer than any wait worth configuring; beyond it the socket layer overflows (1e20 s).
-MAX_SECONDS = MAX_TIMEOUT
+MAX_SECONDS = MAX_TIMEOUT  # the client's bound for every number of seconds given here
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?", re.IGNORECASE)
 
@@ -202,6 +204,8 @@ def mirrors_from_args(args: argparse.Namespace) -> Mirrors:
         raise InvalidOption("--mirror is empty; give the mirror's URL, or leave the option out")
     if args.daemon_config and args.mirror:
         raise InvalidOption("give mirrors with --mirror or --daemon-config, not both")
+    from ..http.mirrors import Mirrors
+
     if args.daemon_config:
         return Mirrors.from_daemon_config(args.daemon_config, only=args.mirror_only)
     return Mirrors.create(args.mirror or [], only=args.mirror_only, insecure=args.insecure_registry)
@@ -213,6 +217,8 @@ def endpoints_from_args(args: argparse.Namespace) -> Endpoints:
     A single ``--mirror`` applies to any reference, as it always did; several (or a daemon.json)
     apply to Docker Hub names alone, as the engine's ``registry-mirrors`` do.
     """
+    from ..http.endpoints import Endpoints
+
     mirrors = mirrors_from_args(args)
     if len(mirrors.urls) == 1 and not args.daemon_config:
         return Endpoints.from_env(mirror=mirrors.urls[0], insecure=args.insecure_registry)
@@ -226,6 +232,8 @@ def endpoints_from_args(args: argparse.Namespace) -> Endpoints:
 
 def client_from_args(args: argparse.Namespace, *, pool_size: int = 8) -> Client:
     """A client configured by :func:`add_registry_options`' options."""
+    from ..http.client import Client
+
     retry = RetryPolicy(attempts=getattr(args, "retries", 3) + 1, max_wait=getattr(args, "max_wait", DEFAULT_MAX_WAIT))
     client = Client(
         endpoints=endpoints_from_args(args),

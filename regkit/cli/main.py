@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import RegkitError
-from ..oci.redact import redact_text
 from .common import printable
 from .signals import exit_code, terminate_like_ctrl_c
 
@@ -24,6 +23,7 @@ MAX_SHOWN = 500  # characters of one error line
 GROUPS = {
     "pull": "pull",
     "lab": "lab",
+    "cache": "cache",
     **dict.fromkeys(("layers", "files", "analyze", "export", "sizes", "compare"), "analysis"),
     **dict.fromkeys(("diagnose", "ratelimit", "proxy-config"), "diagnosis"),
 }
@@ -74,12 +74,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"regkit: interrupted ({str(interrupt) or 'SIGINT'}); nothing was written", file=sys.stderr)
         return exit_code(interrupt)
     except OSError as error:
+        from ..oci.redact import redact_text  # on failure only: hashlib and re cost start-up time
+
         where = f": {error.filename}" if error.filename else ""
         print(f"regkit: error: {printable(redact_text(str(error.strerror or error)))}{where}", file=sys.stderr)
         return 1
     except Exception as error:  # a bug: still no traceback for the user, and no secret in the message
         if os.environ.get("REGKIT_DEBUG"):
             raise
+        from ..oci.redact import redact_text
+
         text = printable(redact_text(str(error)))[:300]
         print(f"regkit: internal error: {type(error).__name__}: {text} (REGKIT_DEBUG=1 shows where)", file=sys.stderr)
         return 1

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..http.mirrors import attempts
 from .common import add_budget_options, add_registry_options, budgets_from_args, client_from_args, mirrors_from_args
 from .signals import signals_abort
+
+if TYPE_CHECKING:
+    pass
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,7 +37,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     add_registry_options(pull)
     add_budget_options(pull, only=("layer_bytes", "image_bytes"))  # what converting a layer decompresses
     pull.add_argument("-j", "--jobs", type=int, default=3, help="concurrent blob downloads (default 3, like dockerd)")
-    pull.add_argument("--cache-dir", help="keep verified blobs here and reuse them next time")
+    pull.add_argument(
+        "--cache-dir", help="blob cache to use (default: $REGKIT_CACHE_DIR, $XDG_CACHE_HOME/regkit or ~/.cache/regkit)"
+    )
+    pull.add_argument("--no-cache", action="store_true", help="neither use nor fill the blob cache")
     pull.add_argument("-q", "--quiet", action="store_true", help="print only the output path")
     pull.add_argument(
         "--transcript",
@@ -51,6 +56,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def _pull(args: argparse.Namespace) -> int:
+    from ..http.mirrors import attempts
     from ..steps.progress import BarProgress, Progress
     from ..steps.pull import pull
 
@@ -68,6 +74,7 @@ def _pull(args: argparse.Namespace) -> int:
                 jobs=args.jobs,
                 client=client,
                 cache_dir=args.cache_dir,
+                cache=not args.no_cache,
                 progress=Progress() if args.quiet else BarProgress(),
                 mirrors=mirrors,
             )
@@ -96,11 +103,19 @@ def _pull(args: argparse.Namespace) -> int:
             f"{result.downloaded_bytes} bytes in {result.seconds:.1f} s over {len(result.exchanges)} requests",
             file=sys.stderr,
         )
+        if result.cached_blobs:
+            cached = result.cached_blobs
+            print(
+                f"from the cache: {len(cached)} of {len(result.blobs)} blobs ({sum(b.size for b in cached)} bytes)",
+                file=sys.stderr,
+            )
     return 0
 
 
 def _write_transcript(path: Path, har: dict[str, object]) -> None:
     """Write the HAR; a failure here is reported but never hides the pull's own outcome."""
+    import json
+
     try:
         path.write_text(json.dumps(har, indent=1) + "\n")
     except OSError as exc:

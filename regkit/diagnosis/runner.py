@@ -13,7 +13,7 @@ from ..http.endpoints import Endpoints
 from ..http.exchange import Exchange
 from ..http.ratelimit import RateLimit
 from ..http.retry import NO_RETRY
-from ..http.transport import DEFAULT_TIMEOUT
+from ..http.timeouts import DEFAULT_TIMEOUT
 from ..oci import jsonsafe
 from ..oci import mediatypes as mt
 from ..oci.reference import Reference, resolve

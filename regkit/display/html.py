@@ -282,6 +282,11 @@ def pull_html(result: PullResult) -> str:
     rows += [("manifest", result.manifest.digest), ("layers", len(result.manifest.layers))]
     rows += [("output", result.image.path), ("image ID", result.image.image_id)]
     rows += [("downloaded", human_size(result.downloaded_bytes)), ("time", f"{result.seconds:.2f} s")]
+    cached = result.cached_blobs
+    rows += [
+        ("from the cache", f"{len(cached)} of {len(result.blobs)} blobs ({human_size(sum(b.size for b in cached))})")
+    ]
+    rows += [(f"cached {b.descriptor.digest.short}", human_size(b.size)) for b in cached]
     return box("Pull", facts_table(rows) + _exchange_list(result.exchanges))
 
 

@@ -22,9 +22,10 @@ from .exchange import Exchange, Transcript
 from .insecure import PLAIN_NOTE, SchemeChoice
 from .retry import RetryPolicy, parse_retry_after
 from .speed import SpeedLimit
+from .timeouts import DEFAULT_TIMEOUT, MAX_TIMEOUT
 from .tls import TlsSettings
 from .tokens import TokenCache
-from .transport import DEFAULT_TIMEOUT, HttpResponse, Transport
+from .transport import HttpResponse, Transport
 
 
 class ClientOptions(TypedDict, total=False):
@@ -60,7 +61,6 @@ def client_for(client: Client | None, options: ClientOptions, *, pool_size: int 
         yield made
 
 
-MAX_TIMEOUT = 1e6  # seconds; None means no timeout
 # One CA file or several, trusted on top of the usual ones (see regkit.http.tls).
 CaCertArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
 

@@ -18,7 +18,8 @@ from requests.adapters import HTTPAdapter
 from urllib3 import HTTPHeaderDict
 from urllib3.response import HTTPResponse as Urllib3Response
 
-from .transport import DEFAULT_TIMEOUT, Transport
+from .timeouts import DEFAULT_TIMEOUT
+from .transport import Transport
 
 
 @dataclass

@@ -23,12 +23,9 @@ from requests.adapters import HTTPAdapter
 from ..errors import TransportError
 from ..oci.redact import host_of, redact_headers, redact_text, redact_url, scrub, secrets_in, without_userinfo
 from .exchange import Exchange
+from .timeouts import DEFAULT_TIMEOUT
 from .tls import TlsSettings
 
-DEFAULT_TIMEOUT: tuple[float, float | None] = (
-    10.0,
-    60.0,
-)  # (connect, read) seconds; read is between bytes, not the whole body
 CHUNK_SIZE = 1 << 20
 # A response body we only want to show (error pages) is cut here.
 PREVIEW_LIMIT = 2048

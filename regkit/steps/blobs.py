@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from typing_extensions import Unpack
@@ -23,6 +22,7 @@ from ..oci.digest import Verifier
 from ..oci.manifest import Descriptor
 from ..oci.reference import Reference
 from .auth import Token, probe_token, send_authorized
+from .places import Writable
 from .redirects import follow_redirects
 from .store import BlobStore
 
@@ -84,19 +84,38 @@ def blob_of(
     exchanges: list[Exchange] = []
     try:
         with store.writer(descriptor.digest, descriptor.size) as (handle, verifier):
-            _download(
-                client, ref, descriptor, authorization, exchanges, handle, verifier, progress or (lambda count: None)
-            )
+            download_into(client, ref, descriptor, authorization, handle, verifier, progress, exchanges)
+    finally:
+        log.extend(exchanges)
+    return BlobResult(descriptor, store.path(descriptor.digest), tuple(exchanges), time.perf_counter() - start)
+
+
+def download_into(
+    client: Client,
+    ref: Reference,
+    descriptor: Descriptor,
+    token: Token,
+    handle: Writable,
+    verifier: Verifier,
+    progress: Progress | None = None,
+    exchanges: list[Exchange] | None = None,
+) -> tuple[Exchange, ...]:
+    """Stream the blob into ``handle`` (resuming with ``Range`` after a break) and check its digest and size.
+
+    The exchanges are returned, and appended to ``exchanges`` as they happen when it is given.
+    """
+    exchanges = [] if exchanges is None else exchanges
+    try:
+        _download(client, ref, descriptor, token, exchanges, handle, verifier, progress or (lambda count: None))
+        verifier.check()
     except VerificationError as exc:
-        # The digest is checked when the writer closes: name the response that delivered the bytes.
+        # Name the response that delivered the bytes.
         exc.exchange = exc.exchange or exchanges[-1]
         encoding = exc.exchange.header("content-encoding")
         if encoding and encoding != "identity":
             exc.hint = f"the response has Content-Encoding {encoding}: a proxy re-encoded the blob"
         raise
-    finally:
-        log.extend(exchanges)
-    return BlobResult(descriptor, store.path(descriptor.digest), tuple(exchanges), time.perf_counter() - start)
+    return tuple(exchanges)
 
 
 def follow_blob(
@@ -129,7 +148,7 @@ def _download(
     descriptor: Descriptor,
     token: Token,
     exchanges: list[Exchange],
-    handle: BinaryIO,
+    handle: Writable,
     verifier: Verifier,
     progress: Progress,
 ) -> None:
@@ -183,7 +202,7 @@ def check_length(response: HttpResponse, descriptor: Descriptor, offset: int) ->
 
 
 def _stream(
-    response: HttpResponse, handle: BinaryIO, verifier: Verifier, progress: Progress, watch: SpeedWatch
+    response: HttpResponse, handle: Writable, verifier: Verifier, progress: Progress, watch: SpeedWatch
 ) -> None:
     for chunk in response.iter_bytes():
         verifier.update(chunk)

@@ -7,24 +7,40 @@ import os
 
 from ..errors import OutputError
 
+_COPY_CHUNK = 1 << 20
 
-def copy_range(source: int, target: int, size: int) -> None:
-    """Copy ``size`` bytes in the kernel (copy_file_range), falling back to read/write where unsupported."""
+
+def copy_range(
+    source: int, target: int, size: int, source_offset: int | None = None, target_offset: int | None = None
+) -> None:
+    """Copy ``size`` bytes in the kernel (copy_file_range), falling back to read/write where unsupported.
+
+    Without offsets both files' positions are used and advanced; with one, that file is read or
+    written at the offset and its position is left alone.
+    """
     left = size
     try:
         while left:
-            copied = os.copy_file_range(source, target, left)
+            copied = os.copy_file_range(source, target, left, source_offset, target_offset)
             if copied == 0:
-                raise OutputError(f"a blob file ended {left} bytes early while writing the tar")
+                raise OutputError(f"a blob file ended {left} bytes early while copying it")
             left -= copied
+            source_offset = None if source_offset is None else source_offset + copied
+            target_offset = None if target_offset is None else target_offset + copied
     except OSError as exc:
         if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
             raise
         while left:
-            chunk = os.read(source, min(left, 1 << 20))
+            want = min(left, _COPY_CHUNK)
+            chunk = os.read(source, want) if source_offset is None else os.pread(source, want, source_offset)
             if not chunk:
-                raise OutputError(f"a blob file ended {left} bytes early while writing the tar") from None
-            write_all(target, chunk)
+                raise OutputError(f"a blob file ended {left} bytes early while copying it") from None
+            if target_offset is None:
+                write_all(target, chunk)
+            else:
+                write_all_at(target, chunk, target_offset)
+                target_offset += len(chunk)
+            source_offset = None if source_offset is None else source_offset + len(chunk)
             left -= len(chunk)
 
 
@@ -33,3 +49,11 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def write_all_at(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """os.pwrite until everything is written at ``offset`` (the file's position is not used)."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written

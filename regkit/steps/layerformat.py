@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO, Protocol
 
-import zstandard
-
 from ..errors import DigestMismatch, ManifestError
 from ..oci import mediatypes as mt
 from ..oci.budgets import Meter
@@ -48,6 +46,8 @@ def uncompressed(handle: BinaryIO, compression: str) -> Iterator[BinaryIO]:
         with gzip.GzipFile(fileobj=handle, mode="rb") as reader:
             yield reader  # type: ignore[misc]
     elif compression == mt.ZSTD:
+        import zstandard  # on use: a pull that converts nothing never needs it
+
         with zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True) as reader:
             yield reader  # type: ignore[misc]
     else:
@@ -83,6 +83,8 @@ def convert_layer(
 
     ``meter`` (the image's budgets) is charged every uncompressed chunk before it is written.
     """
+    import zstandard
+
     meter = (meter or Meter()).layer(f"layer {index} ({layer.digest})")
     source = mt.layer_compression(layer.media_type)
     if source is None:

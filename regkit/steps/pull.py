@@ -6,6 +6,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,19 +20,25 @@ from ..http.exchange import Exchange
 from ..http.mirrors import Mirrors, first_answer
 from ..http.ratelimit import RateLimit, budget
 from ..oci.budgets import Budgets
+from ..oci.digest import Digest, Verifier
 from ..oci.manifest import Descriptor, check_config_size
 from ..oci.platform import Platform
 from ..oci.reference import Reference
 from .auth import Token
 from .blobs import BlobResult
+from .cache import open_cache
 from .manifest_fetch import ManifestResult
 from .output import check_target, make_work_dir
+from .places import Place
 from .progress import Progress
 from .repository import Repository
 from .store import BlobStore
-from .tarball import AssembledImage, assemble, check_output_options
+from .tarball import AssembledImage, assemble, assembled, check_output_options, needs_conversion, placed_output
 
 DEFAULT_JOBS = 3  # the Docker engine's default max-concurrent-downloads
+
+# Fetches one blob (reporting bytes as they arrive) and says where it is and how it came.
+Fetch = Callable[[Descriptor, Callable[[int], None]], BlobResult]
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,11 @@ class PullResult(HtmlRepr):
     def rate_limit(self) -> tuple[RateLimit | None, RateLimit | None]:
         """The pull budget the registry announced before and after this pull (None where it said nothing)."""
         return budget(self.exchanges)
+
+    @property
+    def cached_blobs(self) -> tuple[BlobResult, ...]:
+        """The blobs taken from the cache instead of the network."""
+        return tuple(b for b in self.blobs if b.cached)
 
     @property
     def downloaded_bytes(self) -> int:
@@ -75,6 +87,7 @@ def pull(
     layer_format: str = "auto",
     jobs: int = DEFAULT_JOBS,
     cache_dir: str | os.PathLike[str] | None = None,
+    cache: bool = True,
     progress: Progress | None = None,
     mirrors: Mirrors | None = None,
     budgets: Budgets | None = None,
@@ -86,6 +99,9 @@ def pull(
     With ``mirrors``, a Docker Hub name is tried on each mirror in turn and then on Docker Hub
     (see :mod:`regkit.http.mirrors`); the blobs come from the one that answered the manifest.
     ``budgets`` bounds the uncompressed bytes of layers converted to another compression.
+    Blobs come from the blob cache when it holds them (``cache_dir``, default
+    :func:`~regkit.steps.cache.default_cache_dir`; ``cache=False`` bypasses it) and are written
+    once, straight into the output; downloaded ones enter the cache after their digest is checked.
     """
     # Every input is checked before the first request, so a typo never costs a download.
     if not isinstance(jobs, int) or jobs < 1:
@@ -102,7 +118,10 @@ def pull(
         raise OutputError(f"cannot create the output directory {target.parent}: {exc.strerror or exc}") from None
     with client_for(client, options, pool_size=max(jobs, 4) * 2) as session:
         repo = Repository(session, ref)
-        return _pull(repo, target, platform, format, layer_format, jobs, cache_dir, progress, started, mirrors, budgets)
+        blob_cache = open_cache(cache_dir, enabled=cache)
+        return _pull(
+            repo, target, platform, format, layer_format, jobs, blob_cache, progress, started, mirrors, budgets
+        )
 
 
 def _pull(
@@ -112,7 +131,7 @@ def _pull(
     format: str,
     layer_format: str,
     jobs: int,
-    cache_dir: str | os.PathLike[str] | None,
+    blob_cache: BlobStore | None,
     progress: Progress,
     started: float,
     mirrors: Mirrors | None,
@@ -138,18 +157,28 @@ def _pull(
     progress.step(
         "manifest", f"{manifest.digest}{chosen}, {len(manifest.layers)} layers, {manifest.manifest.total_size} bytes"
     )
-
-    work = Path(cache_dir) if cache_dir else make_work_dir(target.parent)
     try:
-        store = BlobStore(work, trusted=not cache_dir)
-        blobs = fetch_all(repo, manifest, store, jobs, progress)
-        progress.step("assemble", f"writing {target}")
-        image = assemble(manifest, store, target, format=format, layer_format=layer_format, budgets=budgets)
+        if needs_conversion(manifest, format, layer_format):
+            blobs, image = _stored_then_converted(
+                repo, manifest, target, blob_cache, jobs, progress, format, layer_format, budgets
+            )
+        else:
+            with placed_output(manifest, target, format) as places:
+                blobs = _concurrently(manifest, jobs, progress, client, _into_place(repo, places, blob_cache))
+            progress.step("assemble", f"wrote {target}")
+            image = assembled(
+                manifest.manifest,
+                manifest.reference,
+                target,
+                format,
+                manifest.manifest.raw,
+                list(manifest.layers),
+                None,
+                [],
+            )
         progress.step("done", f"wrote {target} in {time.perf_counter() - started:.2f} s")  # the last line says so
     finally:
         client.endpoints, client.insecure = configured
-        if not cache_dir:
-            shutil.rmtree(work, ignore_errors=True)
     seconds = time.perf_counter() - started
     return PullResult(ref, manifest.token, manifest, blobs, image, repo.exchanges, seconds, answered_by)
 
@@ -164,10 +193,72 @@ def token_summary(token: Token, ref: Reference) -> str:
     return "anonymous access"
 
 
+def _into_place(repo: Repository, places: dict[Digest, Place], cache: BlobStore | None) -> Fetch:
+    """Each blob straight into its place in the output: from the cache when it holds it, else downloaded."""
+
+    def fetch(descriptor: Descriptor, advance: Callable[[int], None]) -> BlobResult:
+        place = places[descriptor.digest]
+        if cache is not None and cache.has(descriptor.digest, descriptor.size):
+            source = cache.path(descriptor.digest)
+            try:
+                place.fill_from(source)
+                return BlobResult(descriptor, source, (), 0.0, cached=True)
+            except FileNotFoundError:
+                pass  # pruned since: download it
+        start = time.perf_counter()
+        with place.writer() as handle:
+            verifier = Verifier(descriptor.digest, descriptor.size, "blob")
+            exchanges = repo.download(descriptor, handle, verifier, advance)
+        seconds = time.perf_counter() - start
+        if cache is not None:
+            try:
+                place.adopt_into(cache, descriptor.digest)
+                return BlobResult(descriptor, cache.path(descriptor.digest), exchanges, seconds)
+            except OutputError:
+                pass  # a full or read-only cache costs the next pull a download, never this pull
+        return BlobResult(descriptor, place.path, exchanges, seconds)
+
+    return fetch
+
+
+def _stored_then_converted(
+    repo: Repository,
+    manifest: ManifestResult,
+    target: Path,
+    cache: BlobStore | None,
+    jobs: int,
+    progress: Progress,
+    format: str,
+    layer_format: str,
+    budgets: Budgets | None,
+) -> tuple[tuple[BlobResult, ...], AssembledImage]:
+    """Layers to re-compress: every blob into a store (the cache, else a temporary one), then :func:`assemble`."""
+    work = make_work_dir(target.parent) if cache is None else None
+    store = cache if cache is not None else BlobStore(work, trusted=True)  # type: ignore[arg-type]
+    try:
+        blobs = fetch_all(repo, manifest, store, jobs, progress)
+        progress.step("assemble", f"writing {target}")
+        return blobs, assemble(manifest, store, target, format=format, layer_format=layer_format, budgets=budgets)
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def fetch_all(
     repo: Repository, manifest: ManifestResult, store: BlobStore, jobs: int, progress: Progress
 ) -> tuple[BlobResult, ...]:
-    """Fetch the config and each distinct layer, ``jobs`` at a time; the first failure cancels the rest."""
+    """Fetch the config and each distinct layer into ``store``, ``jobs`` at a time."""
+
+    def fetch(descriptor: Descriptor, advance: Callable[[int], None]) -> BlobResult:
+        return repo.blob(descriptor, store, progress=advance)
+
+    return _concurrently(manifest, jobs, progress, repo.client, fetch)
+
+
+def _concurrently(
+    manifest: ManifestResult, jobs: int, progress: Progress, client: Client, fetch: Fetch
+) -> tuple[BlobResult, ...]:
+    """``fetch`` the config and each distinct layer, ``jobs`` at a time; the first failure cancels the rest."""
     check_config_size(manifest.config)  # from the descriptor: a hostile size costs no download
     wanted: dict[str, tuple[Descriptor, str]] = {}
     wanted[str(manifest.config.digest)] = (manifest.config, "config")
@@ -182,7 +273,7 @@ def fetch_all(
             progress.advance(descriptor, count)
 
         progress.begin(descriptor, label)
-        result = repo.blob(descriptor, store, progress=advance)
+        result = fetch(descriptor, advance)
         progress.end(descriptor)
         return result
 
@@ -200,8 +291,8 @@ def fetch_all(
                 stop.set()
                 for future in futures:
                     future.cancel()
-                repo.client.abort()
+                client.abort()
                 raise
     finally:
-        repo.client.clear_abort()  # the pool has joined: the client can be used again
+        client.clear_abort()  # the pool has joined: the client can be used again
     return tuple(f.result() for f in futures)

@@ -12,12 +12,14 @@ import threading
 
 from ..http import client as http
 from ..http.exchange import Exchange
+from ..oci.digest import Verifier
 from ..oci.manifest import Descriptor
 from ..oci.platform import Platform
 from ..oci.reference import Reference
 from .auth import Token, probe_token
-from .blobs import BlobResult, Progress, blob_of
+from .blobs import BlobResult, Progress, blob_of, download_into
 from .manifest_fetch import ManifestResult, manifest_of, wanted_platform
+from .places import Writable
 from .store import BlobStore
 
 
@@ -81,6 +83,18 @@ class Repository:
         made: list[Exchange] = []
         try:
             return blob_of(self.client, self.reference, descriptor, dest, self.token, progress, made)
+        finally:
+            self._record(made)
+
+    def download(
+        self, descriptor: Descriptor, handle: Writable, verifier: Verifier, progress: Progress | None = None
+    ) -> tuple[Exchange, ...]:
+        """Stream the blob into ``handle`` (a place in an output, not a store), verified; logged like the rest."""
+        made: list[Exchange] = []
+        try:
+            return download_into(
+                self.client, self.reference, descriptor, self.token(), handle, verifier, progress, made
+            )
         finally:
             self._record(made)
 

@@ -14,7 +14,7 @@ import shutil
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,9 +27,10 @@ from ..oci.budgets import Budgets, Meter
 from ..oci.digest import Digest
 from ..oci.manifest import Descriptor, ImageManifest, check_config_size, config_diff_ids, parse_config
 from ..oci.reference import Reference, resolve
-from .fileio import copy_range, write_all
+from .fileio import write_all_at
 from .layerformat import LAYER_FORMATS, convert_layer, target_compression
 from .manifest_fetch import ManifestResult
+from .places import FilePlace, Place, TarPlace
 from .store import BlobStore
 
 FORMATS = ("docker", "oci")
@@ -57,49 +58,68 @@ class AssembledImage(HtmlRepr):
 class _Sink(Protocol):
     def add_bytes(self, name: str, data: bytes) -> None: ...
     def add_file(self, name: str, path: Path) -> None: ...
+    def reserve(self, name: str, size: int) -> Place: ...
 
 
 class _TarSink:
-    """Writes tar members straight to a file descriptor; blob data is copied by the kernel.
+    """Writes tar members into a file descriptor at tracked offsets; blob data is copied by the kernel.
 
-    Ownership and times are fixed, so equal images give byte-identical tars.
+    ``reserve`` writes a member's header and leaves room for its data, which concurrent downloads
+    fill later at their offsets; padding stays a hole, read as the zeros tar wants.
     """
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, path: Path) -> None:
         self.fd = fd
+        self.path = path
+        self.offset = 0
         self.dirs: set[str] = set()
 
     def _write(self, data: bytes) -> None:
-        write_all(self.fd, data)
+        write_all_at(self.fd, data, self.offset)
+        self.offset += len(data)
 
-    def _header(self, name: str, size: int, kind: bytes = tarfile.REGTYPE) -> None:
-        parent = name.rpartition("/")[0]
-        if parent and parent not in self.dirs:
-            self.dirs.add(parent)
-            self._header(parent, 0, tarfile.DIRTYPE)
-        info = tarfile.TarInfo(name)
-        info.size, info.type, info.mtime = size, kind, 0
-        info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-        self._write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
-
-    def _pad(self, size: int) -> None:
-        self._write(bytes(-size % tarfile.BLOCKSIZE))
+    def reserve(self, name: str, size: int) -> TarPlace:
+        """The header now; the data's place for later."""
+        self._write(member_header(name, size, self.dirs))
+        place = TarPlace(self.fd, self.offset, size, self.path)
+        self.offset += size + padding(size)
+        return place
 
     def add_bytes(self, name: str, data: bytes) -> None:
-        self._header(name, len(data))
+        self._write(member_header(name, len(data), self.dirs))
         self._write(data)
-        self._pad(len(data))
+        self.offset += padding(len(data))
 
     def add_file(self, name: str, path: Path) -> None:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            self._header(name, size)
-            copy_range(handle.fileno(), self.fd, size)
-        self._pad(size)
+        self.reserve(name, path.stat().st_size).fill_from(path)
 
     def finish(self) -> None:
-        """The end-of-archive marker: two zero blocks."""
-        self._write(bytes(2 * tarfile.BLOCKSIZE))
+        """The end-of-archive marker: two zero blocks (which also give the file its whole size)."""
+        self._write(bytes(END_OF_ARCHIVE))
+
+
+def member_header(name: str, size: int, dirs: set[str], kind: bytes = tarfile.REGTYPE) -> bytes:
+    """The tar header(s) of a member, preceded by those of parent directories not yet in ``dirs`` (updated).
+
+    Ownership and times are fixed, so equal images give byte-identical tars.
+    """
+    parent = name.rpartition("/")[0]
+    parents = b""
+    if parent and parent not in dirs:
+        dirs.add(parent)
+        parents = member_header(parent, 0, dirs, tarfile.DIRTYPE)
+    info = tarfile.TarInfo(name)
+    info.size, info.type, info.mtime = size, kind, 0
+    info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+    return parents + info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def padding(size: int) -> int:
+    """Zero bytes after a member's data, up to the next tar block."""
+    return -size % tarfile.BLOCKSIZE
+
+
+END_OF_ARCHIVE = 2 * tarfile.BLOCKSIZE
 
 
 class _DirSink:
@@ -118,19 +138,24 @@ class _DirSink:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
 
+    def reserve(self, name: str, size: int) -> FilePlace:
+        """The data's place for later (its folder exists)."""
+        target = self.root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return FilePlace(target, size)
+
 
 def blob_name(digest: Digest) -> str:
     """The path of a blob inside an OCI layout."""
     return f"blobs/{digest.algorithm}/{digest.hex}"
 
 
-def _rewritten_manifest(image: ImageManifest, layers: list[Descriptor]) -> tuple[bytes, Digest]:
+def _rewritten_manifest(image: ImageManifest, layers: list[Descriptor]) -> bytes:
     """The manifest with converted layer descriptors (other fields and annotations kept)."""
     doc = jsonsafe.loads(image.raw)
     for entry, layer in zip(doc["layers"], layers, strict=False):
         entry.update(mediaType=layer.media_type, digest=str(layer.digest), size=layer.size)
-    raw = json.dumps(doc, indent=2).encode()
-    return raw, Digest.of(raw)
+    return json.dumps(doc, indent=2).encode()
 
 
 def check_output_options(format: str, layer_format: str) -> None:
@@ -178,53 +203,125 @@ def assemble(
     converted: list[int] = []
     meter = Meter(budgets)
     for i, (layer, diff_id) in enumerate(zip(image.layers, diff_ids, strict=False)):
-        target = target_compression(
-            layer_format, mt.layer_compression(layer.media_type), docker_format=format == "docker"
-        )
+        target = _target(layer, format, layer_format)
         if target is None:
             layers.append(layer)
         else:
             layers.append(convert_layer(store, layer, diff_id, target, oci=oci, index=i, meter=meter))
             converted.append(i)
-    if converted:
-        manifest_raw, manifest_digest = _rewritten_manifest(image, layers)
-    else:
-        manifest_raw, manifest_digest = image.raw, image.digest
-    store.write_bytes(manifest_digest, manifest_raw, "manifest")
-    tags = list(tags) if tags is not None else [t for t in [ref.repo_tag if ref else None] if t]
-    path = Path(output)
-    as_tar = format == "docker" or path.suffix == ".tar"
-    writer = _write_tar if as_tar else _write_dir
-    with writer(path) as sink:
-        _write_layout(sink, store, image, ref, manifest_digest, len(manifest_raw), layers, tags, format)
+    manifest_raw = _rewritten_manifest(image, layers) if converted else image.raw
+    members = layout_members(image, ref, manifest_raw, layers, default_tags(ref, tags), format)
+    with open_output(output, format) as sink:
+        for member in members:
+            if member.data is not None:
+                sink.add_bytes(member.name, member.data)
+            else:
+                sink.add_file(member.name, store.path(member.digest))  # type: ignore[arg-type]
+    return assembled(image, ref, output, format, manifest_raw, layers, tags, converted)
+
+
+def _target(layer: Descriptor, format: str, layer_format: str) -> str | None:
+    return target_compression(layer_format, mt.layer_compression(layer.media_type), docker_format=format == "docker")
+
+
+def needs_conversion(manifest: ManifestResult, format: str, layer_format: str) -> bool:
+    """True when a layer must be re-compressed for this output (then blobs are stored first, see :func:`assemble`)."""
+    return any(_target(layer, format, layer_format) is not None for layer in manifest.manifest.layers)
+
+
+@contextmanager
+def placed_output(
+    manifest: ManifestResult, output: str | os.PathLike[str], format: str
+) -> Iterator[dict[Digest, Place]]:
+    """The output, written once: small members now, and each blob's place for the caller to fill.
+
+    In a tar every member's offset follows from the manifest's sizes, so blobs can be written
+    concurrently at their offsets. When the block ends, the config is checked against the
+    layers and the output is renamed into place; on any failure the temporary output is removed.
+    The output is not fsynced (as ``docker save`` and ``skopeo`` do not): after a power loss it may
+    be missing or incomplete, never visible as complete to another process while being written.
+    """
+    image = manifest.manifest
+    check_config_size(image.config)
+    members = layout_members(
+        image, manifest.reference, image.raw, list(image.layers), default_tags(manifest.reference, None), format
+    )
+    with open_output(output, format) as sink:
+        places: dict[Digest, Place] = {}
+        for member in members:
+            if member.data is not None:
+                sink.add_bytes(member.name, member.data)
+            else:
+                places[member.digest] = sink.reserve(member.name, member.size)  # type: ignore[index]
+        yield places
+        config_diff_ids(parse_config(places[image.config.digest].read(), image.config), len(image.layers))
+
+
+def default_tags(ref: Reference | None, tags: list[str] | None) -> list[str]:
+    """The given tags, else the reference's ``repo:tag`` (none for a pull by digest or without a reference)."""
+    return list(tags) if tags is not None else [t for t in [ref.repo_tag if ref else None] if t]
+
+
+def assembled(
+    image: ImageManifest,
+    ref: Reference | None,
+    output: str | os.PathLike[str],
+    format: str,
+    manifest_raw: bytes,
+    layers: list[Descriptor],
+    tags: list[str] | None,
+    converted: list[int],
+) -> AssembledImage:
+    """The result describing a written image."""
     return AssembledImage(
-        path, format, manifest_digest, image.config.digest, tuple(layers), tuple(tags), tuple(converted)
+        Path(output),
+        format,
+        Digest.of(manifest_raw) if converted else image.digest,
+        image.config.digest,
+        tuple(layers),
+        tuple(default_tags(ref, tags)),
+        tuple(converted),
     )
 
 
-def _write_layout(
-    sink: _Sink,
-    store: BlobStore,
+@dataclass(frozen=True)
+class Member:
+    """One entry of the output, in order: a blob named by ``digest`` (``data`` None) or small bytes."""
+
+    name: str
+    size: int
+    digest: Digest | None = None
+    data: bytes | None = None
+
+
+def layout_members(
     image: ImageManifest,
     ref: Reference | None,
-    manifest_digest: Digest,
-    manifest_size: int,
+    manifest_raw: bytes,
     layers: list[Descriptor],
     tags: list[str],
     format: str,
-) -> None:
+) -> list[Member]:
     """Blobs, ``oci-layout`` and ``index.json``; for docker also ``manifest.json`` and ``repositories``."""
     config = image.config
-    written: set[Digest] = set()
-    for digest in (config.digest, *(layer.digest for layer in layers), manifest_digest):
-        if digest not in written:  # an image may use the same layer twice; store it once
-            sink.add_file(blob_name(digest), store.path(digest))
-            written.add(digest)
-    sink.add_bytes("oci-layout", OCI_LAYOUT)
+    manifest_digest = Digest.of(manifest_raw, image.digest.algorithm)
+    members: list[Member] = []
+    seen: set[Digest] = set()
+    for blob in (config, *layers):
+        if blob.digest not in seen:  # an image may use the same layer twice; store it once
+            members.append(Member(blob_name(blob.digest), blob.size, blob.digest))
+            seen.add(blob.digest)
+    if manifest_digest not in seen:
+        members.append(Member(blob_name(manifest_digest), len(manifest_raw), manifest_digest, manifest_raw))
+
+    def small(name: str, data: bytes) -> None:
+        members.append(Member(name, len(data), data=data))
+
+    small("oci-layout", OCI_LAYOUT)
     entry: dict[str, Any] = {
         "mediaType": image.media_type,
         "digest": str(manifest_digest),
-        "size": manifest_size,
+        "size": len(manifest_raw),
     }
     if ref is not None and ref.tag:
         entry["annotations"] = {
@@ -232,18 +329,25 @@ def _write_layout(
             "org.opencontainers.image.ref.name": ref.tag,
         }
     index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [entry]}
-    sink.add_bytes("index.json", json.dumps(index, indent=2).encode())
+    small("index.json", json.dumps(index, indent=2).encode())
     if format != "docker":
-        return
+        return members
     docker_manifest = [
         {"Config": blob_name(config.digest), "RepoTags": tags, "Layers": [blob_name(layer.digest) for layer in layers]}
     ]
-    sink.add_bytes("manifest.json", json.dumps(docker_manifest).encode())
+    small("manifest.json", json.dumps(docker_manifest).encode())
     repositories: dict[str, dict[str, str]] = {}
     for tag in tags:
         name, _, version = tag.rpartition(":")
         repositories.setdefault(name, {})[version] = layers[-1].digest.hex if layers else ""
-    sink.add_bytes("repositories", json.dumps(repositories).encode())
+    small("repositories", json.dumps(repositories).encode())
+    return members
+
+
+def open_output(output: str | os.PathLike[str], format: str) -> AbstractContextManager[_Sink]:
+    """The output's sink: a tar (docker format, or a path ending in ``.tar``) or an OCI layout directory."""
+    path = Path(output)
+    return _write_tar(path) if format == "docker" or path.suffix == ".tar" else _write_dir(path)
 
 
 @contextmanager
@@ -267,12 +371,12 @@ def _write_tar(path: Path) -> Iterator[_Sink]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Not mkstemp: its 0600 mode would stick to the output; O_EXCL gives the same safety.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)  # read too: blobs enter the cache from it
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     with _replaced_when_complete(tmp, path, lambda p: p.unlink(missing_ok=True)):
         try:
-            sink = _TarSink(fd)
+            sink = _TarSink(fd, path)
             yield sink
             sink.finish()
         finally:

@@ -1,0 +1,136 @@
+"""The persistent blob cache shared by pulls, analyses and notebooks: where it is, what it holds, pruning.
+
+Location: ``$REGKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/regkit``, else ``~/.cache/regkit``. It is a
+:class:`BlobStore`: blobs enter only verified, by atomic rename (so concurrent pulls are safe), and
+are trusted while their verification record matches (see :mod:`regkit.steps.store`). A blob's last
+use is its record's mtime, which least-recently-used pruning goes by.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InvalidOption
+from ..oci.digest import Digest
+from ..oci.manifest import Descriptor
+from .store import BlobStore
+
+
+def default_cache_dir() -> Path:
+    """``$REGKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/regkit``, else ``~/.cache/regkit``."""
+    if os.environ.get("REGKIT_CACHE_DIR"):
+        return Path(os.environ["REGKIT_CACHE_DIR"])
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "regkit"
+    return Path.home() / ".cache" / "regkit"
+
+
+def open_cache(cache_dir: str | os.PathLike[str] | None = None, *, enabled: bool = True) -> BlobStore | None:
+    """The cache at ``cache_dir`` (default :func:`default_cache_dir`), or None when disabled."""
+    if not enabled:
+        return None
+    return BlobStore(cache_dir if cache_dir else default_cache_dir())
+
+
+def cached_file(descriptor: Descriptor) -> Path | None:
+    """The default cache's verified file of ``descriptor``'s blob, or None when it does not hold it."""
+    store = BlobStore(default_cache_dir())
+    return store.path(descriptor.digest) if store.has(descriptor.digest, descriptor.size) else None
+
+
+@dataclass(frozen=True)
+class CachedBlob:
+    """One blob in the cache: its digest, size and when it was last used (epoch seconds)."""
+
+    digest: Digest
+    size: int
+    last_used: float
+    path: Path
+
+
+def blobs(cache: BlobStore) -> Iterator[CachedBlob]:
+    """Every complete blob in the cache (temporary files of pulls under way are skipped)."""
+    root = cache.root / "blobs"
+    if not root.is_dir():
+        return
+    for folder in sorted(root.iterdir()):
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith("."):
+                continue
+            try:
+                digest = Digest.parse(f"{folder.name}:{path.name}")
+                stat = path.stat()
+            except (OSError, ValueError):
+                continue
+            try:
+                last_used = cache.record_path(digest).stat().st_mtime
+            except OSError:
+                last_used = stat.st_mtime  # never recorded: as old as the file
+            yield CachedBlob(digest, stat.st_size, last_used, path)
+
+
+def total_size(cache: BlobStore) -> int:
+    """Bytes the cache's blobs take."""
+    return sum(blob.size for blob in blobs(cache))
+
+
+def prune(cache: BlobStore, *, max_size: int | None = None, older_than: float | None = None) -> list[CachedBlob]:
+    """Remove blobs unused for ``older_than`` seconds, then least recently used ones until ``max_size`` fits."""
+    if (max_size is not None and max_size < 0) or (older_than is not None and older_than < 0):
+        raise InvalidOption("--max-size and --older-than must not be negative")
+    entries = sorted(blobs(cache), key=lambda blob: blob.last_used)
+    now = time.time()
+    removed: list[CachedBlob] = []
+    if older_than is not None:
+        removed = [blob for blob in entries if now - blob.last_used > older_than]
+    if max_size is not None:
+        left = sum(blob.size for blob in entries) - sum(blob.size for blob in removed)
+        for blob in entries:
+            if left <= max_size:
+                break
+            if blob not in removed:
+                removed.append(blob)
+                left -= blob.size
+    for blob in removed:
+        # A pull using the blob right now keeps its open file; a later one will fetch it again.
+        cache.remove(blob.digest)
+    return removed
+
+
+def verify(cache: BlobStore) -> tuple[list[CachedBlob], list[CachedBlob]]:
+    """Hash every blob now: ``(good, removed)``; a blob that no longer matches its digest is removed."""
+    good: list[CachedBlob] = []
+    bad: list[CachedBlob] = []
+    for blob in blobs(cache):
+        (good if cache.verify(blob.digest, blob.size) else bad).append(blob)
+    return good, bad
+
+
+_SIZES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_AGES = {"": 1, "S": 1, "M": 60, "H": 3600, "D": 86400, "W": 7 * 86400}
+
+
+def parse_size(text: str) -> int:
+    """``500M``, ``2G``, ``1.5GiB``, ``1024`` (bytes; K, M, G, T are powers of 1024)."""
+    return int(_number_with_unit(text.strip().upper().removesuffix("B").removesuffix("I"), _SIZES, text, "size"))
+
+
+def parse_age(text: str) -> float:
+    """``30d``, ``12h``, ``45m``, ``90s`` (or plain seconds) as seconds."""
+    return _number_with_unit(text.strip().upper(), _AGES, text, "age")
+
+
+def _number_with_unit(clean: str, units: dict[str, int], text: str, what: str) -> float:
+    number, unit = (clean[:-1], clean[-1]) if clean and clean[-1] in units else (clean, "")
+    try:
+        value = float(number)
+    except ValueError:
+        names = ", ".join(u for u in units if u)
+        raise InvalidOption(f"{what} {text!r} is not a number with an optional unit ({names})") from None
+    if value < 0:
+        raise InvalidOption(f"{what} {text!r} must not be negative")
+    return value * units[unit]
