@@ -127,7 +127,7 @@ class SizeMismatch(VerificationError):
 
 
 class BudgetExceeded(VerificationError):
-    """Layer contents past one of the :class:`~regkit.oci.budgets.Budgets`: ``budget`` names it, ``option`` raises it."""
+    """Layer contents past a budget (see :mod:`regkit.oci.budgets`): ``budget`` names it, ``option`` raises it."""
 
     def __init__(self, message: str, *, budget: str, option: str, **kw: Any) -> None:
         kw.setdefault("hint", f"raise the budget with {option} or Budgets({budget}=...) if the image is trusted")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import stat
 import tempfile
@@ -63,8 +64,14 @@ def make_work_dir(parent: Path) -> Path:
         raise OutputError(f"cannot create a work directory in {parent}: {exc.strerror or exc}") from None
 
 
+def work_name(parent: Path) -> Path:
+    """A fresh hidden name in ``parent`` for a partial output, named after this process; stale ones are removed."""
+    remove_stale_work_dirs(parent)
+    return parent / f"{WORK_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+
+
 def remove_stale_work_dirs(parent: Path) -> list[Path]:
-    """Remove work directories in ``parent`` whose pull has died (killed, power cut); the ones removed."""
+    """Remove work directories and partial outputs in ``parent`` whose pull has died; the ones removed."""
     removed: list[Path] = []
     try:
         entries = list(os.scandir(parent))
@@ -73,11 +80,14 @@ def remove_stale_work_dirs(parent: Path) -> list[Path]:
     for entry in entries:
         match = _WORK_DIR.fullmatch(entry.name)
         # Never follow a link, never touch another user's directory or a live pull's.
-        if match is None or not entry.is_dir(follow_symlinks=False):
+        if match is None or entry.is_symlink():
             continue
         if entry.stat(follow_symlinks=False).st_uid != os.getuid() or _alive(int(match["pid"])):
             continue
-        shutil.rmtree(entry.path, ignore_errors=True)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            Path(entry.path).unlink(missing_ok=True)
         removed.append(Path(entry.path))
     return removed
 

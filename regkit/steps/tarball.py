@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import tarfile
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from ..oci.reference import Reference, resolve
 from .fileio import write_all_at
 from .layerformat import LAYER_FORMATS, convert_layer, target_compression
 from .manifest_fetch import ManifestResult
+from .output import make_work_dir, work_name
 from .places import FilePlace, Place, TarPlace
 from .store import BlobStore
 
@@ -367,9 +366,9 @@ def _replaced_when_complete(tmp: Path, path: Path, remove: Callable[[Path], obje
 @contextmanager
 def _write_tar(path: Path) -> Iterator[_Sink]:
     """A tar written under a temporary name and renamed into place only when complete."""
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.partial"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = work_name(path.parent)  # a pull killed outright leaves it; the next one removes it
         # Not mkstemp: its 0600 mode would stick to the output; O_EXCL gives the same safety.
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)  # read too: blobs enter the cache from it
     except OSError as exc:
@@ -390,7 +389,7 @@ def _write_dir(path: Path) -> Iterator[_Sink]:
         raise OutputError(f"{path} already exists; remove it or choose another output")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+        tmp = make_work_dir(path.parent)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     with _replaced_when_complete(tmp, path, lambda p: shutil.rmtree(p, ignore_errors=True)):
