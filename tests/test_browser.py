@@ -56,8 +56,11 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
         yield server
     finally:
         server.stop()
-        for settings in home.rglob("lab.json"):  # labs of failed runs, or of kernels that did not stop theirs
-            Lab(settings.parent).down()
+        # Labs of failed runs, or of kernels that did not stop theirs. os.walk, not rglob: a kernel's
+        # watchdog may be removing its lab's directory right now, and rglob fails on a vanished one.
+        for parent, _, names in os.walk(home):
+            if "lab.json" in names:
+                Lab(parent).down()
         print(f"\nbrowser screenshots: {SHOTS}")
 
 

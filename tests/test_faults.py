@@ -120,9 +120,11 @@ def test_ctrl_c_during_a_download_leaves_no_output(open_lab, tmp_path):
     argv += ["--mirror", open_lab.fault_url("stall"), "--no-cache"]
     process = subprocess.Popen(argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
-    while not any(p.name.endswith(".partial") for p in tmp_path.rglob("*")) and time.monotonic() < deadline:
+    # The partial output (.regkit-<pid>-…) appears once the manifest is in and the blobs start.
+    while not any(p.name.startswith(".regkit-") for p in tmp_path.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert any(p.name.endswith(".partial") for p in tmp_path.rglob("*")), "the download never started"
+    assert any(p.name.startswith(".regkit-") for p in tmp_path.iterdir()), "the download never started"
+    time.sleep(0.5)  # into the stalled blob reads
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=15)  # not the 20 s stall: blocked reads are broken off
     assert process.returncode == 130 and "interrupted" in stderr

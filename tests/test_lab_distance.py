@@ -44,8 +44,10 @@ def waits(result: regkit.PullResult) -> dict[tuple[str, str, str], float]:
 
 def test_every_request_through_the_proxy_waits_the_delay(distant_lab: Lab, tmp_path: Path):
     client = regkit.Client(insecure=True)
-    direct = regkit.pull(f"{distant_lab.front_host}/library/large", tmp_path / "d.tar", client=client)
-    proxied = regkit.pull("large", tmp_path / "p.tar", client=regkit.Client(endpoints=distant_lab.proxy_endpoints()))
+    direct = regkit.pull(f"{distant_lab.front_host}/library/large", tmp_path / "d.tar", client=client, cache=False)
+    proxied = regkit.pull(
+        "large", tmp_path / "p.tar", client=regkit.Client(endpoints=distant_lab.proxy_endpoints()), cache=False
+    )
     near, far = waits(direct), waits(proxied)
     assert near.keys() == far.keys() and len(near) >= 8
     assert min(far.values()) >= DELAY, far  # every single request waits the delay, not just on average
@@ -55,10 +57,18 @@ def test_every_request_through_the_proxy_waits_the_delay(distant_lab: Lab, tmp_p
 
 def test_the_cdn_serves_each_connection_at_its_rate(distant_lab: Lab, tmp_path: Path):
     one = regkit.pull(
-        f"{distant_lab.front_host}/library/large", tmp_path / "1.tar", jobs=1, client=regkit.Client(insecure=True)
+        f"{distant_lab.front_host}/library/large",
+        tmp_path / "1.tar",
+        jobs=1,
+        client=regkit.Client(insecure=True),
+        cache=False,
     )
     three = regkit.pull(
-        f"{distant_lab.front_host}/library/large", tmp_path / "3.tar", jobs=3, client=regkit.Client(insecure=True)
+        f"{distant_lab.front_host}/library/large",
+        tmp_path / "3.tar",
+        jobs=3,
+        client=regkit.Client(insecure=True),
+        cache=False,
     )
     cdn = [e for e in one.exchanges if "redirect" in e.note and e.bytes_received >= LAYER]
     assert len(cdn) == 2

@@ -23,7 +23,7 @@ def arrows_of(svg: str) -> list[dict[str, str]]:
 
 def test_the_diagram_of_a_private_pull_through_the_proxy(hub_lab: Lab, tmp_path: Path):
     client = regkit.Client(endpoints=hub_lab.proxy_endpoints(), auth=hub_lab.credentials)
-    result = regkit.pull("private/busybox", tmp_path / "p.tar", client=client)
+    result = regkit.pull("private/busybox", tmp_path / "p.tar", client=client, cache=False)
     exchanges = sorted(client.transcript, key=lambda e: e.started)
     diagram = sequence(client.transcript, "private/busybox")
     svg = diagram.svg()
@@ -54,7 +54,7 @@ def test_failed_hops_stay_in_place(hub_lab: Lab, tmp_path: Path):
     endpoints = Endpoints.create(auth=hub_lab.proxy_env()[ENV_AUTH], insecure=True)
     client = regkit.Client(endpoints=endpoints)
     with pytest.raises(regkit.RegkitError):
-        regkit.pull(f"{hub_lab.front_host}/library/busybox", tmp_path / "b.tar", client=client)
+        regkit.pull(f"{hub_lab.front_host}/library/busybox", tmp_path / "b.tar", client=client, cache=False)
     drawn = arrows_of(sequence(client.transcript).svg())
     exchanges = sorted(client.transcript, key=lambda e: e.started)
     assert [a["failed"] == "true" for a in drawn] == [bool(e.error) for e in exchanges]
@@ -67,7 +67,18 @@ def test_pull_trace_prints_the_diagram(hub_lab: Lab, tmp_path: Path, fixed: bool
     env = hub_lab.proxy_env() if fixed else {}
     ref = "busybox" if fixed else f"{hub_lab.front_host}/library/busybox"
     mirror = [f"--mirror={hub_lab.proxy_url}/docker-registry"] if fixed else []
-    done = cli("pull", ref, *mirror, "--insecure-registry", "--trace", "-q", "-o", str(tmp_path / "t.tar"), env=env)
+    done = cli(
+        "pull",
+        ref,
+        *mirror,
+        "--no-cache",
+        "--insecure-registry",
+        "--trace",
+        "-q",
+        "-o",
+        str(tmp_path / "t.tar"),
+        env=env,
+    )
     assert done.returncode == (0 if fixed else 1), done.stderr
     lines = done.stderr.splitlines()
     header = next(line for line in lines if line.lstrip().startswith("client"))

@@ -37,9 +37,12 @@ class Repository:
 
     @property
     def exchanges(self) -> tuple[Exchange, ...]:
-        """Every exchange this handle made (token, manifests, blobs), in the order they were recorded."""
+        """Every exchange this handle made (token, manifests, blobs), in the order they started.
+
+        Concurrent downloads log theirs when they end; sorting by start time gives the transcript's order.
+        """
         with self._lock:
-            return tuple(self._log)
+            return tuple(sorted(self._log, key=lambda exchange: exchange.started))
 
     def _record(self, exchanges: list[Exchange]) -> None:
         with self._lock:
