@@ -159,6 +159,7 @@ def test_the_notebooks_are_there():
         "02-debugging-a-reverse-proxy",
         "03-layer-size-analysis",
         "04-download-timings",
+        "05-mirrors-and-pull-through-caches",
     ]
 
 
