@@ -39,7 +39,7 @@ pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(os.environ.get("REGKIT_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
 SHOTS = ARTIFACTS / "browser"
-LESSONS = [path.name for path in notebook_paths()]
+LESSONS = [str(path.relative_to(NOTEBOOKS)) for path in notebook_paths()]  # zh-CN/NAME.ipynb for translations
 WCAG_AA = 4.5  # minimum contrast of normal text (WCAG 2.1, 1.4.3)
 
 # After the lesson's own setup cell, which starts its lab: that lab's processes.
@@ -85,6 +85,11 @@ def lesson(jupyter: JupyterLab, browser: Browser) -> Callable[[str], tuple[Page,
     return get
 
 
+def shot_name(name: str) -> str:
+    """A screenshot's name for a lesson: its path without suffix, translations prefixed (zh-CN-01-…)."""
+    return str(Path(name).with_suffix("")).replace("/", "-")
+
+
 def widget_buttons(page: Page) -> list[str]:
     return [text.strip() for text in page.locator(".jp-OutputArea-output .widget-button").all_inner_texts()]
 
@@ -92,7 +97,7 @@ def widget_buttons(page: Page) -> list[str]:
 @pytest.mark.parametrize("name", LESSONS)
 def test_run_all_gives_no_error_output(lesson, name: str):
     page, saved = lesson(name)
-    screenshot(page, SHOTS / f"{Path(name).stem}-light.png")
+    screenshot(page, SHOTS / f"{shot_name(name)}-light.png")
     assert errors(saved) == []
     # Output titles are not headings: JupyterLab's Table of Contents lists every heading of every output.
     assert page.locator(".jp-OutputArea-output :is(h1, h2, h3, h4, h5, h6)").all_inner_texts() == []
@@ -145,7 +150,7 @@ def test_dark_theme_keeps_every_text_readable(lesson, name: str):
     try:
         page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
         time.sleep(0.5)  # the theme's stylesheet applies after the attribute changes
-        screenshot(page, SHOTS / f"{Path(name).stem}-dark.png")
+        screenshot(page, SHOTS / f"{shot_name(name)}-dark.png")
         found = contrasts(page)
         assert len(found) > 10  # the outputs were there to check
         low = [(c["text"], c["color"], round(c["ratio"], 2)) for c in found if c["ratio"] < WCAG_AA]
