@@ -21,6 +21,8 @@ from typing import Any
 
 from playwright.sync_api import Page
 
+from regkit.lab.notebooks import notebook_paths
+
 CHROMIUM = Path("/usr/bin/chromium")
 START_TIMEOUT = 60.0  # seconds for JupyterLab to answer; it starts in 3-5 s on an idle machine
 RUN_TIMEOUT = 300.0  # seconds for one notebook's Run All; about 6 s each, notebook 01's engine cell the slowest
@@ -159,7 +161,7 @@ def command(page: Page, name: str, args: dict[str, Any] | None = None) -> Any:
 
 def open_notebook(page: Page, lab: JupyterLab, name: str) -> None:
     """Open ``name`` in a fresh workspace (no restored layout) and wait until its kernel is idle."""
-    workspace = Path(name).stem.replace(".", "-")
+    workspace = str(Path(name).with_suffix("")).replace("/", "-").replace(".", "-")
     page.goto(f"{lab.url}/lab/workspaces/{workspace}/tree/{name}?reset&token={TOKEN}")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget?.content?.model")
     wait_idle(page, settle=0.5)
@@ -233,9 +235,11 @@ def screenshot(page: Page, path: Path) -> Path:
 
 
 def copy_notebooks(source: Path, root: Path) -> list[Path]:
-    """The notebooks copied into the server's root."""
+    """The notebooks (translations in their sub-folders) copied into the server's root."""
     copies = []
-    for path in sorted(source.glob("*.ipynb")):
-        shutil.copy(path, root / path.name)
-        copies.append(root / path.name)
+    for path in notebook_paths(source):
+        copy = root / path.relative_to(source)
+        copy.parent.mkdir(exist_ok=True)
+        shutil.copy(path, copy)
+        copies.append(copy)
     return copies

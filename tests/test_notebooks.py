@@ -18,7 +18,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from regkit.lab import Lab
-from regkit.lab.notebooks import execute, load, main, notebook_paths, to_html
+from regkit.lab.notebooks import NOTEBOOKS, TRANSLATIONS, execute, load, main, notebook_paths, to_html
 
 RECORD_TOKENS = """
 import regkit.steps.auth as _auth
@@ -108,7 +108,12 @@ def problems(notebook: nbformat.NotebookNode) -> list[str]:
     return errors + [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
 
 
-@pytest.mark.parametrize("path", notebook_paths(), ids=lambda path: path.stem)
+def lesson_id(path: Path) -> str:
+    """``01-anatomy-of-a-pull``, or ``zh-CN/01-anatomy-of-a-pull`` for a translation."""
+    return str(path.relative_to(NOTEBOOKS).with_suffix(""))
+
+
+@pytest.mark.parametrize("path", notebook_paths(), ids=lesson_id)
 def test_notebook_runs_and_shows_no_secret(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     notebook = load(path)
     assert all(not cell.get("outputs") for cell in notebook.cells), f"{path.name} is stored with outputs"
@@ -152,14 +157,37 @@ def test_render_writes_html_with_outputs(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["render", str(tmp_path / "none"), "--source", str(tmp_path / "html")]) == 1
 
 
+LESSONS = [
+    "01-anatomy-of-a-pull",
+    "02-debugging-a-reverse-proxy",
+    "03-layer-size-analysis",
+    "04-download-timings",
+    "05-mirrors-and-pull-through-caches",
+]
+
+
 def test_the_notebooks_are_there():
-    names = [path.stem for path in notebook_paths()]
-    assert names == [
-        "01-anatomy-of-a-pull",
-        "02-debugging-a-reverse-proxy",
-        "03-layer-size-analysis",
-        "04-download-timings",
-    ]
+    assert [lesson_id(path) for path in notebook_paths()] == LESSONS + [f"zh-CN/{name}" for name in LESSONS]
+
+
+def code_cells(path: Path) -> list[str]:
+    return [cell.source for cell in load(path).cells if cell.cell_type == "code"]
+
+
+def prose(path: Path) -> str:
+    return "".join(cell.source for cell in load(path).cells if cell.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("language", TRANSLATIONS)
+@pytest.mark.parametrize("name", LESSONS)
+def test_a_translation_has_the_code_cells_of_its_lesson(language: str, name: str):
+    english, translated = NOTEBOOKS / f"{name}.ipynb", NOTEBOOKS / language / f"{name}.ipynb"
+    assert code_cells(translated) == code_cells(english)
+    # Translated: as many Markdown cells, in the same places, and none left in English.
+    kinds = [[cell.cell_type for cell in load(path).cells] for path in (english, translated)]
+    assert kinds[0] == kinds[1]
+    han = sum("\u4e00" <= char <= "\u9fff" for char in prose(translated))
+    assert han > len(prose(translated)) // 5, f"{translated.name} reads mostly untranslated"
 
 
 def printed(notebook: nbformat.NotebookNode) -> str:

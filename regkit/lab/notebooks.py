@@ -1,8 +1,9 @@
 """Run the teaching notebooks and render them to HTML with their outputs.
 
-``python -m regkit.lab.notebooks render OUTDIR [--source DIR]``: each notebook in ``notebooks/`` is
-executed top to bottom in a fresh kernel (each starts and stops its own lab) and written to
-``OUTDIR/NAME.html``. The notebooks are stored without outputs; this is how to see them with.
+``python -m regkit.lab.notebooks render OUTDIR [--source DIR]``: each notebook in ``notebooks/`` and
+its translation folders (``notebooks/zh-CN/``) is executed top to bottom in a fresh kernel (each
+starts and stops its own lab) and written to ``OUTDIR/NAME.html`` (``OUTDIR/zh-CN/NAME.html``).
+The notebooks are stored without outputs; this is how to see them with.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from nbconvert import HTMLExporter
 
 # The notebooks live beside the package in a checkout (they are lessons, not package data).
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+# Sub-folders holding the same lessons in another language: same file names, same code cells.
+TRANSLATIONS = ("zh-CN",)
 CELL_TIMEOUT = 600  # seconds; the slowest cell starts a Docker engine or pulls the large image
 
 
 def notebook_paths(source: Path = NOTEBOOKS) -> list[Path]:
-    """The notebooks in ``source``, in lesson order."""
-    return sorted(source.glob("*.ipynb"))
+    """The notebooks in ``source``, in lesson order, then those of each translation folder."""
+    translated = [path for folder in TRANSLATIONS for path in sorted((source / folder).glob("*.ipynb"))]
+    return sorted(source.glob("*.ipynb")) + translated
 
 
 def load(path: Path) -> nbformat.NotebookNode:
@@ -52,7 +56,8 @@ def render(outdir: Path, source: Path = NOTEBOOKS) -> list[Path]:
         print(f"running {path.name}", file=sys.stderr, flush=True)
         with tempfile.TemporaryDirectory(prefix="rk-nb-") as scratch:
             executed = execute(load(path), Path(scratch))
-        page = outdir / f"{path.stem}.html"
+        page = outdir / path.relative_to(source).with_suffix(".html")
+        page.parent.mkdir(exist_ok=True)
         page.write_text(to_html(executed))
         pages.append(page)
     return pages
