@@ -305,6 +305,11 @@ def test_exchanges_table_shows_a_failed_request_as_failed():
     assert "<NA>" not in table.to_html()
 
 
+def test_exchanges_table_starts_in_protocol_time_not_the_readers():
+    table = tables.exchanges_table([timed(1000.0, 0.1), timed(1300.0, 0.1)])  # five minutes of reading between
+    assert table["start_ms"].iloc[0] == 0.0 and 100.0 < table["start_ms"].iloc[1] < 1000.0
+
+
 def test_pull_stepper_replaces_a_step_pressed_again_and_marks_buttons(registry, tmp_path):
     stepper = PullStepper(f"{registry.host}/library/busybox", client=regkit.Client(insecure=True), blobs=tmp_path)
     stepper.buttons[0].click()

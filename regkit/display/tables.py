@@ -16,6 +16,7 @@ from ..errors import InvalidReference
 from ..http.formats import to_dataframe
 from ..oci.digest import Digest
 from .html import human_size
+from .timeline import Timeline
 
 if TYPE_CHECKING:
     from ..http.exchange import Exchange
@@ -89,9 +90,12 @@ def exchanges_table(exchanges: Sequence[Exchange]) -> pd.DataFrame:
     """One row per exchange, for reading: step, status, host and path, timings in ms, size received.
 
     A request that got no answer has the status ``failed`` and its error as the note (not ``<NA>``).
+    ``start_ms`` is protocol time (:mod:`regkit.display.timeline`): idle gaps over a second are cut.
     """
     frame = to_dataframe(exchanges)
     urls = frame["url"].map(urlsplit)
+    # Protocol time, as the charts draw it: a reader's pause between two cells is not request time.
+    timeline = Timeline.of(exchanges)
     return pd.DataFrame(
         {
             "step": frame["step"],
@@ -99,7 +103,7 @@ def exchanges_table(exchanges: Sequence[Exchange]) -> pd.DataFrame:
             "status": frame["status"].map(lambda status: "failed" if pd.isna(status) else int(status)),
             "host": urls.map(lambda u: u.netloc),
             "path": urls.map(lambda u: u.path),
-            "start_ms": (frame["start"] * 1000).round(1),
+            "start_ms": [round(timeline(exchange.started) * 1000, 1) for exchange in exchanges],
             "headers_ms": (frame["time_to_headers"] * 1000).round(1),
             "total_ms": (frame["total_time"] * 1000).round(1),
             "received": frame["bytes_received"].map(human_size),
