@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tarfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -100,6 +100,33 @@ def push(registry, name: str, *layers: bytes, compression: str = "gzip") -> str:
     with regkit.Client(insecure=True) as client:
         push_image(client, regkit.resolve(ref), ib.build_image([(layer, compression) for layer in layers]))
     return ref
+
+
+class Canned(BaseHTTPRequestHandler):
+    """A hand-written server's handler (for answers no real server gives): whole responses, HEAD as GET, no log."""
+
+    def answer(
+        self, status: int, body: bytes = b"", headers: Mapping[str, str] | Iterable[tuple[str, str]] = ()
+    ) -> None:
+        """Send ``status``, ``headers`` (a Content-Length for ``body`` unless they have one) and the body."""
+        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+        self.send_response(status)
+        for name, value in pairs:
+            self.send_header(name, value)
+        if not any(name.lower() == "content-length" for name, _ in pairs):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        raise NotImplementedError
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 class QuietServer(ThreadingHTTPServer):

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ from regkit.oci.jwt import JwtClaims
 from regkit.oci.manifest import MAX_CONFIG_SIZE
 from regkit.steps.progress import Progress
 
-from .helpers import ROOT, checkout_env, cli, sample, serving
+from .helpers import ROOT, Canned, checkout_env, cli, sample, serving
 from .test_faults import through
 
 DEEP = b"[" * NESTING + b"]" * NESTING
@@ -39,27 +38,11 @@ DEEP = b"[" * NESTING + b"]" * NESTING
 # --- a deliberately broken server: answers no real registry gives ---------------------------------------------
 
 
-class Broken(BaseHTTPRequestHandler):
+class Broken(Canned):
     """Each repository name is one kind of misbehaviour (raw framing errors need a socket of our own)."""
 
     protocol_version = "HTTP/1.1"
     server_version, sys_version = "cloudflare", ""
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if "Content-Length" not in (headers or {}):
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def do_HEAD(self) -> None:
-        self.do_GET()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def _raw(self, data: bytes) -> None:
         self.wfile.write(data)
@@ -71,19 +54,19 @@ class Broken(BaseHTTPRequestHandler):
         name = path.split("/")[2] if path.startswith("/v2/") and path.count("/") > 2 else ""
         if name in ("deeptoken", "hugeexpiry") and "/manifests/" in path and "Authorization" not in self.headers:
             realm = f"http://{host}/token-{name}"
-            self._send(401, b"", {"WWW-Authenticate": f'Bearer realm="{realm}",service="s"'})
+            self.answer(401, b"", {"WWW-Authenticate": f'Bearer realm="{realm}",service="s"'})
         elif path == "/token-deeptoken":
-            self._send(200, b'{"token":"abc","x":' + DEEP + b"}", {"Content-Type": "application/json"})
+            self.answer(200, b'{"token":"abc","x":' + DEEP + b"}", {"Content-Type": "application/json"})
         elif path == "/token-hugeexpiry":
-            self._send(200, b'{"token":"abc","expires_in":1' + b"0" * 400 + b"}", {"Content-Type": "application/json"})
+            self.answer(200, b'{"token":"abc","expires_in":1' + b"0" * 400 + b"}", {"Content-Type": "application/json"})
         elif name == "hugeexpiry":
-            self._send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"none"}]}')
+            self.answer(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"none"}]}')
         elif name == "filescheme":
-            self._send(307, b"", {"Location": "file:///etc/passwd"})
+            self.answer(307, b"", {"Location": "file:///etc/passwd"})
         elif name == "badlocation":
-            self._send(307, b"", {"Location": "http://[::1/x"})
+            self.answer(307, b"", {"Location": "http://[::1/x"})
         elif name == "badport":
-            self._send(307, b"", {"Location": "http://127.0.0.1:99999/x"})
+            self.answer(307, b"", {"Location": "http://127.0.0.1:99999/x"})
         elif name == "twolengths":
             self._raw(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello")
         elif name == "longline":
@@ -93,7 +76,7 @@ class Broken(BaseHTTPRequestHandler):
         elif name == "short":
             self._raw(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b")
         else:
-            self._send(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"no"}]}')
+            self.answer(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"no"}]}')
 
 
 @pytest.fixture(scope="module")

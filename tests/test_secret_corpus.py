@@ -8,9 +8,7 @@ misconfigured ones (and the CDNs and gateways in front of them) each do some of 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
 
 import pytest
@@ -18,6 +16,8 @@ import pytest
 import regkit
 from regkit.oci.manifest import Descriptor
 from regkit.oci.redact import redact_header, redact_json, redact_text, redact_url
+
+from .helpers import Canned, serving
 
 # Real shapes (published examples or random values in the same format), each used once below.
 JWT = (
@@ -65,27 +65,15 @@ API_QUERY = f"auth_key={HMAC_HEX}&key={API_KEY}&apikey={DOCKER_PAT}&hash={HMAC_H
 BLOB = regkit.Digest.of(b"leaky blob")
 
 
-class Leaky(BaseHTTPRequestHandler):
+class Leaky(Canned):
     """Every path leaks the corpus somewhere else."""
-
-    def _send(self, status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def do_HEAD(self) -> None:
-        self.do_GET()
 
     def do_GET(self) -> None:
         base = f"http://{self.headers['Host']}"
         path = self.path.split("?")[0]
         if path.startswith("/v2/") and not self.headers.get("Authorization"):
             realm = f"{base}/token-text" if "/text/" in path else f"{base}/token-json"
-            self._send(401, b"", [("WWW-Authenticate", f'Bearer realm="{realm}",service="leaky"')])
+            self.answer(401, b"", [("WWW-Authenticate", f'Bearer realm="{realm}",service="leaky"')])
         elif path == "/token-json":
             doc = {
                 "token": "plain-token-value-1234",
@@ -97,11 +85,11 @@ class Leaky(BaseHTTPRequestHandler):
                 "password": PASSWORD,
                 "nested": [{"secret": BASE64_BLOB, "client_secret": DOCKER_PAT}],
             }
-            self._send(200, json.dumps(doc).encode(), [("Content-Type", "application/json")])
+            self.answer(200, json.dumps(doc).encode(), [("Content-Type", "application/json")])
         elif path == "/token-text":
             body = f"access_token={JWT}&refresh_token={REFRESH}&scope=pull\n"
             body += f"Authorization: Basic {BASIC}\n{GITHUB_TOKEN}"
-            self._send(200, body.encode(), [("Content-Type", "application/x-www-form-urlencoded")])
+            self.answer(200, body.encode(), [("Content-Type", "application/x-www-form-urlencoded")])
         elif "/manifests/" in path:
             headers = [
                 ("Link", f'<{base}/v2/_catalog?n=1&token={JWT}>; rel="next"'),
@@ -121,7 +109,7 @@ class Leaky(BaseHTTPRequestHandler):
                     ]
                 }
             )
-            self._send(404, body.encode(), headers)
+            self.answer(404, body.encode(), headers)
         elif path.endswith("/blobs/" + str(BLOB)):
             kind = path.split("/")[2]
             locations = {
@@ -133,26 +121,19 @@ class Leaky(BaseHTTPRequestHandler):
                 "userpass": f"http://lab:{PASSWORD}@{self.headers['Host']}/cdn/data?x=1",
                 "unparsable": f"http://lab:{PASSWORD}@[::1/cdn/data?sig={quote(AZURE_SIG)}",
             }
-            self._send(307, b"", [("Location", locations[kind])])
+            self.answer(307, b"", [("Location", locations[kind])])
         elif path == "/cdn/data":
             # Like S3 and GCS, the storage echoes the request (query included) in its error body.
             body = f"<Error><Code>AccessDenied</Code><Message>denied {self.path}</Message></Error>"
-            self._send(403, body.encode(), [("Content-Type", "application/xml")])
+            self.answer(403, body.encode(), [("Content-Type", "application/xml")])
         else:
-            self._send(404, b"{}", [])
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+            self.answer(404, b"{}", [])
 
 
 @pytest.fixture(scope="module")
 def leaky() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Leaky)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Leaky) as host:
+        yield host
 
 
 def every_output(client: regkit.Client, errors: list[BaseException]) -> str:
