@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tarfile
+import tempfile
 import threading
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 import regkit
 from regkit.analysis.image import analyze
-from regkit.steps.cache import default_cache_dir, parse_age, parse_size
+from regkit.steps.cache import blobs, default_cache_dir, parse_age, parse_size
 from regkit.steps.pull import fetch_all
 from regkit.steps.store import BlobStore
 
@@ -49,7 +50,10 @@ def test_a_warm_pull_fetches_the_manifest_and_no_blob(registry, tmp_path):
     assert blob_requests(tmp_path / "warm.har") == []
     assert "from the cache: 4 of 4 blobs" in runs[1].stderr and "from the cache" not in runs[0].stderr
     assert (tmp_path / "cold.tar").read_bytes() == (tmp_path / "warm.tar").read_bytes()
-    assert len(list((tmp_path / "cache/blobs/sha256").iterdir())) == 4
+    # Written once: the cache holds the cold output itself (one more name of the same file), no copies.
+    (pack,) = (tmp_path / "cache/packs").iterdir()
+    assert pack.stat().st_ino == (tmp_path / "cold.tar").stat().st_ino and pack.stat().st_nlink == 2
+    assert not (tmp_path / "cache/blobs").exists() and len(list((tmp_path / "cache/packed/sha256").iterdir())) == 4
     # --no-cache downloads again and leaves the cache alone
     argv = ["pull", ref, "--insecure-registry", "-o", "none.tar", "--transcript", "none.har", "--no-cache"]
     assert cli(*argv, cwd=tmp_path, env={"REGKIT_CACHE_DIR": str(tmp_path / "other")}).returncode == 0
@@ -90,7 +94,8 @@ def test_an_oci_layout_directory_hard_links_the_cache(registry, tmp_path):
 def test_a_changed_cache_file_is_hashed_again_or_refused(registry, tmp_path):
     ref = f"{registry.host}/library/layers:latest"
     cache = tmp_path / "cache"
-    first = regkit.pull(ref, tmp_path / "1.tar", insecure=True, cache_dir=cache)
+    # an OCI layout: its blobs enter the cache as files (hard links)
+    first = regkit.pull(ref, tmp_path / "1", insecure=True, cache_dir=cache, format="oci")
     touched, grown = (cache / "blobs/sha256" / layer.digest.hex for layer in first.manifest.layers[:2])
     # Same bytes, new mtime: hashed once more, found good, used (no download) and recorded again.
     os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
@@ -100,12 +105,94 @@ def test_a_changed_cache_file_is_hashed_again_or_refused(registry, tmp_path):
     store = BlobStore(cache)
     record = json.loads(store.record_path(first.manifest.layers[0].digest).read_text())
     assert record["mtime_ns"] != touched.stat().st_mtime_ns
-    second = regkit.pull(ref, tmp_path / "2.tar", insecure=True, cache_dir=cache)
+    second = regkit.pull(ref, tmp_path / "2", insecure=True, cache_dir=cache, format="oci")
     fetched = [b.descriptor.digest for b in second.blobs if not b.cached]
     assert fetched == [first.manifest.layers[1].digest]
     record = json.loads(store.record_path(first.manifest.layers[0].digest).read_text())
     assert record["mtime_ns"] == touched.stat().st_mtime_ns
-    assert (tmp_path / "1.tar").read_bytes() == (tmp_path / "2.tar").read_bytes()
+    for blob in second.blobs:
+        written = tmp_path / "2" / f"blobs/sha256/{blob.descriptor.digest.hex}"
+        assert regkit.Digest.of(written.read_bytes()) == blob.descriptor.digest
+
+
+def test_an_output_changed_in_place_is_hashed_again_before_its_blobs_are_used(registry, tmp_path):
+    """The cache shares a tar output's file: an edit to the output must not reach the next pull."""
+    ref = f"{registry.host}/library/layers:latest"
+    cache = tmp_path / "cache"
+    # "keep": no conversion of its zstd layer (which stores blobs first, then assembles)
+    first = regkit.pull(ref, tmp_path / "1.tar", insecure=True, cache_dir=cache, layer_format="keep")
+    original = (tmp_path / "1.tar").read_bytes()
+    kept, edited = first.manifest.layers[:2]
+    store = BlobStore(cache)
+    found = store.locate(edited.digest, edited.size)
+    assert found is not None and found[0].samefile(tmp_path / "1.tar")
+    with open(tmp_path / "1.tar", "r+b") as handle:  # one byte of the second layer, in place
+        handle.seek(found[1] + 100)
+        byte = handle.read(1)[0]
+        handle.seek(found[1] + 100)
+        handle.write(bytes([byte ^ 0xFF]))
+    second = regkit.pull(ref, tmp_path / "2.tar", insecure=True, cache_dir=cache, layer_format="keep")
+    assert [b.descriptor.digest for b in second.blobs if not b.cached] == [edited.digest]
+    assert (tmp_path / "2.tar").read_bytes() == original
+    # the untouched blobs were hashed once and recorded again against the edited file
+    record = json.loads(store.packed_path(kept.digest).read_text())
+    assert record["file"]["mtime_ns"] == (tmp_path / "1.tar").stat().st_mtime_ns
+    # the edited layer now comes from the second output's pack
+    found = store.locate(edited.digest, edited.size)
+    assert found is not None and found[0].samefile(tmp_path / "2.tar")
+
+
+def test_a_cache_on_another_file_system_gets_copies(registry, tmp_path):
+    """No hard link across file systems: the tar's blobs are copied into the cache as files."""
+    ref = f"{registry.host}/library/whiteout:latest"
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as shm:  # tmpfs, while tmp_path is on the disk
+        cache = Path(shm) / "cache"
+        assert os.stat(shm).st_dev != tmp_path.stat().st_dev
+        cold = regkit.pull(ref, tmp_path / "cold.tar", insecure=True, cache_dir=cache)
+        assert list(cache.glob("packs/*")) == []
+        assert {p.name for p in (cache / "blobs/sha256").iterdir()} == {b.descriptor.digest.hex for b in cold.blobs}
+        warm = regkit.pull(ref, tmp_path / "warm.tar", insecure=True, cache_dir=cache)
+        assert all(b.cached for b in warm.blobs)
+    assert (tmp_path / "cold.tar").read_bytes() == (tmp_path / "warm.tar").read_bytes()
+
+
+def test_a_packed_blob_is_copied_out_for_a_reader_that_needs_a_file(registry, tmp_path):
+    ref = f"{registry.host}/library/whiteout:latest"
+    pulled = regkit.pull(ref, tmp_path / "w.tar", insecure=True, cache_dir=tmp_path / "cache")
+    layer = pulled.manifest.layers[0]
+    store = BlobStore(tmp_path / "cache")
+    assert not store.path(layer.digest).exists()
+    assert store.has(layer.digest, layer.size)  # the file a layer analysis opens
+    assert regkit.Digest.of(store.path(layer.digest).read_bytes()) == layer.digest
+    assert not store.packed_path(layer.digest).exists() and store.locate(layer.digest, layer.size) == (
+        store.path(layer.digest),
+        0,
+    )
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"pack": "../../outside.tar", "offset": 0, "size": 16},
+        {"pack": "/etc/passwd", "offset": 0, "size": 16},
+        {"pack": "real.tar", "offset": -512, "size": 16},
+        {"pack": "real.tar", "offset": 0, "size": 16, "file": "not a record"},
+        ["not", "an", "object"],
+    ],
+)
+def test_a_malformed_pack_record_is_never_followed(tmp_path, record):
+    store = BlobStore(tmp_path / "cache")
+    data = b"verified content"
+    digest = regkit.Digest.of(data)
+    (tmp_path / "outside.tar").write_bytes(data)
+    store.pack_path("real.tar").parent.mkdir(parents=True)
+    store.pack_path("real.tar").write_bytes(data)
+    if isinstance(record, dict):
+        record.setdefault("file", {"size": 16})
+    store.packed_path(digest).parent.mkdir(parents=True)
+    store.packed_path(digest).write_text(json.dumps(record))
+    assert store.locate(digest, len(data)) is None and not store.has(digest, len(data))
+    assert list(blobs(store)) == []
 
 
 def test_a_replaced_file_with_the_same_size_and_mtime_is_caught_by_its_inode(tmp_path):
@@ -178,26 +265,35 @@ def test_cache_ls_du_prune_verify(registry, tmp_path):
         str(d) for d in every
     }
     du = cli(*opt, "du", cwd=tmp_path)
-    assert f"{len(every)} blobs, {sum(every.values())} bytes" in du.stdout
+    packs = {p.name: p.stat().st_size for p in (cache / "packs").iterdir()}  # one per pull: each output tar
+    assert len(packs) == 2
+    assert f"{len(every)} blobs ({len(every)} packed in output tars), {sum(packs.values())} bytes" in du.stdout
     # busybox's blobs were used longest ago: a limit that holds only the newer pull's evicts them first
     old = BlobStore(cache)
     for blob in busybox.blobs:
-        os.utime(old.record_path(blob.descriptor.digest), (1, 1))
-    newest = sum(b.size for b in layers.blobs)
-    pruned = cli(*opt, "prune", "--max-size", str(newest), cwd=tmp_path)
+        os.utime(old.packed_path(blob.descriptor.digest), (1, 1))
+    newer = old.locate(layers.manifest.config.digest, layers.manifest.config.size)
+    assert newer is not None
+    pruned = cli(*opt, "prune", "--max-size", str(packs[newer[0].name]), cwd=tmp_path)
     assert pruned.returncode == 0, pruned.stderr
-    assert {p.name for p in (cache / "blobs/sha256").iterdir()} == {b.descriptor.digest.hex for b in layers.blobs}
-    corrupt = cache / "blobs/sha256" / layers.manifest.layers[0].digest.hex
-    data = bytearray(corrupt.read_bytes())
-    data[0] ^= 0xFF
-    stat = corrupt.stat()
-    corrupt.write_bytes(bytes(data))
-    os.utime(corrupt, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # size, mtime and inode unchanged: only a hash sees it
+    assert {p.name for p in (cache / "packed/sha256").iterdir()} == {b.descriptor.digest.hex for b in layers.blobs}
+    assert [p.name for p in (cache / "packs").iterdir()] == [newer[0].name]  # busybox's pack went with its blobs
+    corrupt = layers.manifest.layers[0]
+    pack, offset = old.locate(corrupt.digest, corrupt.size) or (Path(), 0)
+    stat = pack.stat()
+    with open(pack, "r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)[0]
+        handle.seek(offset)
+        handle.write(bytes([byte ^ 0xFF]))
+    os.utime(pack, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # size, mtime and inode unchanged: only a hash sees it
     verified = cli(*opt, "verify", cwd=tmp_path)
-    assert verified.returncode == 1 and f"removed {layers.manifest.layers[0].digest}" in verified.stderr
-    assert not corrupt.exists()
+    assert verified.returncode == 1 and f"removed {corrupt.digest}" in verified.stderr
+    assert not old.packed_path(corrupt.digest).exists()
     assert cli(*opt, "prune", "--older-than", "0s", cwd=tmp_path).returncode == 0
-    assert list((cache / "blobs/sha256").iterdir()) == []
+    assert list((cache / "packed/sha256").iterdir()) == [] and list((cache / "packs").iterdir()) == []
+    # the user's output never belonged to the cache: pruning its pack leaves it whole
+    assert (tmp_path / "o.tar").stat().st_nlink == 1 and tar_blob_names(tmp_path / "o.tar")
     refused = cli(*opt, "prune", cwd=tmp_path)
     assert refused.returncode == 2 and "--max-size" in refused.stderr
 

@@ -42,16 +42,18 @@ def _ls(args: argparse.Namespace) -> int:
 
     for blob in sorted(blobs(_cache(args)), key=lambda b: -b.last_used):
         used = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(blob.last_used))
-        print(f"{blob.digest}  {blob.size:>12}  {used}")
+        where = f"  packed in {blob.path.name} at {blob.offset}" if blob.packed else ""
+        print(f"{blob.digest}  {blob.size:>12}  {used}{where}")
     return 0
 
 
 def _du(args: argparse.Namespace) -> int:
-    from ..steps.cache import blobs
+    from ..steps.cache import blobs, total_size
 
     cache = _cache(args)
     entries = list(blobs(cache))
-    print(f"{cache.root}: {len(entries)} blobs, {sum(b.size for b in entries)} bytes")
+    packed = sum(1 for b in entries if b.packed)
+    print(f"{cache.root}: {len(entries)} blobs ({packed} packed in output tars), {total_size(cache)} bytes")
     return 0
 
 

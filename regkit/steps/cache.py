@@ -3,21 +3,24 @@
 Location: ``$REGKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/regkit``, else ``~/.cache/regkit``. It is a
 :class:`BlobStore`: blobs enter only verified, by atomic rename (so concurrent pulls are safe), and
 are trusted while their verification record matches (see :mod:`regkit.steps.store`). A blob's last
-use is its record's mtime, which least-recently-used pruning goes by.
+use is its record's mtime, which least-recently-used pruning goes by. Blobs of tar outputs are
+ranges of packs (hard links of those outputs); a pack goes when none of its blobs is left.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidOption
 from ..oci.digest import Digest
 from ..oci.manifest import Descriptor
-from .store import BlobStore
+from .store import BlobStore, load_packed
 
 
 def default_cache_dir() -> Path:
@@ -44,38 +47,64 @@ def cached_file(descriptor: Descriptor) -> Path | None:
 
 @dataclass(frozen=True)
 class CachedBlob:
-    """One blob in the cache: its digest, size and when it was last used (epoch seconds)."""
+    """One blob in the cache: its digest, size, last use (epoch seconds) and where: a file, or a pack at ``offset``."""
 
     digest: Digest
     size: int
     last_used: float
     path: Path
+    offset: int = 0
+    packed: bool = False
 
 
-def blobs(cache: BlobStore) -> Iterator[CachedBlob]:
-    """Every complete blob in the cache (temporary files of pulls under way are skipped)."""
-    root = cache.root / "blobs"
+def _named(root: Path) -> Iterator[tuple[Digest, Path]]:
+    """``root/<algorithm>/<hex>`` files as digests (temporary files and stray names skipped)."""
     if not root.is_dir():
         return
     for folder in sorted(root.iterdir()):
-        for path in sorted(folder.iterdir()):
-            if path.name.startswith("."):
-                continue
-            try:
-                digest = Digest.parse(f"{folder.name}:{path.name}")
-                stat = path.stat()
-            except (OSError, ValueError):
-                continue
-            try:
-                last_used = cache.record_path(digest).stat().st_mtime
-            except OSError:
-                last_used = stat.st_mtime  # never recorded: as old as the file
-            yield CachedBlob(digest, stat.st_size, last_used, path)
+        for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+            if not path.name.startswith("."):
+                try:
+                    yield Digest.parse(f"{folder.name}:{path.name}"), path
+                except ValueError:
+                    continue
+
+
+def blobs(cache: BlobStore) -> Iterator[CachedBlob]:
+    """Every complete blob in the cache: blob files, then blobs packed in outputs (not hashed here)."""
+    files: set[Digest] = set()
+    for digest, path in _named(cache.root / "blobs"):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        try:
+            last_used = cache.record_path(digest).stat().st_mtime
+        except OSError:
+            last_used = stat.st_mtime  # never recorded: as old as the file
+        files.add(digest)
+        yield CachedBlob(digest, stat.st_size, last_used, path)
+    for digest, record in _named(cache.root / "packed"):
+        entry = load_packed(record)
+        if digest in files or entry is None:
+            continue
+        with suppress(OSError):
+            last_used = record.stat().st_mtime
+            yield CachedBlob(digest, entry["size"], last_used, cache.pack_path(entry["pack"]), entry["offset"], True)
 
 
 def total_size(cache: BlobStore) -> int:
-    """Bytes the cache's blobs take."""
-    return sum(blob.size for blob in blobs(cache))
+    """Bytes the cache's files take: blob files and packs (a pack counts whole, also while it is an output)."""
+    packs = cache.root / "packs"
+    files = [*(path for _, path in _named(cache.root / "blobs")), *(packs.iterdir() if packs.is_dir() else ())]
+    return sum(_size(path) for path in files)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def prune(cache: BlobStore, *, max_size: int | None = None, older_than: float | None = None) -> list[CachedBlob]:
@@ -83,21 +112,24 @@ def prune(cache: BlobStore, *, max_size: int | None = None, older_than: float | 
     if (max_size is not None and max_size < 0) or (older_than is not None and older_than < 0):
         raise InvalidOption("--max-size and --older-than must not be negative")
     entries = sorted(blobs(cache), key=lambda blob: blob.last_used)
+    # a pack's bytes are freed with the last blob that uses it
+    users = Counter(blob.path.name for blob in entries if blob.packed)
     now = time.time()
+    left = total_size(cache)
     removed: list[CachedBlob] = []
-    if older_than is not None:
-        removed = [blob for blob in entries if now - blob.last_used > older_than]
-    if max_size is not None:
-        left = sum(blob.size for blob in entries) - sum(blob.size for blob in removed)
-        for blob in entries:
-            if left <= max_size:
-                break
-            if blob not in removed:
-                removed.append(blob)
-                left -= blob.size
-    for blob in removed:
+    for blob in entries:
+        old = older_than is not None and now - blob.last_used > older_than
+        if not old and (max_size is None or left <= max_size):
+            continue
         # A pull using the blob right now keeps its open file; a later one will fetch it again.
         cache.remove(blob.digest)
+        removed.append(blob)
+        if not blob.packed:
+            left -= blob.size
+        else:
+            users[blob.path.name] -= 1
+            left -= _size(blob.path) if users[blob.path.name] == 0 else 0
+    cache.collect_packs()
     return removed
 
 
@@ -107,6 +139,7 @@ def verify(cache: BlobStore) -> tuple[list[CachedBlob], list[CachedBlob]]:
     bad: list[CachedBlob] = []
     for blob in blobs(cache):
         (good if cache.verify(blob.digest, blob.size) else bad).append(blob)
+    cache.collect_packs()
     return good, bad
 
 

@@ -1,22 +1,22 @@
 """Where a blob's bytes go in the output: a range of the output tar, or a file of an OCI layout directory.
 
 Downloads write straight into these places (the output is written once); a blob already in the
-cache is copied in by the kernel (``copy_file_range``) or hard-linked; a downloaded blob enters the
-cache from its place after it was verified.
+cache is copied in by the kernel (``copy_file_range``) or hard-linked. When the output is complete,
+its downloaded blobs enter the cache without a copy: a tar is hard-linked in whole as a pack, an
+OCI layout directory's blob files one by one (see :mod:`regkit.steps.store`).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
 from ..oci.digest import Digest
 from .fileio import copy_range, write_all_at
-from .store import BlobStore
+from .store import BlobStore, Location
 
 
 class Writable(Protocol):
@@ -56,8 +56,7 @@ class Place(Protocol):
     size: int
 
     def writer(self) -> AbstractContextManager[Writable]: ...
-    def fill_from(self, source: Path) -> None: ...
-    def adopt_into(self, store: BlobStore, digest: Digest) -> None: ...
+    def fill_from(self, source: Location) -> None: ...
     def read(self) -> bytes: ...
 
 
@@ -72,14 +71,11 @@ class TarPlace:
         """A writer at this place's offset."""
         yield _AtOffset(self.fd, self.offset)
 
-    def fill_from(self, source: Path) -> None:
+    def fill_from(self, source: Location) -> None:
         """Copy a cached blob into place (kernel side; shares extents where the file system can)."""
-        with open(source, "rb", buffering=0) as handle:
-            copy_range(handle.fileno(), self.fd, self.size, 0, self.offset)
-
-    def adopt_into(self, store: BlobStore, digest: Digest) -> None:
-        """Put the verified bytes of this place into ``store``."""
-        store.adopt_range(digest, self.fd, self.offset, self.size)
+        path, offset = source
+        with open(path, "rb", buffering=0) as handle:
+            copy_range(handle.fileno(), self.fd, self.size, offset, self.offset)
 
     def read(self) -> bytes:
         """The bytes written here (for the config, which is small)."""
@@ -98,17 +94,32 @@ class FilePlace:
         with open(self.path, "wb") as handle:
             yield handle
 
-    def fill_from(self, source: Path) -> None:
-        """Hard-link a cached blob here (a copy across file systems)."""
-        try:
-            os.link(source, self.path)
-        except OSError:
-            shutil.copyfile(source, self.path)
-
-    def adopt_into(self, store: BlobStore, digest: Digest) -> None:
-        """Hard-link this verified file into ``store``."""
-        store.adopt_file(digest, self.path)
+    def fill_from(self, source: Location) -> None:
+        """Hard-link a cached blob file here; copy a blob out of a pack (or across file systems)."""
+        path, offset = source
+        if offset == 0 and path.stat().st_size == self.size:  # the blob's own file, not a pack
+            try:
+                os.link(path, self.path)
+                return
+            except OSError:
+                pass
+        with open(path, "rb", buffering=0) as handle, open(self.path, "wb") as out:
+            copy_range(handle.fileno(), out.fileno(), self.size, offset)
 
     def read(self) -> bytes:
         """The file's bytes (for the config, which is small)."""
         return self.path.read_bytes()
+
+
+def enter_cache(store: BlobStore, output: Path, places: Mapping[Digest, Place]) -> None:
+    """Put downloaded blobs of the finished ``output`` into ``store`` without copying them where it can.
+
+    A tar is linked in whole and its blobs recorded as ranges of it; an OCI layout's blob files
+    are linked one by one.
+    """
+    ranges = {digest: (p.offset, p.size) for digest, p in places.items() if isinstance(p, TarPlace)}
+    if ranges:
+        store.adopt_pack(output, ranges)
+    for digest, place in places.items():
+        if isinstance(place, FilePlace):
+            store.adopt_file(digest, place.path)

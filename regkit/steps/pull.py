@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,11 +30,20 @@ from .blobs import BlobResult
 from .cache import open_cache
 from .manifest_fetch import ManifestResult
 from .output import check_target, make_work_dir
-from .places import Place
+from .places import Place, TarPlace, enter_cache
 from .progress import Progress
 from .repository import Repository
 from .store import BlobStore
-from .tarball import AssembledImage, assemble, assembled, check_output_options, needs_conversion, placed_output
+from .tarball import (
+    AssembledImage,
+    Finished,
+    assemble,
+    assembled,
+    blob_name,
+    check_output_options,
+    needs_conversion,
+    placed_output,
+)
 
 DEFAULT_JOBS = 3  # the Docker engine's default max-concurrent-downloads
 
@@ -163,8 +173,10 @@ def _pull(
                 repo, manifest, target, blob_cache, jobs, progress, format, layer_format, budgets
             )
         else:
-            with placed_output(manifest, target, format) as places:
-                blobs = _concurrently(manifest, jobs, progress, client, _into_place(repo, places, blob_cache))
+            downloaded: dict[Digest, Place] = {}
+            with placed_output(manifest, target, format, _cache_filler(blob_cache, downloaded)) as places:
+                fetch = _into_place(repo, places, blob_cache, target, downloaded)
+                blobs = _concurrently(manifest, jobs, progress, client, fetch)
             progress.step("assemble", f"wrote {target}")
             image = assembled(
                 manifest.manifest,
@@ -193,32 +205,47 @@ def token_summary(token: Token, ref: Reference) -> str:
     return "anonymous access"
 
 
-def _into_place(repo: Repository, places: dict[Digest, Place], cache: BlobStore | None) -> Fetch:
-    """Each blob straight into its place in the output: from the cache when it holds it, else downloaded."""
+def _into_place(
+    repo: Repository,
+    places: dict[Digest, Place],
+    cache: BlobStore | None,
+    target: Path,
+    downloaded: dict[Digest, Place],
+) -> Fetch:
+    """Each blob straight into its place in the output: from the cache when it holds it, else downloaded
+    (and noted in ``downloaded``, to enter the cache when the output is complete)."""
 
     def fetch(descriptor: Descriptor, advance: Callable[[int], None]) -> BlobResult:
         place = places[descriptor.digest]
-        if cache is not None and cache.has(descriptor.digest, descriptor.size):
-            source = cache.path(descriptor.digest)
+        found = cache.locate(descriptor.digest, descriptor.size) if cache is not None else None
+        if found is not None:
             try:
-                place.fill_from(source)
-                return BlobResult(descriptor, source, (), 0.0, cached=True)
+                place.fill_from(found)
+                return BlobResult(descriptor, found[0], (), 0.0, cached=True)
             except FileNotFoundError:
                 pass  # pruned since: download it
         start = time.perf_counter()
         with place.writer() as handle:
             verifier = Verifier(descriptor.digest, descriptor.size, "blob")
             exchanges = repo.download(descriptor, handle, verifier, advance)
-        seconds = time.perf_counter() - start
-        if cache is not None:
-            try:
-                place.adopt_into(cache, descriptor.digest)
-                return BlobResult(descriptor, cache.path(descriptor.digest), exchanges, seconds)
-            except OutputError:
-                pass  # a full or read-only cache costs the next pull a download, never this pull
-        return BlobResult(descriptor, place.path, exchanges, seconds)
+        downloaded[descriptor.digest] = place
+        shown = target if isinstance(place, TarPlace) else target / blob_name(descriptor.digest)
+        return BlobResult(descriptor, shown, exchanges, time.perf_counter() - start)
 
     return fetch
+
+
+def _cache_filler(cache: BlobStore | None, downloaded: dict[Digest, Place]) -> Finished | None:
+    """What enters the downloaded blobs into the cache once the output is complete (None without a cache)."""
+    if cache is None:
+        return None
+
+    def fill(output: Path) -> None:
+        # a full or read-only cache costs the next pull a download, never this pull
+        with suppress(OSError, OutputError):
+            enter_cache(cache, output, downloaded)
+
+    return fill
 
 
 def _stored_then_converted(

@@ -6,23 +6,32 @@ boot it was verified in. While all four still match, the file is used without ha
 anything else (a rewritten or replaced file, a reboot that may have lost unsynced data) makes
 regkit hash it once more, and remove it if it no longer matches. Blob files are not fsynced: a
 crash that could lose their data is also a reboot, which voids every record made before it.
+
+Packed blobs: a pull into a tar writes each blob once, straight into the tar, so the cache does
+not copy them out of it; it hard-links the finished tar (``packs/<name>.tar``) and records, per
+blob, its range there (``packed/<algorithm>/<hex>``) with the tar's size, mtime, inode and boot.
+The same rule applies: a tar changed since (its mtime moves with any write) is hashed again
+before a range of it is used. A reader that needs a blob file (analysis, layer conversion)
+gets one copied out of the pack the first time.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..errors import OutputError
 from ..oci.digest import Digest, Verifier
 from .fileio import copy_range
 
 _HASH_READ = 4 << 20
+Location = tuple[Path, int]  # a file and the offset of a blob's first byte in it
 
 
 def boot_id() -> str:
@@ -58,8 +67,34 @@ class BlobStore:
         """Where the verification record of ``digest`` lives."""
         return self.root / "verified" / digest.algorithm / digest.hex
 
+    def packed_path(self, digest: Digest) -> Path:
+        """Where the record of ``digest``'s range in a packed output lives."""
+        return self.root / "packed" / digest.algorithm / digest.hex
+
+    def pack_path(self, name: str) -> Path:
+        """Where the pack called ``name`` lives."""
+        return self.root / "packs" / name
+
     def has(self, digest: Digest, size: int) -> bool:
-        """True when the blob is present with the right size and (unless trusted) a verified digest."""
+        """True when a verified file of the blob is present (copied out of a pack if only a pack has it)."""
+        if self._has_file(digest, size):
+            return True
+        packed = self._packed(digest, size)
+        if packed is None:
+            return False
+        try:
+            self._extract(digest, size, packed)
+        except (OSError, OutputError):
+            return False
+        return True
+
+    def locate(self, digest: Digest, size: int) -> Location | None:
+        """Where the verified bytes of the blob are: its own file (offset 0) or a range of a pack; no copy."""
+        if self._has_file(digest, size):
+            return self.path(digest), 0
+        return self._packed(digest, size)
+
+    def _has_file(self, digest: Digest, size: int) -> bool:
         path = self.path(digest)
         try:
             stat = path.stat()
@@ -75,27 +110,119 @@ class BlobStore:
         return self.verify(digest, size)
 
     def verify(self, digest: Digest, size: int) -> bool:
-        """Hash the stored blob now; record it when it matches, remove it (and its record) when not."""
-        path = self.path(digest)
-        verifier = Verifier(digest, None, "cached blob")
+        """Hash the stored blob (file or packed range) now; record it when it matches, remove it when not."""
+        if not self.path(digest).is_file() and self.packed_path(digest).is_file():
+            return self._verify_packed(digest, size, self._read_packed(digest))
         try:
-            with open(path, "rb", buffering=0) as handle:
+            with open(self.path(digest), "rb", buffering=0) as handle:
                 stat = os.fstat(handle.fileno())
-                while chunk := handle.read(_HASH_READ):
-                    verifier.update(chunk)
+                good = _hashes_to(handle.fileno(), 0, size, digest) and stat.st_size == size
         except OSError:
             return False
-        if verifier.actual != digest or verifier.count != size:
+        if not good:
             self.remove(digest)  # corrupt: fetch it again rather than use it
             return False
         self._record(digest, stat)
         return True
 
     def remove(self, digest: Digest) -> None:
-        """Delete a blob and its record (either may already be gone)."""
+        """Delete a blob and its records (any may already be gone); a pack goes when no blob uses it."""
         self._verified.discard(digest)
         self.record_path(digest).unlink(missing_ok=True)
+        self.packed_path(digest).unlink(missing_ok=True)
         self.path(digest).unlink(missing_ok=True)
+
+    def packs_in_use(self) -> set[str]:
+        """The names of the packs some blob record points into."""
+        root = self.root / "packed"
+        records = root.glob("*/*") if root.is_dir() else ()
+        return {entry["pack"] for path in records if (entry := load_packed(path)) is not None}
+
+    def collect_packs(self) -> int:
+        """Remove the packs no record points into; the bytes that freed (a pack still an output frees none)."""
+        folder = self.root / "packs"
+        if not folder.is_dir():
+            return 0
+        used, freed = self.packs_in_use(), 0
+        # A pull links its pack a moment before recording its blobs; removing it in between costs that
+        # pull's blobs their cache entries, never its output (the output is another name of the file).
+        for pack in folder.iterdir():
+            if pack.name in used:
+                continue
+            with suppress(OSError):
+                stat = pack.stat()
+                pack.unlink()
+                freed += stat.st_size if stat.st_nlink == 1 else 0
+        return freed
+
+    def adopt_pack(self, source: Path, ranges: Mapping[Digest, tuple[int, int]]) -> None:
+        """Enter verified blobs that are ``(offset, size)`` ranges of the finished file ``source``.
+
+        The file is hard-linked in once; on another file system (no hard link) each blob is copied out.
+        """
+        wanted = {digest: span for digest, span in ranges.items() if self.locate(digest, span[1]) is None}
+        if not wanted:
+            return
+        name = f"{secrets.token_hex(8)}.tar"
+        pack = self.pack_path(name)
+        try:
+            pack.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, pack)
+            stat = pack.stat()
+        except OSError:
+            with open(source, "rb", buffering=0) as handle:
+                for digest, (offset, size) in wanted.items():
+                    self.adopt_range(digest, handle.fileno(), offset, size)
+            return
+        for digest, (offset, size) in wanted.items():
+            self._verified.discard(digest)
+            _write_json(self.packed_path(digest), _packed_of(name, offset, size, stat))
+
+    def _packed(self, digest: Digest, size: int) -> Location | None:
+        """The pack range holding the blob when its record still matches (else hashed once, or dropped)."""
+        entry = self._read_packed(digest)
+        if entry is None or entry["size"] != size:
+            return None
+        pack = self.pack_path(entry["pack"])
+        try:
+            stat = pack.stat()
+        except OSError:
+            self.packed_path(digest).unlink(missing_ok=True)
+            return None
+        if entry["file"] != _record_of(stat) and not self._verify_packed(digest, size, entry):
+            return None
+        with suppress(OSError):
+            os.utime(self.packed_path(digest))  # last use, for least-recently-used pruning
+        return pack, entry["offset"]
+
+    def _read_packed(self, digest: Digest) -> dict[str, Any] | None:
+        return load_packed(self.packed_path(digest))
+
+    def _verify_packed(self, digest: Digest, size: int, entry: dict[str, Any] | None) -> bool:
+        """Hash a pack range; re-record it when it matches, drop the record when not."""
+        if entry is not None and entry["size"] == size:
+            pack = self.pack_path(entry["pack"])
+            try:
+                with open(pack, "rb", buffering=0) as handle:
+                    stat = os.fstat(handle.fileno())
+                    if _hashes_to(handle.fileno(), entry["offset"], size, digest):
+                        _write_json(self.packed_path(digest), _packed_of(entry["pack"], entry["offset"], size, stat))
+                        return True
+            except OSError:
+                pass
+        self.packed_path(digest).unlink(missing_ok=True)
+        return False
+
+    def _extract(self, digest: Digest, size: int, location: Location) -> None:
+        """Copy a packed blob out into its own file (for readers that need one)."""
+        pack, offset = location
+        with open(pack, "rb", buffering=0) as handle, self._incoming(digest.algorithm, "blob", digest) as (fd, tmp):
+            try:
+                copy_range(handle.fileno(), fd, size, offset)
+            finally:
+                os.close(fd)
+            self._placed(tmp, digest)
+        self.packed_path(digest).unlink(missing_ok=True)
 
     def _record_matches(self, digest: Digest, stat: os.stat_result) -> bool:
         record = self.record_path(digest)
@@ -110,17 +237,8 @@ class BlobStore:
         return True
 
     def _record(self, digest: Digest, stat: os.stat_result) -> None:
-        """Write the record atomically; a store that cannot take one just hashes again next time."""
         self._verified.add(digest)
-        record = self.record_path(digest)
-        try:
-            record.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".record.", dir=record.parent)
-            with os.fdopen(fd, "w") as handle:
-                json.dump(_record_of(stat), handle)
-            os.replace(tmp, record)
-        except OSError:
-            return
+        _write_json(self.record_path(digest), _record_of(stat))
 
     def _placed(self, tmp: str, digest: Digest) -> None:
         """Rename a verified temporary file into place and record it."""
@@ -198,3 +316,48 @@ class BlobStore:
 
 def _record_of(stat: os.stat_result) -> dict[str, object]:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino, "boot": _BOOT}
+
+
+def _packed_of(pack: str, offset: int, size: int, stat: os.stat_result) -> dict[str, object]:
+    return {"pack": pack, "offset": offset, "size": size, "file": _record_of(stat)}
+
+
+def load_packed(path: Path) -> dict[str, Any] | None:
+    """A packed-blob record, or None when missing or malformed (a name that is not a plain file name too)."""
+    try:
+        entry = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), dict):
+        return None
+    pack, offset, size = entry.get("pack"), entry.get("offset"), entry.get("size")
+    if not isinstance(pack, str) or not pack or "/" in pack or pack.startswith("."):
+        return None
+    if type(offset) is not int or type(size) is not int or offset < 0 or size < 0:
+        return None
+    return entry
+
+
+def _write_json(path: Path, data: object) -> None:
+    """Write a record atomically; a store that cannot take one just hashes again next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".record.", dir=path.parent)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+        os.replace(tmp, path)
+    except OSError:
+        return
+
+
+def _hashes_to(fd: int, offset: int, size: int, digest: Digest) -> bool:
+    """Whether ``size`` bytes of ``fd`` from ``offset`` have ``digest`` (read in large blocks)."""
+    verifier = Verifier(digest, None, "cached blob")
+    end = offset + size
+    while offset < end:
+        chunk = os.pread(fd, min(_HASH_READ, end - offset), offset)
+        if not chunk:
+            return False
+        verifier.update(chunk)
+        offset += len(chunk)
+    return verifier.actual == digest and verifier.count == size

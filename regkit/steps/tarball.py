@@ -33,6 +33,7 @@ from .places import FilePlace, Place, TarPlace
 from .store import BlobStore
 
 FORMATS = ("docker", "oci")
+Finished = Callable[[Path], None]  # told the finished output's temporary path, before it is renamed
 OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
 
@@ -90,7 +91,7 @@ class _TarSink:
         self.offset += padding(len(data))
 
     def add_file(self, name: str, path: Path) -> None:
-        self.reserve(name, path.stat().st_size).fill_from(path)
+        self.reserve(name, path.stat().st_size).fill_from((path, 0))
 
     def finish(self) -> None:
         """The end-of-archive marker: two zero blocks (which also give the file its whole size)."""
@@ -230,13 +231,14 @@ def needs_conversion(manifest: ManifestResult, format: str, layer_format: str) -
 
 @contextmanager
 def placed_output(
-    manifest: ManifestResult, output: str | os.PathLike[str], format: str
+    manifest: ManifestResult, output: str | os.PathLike[str], format: str, complete: Finished | None = None
 ) -> Iterator[dict[Digest, Place]]:
     """The output, written once: small members now, and each blob's place for the caller to fill.
 
     In a tar every member's offset follows from the manifest's sizes, so blobs can be written
     concurrently at their offsets. When the block ends, the config is checked against the
-    layers and the output is renamed into place; on any failure the temporary output is removed.
+    layers, ``complete`` is called with the finished output (still under its temporary name) and
+    the output is renamed into place; on any failure the temporary output is removed.
     The output is not fsynced (as ``docker save`` and ``skopeo`` do not): after a power loss it may
     be missing or incomplete, never visible as complete to another process while being written.
     """
@@ -245,7 +247,7 @@ def placed_output(
     members = layout_members(
         image, manifest.reference, image.raw, list(image.layers), default_tags(manifest.reference, None), format
     )
-    with open_output(output, format) as sink:
+    with open_output(output, format, complete) as sink:
         places: dict[Digest, Place] = {}
         for member in members:
             if member.data is not None:
@@ -343,17 +345,23 @@ def layout_members(
     return members
 
 
-def open_output(output: str | os.PathLike[str], format: str) -> AbstractContextManager[_Sink]:
+def open_output(
+    output: str | os.PathLike[str], format: str, complete: Finished | None = None
+) -> AbstractContextManager[_Sink]:
     """The output's sink: a tar (docker format, or a path ending in ``.tar``) or an OCI layout directory."""
     path = Path(output)
-    return _write_tar(path) if format == "docker" or path.suffix == ".tar" else _write_dir(path)
+    return _write_tar(path, complete) if format == "docker" or path.suffix == ".tar" else _write_dir(path, complete)
 
 
 @contextmanager
-def _replaced_when_complete(tmp: Path, path: Path, remove: Callable[[Path], object]) -> Iterator[None]:
-    """Rename ``tmp`` to ``path`` after the block; on any failure (Ctrl-C too) remove ``tmp`` instead."""
+def _replaced_when_complete(
+    tmp: Path, path: Path, remove: Callable[[Path], object], complete: Finished | None
+) -> Iterator[None]:
+    """Rename ``tmp`` to ``path`` after the block (and ``complete``); on any failure (Ctrl-C too) remove ``tmp``."""
     try:
         yield
+        if complete is not None:
+            complete(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         remove(tmp)
@@ -364,7 +372,7 @@ def _replaced_when_complete(tmp: Path, path: Path, remove: Callable[[Path], obje
 
 
 @contextmanager
-def _write_tar(path: Path) -> Iterator[_Sink]:
+def _write_tar(path: Path, complete: Finished | None) -> Iterator[_Sink]:
     """A tar written under a temporary name and renamed into place only when complete."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -373,7 +381,7 @@ def _write_tar(path: Path) -> Iterator[_Sink]:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)  # read too: blobs enter the cache from it
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    with _replaced_when_complete(tmp, path, lambda p: p.unlink(missing_ok=True)):
+    with _replaced_when_complete(tmp, path, lambda p: p.unlink(missing_ok=True), complete):
         try:
             sink = _TarSink(fd, path)
             yield sink
@@ -383,7 +391,7 @@ def _write_tar(path: Path) -> Iterator[_Sink]:
 
 
 @contextmanager
-def _write_dir(path: Path) -> Iterator[_Sink]:
+def _write_dir(path: Path, complete: Finished | None) -> Iterator[_Sink]:
     """An OCI layout directory built beside the target and renamed into place when complete."""
     if path.exists():
         raise OutputError(f"{path} already exists; remove it or choose another output")
@@ -392,5 +400,5 @@ def _write_dir(path: Path) -> Iterator[_Sink]:
         tmp = make_work_dir(path.parent)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    with _replaced_when_complete(tmp, path, lambda p: shutil.rmtree(p, ignore_errors=True)):
+    with _replaced_when_complete(tmp, path, lambda p: shutil.rmtree(p, ignore_errors=True), complete):
         yield _DirSink(tmp)
