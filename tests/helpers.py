@@ -189,3 +189,12 @@ def pax_sparse(text: bytes, data: bytes = b"", realsize: int = 900) -> bytes:
         tar.addfile(info, io.BytesIO(body))
         tar.addfile(tarfile.TarInfo("after"))
     return buffer.getvalue()
+
+
+def flip_byte(path: Path, offset: int) -> None:
+    """Invert one byte of ``path`` in place (same size, other content: only a digest can tell)."""
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)[0]
+        handle.seek(offset)
+        handle.write(bytes([byte ^ 0xFF]))

@@ -18,7 +18,7 @@ from regkit.steps.cache import blobs, default_cache_dir, parse_age, parse_size
 from regkit.steps.pull import fetch_all
 from regkit.steps.store import BlobStore
 
-from .helpers import cli, push_unique
+from .helpers import cli, flip_byte, push_unique
 
 
 def blob_requests(har_path: Path) -> list[str]:
@@ -126,11 +126,7 @@ def test_an_output_changed_in_place_is_hashed_again_before_its_blobs_are_used(re
     store = BlobStore(cache)
     found = store.locate(edited.digest, edited.size)
     assert found is not None and found[0].samefile(tmp_path / "1.tar")
-    with open(tmp_path / "1.tar", "r+b") as handle:  # one byte of the second layer, in place
-        handle.seek(found[1] + 100)
-        byte = handle.read(1)[0]
-        handle.seek(found[1] + 100)
-        handle.write(bytes([byte ^ 0xFF]))
+    flip_byte(tmp_path / "1.tar", found[1] + 100)
     second = regkit.pull(ref, tmp_path / "2.tar", insecure=True, cache_dir=cache, layer_format="keep")
     assert [b.descriptor.digest for b in second.blobs if not b.cached] == [edited.digest]
     assert (tmp_path / "2.tar").read_bytes() == original
@@ -140,6 +136,49 @@ def test_an_output_changed_in_place_is_hashed_again_before_its_blobs_are_used(re
     # the edited layer now comes from the second output's pack
     found = store.locate(edited.digest, edited.size)
     assert found is not None and found[0].samefile(tmp_path / "2.tar")
+
+
+def test_a_re_pull_of_an_output_the_cache_holds_whole_writes_nothing(registry, tmp_path):
+    ref = f"{registry.host}/library/whiteout:latest"
+    cache = tmp_path / "cache"
+
+    def pull(name: str) -> regkit.PullResult:
+        return regkit.pull(ref, tmp_path / name, insecure=True, cache_dir=cache)
+
+    pull("a.tar")
+    original = (tmp_path / "a.tar").read_bytes()
+    (pack,) = (cache / "packs").iterdir()
+    # a.tar is still the pack's other name: b.tar gets a copy of its own (two outputs never share a file)
+    pull("b.tar")
+    assert (tmp_path / "b.tar").stat().st_ino != pack.stat().st_ino and pack.stat().st_nlink == 2
+    (tmp_path / "a.tar").unlink()
+    linked = pull("c.tar")
+    assert (tmp_path / "c.tar").stat().st_ino == pack.stat().st_ino and pack.stat().st_nlink == 2
+    assert all(b.cached for b in linked.blobs) and [e for e in linked.exchanges if e.step == "blob"] == []
+    assert (tmp_path / "c.tar").read_bytes() == original
+    # an edit outside every blob (the end-of-archive zeros) still disqualifies the pack as a whole output
+    flip_byte(tmp_path / "c.tar", len(original) - 1)
+    (tmp_path / "c.tar").unlink()
+    pull("d.tar")
+    assert (tmp_path / "d.tar").stat().st_ino != pack.stat().st_ino
+    assert (tmp_path / "d.tar").read_bytes() == original
+
+
+def test_a_pack_that_fails_verification_is_never_linked_as_an_output(registry, tmp_path):
+    ref = f"{registry.host}/library/whiteout:latest"
+    cache = tmp_path / "cache"
+    pulled = regkit.pull(ref, tmp_path / "a.tar", insecure=True, cache_dir=cache)
+    original = (tmp_path / "a.tar").read_bytes()
+    layer = pulled.manifest.layers[0]
+    pack, offset = BlobStore(cache).locate(layer.digest, layer.size) or (Path(), 0)
+    stat = pack.stat()
+    flip_byte(pack, offset)
+    os.utime(pack, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # only a hash can tell
+    assert cli("cache", "--cache-dir", str(cache), "verify", cwd=tmp_path).returncode == 1
+    (tmp_path / "a.tar").unlink()
+    again = regkit.pull(ref, tmp_path / "b.tar", insecure=True, cache_dir=cache)
+    assert (tmp_path / "b.tar").read_bytes() == original
+    assert [b.descriptor.digest for b in again.blobs if not b.cached] == [layer.digest]
 
 
 def test_a_cache_on_another_file_system_gets_copies(registry, tmp_path):
@@ -281,11 +320,7 @@ def test_cache_ls_du_prune_verify(registry, tmp_path):
     corrupt = layers.manifest.layers[0]
     pack, offset = old.locate(corrupt.digest, corrupt.size) or (Path(), 0)
     stat = pack.stat()
-    with open(pack, "r+b") as handle:
-        handle.seek(offset)
-        byte = handle.read(1)[0]
-        handle.seek(offset)
-        handle.write(bytes([byte ^ 0xFF]))
+    flip_byte(pack, offset)
     os.utime(pack, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # size, mtime and inode unchanged: only a hash sees it
     verified = cli(*opt, "verify", cwd=tmp_path)
     assert verified.returncode == 1 and f"removed {corrupt.digest}" in verified.stderr

@@ -111,15 +111,15 @@ class FilePlace:
         return self.path.read_bytes()
 
 
-def enter_cache(store: BlobStore, output: Path, places: Mapping[Digest, Place]) -> None:
+def enter_cache(store: BlobStore, output: Path, places: Mapping[Digest, Place], output_key: str = "") -> None:
     """Put downloaded blobs of the finished ``output`` into ``store`` without copying them where it can.
 
-    A tar is linked in whole and its blobs recorded as ranges of it; an OCI layout's blob files
-    are linked one by one.
+    A tar is linked in whole (recorded as the output ``output_key`` names) and its blobs recorded
+    as ranges of it; an OCI layout's blob files are linked one by one.
     """
     ranges = {digest: (p.offset, p.size) for digest, p in places.items() if isinstance(p, TarPlace)}
     if ranges:
-        store.adopt_pack(output, ranges)
+        store.adopt_pack(output, ranges, output_key)
     for digest, place in places.items():
         if isinstance(place, FilePlace):
             store.adopt_file(digest, place.path)

@@ -29,7 +29,7 @@ from .auth import Token
 from .blobs import BlobResult
 from .cache import open_cache
 from .manifest_fetch import ManifestResult
-from .output import check_target, make_work_dir
+from .output import check_target, make_work_dir, work_name
 from .places import Place, TarPlace, enter_cache
 from .progress import Progress
 from .repository import Repository
@@ -41,7 +41,9 @@ from .tarball import (
     assembled,
     blob_name,
     check_output_options,
+    is_tar,
     needs_conversion,
+    output_key,
     placed_output,
 )
 
@@ -173,11 +175,17 @@ def _pull(
                 repo, manifest, target, blob_cache, jobs, progress, format, layer_format, budgets
             )
         else:
-            downloaded: dict[Digest, Place] = {}
-            with placed_output(manifest, target, format, _cache_filler(blob_cache, downloaded)) as places:
-                fetch = _into_place(repo, places, blob_cache, target, downloaded)
-                blobs = _concurrently(manifest, jobs, progress, client, fetch)
-            progress.step("assemble", f"wrote {target}")
+            key = output_key(manifest, format) if blob_cache is not None and is_tar(target, format) else ""
+            linked = _linked_whole(blob_cache, key, target) if key else None
+            if linked is not None:
+                blobs = tuple(BlobResult(d, linked, (), 0.0, cached=True) for d in _distinct_blobs(manifest))
+                progress.step("assemble", f"wrote {target} (a link to the cache's copy of this very output)")
+            else:
+                downloaded: dict[Digest, Place] = {}
+                with placed_output(manifest, target, format, _cache_filler(blob_cache, downloaded, key)) as places:
+                    fetch = _into_place(repo, places, blob_cache, target, downloaded)
+                    blobs = _concurrently(manifest, jobs, progress, client, fetch)
+                progress.step("assemble", f"wrote {target}")
             image = assembled(
                 manifest.manifest,
                 manifest.reference,
@@ -235,7 +243,7 @@ def _into_place(
     return fetch
 
 
-def _cache_filler(cache: BlobStore | None, downloaded: dict[Digest, Place]) -> Finished | None:
+def _cache_filler(cache: BlobStore | None, downloaded: dict[Digest, Place], key: str) -> Finished | None:
     """What enters the downloaded blobs into the cache once the output is complete (None without a cache)."""
     if cache is None:
         return None
@@ -243,9 +251,30 @@ def _cache_filler(cache: BlobStore | None, downloaded: dict[Digest, Place]) -> F
     def fill(output: Path) -> None:
         # a full or read-only cache costs the next pull a download, never this pull
         with suppress(OSError, OutputError):
-            enter_cache(cache, output, downloaded)
+            enter_cache(cache, output, downloaded, key)
 
     return fill
+
+
+def _linked_whole(cache: BlobStore | None, key: str, target: Path) -> Path | None:
+    """Make ``target`` a new name of the cached pack that is exactly this output, when there is one: nothing
+    is written. Returns the pack, or None (no such pack, or the link failed: the caller writes the output)."""
+    pack = cache.whole_output(key) if cache is not None else None
+    if pack is None:
+        return None
+    tmp = work_name(target.parent)
+    try:
+        os.link(pack, tmp)
+        os.replace(tmp, target)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return None
+    return pack
+
+
+def _distinct_blobs(manifest: ManifestResult) -> list[Descriptor]:
+    """The config, then each layer once, in manifest order (an image may use a layer twice)."""
+    return list({d.digest: d for d in (manifest.config, *manifest.layers)}.values())
 
 
 def _stored_then_converted(

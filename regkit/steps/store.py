@@ -126,7 +126,7 @@ class BlobStore:
         return True
 
     def remove(self, digest: Digest) -> None:
-        """Delete a blob and its records (any may already be gone); a pack goes when no blob uses it."""
+        """Delete a blob and its records (any may already be gone); :meth:`collect_packs` removes unused packs."""
         self._verified.discard(digest)
         self.record_path(digest).unlink(missing_ok=True)
         self.packed_path(digest).unlink(missing_ok=True)
@@ -143,7 +143,7 @@ class BlobStore:
         folder = self.root / "packs"
         if not folder.is_dir():
             return 0
-        used, freed = self.packs_in_use(), 0
+        used, freed, gone = self.packs_in_use(), 0, set()
         # A pull links its pack a moment before recording its blobs; removing it in between costs that
         # pull's blobs their cache entries, never its output (the output is another name of the file).
         for pack in folder.iterdir():
@@ -152,13 +152,35 @@ class BlobStore:
             with suppress(OSError):
                 stat = pack.stat()
                 pack.unlink()
+                gone.add(pack.name)
                 freed += stat.st_size if stat.st_nlink == 1 else 0
+        self._drop_outputs(gone)
         return freed
 
-    def adopt_pack(self, source: Path, ranges: Mapping[Digest, tuple[int, int]]) -> None:
+    def output_path(self, key: str) -> Path:
+        """Where the record of the pack that is the whole output ``key`` (a hex digest) lives."""
+        return self.root / "outputs" / key
+
+    def whole_output(self, key: str) -> Path | None:
+        """A pack that is byte for byte the output ``key`` names, unchanged since, and no output's file now.
+
+        Only then may a new output become another name of it: two outputs never share a file.
+        """
+        entry = load_packed(self.output_path(key))
+        if entry is None:
+            return None
+        pack = self.pack_path(entry["pack"])
+        try:
+            stat = pack.stat()
+        except OSError:
+            return None
+        return pack if entry["file"] == _record_of(stat) and stat.st_nlink == 1 else None
+
+    def adopt_pack(self, source: Path, ranges: Mapping[Digest, tuple[int, int]], output_key: str = "") -> None:
         """Enter verified blobs that are ``(offset, size)`` ranges of the finished file ``source``.
 
-        The file is hard-linked in once; on another file system (no hard link) each blob is copied out.
+        The file is hard-linked in once (and, with ``output_key``, recorded as that whole output);
+        on another file system (no hard link) each blob is copied out.
         """
         wanted = {digest: span for digest, span in ranges.items() if self.locate(digest, span[1]) is None}
         if not wanted:
@@ -177,6 +199,8 @@ class BlobStore:
         for digest, (offset, size) in wanted.items():
             self._verified.discard(digest)
             _write_json(self.packed_path(digest), _packed_of(name, offset, size, stat))
+        if output_key:
+            _write_json(self.output_path(output_key), _packed_of(name, 0, stat.st_size, stat))
 
     def _packed(self, digest: Digest, size: int) -> Location | None:
         """The pack range holding the blob when its record still matches (else hashed once, or dropped)."""
@@ -211,7 +235,17 @@ class BlobStore:
             except OSError:
                 pass
         self.packed_path(digest).unlink(missing_ok=True)
+        if entry is not None:
+            self._drop_outputs({entry["pack"]})  # a pack that failed a hash is no output to reuse either
         return False
+
+    def _drop_outputs(self, packs: set[str]) -> None:
+        """Forget the whole-output records of ``packs``."""
+        folder = self.root / "outputs"
+        for record in folder.iterdir() if folder.is_dir() else ():
+            entry = load_packed(record)
+            if entry is None or entry["pack"] in packs:
+                record.unlink(missing_ok=True)
 
     def _extract(self, digest: Digest, size: int, location: Location) -> None:
         """Copy a packed blob out into its own file (for readers that need one)."""

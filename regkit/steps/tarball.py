@@ -7,6 +7,7 @@ so both old engines (which read ``manifest.json``) and OCI tools can use it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -258,6 +259,24 @@ def placed_output(
         config_diff_ids(parse_config(places[image.config.digest].read(), image.config), len(image.layers))
 
 
+def output_key(manifest: ManifestResult, format: str) -> str:
+    """A digest (hex) of everything an output written by :func:`placed_output` holds: equal keys, equal bytes."""
+    image = manifest.manifest
+    members = layout_members(
+        image, manifest.reference, image.raw, list(image.layers), default_tags(manifest.reference, None), format
+    )
+    key = hashlib.sha256(f"regkit output 1 {format}\n".encode())
+    for member in members:
+        content = str(member.digest) if member.data is None else hashlib.sha256(member.data).hexdigest()
+        key.update(f"{member.name}\0{member.size}\0{content}\n".encode())
+    return key.hexdigest()
+
+
+def is_tar(output: str | os.PathLike[str], format: str) -> bool:
+    """Whether ``output`` is written as a tar (docker format, or a path ending in ``.tar``), not a directory."""
+    return format == "docker" or Path(output).suffix == ".tar"
+
+
 def default_tags(ref: Reference | None, tags: list[str] | None) -> list[str]:
     """The given tags, else the reference's ``repo:tag`` (none for a pull by digest or without a reference)."""
     return list(tags) if tags is not None else [t for t in [ref.repo_tag if ref else None] if t]
@@ -350,7 +369,7 @@ def open_output(
 ) -> AbstractContextManager[_Sink]:
     """The output's sink: a tar (docker format, or a path ending in ``.tar``) or an OCI layout directory."""
     path = Path(output)
-    return _write_tar(path, complete) if format == "docker" or path.suffix == ".tar" else _write_dir(path, complete)
+    return _write_tar(path, complete) if is_tar(path, format) else _write_dir(path, complete)
 
 
 @contextmanager
