@@ -10,8 +10,13 @@ time, the spread (min-max), the ratios to the parallel and sequential curl floor
 
 - ``curl -P3 floor``: curl fetching every blob straight from the CDN, 3 at a time, to /dev/null;
 - ``curl sequential``: the same blobs one after another, to files;
+- ``python floor``: benchmarks/python_floor.py, the least Python does for a verified pull into one
+  file (http.client, SHA-256, pwrite at offsets, 3 at a time; no registry, no tar);
 - ``regkit cold``: ``regkit pull`` into a docker-load tar with an empty blob cache (fills it);
-- ``regkit --no-cache``: the same without the cache; ``regkit warm``: again with the cache full;
+- ``regkit --no-cache``: the same without the cache;
+- ``regkit warm``: again with the cache full, the earlier output gone (the cache's pack of this very
+  output becomes the new file: nothing is written); ``regkit warm, output kept``: the same while an
+  earlier output still shares the pack, so the blobs are copied (``copy_file_range``);
 - ``regkit 2x layers``: a cold pull of the image with layers twice as large (time and RSS scaling);
 - ``python-dxf``, ``oras-py``: their own pulls of the blobs to files (benchmarks/peers.py);
 - ``skopeo copy`` to a docker-archive, and ``docker pull`` (a private engine; also unpacks), when present;
@@ -19,11 +24,17 @@ time, the spread (min-max), the ratios to the parallel and sequential curl floor
 
 Then ``regkit --help`` start-up against ``python -c pass``, and with ``--sweep`` the ``--jobs`` and
 read-chunk-size sweeps. Not a test: numbers depend on the machine; the ratios are what to compare.
+
+Fairness: before every command the page cache's dirty pages are written out (``sync``), so no client
+pays for the writeback of the one before it (on this VM, writing beyond ~800 MB dirty throttles to the
+disk's speed). regkit's modules are byte-compiled first, as installing a wheel does: with
+``PYTHONDONTWRITEBYTECODE`` set and an editable install, every run would compile them from source.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import platform
 import shutil
@@ -108,13 +119,27 @@ def push_double(lab: Lab, layers: int, layer_size: int) -> str:
     return f"{lab.front_host}/library/large2x:latest"
 
 
+def settle() -> None:
+    """Write out dirty pages and wait until writeback is done: each command starts on a quiet disk."""
+    os.sync()
+    while dirty_kib() > 8 << 10:
+        time.sleep(0.05)
+
+
+def dirty_kib() -> int:
+    """Dirty and under-writeback page cache, KiB (/proc/meminfo)."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    return int(fields["Dirty"].split()[0]) + int(fields["Writeback"].split()[0])
+
+
 def run_rounds(tools: dict[str, Callable[[], Sample]], rounds: int) -> dict[str, list[Sample]]:
-    """Every tool once per round, the order rotated each round."""
+    """Every tool once per round, the order rotated each round, each on a settled page cache."""
     samples: dict[str, list[Sample]] = {name: [] for name in tools}
     names = list(tools)
     for r in range(rounds):
         print(f"round {r + 1}/{rounds}", file=sys.stderr)
         for name in names[r % len(names) :] + names[: r % len(names)]:
+            settle()
             samples[name].append(tools[name]())
     return samples
 
@@ -160,6 +185,7 @@ def main() -> None:
     args = parser.parse_args()
     python = sys.executable
     regkit_cli = [python, "-m", "regkit"]
+    compileall.compile_dir(Path(regkit.__file__).parent, quiet=1)  # as a wheel install does
 
     with large_image(args) as (scratch, lab, ref, manifest), ExitStack() as stack:
         print("pushing the image with layers twice as large ...", file=sys.stderr)
@@ -171,9 +197,12 @@ def main() -> None:
         urls.write_text("".join(signed_url(lab.cdn_url, d.digest.hex, lab.settings.secret, 3600) + "\n" for d in blobs))
         host, _, rest = ref.partition("/")
         repository, _, tag = rest.partition(":")
-        warm_cache = scratch / "warm-cache"
+        warm_cache, kept_cache = scratch / "warm-cache", scratch / "kept-cache"
         pull = [*regkit_cli, "pull", "-o", str(out), "--insecure-registry", "-q"]
         measure([*pull, ref], {"REGKIT_CACHE_DIR": str(warm_cache)})
+        # kept.tar stays: it shares the kept cache's pack, so pulls from that cache copy the blobs
+        kept = [*regkit_cli, "pull", "-o", str(scratch / "kept.tar"), "--insecure-registry", "-q", ref]
+        measure(kept, {"REGKIT_CACHE_DIR": str(kept_cache)})
 
         def fresh(name: str) -> Path:
             """``scratch/name``, gone (a folder or a file)."""
@@ -191,6 +220,10 @@ def main() -> None:
             folder.mkdir()
             return measure(["sh", "-c", f"cd {folder} && xargs -n 1 curl -sf -O < {urls}"])
 
+        def warm() -> Sample:
+            out.unlink(missing_ok=True)  # the earlier output is gone (a clean workspace, a moved file)
+            return measure([*pull, ref], {"REGKIT_CACHE_DIR": str(warm_cache)})
+
         tools: dict[str, Callable[[], Sample]] = {
             "curl -P3 floor (to /dev/null)": lambda: measure(
                 ["sh", "-c", f"xargs -P 3 -n 1 curl -sf -o /dev/null < {urls}"]
@@ -198,7 +231,11 @@ def main() -> None:
             "curl sequential (to files)": curl_files,
             "regkit cold (empty cache)": lambda: cold(ref),
             "regkit --no-cache": lambda: measure([*pull, ref, "--no-cache"]),
-            "regkit warm (cache full)": lambda: measure([*pull, ref], {"REGKIT_CACHE_DIR": str(warm_cache)}),
+            "python floor (hash + pwrite)": lambda: measure(
+                [python, str(Path(__file__).with_name("python_floor.py")), str(urls), str(fresh("floor.bin"))]
+            ),
+            "regkit warm (cache full)": warm,
+            "regkit warm, output kept": lambda: measure([*pull, ref], {"REGKIT_CACHE_DIR": str(kept_cache)}),
             "regkit 2x layers (cold)": lambda: cold(double),
             "regkit analyze": lambda: measure([*regkit_cli, "analyze", ref, "--insecure-registry", "--json"]),
         }
