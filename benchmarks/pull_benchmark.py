@@ -81,7 +81,8 @@ Sample = tuple[float, int]  # wall seconds, peak RSS KiB (0: not measurable, a d
 
 
 def measure(argv: list[str], env: dict[str, str] | None = None) -> Sample:
-    """Wall seconds and peak RSS (KiB) of one command, which must succeed."""
+    """Wall seconds and peak RSS (KiB) of one command, which must succeed, started on a settled page cache."""
+    settle()
     done = subprocess.run(
         [sys.executable, "-c", _RUNNER, *argv], capture_output=True, text=True, env={**os.environ, **(env or {})}
     )
@@ -133,13 +134,12 @@ def dirty_kib() -> int:
 
 
 def run_rounds(tools: dict[str, Callable[[], Sample]], rounds: int) -> dict[str, list[Sample]]:
-    """Every tool once per round, the order rotated each round, each on a settled page cache."""
+    """Every tool once per round, the order rotated each round."""
     samples: dict[str, list[Sample]] = {name: [] for name in tools}
     names = list(tools)
     for r in range(rounds):
         print(f"round {r + 1}/{rounds}", file=sys.stderr)
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            settle()
             samples[name].append(tools[name]())
     return samples
 
@@ -212,17 +212,21 @@ def main() -> None:
             out.unlink(missing_ok=True)
             return path
 
+        def regkit_pull(cache: Path | None, reference: str = ref) -> Sample:
+            """``regkit pull`` with ``cache`` (None: ``--no-cache``); the output does not exist yet, as for
+            every other client (replacing a synced 400 MB file costs ext4 ~0.4 s of freeing blocks)."""
+            out.unlink(missing_ok=True)
+            if cache is None:
+                return measure([*pull, reference, "--no-cache"])
+            return measure([*pull, reference], {"REGKIT_CACHE_DIR": str(cache)})
+
         def cold(reference: str) -> Sample:
-            return measure([*pull, reference], {"REGKIT_CACHE_DIR": str(fresh("cold-cache"))})
+            return regkit_pull(fresh("cold-cache"), reference)
 
         def curl_files() -> Sample:
             folder = fresh("curl")
             folder.mkdir()
             return measure(["sh", "-c", f"cd {folder} && xargs -n 1 curl -sf -O < {urls}"])
-
-        def warm() -> Sample:
-            out.unlink(missing_ok=True)  # the earlier output is gone (a clean workspace, a moved file)
-            return measure([*pull, ref], {"REGKIT_CACHE_DIR": str(warm_cache)})
 
         tools: dict[str, Callable[[], Sample]] = {
             "curl -P3 floor (to /dev/null)": lambda: measure(
@@ -230,12 +234,12 @@ def main() -> None:
             ),
             "curl sequential (to files)": curl_files,
             "regkit cold (empty cache)": lambda: cold(ref),
-            "regkit --no-cache": lambda: measure([*pull, ref, "--no-cache"]),
+            "regkit --no-cache": lambda: regkit_pull(None),
             "python floor (hash + pwrite)": lambda: measure(
                 [python, str(Path(__file__).with_name("python_floor.py")), str(urls), str(fresh("floor.bin"))]
             ),
-            "regkit warm (cache full)": warm,
-            "regkit warm, output kept": lambda: measure([*pull, ref], {"REGKIT_CACHE_DIR": str(kept_cache)}),
+            "regkit warm (cache full)": lambda: regkit_pull(warm_cache),
+            "regkit warm, output kept": lambda: regkit_pull(kept_cache),
             "regkit 2x layers (cold)": lambda: cold(double),
             "regkit analyze": lambda: measure([*regkit_cli, "analyze", ref, "--insecure-registry", "--json"]),
         }
@@ -257,6 +261,7 @@ def main() -> None:
 
                 def docker_pull() -> Sample:
                     engine.run("rmi", "-f", ref, check=False)
+                    settle()
                     start = time.perf_counter()
                     engine.run("pull", "-q", ref, timeout=600)
                     return time.perf_counter() - start, 0
@@ -277,12 +282,17 @@ def main() -> None:
 
 def sweep(ref: str, pull: list[str], rounds: int, scratch: Path) -> None:
     """Cold pulls (no cache) with ``--jobs`` 1-8, then read sizes 256 KiB-8 MiB at the default jobs."""
+
+    def run(argv: list[str]) -> Sample:
+        (scratch / "out.tar").unlink(missing_ok=True)  # no run pays for freeing the one before
+        return measure(argv)
+
     jobs: dict[str, Callable[[], Sample]] = {
-        f"-j{n}": lambda n=n: measure([*pull, ref, "--no-cache", "-j", str(n)]) for n in (1, 2, 3, 4, 6, 8)
+        f"-j{n}": lambda n=n: run([*pull, ref, "--no-cache", "-j", str(n)]) for n in (1, 2, 3, 4, 6, 8)
     }
     chunked = [sys.executable, "-c", _CHUNKED]
     chunks: dict[str, Callable[[], Sample]] = {
-        f"{size >> 10} KiB": lambda size=size: measure([*chunked, str(size), *pull[3:], ref, "--no-cache"])
+        f"{size >> 10} KiB": lambda size=size: run([*chunked, str(size), *pull[3:], ref, "--no-cache"])
         for size in (256 << 10, 1 << 20, 4 << 20, 8 << 20)
     }
     for title, tools in (("jobs", jobs), ("read size", chunks)):
