@@ -160,3 +160,40 @@ def test_insecure_registry_falls_back_to_plain_http_fast_and_says_so(registry, t
         result = regkit.pull(f"{registry.host}/library/busybox", tmp_path / "b.tar", client=client)
     assert all(e.url.startswith("http://") and "plain HTTP" not in e.note for e in result.exchanges)
     assert "plain HTTP after HTTPS failed" in json.dumps(client.transcript.to_har())
+
+
+@pytest.fixture
+def ssl_calls(monkeypatch) -> dict[str, int]:
+    """How often each SSLContext method ran (a spy on the real methods: the connections stay real)."""
+    import ssl
+
+    counts = {"load_verify_locations": 0, "load_default_certs": 0, "set_default_verify_paths": 0, "wrap_socket": 0}
+    for name in counts:
+        real = getattr(ssl.SSLContext, name)
+
+        def spy(self, *args, _name=name, _real=real, **kwargs):
+            counts[_name] += 1
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(ssl.SSLContext, name, spy)
+    return counts
+
+
+def test_a_trust_bundle_is_loaded_once_for_all_connections(open_lab, tmp_path, ssl_calls):
+    """Loading a CA bundle takes ~35 ms: once per client and bundle, not once per connection."""
+    ref = f"{open_lab.tls_host}/library/layers"
+    with regkit.Client(docker_config=False, ca_cert=lab_ca(open_lab)) as client:
+        result = regkit.pull(ref, tmp_path / "l.tar", client=client, jobs=3, cache=False, layer_format="keep")
+    connections = ssl_calls["wrap_socket"]
+    assert connections >= 3 and len([e for e in result.exchanges if e.url.startswith("https://")]) >= 7
+    assert ssl_calls["load_verify_locations"] == 1 and ssl_calls["load_default_certs"] == 0
+
+
+def test_an_insecure_registry_loads_no_trust_store(open_lab, tmp_path, ssl_calls):
+    with regkit.Client(insecure=True, docker_config=False) as client:
+        regkit.pull(f"{open_lab.tls_host}/library/busybox", tmp_path / "s.tar", client=client, cache=False)
+    assert ssl_calls["wrap_socket"] >= 1
+    assert (
+        ssl_calls["load_verify_locations"] + ssl_calls["load_default_certs"] + ssl_calls["set_default_verify_paths"]
+        == 0
+    )

@@ -216,6 +216,35 @@ class _OwnRedirects(requests.Session):
         return iter(())
 
 
+class _SharedTlsAdapter(HTTPAdapter):
+    """Hands urllib3 one prebuilt SSL context per trust setting (:meth:`TlsSettings.context`) instead of
+    the paths it would load into a new context for every connection."""
+
+    _LOADED = ("ca_certs", "ca_cert_dir", "cert_file", "key_file")  # what the shared context already holds
+
+    def __init__(self, tls: TlsSettings, **kwargs: Any) -> None:
+        self.tls = tls
+        super().__init__(**kwargs)
+
+    def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
+        host_params, typed_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        pool_kwargs: dict[str, Any] = dict(typed_kwargs)
+        if host_params["scheme"] == "https":
+            for name in self._LOADED:
+                pool_kwargs.pop(name, None)
+            try:
+                pool_kwargs["ssl_context"] = self.tls.context(verify, tuple(cert) if cert else None)
+            except OSError as exc:  # ssl.SSLError too: an unreadable bundle or client key
+                raise requests.exceptions.SSLError(f"cannot load the TLS files: {exc}") from None
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        super().cert_verify(conn, url, verify, cert)  # checks the files exist, then sets their paths
+        if getattr(conn, "conn_kw", {}).get("ssl_context") is not None:  # an HTTPS pool with a shared context
+            for name in self._LOADED:
+                setattr(conn, name, None)
+
+
 class Transport:
     """Sends requests over a pooled session and hands each new :class:`Exchange` to ``record``."""
 
@@ -236,7 +265,7 @@ class Transport:
         self.session.cookies = requests.cookies.RequestsCookieJar(no_cookies)
         self.tls = tls or TlsSettings()
         # Keep-alive pools sized for concurrent layer downloads to one host.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        adapter = _SharedTlsAdapter(self.tls, pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "regkit"
