@@ -230,8 +230,8 @@ def _into_place(
             try:
                 place.fill_from(found)
                 return BlobResult(descriptor, found[0], (), 0.0, cached=True)
-            except FileNotFoundError:
-                pass  # pruned since: download it
+            except OSError:
+                pass  # pruned since, or made unreadable (a pack is also someone's output): download it
         start = time.perf_counter()
         with place.writer() as handle:
             verifier = Verifier(descriptor.digest, descriptor.size, "blob")
