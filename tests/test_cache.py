@@ -366,3 +366,7 @@ def test_analysis_reads_what_a_pull_cached(registry, tmp_path):
         after = analyze(ref, client=client)
         assert [e.step for e in client.transcript].count("blob") == 0
     assert after.to_dict()["layers"] == before.to_dict()["layers"] and after.manifest.digest == image.digest
+    # read as ranges of the pull's pack: no copy of the layer was made for the analysis
+    store = BlobStore(default_cache_dir())
+    layer = after.manifest.layers[0]
+    assert not store.path(layer.digest).exists() and store.packed_path(layer.digest).exists()

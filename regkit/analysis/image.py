@@ -22,7 +22,7 @@ from ..oci.platform import Platform
 from ..oci.reference import Reference
 from ..steps.auth import Token, probe_token
 from ..steps.blobs import follow_blob
-from ..steps.cache import cached_file
+from ..steps.cache import cached_blob, cached_chunks
 from ..steps.manifest_fetch import ManifestResult, manifest_of, wanted_platform
 from .filesystem import Filesystem, LayerChange, Unsafe, Waste
 from .layers import LayerReport, frame_of, read_layer
@@ -182,13 +182,13 @@ def read_config(
 ) -> dict[str, Any]:
     """Fetch the image config into memory, verified against its digest, and parse it."""
     check_config_size(config)
-    cached = cached_file(config)
+    cached = cached_blob(config)
     response: HttpResponse | None = None
     if cached is None:
         response = follow_blob(client, ref, config, token, exchanges)
         body = response.read(config.size, "the image config")
     else:
-        body = cached.read_bytes()
+        body = b"".join(cached_chunks(cached, config.size))
     verifier = Verifier(config.digest, config.size, "image config")
     try:
         verifier.update(body)

@@ -21,7 +21,6 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
 
 import zstandard
@@ -38,7 +37,7 @@ from ..oci.manifest import Descriptor
 from ..oci.reference import Reference
 from ..steps.auth import Token
 from ..steps.blobs import follow_blob
-from ..steps.cache import cached_file
+from ..steps.cache import cached_blob, cached_chunks
 from ..steps.layerformat import uncompressed
 
 if TYPE_CHECKING:
@@ -412,14 +411,14 @@ def open_layer(
     compression = mt.layer_compression(layer.media_type)
     if compression is None:
         raise ManifestError(f"layer {index} has media type {layer.media_type}, which regkit cannot read")
-    cached = cached_file(layer)
+    cached = cached_blob(layer)
     # A blob a pull put in the cache is read from there (and still hashed on the way), else streamed.
     response: HttpResponse | None = None
     if cached is None:
         response = follow_blob(client, ref, layer, token, exchanges)
         chunks = response.iter_bytes()
     else:
-        chunks = file_chunks(cached)
+        chunks = cached_chunks(cached, layer.size, _CHUNK)
     body = _Body(chunks, Verifier(layer.digest, layer.size, f"layer {index}"))
     try:
         with uncompressed(io.BufferedReader(body, _CHUNK), compression) as plain:
@@ -445,13 +444,6 @@ def open_layer(
     finally:
         if response:
             response.close()
-
-
-def file_chunks(path: Path) -> Iterator[bytes]:
-    """A file's bytes in large reads."""
-    with open(path, "rb", buffering=0) as handle:
-        while chunk := handle.read(_CHUNK):
-            yield chunk
 
 
 def read_layer(

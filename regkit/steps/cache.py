@@ -20,7 +20,8 @@ from pathlib import Path
 from ..errors import InvalidOption
 from ..oci.digest import Digest
 from ..oci.manifest import Descriptor
-from .store import BlobStore, load_packed
+from .fileio import chunks_at
+from .store import BlobStore, Location, load_packed
 
 
 def default_cache_dir() -> Path:
@@ -39,10 +40,16 @@ def open_cache(cache_dir: str | os.PathLike[str] | None = None, *, enabled: bool
     return BlobStore(cache_dir if cache_dir else default_cache_dir())
 
 
-def cached_file(descriptor: Descriptor) -> Path | None:
-    """The default cache's verified file of ``descriptor``'s blob, or None when it does not hold it."""
-    store = BlobStore(default_cache_dir())
-    return store.path(descriptor.digest) if store.has(descriptor.digest, descriptor.size) else None
+def cached_blob(descriptor: Descriptor) -> Location | None:
+    """Where the default cache holds ``descriptor``'s verified bytes (a file, or a range of a pack), or None."""
+    return BlobStore(default_cache_dir()).locate(descriptor.digest, descriptor.size)
+
+
+def cached_chunks(location: Location, size: int, chunk: int = 4 << 20) -> Iterator[bytes]:
+    """The ``size`` bytes at ``location``, in large reads (the caller still checks their digest)."""
+    path, offset = location
+    with open(path, "rb", buffering=0) as handle:
+        yield from chunks_at(handle.fileno(), offset, size, chunk)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""Whole writes and kernel-side copies between file descriptors."""
+"""Whole writes, range reads and kernel-side copies between file descriptors."""
 
 from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
 
 from ..errors import OutputError
 
@@ -57,3 +58,11 @@ def write_all_at(fd: int, data: bytes | memoryview, offset: int) -> None:
     while view:
         written = os.pwrite(fd, view, offset)
         view, offset = view[written:], offset + written
+
+
+def chunks_at(fd: int, offset: int, size: int, chunk: int = 4 << 20) -> Iterator[bytes]:
+    """``size`` bytes of ``fd`` from ``offset`` in large reads (fewer when the file ends first)."""
+    end = offset + size
+    while offset < end and (data := os.pread(fd, min(chunk, end - offset), offset)):
+        offset += len(data)
+        yield data

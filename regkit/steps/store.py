@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 
 from ..errors import OutputError
 from ..oci.digest import Digest, Verifier
-from .fileio import copy_range
+from .fileio import chunks_at, copy_range
 
 _HASH_READ = 4 << 20
 Location = tuple[Path, int]  # a file and the offset of a blob's first byte in it
@@ -385,13 +385,8 @@ def _write_json(path: Path, data: object) -> None:
 
 
 def _hashes_to(fd: int, offset: int, size: int, digest: Digest) -> bool:
-    """Whether ``size`` bytes of ``fd`` from ``offset`` have ``digest`` (read in large blocks)."""
+    """Whether ``size`` bytes of ``fd`` from ``offset`` have ``digest``."""
     verifier = Verifier(digest, None, "cached blob")
-    end = offset + size
-    while offset < end:
-        chunk = os.pread(fd, min(_HASH_READ, end - offset), offset)
-        if not chunk:
-            return False
+    for chunk in chunks_at(fd, offset, size, _HASH_READ):
         verifier.update(chunk)
-        offset += len(chunk)
     return verifier.actual == digest and verifier.count == size
