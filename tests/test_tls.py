@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 import regkit
+from regkit.http.tls import TlsSettings
+from regkit.http.transport import Transport
 from regkit.lab import Lab
 from regkit.lab.certs import make_key_pair
 from regkit.lab.nginx import mutual_tls_config, nginx_process, write_config
@@ -160,3 +162,21 @@ def test_insecure_registry_falls_back_to_plain_http_fast_and_says_so(registry, t
         result = regkit.pull(f"{registry.host}/library/busybox", tmp_path / "b.tar", client=client)
     assert all(e.url.startswith("http://") and "plain HTTP" not in e.note for e in result.exchanges)
     assert "plain HTTP after HTTPS failed" in json.dumps(client.transcript.to_har())
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_tls_connections_share_one_context_and_an_unverified_one_loads_no_ca(open_lab, verify):
+    # urllib3 alone builds a context per connection and loads a whole CA bundle into each (~50 ms of CPU),
+    # even for an unverified one, which loads the system store it never reads.
+    transport = Transport(tls=TlsSettings([lab_ca(open_lab)]))
+    try:
+        # Two bodies left unread hold two connections at once.
+        answers = [transport.send("probe", "GET", f"https://{open_lab.tls_host}/v2/", verify=verify) for _ in "ab"]
+        first, second = (answer.raw.raw.connection.sock for answer in answers)
+        assert first is not second and first.context is second.context
+        authorities = first.context.cert_store_stats()["x509_ca"]  # the system store and the lab's, or none
+        assert authorities > 1 if verify else authorities == 0
+        for answer in answers:
+            answer.close()
+    finally:
+        transport.close()

@@ -11,20 +11,26 @@ import contextlib
 import http.client
 import http.cookiejar
 import socket
+import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.util.ssl_ import create_urllib3_context
 
 from ..errors import TransportError
 from ..oci.redact import host_of, redact_headers, redact_text, redact_url, scrub, secrets_in, without_userinfo
 from .exchange import Exchange
 from .timeouts import DEFAULT_TIMEOUT
 from .tls import TlsSettings
+
+if TYPE_CHECKING:  # the stubs' names for what requests builds a pool key from (no such names at run time)
+    from requests.adapters import _HostParams, _PoolKwargs
 
 CHUNK_SIZE = 1 << 20
 # A response body we only want to show (error pages) is cut here.
@@ -216,6 +222,46 @@ class _OwnRedirects(requests.Session):
         return iter(())
 
 
+class _SharedTlsContexts(HTTPAdapter):
+    """requests' adapter with one TLS context per CA bundle, not one per connection.
+
+    urllib3 builds a context for each new connection and loads the whole bundle into it: ~50 ms of CPU
+    every time, and an unverified connection (``--insecure-registry`` trying HTTPS first) loads the system
+    store it never reads. A connection with a client certificate keeps urllib3's own context: a shared one
+    would carry that certificate to other hosts.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._contexts: dict[str | None, ssl.SSLContext] = {}
+        self._lock = threading.Lock()
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
+    ) -> tuple[_HostParams, _PoolKwargs]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        bundle = pool_kwargs.get("ca_certs")
+        if host_params["scheme"] != "https" or cert is not None or not (verify is False or bundle):
+            return host_params, pool_kwargs
+        try:
+            context = self._context(bundle)
+        except (OSError, ValueError):  # an unreadable bundle: urllib3 reports it as a TLS error, as before
+            return host_params, pool_kwargs
+        pool_kwargs.pop("ca_certs", None)  # loaded once into the context, not again per connection
+        pool_kwargs["ssl_context"] = context
+        return host_params, pool_kwargs
+
+    def _context(self, bundle: str | None) -> ssl.SSLContext:
+        """The context verifying against ``bundle``; None: the unverified one, with no CA loaded."""
+        with self._lock:
+            if bundle not in self._contexts:
+                context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED if bundle else ssl.CERT_NONE)
+                if bundle:
+                    context.load_verify_locations(bundle)
+                self._contexts[bundle] = context
+            return self._contexts[bundle]
+
+
 class Transport:
     """Sends requests over a pooled session and hands each new :class:`Exchange` to ``record``."""
 
@@ -236,7 +282,7 @@ class Transport:
         self.session.cookies = requests.cookies.RequestsCookieJar(no_cookies)
         self.tls = tls or TlsSettings()
         # Keep-alive pools sized for concurrent layer downloads to one host.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        adapter = _SharedTlsContexts(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "regkit"
