@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import regkit
+from regkit.errors import TransportError
 from regkit.http.tls import TlsSettings
 from regkit.http.transport import Transport
 from regkit.lab import Lab
@@ -164,6 +165,7 @@ def test_insecure_registry_falls_back_to_plain_http_fast_and_says_so(registry, t
     assert "plain HTTP after HTTPS failed" in json.dumps(client.transcript.to_har())
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # the Client silences it
 @pytest.mark.parametrize("verify", [True, False])
 def test_tls_connections_share_one_context_and_an_unverified_one_loads_no_ca(open_lab, verify):
     # urllib3 alone builds a context per connection and loads a whole CA bundle into each (~50 ms of CPU),
@@ -178,5 +180,20 @@ def test_tls_connections_share_one_context_and_an_unverified_one_loads_no_ca(ope
         assert authorities > 1 if verify else authorities == 0
         for answer in answers:
             answer.close()
+    finally:
+        transport.close()
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # the Client silences it
+def test_a_shared_context_still_checks_the_name_after_an_unverified_request(open_lab):
+    # The lab's certificate names 127.0.0.1 only; the shared contexts must not carry CERT_NONE over.
+    port = open_lab.tls_host.rsplit(":", 1)[1]
+    transport = Transport(tls=TlsSettings([lab_ca(open_lab)]))
+    try:
+        transport.send("probe", "GET", f"https://{open_lab.tls_host}/v2/", verify=False).close()
+        transport.send("probe", "GET", f"https://{open_lab.tls_host}/v2/").close()
+        with pytest.raises(TransportError, match="Hostname mismatch") as info:
+            transport.send("probe", "GET", f"https://localhost:{port}/v2/")
+        assert info.value.kind == "tls"
     finally:
         transport.close()
