@@ -197,3 +197,20 @@ def test_a_shared_context_still_checks_the_name_after_an_unverified_request(open
         assert info.value.kind == "tls"
     finally:
         transport.close()
+
+
+def test_a_new_connection_does_not_read_the_ca_bundle_again(open_lab):
+    # The bundle is read once into the shared context: spoil the file after the first connection and a
+    # second one (the first still holds its connection) verifies all the same.
+    transport = Transport(tls=TlsSettings([lab_ca(open_lab)]))
+    try:
+        first = transport.send("probe", "GET", f"https://{open_lab.tls_host}/v2/")
+        bundle, _ = transport.tls.verify(open_lab.tls_host)
+        Path(bundle).write_text("not a certificate\n")
+        second = transport.send("probe", "GET", f"https://{open_lab.tls_host}/v2/")  # no TransportError: verified
+        assert second.exchange.status == first.exchange.status  # the registry's own answer (401: it wants a token)
+        assert first.raw.raw.connection.sock is not second.raw.raw.connection.sock
+        first.close()
+        second.close()
+    finally:
+        transport.close()

@@ -251,6 +251,11 @@ class _SharedTlsContexts(HTTPAdapter):
         pool_kwargs["ssl_context"] = context
         return host_params, pool_kwargs
 
+    def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: Any) -> None:
+        super().cert_verify(conn, url, verify, cert)
+        if "ssl_context" in getattr(conn, "conn_kw", {}):
+            conn.ca_certs = None  # requests hands the pool the bundle's path again; the shared context holds it
+
     def _context(self, bundle: str | None) -> ssl.SSLContext:
         """The context verifying against ``bundle``; None: the unverified one, with no CA loaded."""
         with self._lock:
