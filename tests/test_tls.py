@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 import regkit
+from regkit.errors import TransportError
+from regkit.http.tls import TlsSettings
+from regkit.http.transport import Transport
 from regkit.lab import Lab
 from regkit.lab.certs import make_key_pair
 from regkit.lab.nginx import mutual_tls_config, nginx_process, write_config
@@ -197,3 +200,54 @@ def test_an_insecure_registry_loads_no_trust_store(open_lab, tmp_path, ssl_calls
         ssl_calls["load_verify_locations"] + ssl_calls["load_default_certs"] + ssl_calls["set_default_verify_paths"]
         == 0
     )
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # the Client silences it
+@pytest.mark.parametrize("verify", [True, False])
+def test_tls_connections_share_one_context_and_an_unverified_one_loads_no_ca(open_lab, verify):
+    # urllib3 alone builds a context per connection and loads a whole CA bundle into each (~50 ms of CPU),
+    # even for an unverified one, which loads the system store it never reads.
+    transport = Transport(tls=TlsSettings([lab_ca(open_lab)]))
+    try:
+        # Two bodies left unread hold two connections at once.
+        answers = [transport.send("probe", "GET", f"https://{open_lab.tls_host}/v2/", verify=verify) for _ in "ab"]
+        first, second = (answer.raw.raw.connection.sock for answer in answers)
+        assert first is not second and first.context is second.context
+        authorities = first.context.cert_store_stats()["x509_ca"]  # the system store and the lab's, or none
+        assert authorities > 1 if verify else authorities == 0
+        for answer in answers:
+            answer.close()
+    finally:
+        transport.close()
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # the Client silences it
+def test_a_shared_context_still_checks_the_name_after_an_unverified_request(open_lab):
+    # The lab's certificate names 127.0.0.1 only; the shared contexts must not carry CERT_NONE over.
+    port = open_lab.tls_host.rsplit(":", 1)[1]
+    transport = Transport(tls=TlsSettings([lab_ca(open_lab)]))
+    try:
+        transport.send("probe", "GET", f"https://{open_lab.tls_host}/v2/", verify=False).close()
+        transport.send("probe", "GET", f"https://{open_lab.tls_host}/v2/").close()
+        with pytest.raises(TransportError, match="Hostname mismatch") as info:
+            transport.send("probe", "GET", f"https://localhost:{port}/v2/")
+        assert info.value.kind == "tls"
+    finally:
+        transport.close()
+
+
+def test_a_new_connection_does_not_read_the_ca_bundle_again(open_lab):
+    # The bundle is read once into the shared context: spoil the file after the first connection and a
+    # second one (the first still holds its connection) verifies all the same.
+    transport = Transport(tls=TlsSettings([lab_ca(open_lab)]))
+    try:
+        first = transport.send("probe", "GET", f"https://{open_lab.tls_host}/v2/")
+        bundle, _ = transport.tls.verify(open_lab.tls_host)
+        Path(bundle).write_text("not a certificate\n")
+        second = transport.send("probe", "GET", f"https://{open_lab.tls_host}/v2/")  # no TransportError: verified
+        assert second.exchange.status == first.exchange.status  # the registry's own answer (401: it wants a token)
+        assert first.raw.raw.connection.sock is not second.raw.raw.connection.sock
+        first.close()
+        second.close()
+    finally:
+        transport.close()

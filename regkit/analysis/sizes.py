@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import zstandard
-from typing_extensions import Unpack
 
 from .._repr import HtmlRepr
 from ..errors import UnexpectedResponse
@@ -37,6 +36,7 @@ from .image import HistoryStep, fetch_image, layer_steps
 
 if TYPE_CHECKING:
     import pandas as pd
+    from typing_extensions import Unpack  # ~5 ms of start-up for what only the type checker reads
 
 GZIP_TRAILER = 4  # ISIZE: the last 4 bytes of a gzip member, little-endian
 GZIP_MINIMUM = 18  # header and trailer of an empty gzip member

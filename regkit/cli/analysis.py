@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import operator
 import stat
 import sys
@@ -114,6 +113,8 @@ def _size(value: int | None) -> str:
 
 
 def _print_json(data: object) -> None:
+    import json  # only --json needs it; every command's parser (regkit --help) loads this module
+
     print(json.dumps(data, indent=2))
 
 

@@ -6,19 +6,20 @@ import argparse
 import math
 import re
 import sys
-from dataclasses import fields, replace
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidOption
-from ..http.retry import DEFAULT_MAX_WAIT, RetryPolicy
-from ..http.speed import DEFAULT_MIN_SPEED, DEFAULT_SPEED_TIME, SpeedLimit
-from ..http.timeouts import DEFAULT_TIMEOUT, MAX_TIMEOUT
-from ..oci.budgets import OPTIONS, Budgets
+from ..http.timeouts import DEFAULT_MAX_WAIT, DEFAULT_MIN_SPEED, DEFAULT_SPEED_TIME, DEFAULT_TIMEOUT, MAX_TIMEOUT
+from ..oci.budget_options import DEFAULTS as BUDGET_DEFAULTS
+from ..oci.budget_options import OPTIONS as BUDGET_OPTIONS
 
-if TYPE_CHECKING:  # imported when a command runs: listing the commands must not load requests
+# Building the parsers (every group's, for ``regkit --help``) reads only constants from light modules; what
+# a command needs to run (requests, dataclasses, email) is imported in the function that runs it.
+if TYPE_CHECKING:
     from ..http.client import Client
     from ..http.endpoints import Endpoints
     from ..http.mirrors import Mirrors
+    from ..oci.budgets import Budgets
 
 # C0 and C1 controls except tab and newline: in registry data they could drive the terminal.
 MAX_SECONDS = MAX_TIMEOUT  # the client's bound for every number of seconds given here
@@ -51,23 +52,23 @@ def _count(text: str) -> int:
 
 def add_budget_options(parser: argparse.ArgumentParser, *, only: tuple[str, ...] | None = None) -> None:
     """``--max-layer-bytes`` and the other budgets of :class:`~regkit.oci.budgets.Budgets` (``only`` some of them)."""
-    defaults = Budgets()
-    for field in fields(Budgets):
-        if only is not None and field.name not in only:
+    for name, default in BUDGET_DEFAULTS.items():
+        if only is not None and name not in only:
             continue
-        unit = "bytes" if field.name.endswith("bytes") else "entries"
         parser.add_argument(
-            OPTIONS[field.name],
-            dest=f"budget_{field.name}",
-            type=byte_count if unit == "bytes" else _count,
+            BUDGET_OPTIONS[name],
+            dest=f"budget_{name}",
+            type=byte_count if name.endswith("bytes") else _count,
             metavar="N",
-            help=f"budget: refuse past N {field.name.replace('_', ' ')} (default {getattr(defaults, field.name)})",
+            help=f"budget: refuse past N {name.replace('_', ' ')} (default {default})",
         )
 
 
 def budgets_from_args(args: argparse.Namespace) -> Budgets:
     """The budgets given by :func:`add_budget_options`' options, the defaults for the rest."""
-    given = {f.name: getattr(args, f"budget_{f.name}", None) for f in fields(Budgets)}
+    from ..oci.budgets import Budgets  # a dataclass: not for building the parsers
+
+    given = {name: getattr(args, f"budget_{name}", None) for name in BUDGET_DEFAULTS}
     return Budgets(**{name: value for name, value in given.items() if value is not None})
 
 
@@ -217,6 +218,8 @@ def endpoints_from_args(args: argparse.Namespace) -> Endpoints:
     A single ``--mirror`` applies to any reference, as it always did; several (or a daemon.json)
     apply to Docker Hub names alone, as the engine's ``registry-mirrors`` do.
     """
+    from dataclasses import replace
+
     from ..http.endpoints import Endpoints
 
     mirrors = mirrors_from_args(args)
@@ -233,6 +236,8 @@ def endpoints_from_args(args: argparse.Namespace) -> Endpoints:
 def client_from_args(args: argparse.Namespace, *, pool_size: int = 8) -> Client:
     """A client configured by :func:`add_registry_options`' options."""
     from ..http.client import Client
+    from ..http.retry import RetryPolicy
+    from ..http.speed import SpeedLimit
 
     retry = RetryPolicy(attempts=getattr(args, "retries", 3) + 1, max_wait=getattr(args, "max_wait", DEFAULT_MAX_WAIT))
     client = Client(

@@ -7,6 +7,7 @@ Each command group lives in its own module and is imported only when one of its 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
@@ -91,4 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    # The command is done and the OS frees the rest: spare the interpreter's last collection its walk over
+    # every object requests and regkit made (~25 ms of each pull's exit). atexit handlers still run.
+    gc.freeze()
+    sys.exit(code)

@@ -11,12 +11,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 
 from ..oci.headers import unsigned
+from .timeouts import DEFAULT_MAX_WAIT
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-DEFAULT_MAX_WAIT = 60.0
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -27,6 +26,9 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     seconds = unsigned(text)
     if seconds is not None:
         return float(seconds)
+    # Only the rare HTTP-date form needs email.utils: loading it for every run costs ~10 ms of start-up.
+    from email.utils import parsedate_to_datetime
+
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError):

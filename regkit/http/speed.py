@@ -10,8 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-DEFAULT_MIN_SPEED = 1024  # bytes per second
-DEFAULT_SPEED_TIME = 60.0  # seconds
+from .timeouts import DEFAULT_MIN_SPEED, DEFAULT_SPEED_TIME
 
 
 class TooSlow(Exception):

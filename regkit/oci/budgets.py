@@ -20,26 +20,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import BudgetExceeded
-
-# The command-line flag of each budget, named in the error that refuses it.
-OPTIONS = {
-    "layer_bytes": "--max-layer-bytes",
-    "image_bytes": "--max-image-bytes",
-    "layer_entries": "--max-layer-entries",
-    "image_entries": "--max-image-entries",
-    "path_bytes": "--max-path-bytes",
-}
+from .budget_options import DEFAULTS, OPTIONS
 
 
 @dataclass(frozen=True, slots=True)
 class Budgets:
     """Limits on one image's layer contents (see the module docstring for what each counts)."""
 
-    layer_bytes: int = 64 << 30
-    image_bytes: int = 256 << 30
-    layer_entries: int = 1 << 21
-    image_entries: int = 1 << 22
-    path_bytes: int = 1 << 30
+    layer_bytes: int = DEFAULTS["layer_bytes"]
+    image_bytes: int = DEFAULTS["image_bytes"]
+    layer_entries: int = DEFAULTS["layer_entries"]
+    image_entries: int = DEFAULTS["image_entries"]
+    path_bytes: int = DEFAULTS["path_bytes"]
 
 
 class Meter:
