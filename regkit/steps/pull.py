@@ -267,6 +267,9 @@ def _linked_whole(cache: BlobStore | None, key: str, target: Path) -> Path | Non
     tmp = work_name(target.parent)
     try:
         os.link(pack, tmp)
+        # Another pull may have linked it at the same moment: then neither keeps the link (no shared outputs).
+        if tmp.stat().st_nlink != 2:
+            raise FileExistsError(tmp)
         os.replace(tmp, target)
     except OSError:
         tmp.unlink(missing_ok=True)
