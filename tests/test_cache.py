@@ -148,6 +148,11 @@ def test_a_re_pull_of_an_output_the_cache_holds_whole_writes_nothing(registry, t
     pull("a.tar")
     original = (tmp_path / "a.tar").read_bytes()
     (pack,) = (cache / "packs").iterdir()
+    # the same output again: it already is this image, unchanged since it was verified — left as it is
+    same = pull("a.tar")
+    assert (tmp_path / "a.tar").stat().st_ino == pack.stat().st_ino and pack.stat().st_nlink == 2
+    assert all(b.cached for b in same.blobs) and [e for e in same.exchanges if e.step == "blob"] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     # a.tar is still the pack's other name: b.tar gets a copy of its own (two outputs never share a file)
     pull("b.tar")
     assert (tmp_path / "b.tar").stat().st_ino != pack.stat().st_ino and pack.stat().st_nlink == 2
@@ -158,7 +163,9 @@ def test_a_re_pull_of_an_output_the_cache_holds_whole_writes_nothing(registry, t
     assert (tmp_path / "c.tar").read_bytes() == original
     # an edit outside every blob (the end-of-archive zeros) still disqualifies the pack as a whole output
     flip_byte(tmp_path / "c.tar", len(original) - 1)
-    (tmp_path / "c.tar").unlink()
+    pull("c.tar")  # the edited output is written anew, not left as it is
+    assert (tmp_path / "c.tar").stat().st_ino != pack.stat().st_ino
+    assert (tmp_path / "c.tar").read_bytes() == original
     pull("d.tar")
     assert (tmp_path / "d.tar").stat().st_ino != pack.stat().st_ino
     assert (tmp_path / "d.tar").read_bytes() == original

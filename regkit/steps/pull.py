@@ -259,11 +259,20 @@ def _cache_filler(cache: BlobStore | None, downloaded: dict[Digest, Place], key:
 
 
 def _linked_whole(cache: BlobStore | None, key: str, target: Path) -> Path | None:
-    """Make ``target`` a new name of the cached pack that is exactly this output, when there is one: nothing
-    is written. Returns the pack, or None (no such pack, or the link failed: the caller writes the output)."""
-    pack = cache.whole_output(key) if cache is not None else None
-    if pack is None:
+    """Make ``target`` a name of the cached pack that is exactly this output, when there is one: nothing is
+    written. Returns the pack, or None (no such pack, another output's file, or the link failed: the caller
+    writes the output)."""
+    found = cache.whole_output(key) if cache is not None else None
+    if found is None:
         return None
+    pack, stat = found
+    try:
+        if os.path.samefile(target, pack):
+            return pack  # the output is already this very image, unchanged since it was verified
+    except OSError:
+        pass  # no output there yet
+    if stat.st_nlink != 1:
+        return None  # another output's file: two outputs never share one
     tmp = work_name(target.parent)
     try:
         os.link(pack, tmp)

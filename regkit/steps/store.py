@@ -161,11 +161,8 @@ class BlobStore:
         """Where the record of the pack that is the whole output ``key`` (a hex digest) lives."""
         return self.root / "outputs" / key
 
-    def whole_output(self, key: str) -> Path | None:
-        """A pack that is byte for byte the output ``key`` names, unchanged since, and no output's file now.
-
-        Only then may a new output become another name of it: two outputs never share a file.
-        """
+    def whole_output(self, key: str) -> tuple[Path, os.stat_result] | None:
+        """A pack that is byte for byte the output ``key`` names and unchanged since, with its stat; else None."""
         entry = load_packed(self.output_path(key))
         if entry is None:
             return None
@@ -174,7 +171,7 @@ class BlobStore:
             stat = pack.stat()
         except OSError:
             return None
-        return pack if entry["file"] == _record_of(stat) and stat.st_nlink == 1 else None
+        return (pack, stat) if entry["file"] == _record_of(stat) else None
 
     def adopt_pack(self, source: Path, ranges: Mapping[Digest, tuple[int, int]], output_key: str = "") -> None:
         """Enter verified blobs that are ``(offset, size)`` ranges of the finished file ``source``.
