@@ -16,7 +16,8 @@ time, the spread (min-max), the ratios to the parallel and sequential curl floor
 - ``regkit --no-cache``: the same without the cache;
 - ``regkit warm``: again with the cache full, the earlier output gone (the cache's pack of this very
   output becomes the new file: nothing is written); ``regkit warm, output kept``: the same while an
-  earlier output still shares the pack, so the blobs are copied (``copy_file_range``);
+  earlier output still shares the pack, so the blobs are copied (``copy_file_range``); ``regkit warm,
+  same output again``: a re-pull into that earlier output, which already is the image (left as it is);
 - ``regkit 2x layers``: a cold pull of the image with layers twice as large (time and RSS scaling);
 - ``python-dxf``, ``oras-py``: their own pulls of the blobs to files (benchmarks/peers.py);
 - ``skopeo copy`` to a docker-archive, and ``docker pull`` (a private engine; also unpacks), when present;
@@ -240,6 +241,7 @@ def main() -> None:
             ),
             "regkit warm (cache full)": lambda: regkit_pull(warm_cache),
             "regkit warm, output kept": lambda: regkit_pull(kept_cache),
+            "regkit warm, same output again": lambda: measure(kept, {"REGKIT_CACHE_DIR": str(kept_cache)}),
             "regkit 2x layers (cold)": lambda: cold(double),
             "regkit analyze": lambda: measure([*regkit_cli, "analyze", ref, "--insecure-registry", "--json"]),
         }
