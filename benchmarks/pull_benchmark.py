@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import importlib.util
 import os
 import platform
 import shutil
@@ -248,6 +249,9 @@ def main() -> None:
         if not args.no_peers:
             peers = str(Path(__file__).with_name("peers.py"))
             for tool, label in (("dxf", "python-dxf"), ("oras", "oras-py")):
+                if importlib.util.find_spec(tool) is None:
+                    print(f"{label} is not installed (benchmarks/setup installs it): left out", file=sys.stderr)
+                    continue
                 tools[f"{label} (to files)"] = lambda tool=tool: measure(
                     [python, peers, tool, host, repository, tag, str(fresh("peer"))]
                 )
