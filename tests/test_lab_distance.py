@@ -56,20 +56,12 @@ def test_every_request_through_the_proxy_waits_the_delay(distant_lab: Lab, tmp_p
 
 
 def test_the_cdn_serves_each_connection_at_its_rate(distant_lab: Lab, tmp_path: Path):
-    one = regkit.pull(
-        f"{distant_lab.front_host}/library/large",
-        tmp_path / "1.tar",
-        jobs=1,
-        client=regkit.Client(insecure=True),
-        cache=False,
-    )
-    three = regkit.pull(
-        f"{distant_lab.front_host}/library/large",
-        tmp_path / "3.tar",
-        jobs=3,
-        client=regkit.Client(insecure=True),
-        cache=False,
-    )
+    def pull(jobs: int) -> regkit.PullResult:
+        with regkit.Client(insecure=True) as client:
+            ref = f"{distant_lab.front_host}/library/large"
+            return regkit.pull(ref, tmp_path / f"{jobs}.tar", jobs=jobs, client=client, cache=False)
+
+    one, three = pull(1), pull(3)
     cdn = [e for e in one.exchanges if "redirect" in e.note and e.bytes_received >= LAYER]
     assert len(cdn) == 2
     assert all(e.total_time is not None and e.total_time >= 0.8 * LAYER / RATE for e in cdn)
