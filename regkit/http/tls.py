@@ -158,8 +158,10 @@ def _new_context(verify: str | bool, cert: tuple[str, str] | None) -> ssl.SSLCon
     from urllib3.util.ssl_ import create_urllib3_context  # with the transport only: requests is loaded then
 
     context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
-    if isinstance(verify, str):
-        context.load_verify_locations(capath=verify) if Path(verify).is_dir() else context.load_verify_locations(verify)
+    if isinstance(verify, str) and Path(verify).is_dir():
+        context.load_verify_locations(capath=verify)
+    elif isinstance(verify, str):
+        context.load_verify_locations(verify)
     elif verify:
         context.load_default_certs()
     if cert is not None:

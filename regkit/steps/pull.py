@@ -180,7 +180,7 @@ def _pull(
             key = output_key(manifest, format) if blob_cache is not None and is_tar(target, format) else ""
             linked = _linked_whole(blob_cache, key, target) if key else None
             if linked is not None:
-                blobs = tuple(BlobResult(d, linked, (), 0.0, cached=True) for d in _distinct_blobs(manifest))
+                blobs = tuple(BlobResult(d, linked, (), 0.0, cached=True) for d, _ in _distinct_blobs(manifest))
                 progress.step("assemble", f"wrote {target} (a link to the cache's copy of this very output)")
             else:
                 downloaded: dict[Digest, Place] = {}
@@ -286,9 +286,12 @@ def _linked_whole(cache: BlobStore | None, key: str, target: Path) -> Path | Non
     return pack
 
 
-def _distinct_blobs(manifest: ManifestResult) -> list[Descriptor]:
-    """The config, then each layer once, in manifest order (an image may use a layer twice)."""
-    return list({d.digest: d for d in (manifest.config, *manifest.layers)}.values())
+def _distinct_blobs(manifest: ManifestResult) -> list[tuple[Descriptor, str]]:
+    """The config, then each layer once (an image may use a layer twice), in manifest order, with a label."""
+    wanted: dict[Digest, tuple[Descriptor, str]] = {manifest.config.digest: (manifest.config, "config")}
+    for i, layer in enumerate(manifest.layers):
+        wanted.setdefault(layer.digest, (layer, f"layer {i + 1}/{len(manifest.layers)}"))
+    return list(wanted.values())
 
 
 def _stored_then_converted(
@@ -330,10 +333,7 @@ def _concurrently(
 ) -> tuple[BlobResult, ...]:
     """``fetch`` the config and each distinct layer, ``jobs`` at a time; the first failure cancels the rest."""
     check_config_size(manifest.config)  # from the descriptor: a hostile size costs no download
-    wanted: dict[str, tuple[Descriptor, str]] = {}
-    wanted[str(manifest.config.digest)] = (manifest.config, "config")
-    for i, layer in enumerate(manifest.layers):
-        wanted.setdefault(str(layer.digest), (layer, f"layer {i + 1}/{len(manifest.layers)}"))
+    wanted = _distinct_blobs(manifest)
     stop = threading.Event()
 
     def one(descriptor: Descriptor, label: str) -> BlobResult:
@@ -349,7 +349,7 @@ def _concurrently(
 
     try:
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="regkit-blob") as pool:
-            futures = [pool.submit(one, d, label) for d, label in wanted.values()]
+            futures = [pool.submit(one, d, label) for d, label in wanted]
             try:
                 done, _ = wait(futures, return_when=FIRST_EXCEPTION)
                 failed = [f for f in done if f.exception() is not None]

@@ -138,24 +138,20 @@ class BlobStore:
         records = root.glob("*/*") if root.is_dir() else ()
         return {entry["pack"] for path in records if (entry := load_packed(path)) is not None}
 
-    def collect_packs(self) -> int:
-        """Remove the packs no record points into; the bytes that freed (a pack still an output frees none)."""
+    def collect_packs(self) -> None:
+        """Remove the packs no record points into, and their whole-output records."""
         folder = self.root / "packs"
         if not folder.is_dir():
-            return 0
-        used, freed, gone = self.packs_in_use(), 0, set()
+            return
+        used, gone = self.packs_in_use(), set()
         # A pull links its pack a moment before recording its blobs; removing it in between costs that
         # pull's blobs their cache entries, never its output (the output is another name of the file).
         for pack in folder.iterdir():
-            if pack.name in used:
-                continue
-            with suppress(OSError):
-                stat = pack.stat()
-                pack.unlink()
-                gone.add(pack.name)
-                freed += stat.st_size if stat.st_nlink == 1 else 0
+            if pack.name not in used:
+                with suppress(OSError):
+                    pack.unlink()
+                    gone.add(pack.name)
         self._drop_outputs(gone)
-        return freed
 
     def output_path(self, key: str) -> Path:
         """Where the record of the pack that is the whole output ``key`` (a hex digest) lives."""
@@ -194,7 +190,6 @@ class BlobStore:
                     self.adopt_range(digest, handle.fileno(), offset, size)
             return
         for digest, (offset, size) in wanted.items():
-            self._verified.discard(digest)
             _write_json(self.packed_path(digest), _packed_of(name, offset, size, stat))
         if output_key:
             _write_json(self.output_path(output_key), _packed_of(name, 0, stat.st_size, stat))

@@ -245,9 +245,7 @@ def placed_output(
     """
     image = manifest.manifest
     check_config_size(image.config)
-    members = layout_members(
-        image, manifest.reference, image.raw, list(image.layers), default_tags(manifest.reference, None), format
-    )
+    members = _pulled_members(manifest, format)
     with open_output(output, format, complete) as sink:
         places: dict[Digest, Place] = {}
         for member in members:
@@ -261,15 +259,18 @@ def placed_output(
 
 def output_key(manifest: ManifestResult, format: str) -> str:
     """A digest (hex) of everything an output written by :func:`placed_output` holds: equal keys, equal bytes."""
-    image = manifest.manifest
-    members = layout_members(
-        image, manifest.reference, image.raw, list(image.layers), default_tags(manifest.reference, None), format
-    )
     key = hashlib.sha256(f"regkit output 1 {format}\n".encode())
-    for member in members:
+    for member in _pulled_members(manifest, format):
         content = str(member.digest) if member.data is None else hashlib.sha256(member.data).hexdigest()
         key.update(f"{member.name}\0{member.size}\0{content}\n".encode())
     return key.hexdigest()
+
+
+def _pulled_members(manifest: ManifestResult, format: str) -> list[Member]:
+    """The members of a pulled image's output, with the reference's tag."""
+    image = manifest.manifest
+    tags = default_tags(manifest.reference, None)
+    return layout_members(image, manifest.reference, image.raw, list(image.layers), tags, format)
 
 
 def is_tar(output: str | os.PathLike[str], format: str) -> bool:
@@ -397,7 +398,7 @@ def _write_tar(path: Path, complete: Finished | None) -> Iterator[_Sink]:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = work_name(path.parent)  # a pull killed outright leaves it; the next one removes it
         # Not mkstemp: its 0600 mode would stick to the output; O_EXCL gives the same safety.
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)  # read too: blobs enter the cache from it
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)  # read too: the config is checked from it
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     with _replaced_when_complete(tmp, path, lambda p: p.unlink(missing_ok=True), complete):
