@@ -1,6 +1,6 @@
 """Each budget of :class:`~regkit.oci.budgets.Budgets` by name: its command-line option and its default.
 
-Plain dicts with no imports, apart from the dataclass: building the CLI's options (``regkit --help``)
+Plain dicts, kept apart from the dataclass and importing nothing: building the CLI's options (``regkit --help``)
 reads them without loading ``dataclasses`` (~10 ms of start-up).
 """
 
