@@ -20,11 +20,12 @@ The tree::
     │   └── BudgetExceeded       layer contents costing more than a budget allows (bytes, entries, path bytes)
     ├── OutputError              writing the result failed (disk, permissions, existing target)
     │   └── UnsafeContent        an export refused: entries would write outside the target directory
-    ├── Cancelled                a download given up because another failed or the pull was interrupted
+    ├── Cancelled                work given up: another download failed, or a signal asked to stop
     └── LabError                 a local lab server could not be started or used
         └── PortInUse            a lab server could not listen on the port it was given
 
-Errors caused by an HTTP exchange carry it as ``.exchange`` (already redacted).
+Errors caused by an HTTP exchange carry it as ``.exchange`` (already redacted). One warning:
+:class:`CacheWarning`, a blob cache that cannot be used as asked (regkit says what it does instead).
 
 This module is the root of the layers: every package of regkit may import it, and it imports
 only :mod:`regkit._repr` (the shared HTML repr), not even the exchange type it carries.
@@ -145,7 +146,7 @@ class UnsafeContent(OutputError):
 
 
 class Cancelled(RegkitError):
-    """A download stopped because another one failed or the pull was interrupted."""
+    """Work stopped: a download because another one failed, any long loop because a signal asked to stop."""
 
 
 class LabError(RegkitError):
@@ -159,3 +160,7 @@ class PortInUse(LabError):
         super().__init__(message, hint=f"free port {port}, or let the lab choose its ports")
         self.server = server
         self.port = port
+
+
+class CacheWarning(UserWarning):
+    """The blob cache cannot be used as asked; the message names it and what regkit does instead."""

@@ -38,6 +38,7 @@ from ..oci.reference import Reference
 from ..steps.auth import Token
 from ..steps.blobs import follow_blob
 from ..steps.cache import cached_blob, cached_chunks
+from ..steps.interrupt import checkpoint
 from ..steps.layerformat import uncompressed
 
 if TYPE_CHECKING:
@@ -372,7 +373,8 @@ class TarStream:
         self._hash = hashlib.new(algorithm)
 
     def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes (a chunk at most: a budget is checked before more is decompressed)."""
+        """Up to ``size`` bytes (a chunk at most: a budget and a pending signal are checked before more is read)."""
+        checkpoint()  # every layer byte an analysis or export reads passes here
         data = self.source.read(_CHUNK if size < 0 else min(size, _CHUNK))
         self.count += len(data)
         self.meter.bytes(len(data))

@@ -11,10 +11,11 @@ import gc
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from .._version import __version__
-from ..errors import RegkitError
+from ..errors import CacheWarning, RegkitError
 from .common import printable
 from .signals import exit_code, terminate_like_ctrl_c
 
@@ -61,11 +62,23 @@ def _report(error: RegkitError) -> None:
         print(f"  request: {_shown(error.exchange.summary())}", file=sys.stderr)
 
 
+def _warn(message: Warning | str, category: type[Warning], *rest: object, **named: object) -> None:
+    """regkit's own warnings as one ``regkit: warning:`` line on stderr; others as Python shows them."""
+    if issubclass(category, CacheWarning):
+        print(f"regkit: warning: {_shown(str(message))}", file=sys.stderr)
+    else:
+        _show_warning(message, category, *rest, **named)  # type: ignore[arg-type]
+
+
+_show_warning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
     args = _parser(argv).parse_args(argv)
     terminate_like_ctrl_c()
+    warnings.showwarning = _warn
     try:
         return int(args.func(args))
     except RegkitError as error:

@@ -15,6 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from ..errors import RegkitError
+from ..steps import interrupt
 
 if TYPE_CHECKING:
     from ..http.client import Client
@@ -36,6 +37,7 @@ def exit_code(interrupt: KeyboardInterrupt) -> int:
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
+    interrupt.request(signum)  # a worker thread's loop stops too, at its next checkpoint
     raise Interrupted(signum)
 
 
@@ -51,7 +53,9 @@ def signals_abort(client: Client) -> Iterator[None]:
     """The first signal aborts the client's downloads so the work unwinds and cleans up; a second one quits.
 
     A KeyboardInterrupt raised at an arbitrary point could leave a lock of the download pool held
-    (and the pool waiting forever); aborting the network instead lets every thread end normally.
+    (and the pool waiting forever); aborting the network instead lets every thread end normally,
+    and the signal left pending in :mod:`regkit.steps.interrupt` ends the loops that use no network
+    (conversion, hashing, copying) at their next checkpoint.
     """
     received: list[int] = []
 
@@ -59,6 +63,7 @@ def signals_abort(client: Client) -> Iterator[None]:
         if received:
             raise Interrupted(received[0])
         received.append(signum)
+        interrupt.request(signum)
         client.abort()
 
     previous = {signum: signal.signal(signum, on_signal) for signum in HANDLED}
@@ -71,3 +76,4 @@ def signals_abort(client: Client) -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        interrupt.clear()

@@ -5,23 +5,34 @@ Location: ``$REGKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/regkit``, else ``~/.cach
 are trusted while their verification record matches (see :mod:`regkit.steps.store`). A blob's last
 use is its record's mtime, which least-recently-used pruning goes by. Blobs of tar outputs are
 ranges of packs (hard links of those outputs); a pack goes when none of its blobs is left.
+
+After a crash: temporary files name their writer (PID and start time), so every user of the cache
+(a pull, an analysis, ``prune``, ``verify``) removes those whose writer is gone, never a live one.
+A cache that cannot be used (not a directory, read-only, full) is a :class:`~regkit.errors.CacheWarning`
+and no cache for the default location, an :class:`~regkit.errors.InvalidOption` for one named explicitly.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InvalidOption
+from ..errors import CacheWarning, InvalidOption
 from ..oci.digest import Digest
 from ..oci.manifest import Descriptor
 from .fileio import chunks_at
+from .output import owner
 from .store import BlobStore, Location, load_packed
+
+MIN_FREE = 1 << 20  # bytes: a file system with less free is full for the cache's purposes
+_swept: set[Path] = set()  # caches whose dead writers' files this process has removed already
 
 
 def default_cache_dir() -> Path:
@@ -34,15 +45,63 @@ def default_cache_dir() -> Path:
 
 
 def open_cache(cache_dir: str | os.PathLike[str] | None = None, *, enabled: bool = True) -> BlobStore | None:
-    """The cache at ``cache_dir`` (default :func:`default_cache_dir`), or None when disabled."""
+    """The cache at ``cache_dir`` (default :func:`default_cache_dir`), or None when disabled or unusable.
+
+    A ``cache_dir`` given explicitly that cannot be used raises :class:`~regkit.errors.InvalidOption`
+    (before any request); the default one is reported as a :class:`~regkit.errors.CacheWarning` and
+    the caller goes on without a cache. Temporary files of writers that died are removed.
+    """
     if not enabled:
         return None
-    return BlobStore(cache_dir if cache_dir else default_cache_dir())
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    problem = unusable(root)
+    if problem is not None:
+        if cache_dir:
+            raise InvalidOption(
+                f"the cache directory {root} cannot be used: {problem}", hint="name another --cache-dir, or --no-cache"
+            )
+        cache_warning(root, problem, "pulling without a cache")
+        return None
+    return swept(BlobStore(root))
+
+
+def unusable(root: Path) -> str | None:
+    """Why the directory ``root`` cannot hold the cache (made if missing, a file written and removed), or None."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not root.is_dir():
+            return "it is not a directory"
+    except FileExistsError:
+        return "it is not a directory"
+    except OSError as exc:
+        return f"it cannot be created ({exc.strerror or exc})"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".incoming.{owner()}.", suffix=".partial", dir=root)
+        os.close(fd)
+        os.unlink(probe)
+        space = os.statvfs(root)
+    except OSError as exc:
+        return f"it cannot be written ({exc.strerror or exc})"
+    free = space.f_bavail * space.f_frsize
+    return f"its file system is full ({free} bytes free)" if free < MIN_FREE else None
+
+
+def cache_warning(root: Path, problem: str, instead: str) -> None:
+    """Say once (a :class:`~regkit.errors.CacheWarning`; the CLI prints it on stderr) that the cache failed."""
+    warnings.warn(CacheWarning(f"the blob cache {root} cannot be used: {problem}; {instead}"), stacklevel=3)
+
+
+def swept(cache: BlobStore) -> BlobStore:
+    """``cache``, its dead writers' temporary files removed (once per process: a scan of its folders)."""
+    if cache.root not in _swept:
+        _swept.add(cache.root)
+        cache.remove_stale()
+    return cache
 
 
 def cached_blob(descriptor: Descriptor) -> Location | None:
     """Where the default cache holds ``descriptor``'s verified bytes (a file, or a range of a pack), or None."""
-    return BlobStore(default_cache_dir()).locate(descriptor.digest, descriptor.size)
+    return swept(BlobStore(default_cache_dir())).locate(descriptor.digest, descriptor.size)
 
 
 def cached_chunks(location: Location, size: int, chunk: int = 4 << 20) -> Iterator[bytes]:

@@ -7,8 +7,11 @@ import os
 from collections.abc import Iterator
 
 from ..errors import OutputError
+from .interrupt import checkpoint
 
 _COPY_CHUNK = 1 << 20
+# One copy_file_range call at most: a whole multi-GiB blob in one call would not look at a signal for seconds.
+_KERNEL_CHUNK = 64 << 20
 
 
 def copy_range(
@@ -17,12 +20,13 @@ def copy_range(
     """Copy ``size`` bytes in the kernel (copy_file_range), falling back to read/write where unsupported.
 
     Without offsets both files' positions are used and advanced; with one, that file is read or
-    written at the offset and its position is left alone.
+    written at the offset and its position is left alone. A pending signal stops it between chunks.
     """
     left = size
     try:
         while left:
-            copied = os.copy_file_range(source, target, left, source_offset, target_offset)
+            checkpoint()
+            copied = os.copy_file_range(source, target, min(left, _KERNEL_CHUNK), source_offset, target_offset)
             if copied == 0:
                 raise OutputError(f"a blob file ended {left} bytes early while copying it")
             left -= copied
@@ -32,6 +36,7 @@ def copy_range(
         if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
             raise
         while left:
+            checkpoint()
             want = min(left, _COPY_CHUNK)
             chunk = os.read(source, want) if source_offset is None else os.pread(source, want, source_offset)
             if not chunk:
@@ -61,8 +66,10 @@ def write_all_at(fd: int, data: bytes | memoryview, offset: int) -> None:
 
 
 def chunks_at(fd: int, offset: int, size: int, chunk: int = 4 << 20) -> Iterator[bytes]:
-    """``size`` bytes of ``fd`` from ``offset`` in large reads (fewer when the file ends first)."""
+    """``size`` bytes of ``fd`` from ``offset`` in large reads (fewer when the file ends first); a pending
+    signal stops it between reads."""
     end = offset + size
     while offset < end and (data := os.pread(fd, min(chunk, end - offset), offset)):
         offset += len(data)
         yield data
+        checkpoint()

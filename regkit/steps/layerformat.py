@@ -18,6 +18,7 @@ from ..oci import mediatypes as mt
 from ..oci.budgets import Meter
 from ..oci.digest import Digest, Verifier
 from ..oci.manifest import Descriptor
+from .interrupt import checkpoint
 from .store import BlobStore
 
 LAYER_FORMATS = ("auto", "keep", "gzip", "tar")
@@ -81,7 +82,9 @@ def convert_layer(
 ) -> Descriptor:
     """Write ``layer`` re-compressed as ``target`` into the store; its tar must hash to ``diff_id``.
 
-    ``meter`` (the image's budgets) is charged every uncompressed chunk before it is written.
+    ``meter`` (the image's budgets) is charged every uncompressed chunk before it is written, into the
+    cache as into a temporary store; a pending signal stops the conversion after the chunk (1 MiB, a few
+    milliseconds even for a decompression bomb) and the partial file is removed.
     """
     import zstandard
 
@@ -100,6 +103,7 @@ def convert_layer(
         try:
             with uncompressed(raw, source) as tar_stream, _compressed(_Tee(out, verifier), target) as sink:
                 while chunk := tar_stream.read(_CHUNK):
+                    checkpoint()
                     meter.bytes(len(chunk))
                     diff.update(chunk)
                     sink.write(chunk)

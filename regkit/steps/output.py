@@ -92,6 +92,29 @@ def remove_stale_work_dirs(parent: Path) -> list[Path]:
     return removed
 
 
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc); None when it is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # the command name in parentheses may hold anything
+    return None if fields[0] in ("Z", "X") else int(fields[19])
+
+
+def owner() -> str:
+    """This process as the owner of a temporary file: ``<pid>-<start time>`` (a PID alone is reused)."""
+    pid = os.getpid()
+    return f"{pid}-{process_start(pid) or 0}"
+
+
+def owner_alive(pid: int, start: int) -> bool:
+    """True while the process that named itself ``<pid>-<start>`` runs; without /proc, while the PID exists."""
+    if not os.path.isdir("/proc/self"):
+        return _alive(pid)
+    return process_start(pid) == start
+
+
 def _alive(pid: int) -> bool:
     """True if a process with this id exists (a reused id keeps a directory: the safe mistake)."""
     if pid == os.getpid():

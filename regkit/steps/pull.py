@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +25,7 @@ from ..oci.platform import Platform
 from ..oci.reference import Reference
 from .auth import Token
 from .blobs import BlobResult
-from .cache import open_cache
+from .cache import cache_warning, open_cache
 from .manifest_fetch import ManifestResult
 from .output import check_target, make_work_dir, work_name
 from .places import Place, TarPlace, enter_cache
@@ -116,6 +115,8 @@ def pull(
     Blobs come from the blob cache when it holds them (``cache_dir``, default
     :func:`~regkit.steps.cache.default_cache_dir`; ``cache=False`` bypasses it) and are written
     once, straight into the output; downloaded ones enter the cache after their digest is checked.
+    A ``cache_dir`` that cannot be used is an :class:`~regkit.errors.InvalidOption`; an unusable
+    default cache is a :class:`~regkit.errors.CacheWarning`, and the pull goes on without one.
     """
     # Every input is checked before the first request, so a typo never costs a download.
     if not isinstance(jobs, int) or jobs < 1:
@@ -130,9 +131,9 @@ def pull(
         target.parent.mkdir(parents=True, exist_ok=True)  # before any request: a bad path costs no download
     except OSError as exc:
         raise OutputError(f"cannot create the output directory {target.parent}: {exc.strerror or exc}") from None
+    blob_cache = open_cache(cache_dir, enabled=cache)  # an explicit cache_dir that cannot be used is refused here
     with client_for(client, options, pool_size=max(jobs, 4) * 2) as session:
         repo = Repository(session, ref)
-        blob_cache = open_cache(cache_dir, enabled=cache)
         return _pull(
             repo, target, platform, format, layer_format, jobs, blob_cache, progress, started, mirrors, budgets
         )
@@ -251,9 +252,12 @@ def _cache_filler(cache: BlobStore | None, downloaded: dict[Digest, Place], key:
         return None
 
     def fill(output: Path) -> None:
-        # a full or read-only cache costs the next pull a download, never this pull
-        with suppress(OSError, OutputError):
+        # a cache that filled up or turned read-only costs the next pull a download, never this pull
+        try:
             enter_cache(cache, output, downloaded, key)
+        except (OSError, OutputError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            cache_warning(cache.root, reason, "this pull's blobs were not entered (the output is complete)")
 
     return fill
 

@@ -17,21 +17,45 @@ gets one copied out of the pack the first time.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import secrets
 import tempfile
+import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..errors import OutputError
+from ..errors import CacheWarning, OutputError
 from ..oci.digest import Digest, Verifier
 from .fileio import chunks_at, copy_range
+from .output import owner, owner_alive
 
 _HASH_READ = 4 << 20
 Location = tuple[Path, int]  # a file and the offset of a blob's first byte in it
+
+# Temporary files carry their writer: .incoming.<pid>-<start>.<random>.partial (a blob being written) and
+# .record.<pid>-<start>.<random> (a record being saved). Older regkits wrote no owner into the name.
+_TEMPORARY = re.compile(
+    r"\.(?:incoming|record)\.(?:(?P<pid>[0-9]{1,10})-(?P<start>[0-9]{1,20})\.)?[A-Za-z0-9_]+(?:\.partial)?"
+)
+# A temporary file naming no owner is stale once untouched this long (its writer would keep writing to it).
+UNOWNED_STALE_AFTER = 3600.0
+_NO_LINKS = (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK)
+
+
+@dataclass(frozen=True)
+class Partial:
+    """A temporary file in a store: ``live`` while its writer runs, else left by one that died (SIGKILL, OOM, power)."""
+
+    path: Path
+    size: int
+    live: bool
 
 
 def boot_id() -> str:
@@ -132,6 +156,44 @@ class BlobStore:
         self.packed_path(digest).unlink(missing_ok=True)
         self.path(digest).unlink(missing_ok=True)
 
+    def partials(self) -> list[Partial]:
+        """The temporary files in the store, live ones (a pull writing right now) and stale ones."""
+        found: list[Partial] = []
+        folders = [self.root / "outputs"]
+        for kind in ("blobs", "verified", "packed"):
+            with suppress(OSError):
+                folders += [entry for entry in (self.root / kind).iterdir() if entry.is_dir()]
+        now = time.time()
+        for folder in folders:
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                match = _TEMPORARY.fullmatch(entry.name)
+                if match is None or not entry.is_file(follow_symlinks=False):
+                    continue
+                try:
+                    stat = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue  # renamed into place (or removed) just now
+                if match["pid"] is not None:
+                    live = owner_alive(int(match["pid"]), int(match["start"]))
+                else:
+                    live = now - stat.st_mtime < UNOWNED_STALE_AFTER
+                found.append(Partial(Path(entry.path), stat.st_size, live))
+        return found
+
+    def remove_stale(self) -> list[Partial]:
+        """Remove the temporary files whose writer has died (never a live one); the ones removed."""
+        removed: list[Partial] = []
+        for partial in self.partials():
+            if not partial.live:
+                with suppress(OSError):
+                    partial.path.unlink()
+                    removed.append(partial)
+        return removed
+
     def packs_in_use(self) -> set[str]:
         """The names of the packs some blob record points into."""
         root = self.root / "packed"
@@ -184,7 +246,9 @@ class BlobStore:
             pack.parent.mkdir(parents=True, exist_ok=True)
             os.link(source, pack)
             stat = pack.stat()
-        except OSError:
+        except OSError as exc:
+            if exc.errno in _NO_LINKS:
+                self._warn_copies(source)
             with open(source, "rb", buffering=0) as handle:
                 for digest, (offset, size) in wanted.items():
                     self.adopt_range(digest, handle.fileno(), offset, size)
@@ -193,6 +257,15 @@ class BlobStore:
             _write_json(self.packed_path(digest), _packed_of(name, offset, size, stat))
         if output_key:
             _write_json(self.output_path(output_key), _packed_of(name, 0, stat.st_size, stat))
+
+    def _warn_copies(self, source: Path) -> None:
+        warnings.warn(
+            CacheWarning(
+                f"the blob cache {self.root} cannot hard-link {source} (another file system, or one without"
+                " hard links); regkit copies the blobs into the cache instead, writing their bytes twice"
+            ),
+            stacklevel=4,
+        )
 
     def _packed(self, digest: Digest, size: int) -> Location | None:
         """The pack range holding the blob when its record still matches (else hashed once, or dropped)."""
@@ -279,7 +352,7 @@ class BlobStore:
         folder = self.root / "blobs" / algorithm
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".incoming.", suffix=".partial", dir=folder)
+            fd, tmp = tempfile.mkstemp(prefix=f".incoming.{owner()}.", suffix=".partial", dir=folder)
         except OSError as exc:
             raise OutputError(f"cannot write into {folder}: {exc.strerror or exc}") from None
         try:
@@ -327,7 +400,9 @@ class BlobStore:
             try:
                 os.unlink(tmp)
                 os.link(source, tmp)
-            except OSError:
+            except OSError as exc:
+                if exc.errno in _NO_LINKS:
+                    self._warn_copies(source)
                 with open(source, "rb") as handle, open(tmp, "wb") as out:
                     copy_range(handle.fileno(), out.fileno(), os.fstat(handle.fileno()).st_size)
             self._placed(tmp, digest)
@@ -368,12 +443,18 @@ def _write_json(path: Path, data: object) -> None:
     """Write a record atomically; a store that cannot take one just hashes again next time."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".record.", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".record.{owner()}.", dir=path.parent)
+    except OSError:
+        return
+    try:
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle)
         os.replace(tmp, path)
     except OSError:
-        return
+        Path(tmp).unlink(missing_ok=True)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)  # Ctrl-C too: no stray record file
+        raise
 
 
 def _hashes_to(fd: int, offset: int, size: int, digest: Digest) -> bool:
