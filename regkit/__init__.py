@@ -23,6 +23,7 @@ _EXPORTS = {
     "diagnose": ".diagnosis",
     "AuthError": ".errors",
     "BudgetExceeded": ".errors",
+    "CacheWarning": ".errors",
     "Cancelled": ".errors",
     "DigestMismatch": ".errors",
     "InvalidOption": ".errors",
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
     from .errors import (
         AuthError,
         BudgetExceeded,
+        CacheWarning,
         Cancelled,
         DigestMismatch,
         InvalidOption,
@@ -128,6 +130,7 @@ __all__ = [
     "BlobStore",
     "BudgetExceeded",
     "Budgets",
+    "CacheWarning",
     "Cancelled",
     "Client",
     "Credentials",

@@ -194,7 +194,9 @@ def test_a_cache_on_another_file_system_gets_copies(registry, tmp_path):
     with tempfile.TemporaryDirectory(dir="/dev/shm") as shm:  # tmpfs, while tmp_path is on the disk
         cache = Path(shm) / "cache"
         assert os.stat(shm).st_dev != tmp_path.stat().st_dev
-        cold = regkit.pull(ref, tmp_path / "cold.tar", insecure=True, cache_dir=cache)
+        with pytest.warns(regkit.CacheWarning, match="cannot hard-link .* copies the blobs into the cache") as said:
+            cold = regkit.pull(ref, tmp_path / "cold.tar", insecure=True, cache_dir=cache)
+        assert len(said) == 1 and str(cache) in str(said[0].message)
         assert list(cache.glob("packs/*")) == []
         assert {p.name for p in (cache / "blobs/sha256").iterdir()} == {b.descriptor.digest.hex for b in cold.blobs}
         warm = regkit.pull(ref, tmp_path / "warm.tar", insecure=True, cache_dir=cache)
@@ -347,11 +349,14 @@ def test_sizes_and_ages_parse():
         parse_size("lots")
 
 
-def test_an_unusable_cache_never_fails_a_pull(registry, tmp_path):
+def test_an_unusable_default_cache_never_fails_a_pull(registry, tmp_path, monkeypatch):
+    """Said once as a CacheWarning; an explicit cache_dir like it is refused (tests/test_cache_crash.py)."""
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("a file where the cache should be")
+    monkeypatch.setenv("REGKIT_CACHE_DIR", str(blocked))
     ref = f"{registry.host}/library/whiteout:latest"
-    result = regkit.pull(ref, tmp_path / "w.tar", insecure=True, cache_dir=blocked)
+    with pytest.warns(regkit.CacheWarning, match=f"{blocked} cannot be used: it is not a directory"):
+        result = regkit.pull(ref, tmp_path / "w.tar", insecure=True)
     assert not result.cached_blobs and all(b.path == tmp_path / "w.tar" for b in result.blobs)
     assert tar_blob_names(tmp_path / "w.tar") >= {b.descriptor.digest.hex for b in result.blobs}
 

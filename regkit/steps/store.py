@@ -261,8 +261,8 @@ class BlobStore:
     def _warn_copies(self, source: Path) -> None:
         warnings.warn(
             CacheWarning(
-                f"the blob cache {self.root} cannot hard-link {source} (another file system, or one without"
-                " hard links); regkit copies the blobs into the cache instead, writing their bytes twice"
+                f"the blob cache {self.root} cannot hard-link outputs in {source.parent} (another file system,"
+                " or one without hard links); regkit copies the blobs into the cache instead, writing them twice"
             ),
             stacklevel=4,
         )
