@@ -1,14 +1,21 @@
 """The blob store shows a file only when complete and verified; conversions check diff_ids."""
 
 import gzip
+import os
+import signal
+import subprocess
 
 import pytest
 
+import regkit
 from regkit import BlobStore, Digest, DigestMismatch, SizeMismatch
 from regkit.lab import imagebuild as ib
 from regkit.oci import mediatypes as mt
 from regkit.oci.manifest import Descriptor
+from regkit.steps import interrupt
+from regkit.steps.fileio import copy_range
 from regkit.steps.layerformat import convert_layer, target_compression
+from regkit.steps.output import owner
 
 
 def test_verified_write_and_failed_write_leaves_nothing(tmp_path):
@@ -71,3 +78,47 @@ def test_conversion_refuses_a_wrong_diff_id_and_corrupt_data(tmp_path):
         )
     leftovers = [p.name for p in (tmp_path / "blobs" / "sha256").iterdir() if p.name.endswith(".partial")]
     assert leftovers == []
+
+
+def test_a_pending_signal_stops_conversion_hashing_and_copying_leaving_nothing(tmp_path):
+    """Each long loop looks at the signal noted by the CLI's handler after every chunk (issue 23)."""
+    layer = gzip.compress(bytes(8 << 20), mtime=0)
+    store = BlobStore(tmp_path)
+    descriptor = Descriptor(mt.layer_media_type(mt.GZIP, oci=True), regkit.Digest.of(layer), len(layer))
+    store.write_bytes(descriptor.digest, layer)
+    interrupt.request(signal.SIGTERM)
+    try:
+        with pytest.raises(regkit.Cancelled, match="SIGTERM"):
+            convert_layer(store, descriptor, regkit.Digest.of(bytes(8 << 20)), mt.TAR, oci=True, index=0)
+        with pytest.raises(regkit.Cancelled):
+            store.verify(descriptor.digest, descriptor.size)
+        with open(store.path(descriptor.digest), "rb") as source, open(tmp_path / "copy", "wb") as target:
+            with pytest.raises(regkit.Cancelled):
+                copy_range(source.fileno(), target.fileno(), len(layer))
+    finally:
+        interrupt.clear()
+    assert store.partials() == [] and store.has(descriptor.digest, descriptor.size)
+
+
+def test_temporary_files_are_stale_by_owner_or_by_age(tmp_path):
+    store = BlobStore(tmp_path)
+    folder = tmp_path / "blobs/sha256"
+    folder.mkdir(parents=True)
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    mine = folder / f".incoming.{owner()}.abcd1234.partial"
+    dead = folder / f".incoming.{ended.pid}-1.abcd1234.partial"
+    reused = folder / f".incoming.{os.getpid()}-1.abcd1234.partial"  # this PID, but another start time
+    fresh, old = folder / ".incoming.fresh123.partial", folder / ".incoming.old12345.partial"  # no owner named
+    for path in (mine, dead, reused, fresh, old):
+        path.write_bytes(b"x" * 10)
+    os.utime(old, (1, 1))
+    assert {p.path.name: p.live for p in store.partials()} == {
+        mine.name: True,
+        dead.name: False,
+        reused.name: False,
+        fresh.name: True,
+        old.name: False,
+    }
+    assert sorted(p.path.name for p in store.remove_stale()) == sorted([dead.name, reused.name, old.name])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([mine.name, fresh.name])
