@@ -112,7 +112,8 @@ def test_a_killed_pulls_partial_is_counted_then_removed_and_a_live_one_is_kept(r
     running, live = start_conversion(ref, tmp_path / "live", cache, digest)
     try:
         assert "1 being written" in cli("cache", "du", cwd=tmp_path, env=env).stdout
-        pulled = cli("pull", f"{registry.host}/library/busybox", "-o", "b.tar", "--insecure-registry", cwd=tmp_path, env=env)
+        busybox = f"{registry.host}/library/busybox"
+        pulled = cli("pull", busybox, "-o", "b.tar", "--insecure-registry", cwd=tmp_path, env=env)
         assert pulled.returncode == 0, pulled.stderr
         assert not left.exists() and live.exists()  # the next pull removed the dead one only
         stale = tmp_path / "cache/verified/sha256" / f".record.{killed.pid}-1.abcd1234"
@@ -160,35 +161,28 @@ def mounted_tmpfs(path: Path, options: str) -> Iterator[Path]:
         subprocess.run(["umount", str(path)], check=True)
 
 
-def test_a_read_only_cache_pulls_with_one_warning_and_no_cache(registry, tmp_path):
+def test_a_read_only_cache_pulls_with_one_warning_and_no_cache(registry, tmp_path, monkeypatch):
     ref = f"{registry.host}/library/whiteout:latest"
     with mounted_tmpfs(tmp_path / "ro-cache", "ro,size=1m") as cache:
-        done = cli("pull", ref, "-o", "w.tar", "--insecure-registry", cwd=tmp_path, env={"REGKIT_CACHE_DIR": str(cache)})
+        monkeypatch.setenv("REGKIT_CACHE_DIR", str(cache))
+        done = cli("pull", ref, "-o", "w.tar", "--insecure-registry", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         warnings = [line for line in done.stderr.splitlines() if line.startswith("regkit: warning:")]
         assert len(warnings) == 1 and str(cache) in warnings[0] and "Read-only file system" in warnings[0]
         assert "pulling without a cache" in warnings[0] and "from the cache" not in done.stderr
-        os.environ["REGKIT_CACHE_DIR"], previous = str(cache), os.environ["REGKIT_CACHE_DIR"]
-        try:
-            with pytest.warns(regkit.CacheWarning, match="pulling without a cache"):
-                result = regkit.pull(ref, tmp_path / "p.tar", insecure=True)
-        finally:
-            os.environ["REGKIT_CACHE_DIR"] = previous
+        with pytest.warns(regkit.CacheWarning, match="pulling without a cache"):
+            result = regkit.pull(ref, tmp_path / "p.tar", insecure=True)
         assert not result.cached_blobs and list(cache.iterdir()) == []
         refused = cli("pull", ref, "-o", "x.tar", "--insecure-registry", "--cache-dir", str(cache), cwd=tmp_path)
         assert refused.returncode == 2 and str(cache) in refused.stderr and not (tmp_path / "x.tar").exists()
 
 
-def test_a_full_cache_is_reported_and_left_alone(registry, tmp_path):
+def test_a_full_cache_is_reported_and_left_alone(registry, tmp_path, monkeypatch):
     ref = f"{registry.host}/library/whiteout:latest"
     with mounted_tmpfs(tmp_path / "full-cache", "size=256k") as cache:
         with pytest.raises(OSError):
             (cache / "filler").write_bytes(bytes(1 << 20))  # until the file system refuses
+        monkeypatch.setenv("REGKIT_CACHE_DIR", str(cache))
         with pytest.warns(regkit.CacheWarning, match=f"{cache}.*file system is full"):
-            monkey = os.environ["REGKIT_CACHE_DIR"]
-            os.environ["REGKIT_CACHE_DIR"] = str(cache)
-            try:
-                result = regkit.pull(ref, tmp_path / "w.tar", insecure=True)
-            finally:
-                os.environ["REGKIT_CACHE_DIR"] = monkey
+            result = regkit.pull(ref, tmp_path / "w.tar", insecure=True)
         assert not result.cached_blobs and [p.name for p in cache.iterdir()] == ["filler"]

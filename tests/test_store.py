@@ -92,9 +92,12 @@ def test_a_pending_signal_stops_conversion_hashing_and_copying_leaving_nothing(t
             convert_layer(store, descriptor, regkit.Digest.of(bytes(8 << 20)), mt.TAR, oci=True, index=0)
         with pytest.raises(regkit.Cancelled):
             store.verify(descriptor.digest, descriptor.size)
-        with open(store.path(descriptor.digest), "rb") as source, open(tmp_path / "copy", "wb") as target:
-            with pytest.raises(regkit.Cancelled):
-                copy_range(source.fileno(), target.fileno(), len(layer))
+        with (
+            open(store.path(descriptor.digest), "rb") as source,
+            open(tmp_path / "copy", "wb") as target,
+            pytest.raises(regkit.Cancelled),
+        ):
+            copy_range(source.fileno(), target.fileno(), len(layer))
     finally:
         interrupt.clear()
     assert store.partials() == [] and store.has(descriptor.digest, descriptor.size)
