@@ -79,7 +79,7 @@ def start_conversion(ref: str, cwd: Path, cache: Path, bomb: regkit.Digest) -> t
     raise AssertionError(f"the conversion never started: {process.communicate()[1]}")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_signal_during_a_conversion_ends_it_within_a_second_leaving_nothing(bomb, tmp_path, signum):
     ref, digest = bomb
     (tmp_path / "out").mkdir()

@@ -20,7 +20,7 @@ from ..oci.manifest import Descriptor, ImageManifest
 from ..oci.platform import Platform
 from ..oci.reference import resolve
 from ..steps.auth import get_token
-from ..steps.cache import default_cache_dir
+from ..steps.cache import default_cache_dir, swept
 from ..steps.manifest_fetch import ManifestResult, get_manifest
 from ..steps.progress import Progress
 from ..steps.pull import DEFAULT_JOBS, default_output, fetch_all
@@ -101,7 +101,7 @@ class PullStepper:
     ) -> None:
         self.text, self.output, self.platform, self.jobs = ref, output, platform, jobs
         self.client = client or Client()
-        self.store = BlobStore(blobs) if blobs is not None else BlobStore(default_cache_dir())
+        self.store = BlobStore(blobs) if blobs is not None else swept(BlobStore(default_cache_dir()))
         self.results: dict[str, Any] = {}
         self.outputs: dict[str, tuple[bool, str]] = {}  # per step run: whether it worked, and its HTML
         self.progress = WidgetProgress()

@@ -170,7 +170,7 @@ class BlobStore:
             except OSError:
                 continue
             for entry in entries:
-                match = _TEMPORARY.fullmatch(entry.name)
+                match = _TEMPORARY.fullmatch(entry.name) if entry.name.startswith(".") else None
                 if match is None or not entry.is_file(follow_symlinks=False):
                     continue
                 try:
