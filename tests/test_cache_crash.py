@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -186,3 +187,18 @@ def test_a_full_cache_is_reported_and_left_alone(registry, tmp_path, monkeypatch
         with pytest.warns(regkit.CacheWarning, match=f"{cache}.*file system is full"):
             result = regkit.pull(ref, tmp_path / "w.tar", insecure=True)
         assert not result.cached_blobs and [p.name for p in cache.iterdir()] == ["filler"]
+
+
+def test_a_cache_that_fills_up_during_a_pull_costs_it_a_warning_only(registry, tmp_path, monkeypatch):
+    """The disk fills while the blobs enter the cache (copied: the tmpfs is another file system than the output)."""
+    monkeypatch.setattr("regkit.steps.cache.MIN_FREE", 1)  # let the nearly full cache pass the check at the start
+    ref = f"{registry.host}/library/busybox:latest"
+    with mounted_tmpfs(tmp_path / "small-cache", "size=1m") as cache:
+        with open(cache / "filler", "wb") as filler:
+            filler.write(bytes(1024 * 1024 - 64 * 1024))  # 64 KiB left: less than the busybox layer
+        with pytest.warns(regkit.CacheWarning) as said:
+            result = regkit.pull(ref, tmp_path / "b.tar", insecure=True, cache_dir=cache)
+        messages = [str(w.message) for w in said]
+        assert any("No space left on device" in m and "not entered" in m and str(cache) in m for m in messages)
+        assert tarfile.is_tarfile(tmp_path / "b.tar") and not result.cached_blobs
+        assert BlobStore(cache).partials() == []  # the copy that failed left nothing
