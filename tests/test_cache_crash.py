@@ -25,6 +25,7 @@ import regkit
 from regkit.lab import imagebuild as ib
 from regkit.lab.upload import push_image
 from regkit.oci import mediatypes as mt
+from regkit.steps.output import owner
 from regkit.steps.store import BlobStore
 
 from .helpers import checkout_env, cli
@@ -117,7 +118,8 @@ def test_a_killed_pulls_partial_is_counted_then_removed_and_a_live_one_is_kept(r
         pulled = cli("pull", busybox, "-o", "b.tar", "--insecure-registry", cwd=tmp_path, env=env)
         assert pulled.returncode == 0, pulled.stderr
         assert not left.exists() and live.exists()  # the next pull removed the dead one only
-        stale = tmp_path / "cache/verified/sha256" / f".record.{killed.pid}-1.abcd1234"
+        namespace = owner().rsplit("-", 1)[1]
+        stale = tmp_path / "cache/verified/sha256" / f".record.{killed.pid}-1-{namespace}.abcd1234"
         stale.parent.mkdir(parents=True, exist_ok=True)
         stale.write_bytes(b"{}")  # a record a killed pull was saving: its owner is gone
         verified = cli("cache", "verify", cwd=tmp_path, env=env)

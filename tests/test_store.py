@@ -109,11 +109,14 @@ def test_temporary_files_are_stale_by_owner_or_by_age(tmp_path):
     folder.mkdir(parents=True)
     ended = subprocess.Popen(["true"])
     ended.wait()
+    namespace = owner().rsplit("-", 1)[1]
     mine = folder / f".incoming.{owner()}.abcd1234.partial"
-    dead = folder / f".incoming.{ended.pid}-1.abcd1234.partial"
-    reused = folder / f".incoming.{os.getpid()}-1.abcd1234.partial"  # this PID, but another start time
-    fresh, old = folder / ".incoming.fresh123.partial", folder / ".incoming.old12345.partial"  # no owner named
-    for path in (mine, dead, reused, fresh, old):
+    dead = folder / f".incoming.{ended.pid}-1-{namespace}.abcd1234.partial"
+    reused = folder / f".incoming.{os.getpid()}-1-{namespace}.abcd1234.partial"  # this PID, another start time
+    # whose writer cannot be asked (no owner named, or a container's PID namespace): judged by age
+    fresh, old = folder / ".incoming.fresh123.partial", folder / ".incoming.old12345.partial"
+    elsewhere = folder / f".incoming.{ended.pid}-1-{int(namespace) + 1}.abcd1234.partial"
+    for path in (mine, dead, reused, fresh, old, elsewhere):
         path.write_bytes(b"x" * 10)
     os.utime(old, (1, 1))
     assert {p.path.name: p.live for p in store.partials()} == {
@@ -122,6 +125,7 @@ def test_temporary_files_are_stale_by_owner_or_by_age(tmp_path):
         reused.name: False,
         fresh.name: True,
         old.name: False,
+        elsewhere.name: True,
     }
     assert sorted(p.path.name for p in store.remove_stale()) == sorted([dead.name, reused.name, old.name])
-    assert sorted(p.name for p in folder.iterdir()) == sorted([mine.name, fresh.name])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([mine.name, fresh.name, elsewhere.name])

@@ -62,15 +62,15 @@ def _report(error: RegkitError) -> None:
         print(f"  request: {_shown(error.exchange.summary())}", file=sys.stderr)
 
 
+_show_warning = warnings.showwarning
+
+
 def _warn(message: Warning | str, category: type[Warning], *rest: object, **named: object) -> None:
     """regkit's own warnings as one ``regkit: warning:`` line on stderr; others as Python shows them."""
     if issubclass(category, CacheWarning):
         print(f"regkit: warning: {_shown(str(message))}", file=sys.stderr)
     else:
         _show_warning(message, category, *rest, **named)  # type: ignore[arg-type]
-
-
-_show_warning = warnings.showwarning
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -62,7 +62,9 @@ def open_cache(cache_dir: str | os.PathLike[str] | None = None, *, enabled: bool
             )
         cache_warning(root, problem, "pulling without a cache")
         return None
-    return swept(BlobStore(root))
+    cache = BlobStore(root)
+    cache.remove_stale()  # at every pull: a scan of the cache's folders, milliseconds for thousands of blobs
+    return cache
 
 
 def unusable(root: Path) -> str | None:
@@ -92,7 +94,7 @@ def cache_warning(root: Path, problem: str, instead: str) -> None:
 
 
 def swept(cache: BlobStore) -> BlobStore:
-    """``cache``, its dead writers' temporary files removed (once per process: a scan of its folders)."""
+    """``cache``, its dead writers' temporary files removed once per process (for readers asking per blob)."""
     if cache.root not in _swept:
         _swept.add(cache.root)
         cache.remove_stale()

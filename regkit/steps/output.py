@@ -102,14 +102,28 @@ def process_start(pid: int) -> int | None:
     return None if fields[0] in ("Z", "X") else int(fields[19])
 
 
+def _pid_namespace() -> int:
+    """The PID namespace this process sees (its inode; 0 where /proc does not say)."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
 def owner() -> str:
-    """This process as the owner of a temporary file: ``<pid>-<start time>`` (a PID alone is reused)."""
+    """This process as the owner of a temporary file: ``<pid>-<start time>-<PID namespace>``.
+
+    A PID alone is reused; the start time tells a reused one, and the namespace says whether the PID
+    means anything here (a container sharing the cache counts its processes in a namespace of its own).
+    """
     pid = os.getpid()
-    return f"{pid}-{process_start(pid) or 0}"
+    return f"{pid}-{process_start(pid) or 0}-{_pid_namespace()}"
 
 
-def owner_alive(pid: int, start: int) -> bool:
-    """True while the process that named itself ``<pid>-<start>`` runs; without /proc, while the PID exists."""
+def owner_alive(pid: int, start: int, namespace: int) -> bool | None:
+    """Whether the process that named itself ``<pid>-<start>-<namespace>`` runs; None when this one cannot tell."""
+    if namespace != _pid_namespace():
+        return None  # its PIDs are not ours to look up
     if not os.path.isdir("/proc/self"):
         return _alive(pid)
     return process_start(pid) == start

@@ -39,12 +39,14 @@ from .output import owner, owner_alive
 _HASH_READ = 4 << 20
 Location = tuple[Path, int]  # a file and the offset of a blob's first byte in it
 
-# Temporary files carry their writer: .incoming.<pid>-<start>.<random>.partial (a blob being written) and
-# .record.<pid>-<start>.<random> (a record being saved). Older regkits wrote no owner into the name.
+# Temporary files carry their writer (see output.owner): .incoming.<pid>-<start>-<ns>.<random>.partial (a blob
+# being written) and .record.<pid>-<start>-<ns>.<random> (a record being saved). Older regkits named no owner.
 _TEMPORARY = re.compile(
-    r"\.(?:incoming|record)\.(?:(?P<pid>[0-9]{1,10})-(?P<start>[0-9]{1,20})\.)?[A-Za-z0-9_]+(?:\.partial)?"
+    r"\.(?:incoming|record)\.(?:(?P<pid>[0-9]{1,10})-(?P<start>[0-9]{1,20})-(?P<ns>[0-9]{1,20})\.)?"
+    r"[A-Za-z0-9_]+(?:\.partial)?"
 )
-# A temporary file naming no owner is stale once untouched this long (its writer would keep writing to it).
+# A temporary file whose writer cannot be asked (no owner named, or one in another PID namespace) is stale
+# once untouched this long: a live writer keeps writing to it.
 UNOWNED_STALE_AFTER = 3600.0
 _NO_LINKS = (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK)
 
@@ -177,10 +179,8 @@ class BlobStore:
                     stat = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue  # renamed into place (or removed) just now
-                if match["pid"] is not None:
-                    live = owner_alive(int(match["pid"]), int(match["start"]))
-                else:
-                    live = now - stat.st_mtime < UNOWNED_STALE_AFTER
+                alive = owner_alive(int(match["pid"]), int(match["start"]), int(match["ns"])) if match["pid"] else None
+                live = alive if alive is not None else now - stat.st_mtime < UNOWNED_STALE_AFTER
                 found.append(Partial(Path(entry.path), stat.st_size, live))
         return found
 
