@@ -37,7 +37,6 @@ def exit_code(interrupt: KeyboardInterrupt) -> int:
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
-    interrupt.request(signum)  # a worker thread's loop stops too, at its next checkpoint
     raise Interrupted(signum)
 
 
