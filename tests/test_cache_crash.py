@@ -28,7 +28,7 @@ from regkit.oci import mediatypes as mt
 from regkit.steps.output import owner
 from regkit.steps.store import BlobStore
 
-from .helpers import checkout_env, cli
+from .helpers import Member, checkout_env, cli, crafted, push
 
 MEMBER = 64 << 20  # zeros per gzip member (~64 KB compressed)
 MEMBERS = 256
@@ -204,3 +204,17 @@ def test_a_cache_that_fills_up_during_a_pull_costs_it_a_warning_only(registry, t
         assert any("No space left on device" in m and "not entered" in m and str(cache) in m for m in messages)
         assert tarfile.is_tarfile(tmp_path / "b.tar") and not result.cached_blobs
         assert BlobStore(cache).partials() == []  # the copy that failed left nothing
+
+
+def test_a_cache_that_fills_up_during_a_conversion_is_left_for_a_temporary_folder(registry, tmp_path):
+    """The converted layer (4 MiB of tar) does not fit the 2 MiB cache: the pull converts beside the output."""
+    ref = push(registry, "crash/fills", crafted(Member("zeros", data=bytes(4 << 20))))
+    with mounted_tmpfs(tmp_path / "small-cache", "size=2m") as cache:
+        with pytest.warns(regkit.CacheWarning) as said:
+            result = regkit.pull(ref, tmp_path / "out/z.tar", insecure=True, cache_dir=cache, layer_format="tar")
+        (message,) = [str(w.message) for w in said]
+        assert str(cache) in message and "No space left on device" in message and "temporary folder" in message
+        assert BlobStore(cache).partials() == []
+    assert result.image.converted == (0,) and [p.name for p in (tmp_path / "out").iterdir()] == ["z.tar"]
+    with tarfile.open(tmp_path / "out/z.tar") as tar:
+        assert max(m.size for m in tar.getmembers()) > 4 << 20  # the layer as a plain tar

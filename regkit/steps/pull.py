@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import threading
@@ -49,6 +50,8 @@ if TYPE_CHECKING:  # typing_extensions: ~5 ms of start-up for what only the type
     from typing_extensions import Unpack
 
 DEFAULT_JOBS = 3  # the Docker engine's default max-concurrent-downloads
+# What a file system says when it takes no more: full, over quota, read-only, not permitted.
+_REFUSED = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 # Fetches one blob (reporting bytes as they arrive) and says where it is and how it came.
 Fetch = Callable[[Descriptor, Callable[[int], None]], BlobResult]
@@ -309,16 +312,43 @@ def _stored_then_converted(
     layer_format: str,
     budgets: Budgets | None,
 ) -> tuple[tuple[BlobResult, ...], AssembledImage]:
-    """Layers to re-compress: every blob into a store (the cache, else a temporary one), then :func:`assemble`."""
-    work = make_work_dir(target.parent) if cache is None else None
-    store = cache if cache is not None else BlobStore(work, trusted=True)  # type: ignore[arg-type]
+    """Layers to re-compress: every blob into a store (the cache, else a temporary one), then :func:`assemble`.
+
+    A cache that fills up (or turns read-only) on the way is reported, and the pull starts over in a
+    temporary store beside the output.
+    """
+    if cache is not None:
+        try:
+            return _converted_in(cache, repo, manifest, target, jobs, progress, format, layer_format, budgets)
+        except OutputError as exc:
+            cause = exc.__cause__
+            # only a write into the cache's own folders that the file system refused
+            if not (isinstance(cause, OSError) and cause.errno in _REFUSED and str(cache.root) in exc.message):
+                raise
+            instead = "this pull converts in a temporary folder beside the output, downloading its blobs again"
+            cache_warning(cache.root, cause.strerror or str(cause), instead)
+    work = make_work_dir(target.parent)
     try:
-        blobs = fetch_all(repo, manifest, store, jobs, progress)
-        progress.step("assemble", f"writing {target}")
-        return blobs, assemble(manifest, store, target, format=format, layer_format=layer_format, budgets=budgets)
+        store = BlobStore(work, trusted=True)
+        return _converted_in(store, repo, manifest, target, jobs, progress, format, layer_format, budgets)
     finally:
-        if work is not None:
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _converted_in(
+    store: BlobStore,
+    repo: Repository,
+    manifest: ManifestResult,
+    target: Path,
+    jobs: int,
+    progress: Progress,
+    format: str,
+    layer_format: str,
+    budgets: Budgets | None,
+) -> tuple[tuple[BlobResult, ...], AssembledImage]:
+    blobs = fetch_all(repo, manifest, store, jobs, progress)
+    progress.step("assemble", f"writing {target}")
+    return blobs, assemble(manifest, store, target, format=format, layer_format=layer_format, budgets=budgets)
 
 
 def fetch_all(

@@ -354,12 +354,12 @@ class BlobStore:
             folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".incoming.{owner()}.", suffix=".partial", dir=folder)
         except OSError as exc:
-            raise OutputError(f"cannot write into {folder}: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot write into {folder}: {exc.strerror or exc}") from exc
         try:
             yield fd, tmp
         except OSError as exc:
             Path(tmp).unlink(missing_ok=True)
-            raise OutputError(f"writing {what} {digest or ''} into {folder} failed: {exc.strerror or exc}") from None
+            raise OutputError(f"writing {what} {digest or ''} into {folder} failed: {exc.strerror or exc}") from exc
         except BaseException:
             # BaseException too: Ctrl-C must not leave a partial file behind.
             Path(tmp).unlink(missing_ok=True)
