@@ -317,9 +317,15 @@ def _stored_then_converted(
     A cache that fills up (or turns read-only) on the way is reported, and the pull starts over in a
     temporary store beside the output.
     """
+
+    def converted_in(store: BlobStore) -> tuple[tuple[BlobResult, ...], AssembledImage]:
+        blobs = fetch_all(repo, manifest, store, jobs, progress)
+        progress.step("assemble", f"writing {target}")
+        return blobs, assemble(manifest, store, target, format=format, layer_format=layer_format, budgets=budgets)
+
     if cache is not None:
         try:
-            return _converted_in(cache, repo, manifest, target, jobs, progress, format, layer_format, budgets)
+            return converted_in(cache)
         except OutputError as exc:
             cause = exc.__cause__
             # only a write into the cache's own folders that the file system refused
@@ -329,26 +335,9 @@ def _stored_then_converted(
             cache_warning(cache.root, cause.strerror or str(cause), instead)
     work = make_work_dir(target.parent)
     try:
-        store = BlobStore(work, trusted=True)
-        return _converted_in(store, repo, manifest, target, jobs, progress, format, layer_format, budgets)
+        return converted_in(BlobStore(work, trusted=True))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _converted_in(
-    store: BlobStore,
-    repo: Repository,
-    manifest: ManifestResult,
-    target: Path,
-    jobs: int,
-    progress: Progress,
-    format: str,
-    layer_format: str,
-    budgets: Budgets | None,
-) -> tuple[tuple[BlobResult, ...], AssembledImage]:
-    blobs = fetch_all(repo, manifest, store, jobs, progress)
-    progress.step("assemble", f"writing {target}")
-    return blobs, assemble(manifest, store, target, format=format, layer_format=layer_format, budgets=budgets)
 
 
 def fetch_all(
