@@ -161,7 +161,7 @@ class BlobStore:
     def partials(self) -> list[Partial]:
         """The temporary files in the store, live ones (a pull writing right now) and stale ones."""
         found: list[Partial] = []
-        folders = [self.root / "outputs"]
+        folders = [self.root, self.root / "outputs"]  # the root: the probe of cache.unusable
         for kind in ("blobs", "verified", "packed"):
             with suppress(OSError):
                 folders += [entry for entry in (self.root / kind).iterdir() if entry.is_dir()]
