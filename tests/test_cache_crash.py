@@ -218,3 +218,17 @@ def test_a_cache_that_fills_up_during_a_conversion_is_left_for_a_temporary_folde
     assert result.image.converted == (0,) and [p.name for p in (tmp_path / "out").iterdir()] == ["z.tar"]
     with tarfile.open(tmp_path / "out/z.tar") as tar:
         assert max(m.size for m in tar.getmembers()) > 4 << 20  # the layer as a plain tar
+
+
+def test_an_analysis_removes_a_dead_pulls_partial_too(registry, tmp_path):
+    cache = tmp_path / "cache"
+    (cache / "blobs/sha256").mkdir(parents=True)
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    namespace = owner().rsplit("-", 1)[1]
+    dead = cache / "blobs/sha256" / f".incoming.{ended.pid}-1-{namespace}.abcd1234.partial"
+    dead.write_bytes(bytes(4096))
+    env = {"REGKIT_CACHE_DIR": str(cache)}
+    done = cli("layers", f"{registry.host}/library/whiteout", "--insecure-registry", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert not dead.exists()
