@@ -38,7 +38,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     add_budget_options(pull, only=("layer_bytes", "image_bytes"))  # what converting a layer decompresses
     pull.add_argument("-j", "--jobs", type=int, default=3, help="concurrent blob downloads (default 3, like dockerd)")
     pull.add_argument(
-        "--cache-dir", help="blob cache to use (default: $REGKIT_CACHE_DIR, $XDG_CACHE_HOME/regkit or ~/.cache/regkit)"
+        "--cache-dir",
+        help="blob cache to use, a usage error if it cannot be (default: $REGKIT_CACHE_DIR, $XDG_CACHE_HOME/regkit"
+        " or ~/.cache/regkit, pulling without a cache and a warning if that cannot be used)",
     )
     pull.add_argument("--no-cache", action="store_true", help="neither use nor fill the blob cache")
     pull.add_argument("-q", "--quiet", action="store_true", help="print only the output path")
