@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 
-from ..errors import Cancelled, InvalidOption, TransportError, UsageError
+from ..errors import INSECURE, Cancelled, Hint, InvalidOption, TransportError, UsageError
 from ..oci.reference import Reference, resolve
 from .credentials import AuthArg, Credentials, as_credentials
 from .endpoints import Endpoints
@@ -189,8 +189,8 @@ class Client:
                     url = plain
                     continue
                 if exc.kind in ("tls", "http-to-https") and urlsplit(url).netloc in self._registry_hosts:
-                    flag = "use --insecure-registry" if exc.kind == "http-to-https" else "or --insecure-registry"
-                    exc.hint = "; ".join(filter(None, (exc.hint, f"{flag} for this registry")))
+                    plain = Hint("use " if exc.kind == "http-to-https" else "or ", INSECURE, " for this registry")
+                    exc.hint = exc.hint + "; " + plain if exc.hint else plain
                 wait = self.retry.delay(tries, waited=waited) if exc.transient and not self.aborting else None
                 if wait is None or exc.exchange is None:
                     raise

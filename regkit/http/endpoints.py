@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..errors import InvalidOption
+from ..errors import CREDENTIALS, Hint, InvalidOption
 from ..oci.redact import redact_url
 from ..oci.reference import Reference
 
@@ -50,8 +50,7 @@ def refuse_userinfo(url: str, what: str) -> None:
     if authority and "@" in authority.group():
         raise InvalidOption(
             f"{what} {redact_url(url)!r} has credentials in it (user@ or user:password@)",
-            hint="remove them; give credentials with -u USER --password-stdin, auth=(user, password) "
-            "or ~/.docker/config.json",
+            hint=Hint("remove them; give credentials with ", CREDENTIALS, " or ~/.docker/config.json"),
         )
 
 

@@ -141,7 +141,7 @@ def first_answer(client: Client, ref: Reference, mirrors: Mirrors, attempt: Call
         later = f"{failures[0][0].label} failed with this; " + "; ".join(
             f"{route.label} failed too: {exc.message}" for route, exc in failures[1:]
         )
-        first.hint = f"{first.hint}; {later}" if first.hint else later
+        first.hint = first.hint + "; " + later if first.hint else later
     raise first
 
 

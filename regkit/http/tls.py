@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InvalidOption
+from ..errors import CA_CERT, Hint, InvalidOption
 
 ENV_CERTS_D = "REGKIT_CERTS_D"
 DEFAULT_CERTS_D = (Path("~/.docker/certs.d"), Path("/etc/docker/certs.d"))
@@ -137,13 +137,12 @@ class TlsSettings:
         bundle.write_bytes(data)
         return str(bundle)
 
-    def hint(self, netloc: str) -> str:
+    def hint(self, netloc: str) -> Hint:
         """How to make ``netloc``'s certificate trusted, naming the places this client reads."""
         roots = self.roots if self.roots is not None else certs_d_roots()
         folders = " or ".join(str(root / netloc) for root in roots)
-        return (
-            f"trust its CA: put it in {folders} as ca.crt, pass --ca-cert FILE (ca_cert=), "
-            "or set REQUESTS_CA_BUNDLE/SSL_CERT_FILE"
+        return Hint(
+            f"trust its CA: put it in {folders} as ca.crt, pass ", CA_CERT, ", or set REQUESTS_CA_BUNDLE/SSL_CERT_FILE"
         )
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidReference, ManifestError, NoMatchingPlatform
+from ..errors import PLATFORM, Hint, InvalidReference, ManifestError, NoMatchingPlatform
 from . import jsonsafe
 from . import mediatypes as mt
 from .digest import Digest
@@ -92,7 +92,7 @@ class Index:
             raise NoMatchingPlatform(
                 f"no image for platform {wanted} in this index (available: {available})",
                 available=self.platforms,
-                hint="choose one with --platform",
+                hint=Hint("choose one with ", PLATFORM),
             )
         return min(candidates, key=lambda d: wanted.preference(d.platform))  # type: ignore[arg-type]
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from .._repr import HtmlRepr
-from ..errors import InvalidReference
+from ..errors import INSECURE, Hint, InvalidReference
 from .digest import Digest
 
 DOCKER_HUB_DOMAIN = "docker.io"
@@ -106,8 +106,8 @@ def _shown(text: str) -> str:
     return f"{text[:_SHOWN_MAX]!r}... ({len(text)} characters)"
 
 
-def _fail(text: str, why: str) -> InvalidReference:
-    return InvalidReference(f"invalid image reference {_shown(text)}: {why}")
+def _fail(text: str, why: str, hint: Hint | None = None) -> InvalidReference:
+    return InvalidReference(f"invalid image reference {_shown(text)}: {why}", hint=hint)
 
 
 def _split_domain(name: str) -> tuple[str, str]:
@@ -142,7 +142,7 @@ def resolve(ref: str) -> Reference:
     if not text:
         raise InvalidReference("the image reference is empty; give one like 'alpine' or 'ghcr.io/org/app:1.0'")
     if "://" in text:
-        raise _fail(text, "leave out the scheme (http:// or https://); use --insecure-registry for plain HTTP")
+        raise _fail(text, "leave out the scheme (http:// or https://)", Hint("for plain HTTP use ", INSECURE))
     if any(c.isspace() for c in text):
         raise _fail(text, "it contains white space")
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from ..errors import AuthError, TransportError
+from ..errors import CREDENTIALS, AuthError, Hint, TransportError
 from ..http.client import Client, ClientOptions, Credentials, as_reference, client_for
 from ..http.credential_rules import mark_credentials, refuse_plain_http
 from ..http.exchange import Exchange
@@ -89,7 +89,7 @@ def token_from_challenge(
             raise AuthError(
                 f"{ref.registry} wants a username and password (HTTP Basic)",
                 exchange=unauthorized,
-                hint="pass -u USER --password-stdin, or auth=(user, password)",
+                hint=Hint("pass ", CREDENTIALS),
             )
         return Token("basic", basic(credentials), challenge=challenges[0], exchanges=(unauthorized,))
     shown = ", ".join(str(c.scheme) for c in challenges) or "no WWW-Authenticate header"

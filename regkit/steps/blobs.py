@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .._repr import HtmlRepr
-from ..errors import SizeMismatch, TransportError, VerificationError
+from ..errors import SPEED, Hint, SizeMismatch, TransportError, VerificationError
 from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
 from ..http.httperrors import error_for
@@ -218,5 +218,5 @@ def _stream(
                 f"the blob from {urlsplit(response.raw.url).netloc} arrives too slowly: {exc}",
                 exchange=response.exchange,
                 kind="slow",
-                hint="a stalled server or link; change the rule with --min-speed/--speed-time (0 turns it off)",
+                hint=Hint("a stalled server or link; change the rule with ", SPEED, " (0 turns it off)"),
             ) from None
