@@ -8,6 +8,7 @@ attempt's first exchange carries a note naming the route and whether it answered
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import json
 import os
@@ -108,25 +109,70 @@ class Mirrors:
         return routes
 
 
-def first_answer(client: Client, ref: Reference, mirrors: Mirrors, attempt: Callable[[], T]) -> T:
-    """Run ``attempt`` on each route in turn until one succeeds; the client keeps the route that answered.
+def routed(client: Client, endpoints: Endpoints) -> Client:
+    """A view of ``client`` sending to ``endpoints``; the client itself is left as it is.
 
-    The caller puts the client's endpoints back when it is done with that route (see ``pull``).
+    Parameters
+    ----------
+    client : Client
+        The caller's client; its transport, credentials, token cache, transcript and abort are shared.
+    endpoints : Endpoints
+        Where the view sends requests (a mirror, or the registry itself); insecure when they are.
 
-    When every route fails, the first failure is raised, its hint naming the others: the mirror's
-    own error says more than the fallback's (behind a firewall Docker Hub just cannot be reached).
+    Returns
+    -------
+    Client
+        A shallow copy differing only in ``endpoints`` and ``insecure``: closing it would close the shared
+        transport, so it is never closed, and aborting the client aborts its views.
     """
-    endpoints, insecure = client.endpoints, client.insecure
-    routes = mirrors.routes(ref, endpoints)
+    view = copy.copy(client)
+    view.endpoints = endpoints
+    view.insecure = client.insecure or endpoints.insecure
+    return view
+
+
+def first_answer(client: Client, ref: Reference, mirrors: Mirrors, attempt: Callable[[Client], T]) -> T:
+    """Run ``attempt`` on a routed view of ``client`` for each route in turn until one succeeds.
+
+    The caller's client is never changed (a Ctrl-C mid-way or another thread using it sees it as
+    configured); ``attempt`` keeps the view it was given to go on with the route that answered.
+
+    Parameters
+    ----------
+    client : Client
+        The caller's client, shared by every route (see :func:`routed`).
+    ref : Reference
+        The image whose routes are tried (mirrors apply to Docker Hub names only).
+    mirrors : Mirrors
+        The mirrors, in order; without any, the one route is the client's own endpoints.
+    attempt : callable
+        Called with each route's view of the client; returns what the caller wants from the route.
+
+    Returns
+    -------
+    T
+        What ``attempt`` returned for the first route that answered.
+
+    Raises
+    ------
+    RegkitError
+        The first route's error when every route failed, its hint naming the others: the mirror's own
+        error says more than the fallback's (behind a firewall Docker Hub just cannot be reached).
+    Cancelled
+        At once, when the pull is interrupted; no further route is tried.
+    """
+    # Explicit credentials bind to the first registry they are used for: bind them on the caller's client,
+    # not on a view that is gone afterwards, so a later pull elsewhere never receives them.
+    if client.credentials is not None and client.credentials.registry is None:
+        client.credentials_for(ref)
+    routes = mirrors.routes(ref, client.endpoints)
     failures: list[tuple[Route, RegkitError]] = []
     for route in routes:
-        client.endpoints = route.endpoints
-        client.insecure = insecure or route.endpoints.insecure
+        view = routed(client, route.endpoints)
         start = len(client.transcript)
         try:
-            result = attempt()
+            result = attempt(view)
         except Cancelled:
-            client.endpoints, client.insecure = endpoints, insecure
             raise
         except RegkitError as exc:
             failures.append((route, exc))
@@ -135,7 +181,6 @@ def first_answer(client: Client, ref: Reference, mirrors: Mirrors, attempt: Call
         if len(routes) > 1:
             _mark(client, start, f"{route.label} answered")
         return result
-    client.endpoints, client.insecure = endpoints, insecure  # as configured, for the client's next use
     first = failures[0][1]
     if len(failures) > 1:
         later = f"{failures[0][0].label} failed with this; " + "; ".join(

@@ -155,52 +155,50 @@ def _pull(
     mirrors = mirrors or Mirrors()
 
     progress.step("resolve", str(ref))
-    client = repo.client
 
-    def discover() -> ManifestResult:
+    def discover(route: Client) -> ManifestResult:
+        repo.client = route  # this pull's own handle follows the route; the caller's client stays as it is
         repo.drop_token()  # a token from a route that failed belongs to that route's registry
         token = repo.token()
         progress.step("token", token_summary(token, ref))
         return repo.manifest(platform)
 
-    # Like the engine, a mirror that fails before the manifest is passed over for the next route.
-    configured = client.endpoints, client.insecure  # the route that answers serves the blobs, then goes
-    manifest = first_answer(client, ref, mirrors, discover)
+    # Like the engine, a mirror that fails before the manifest is passed over for the next route; the
+    # route that answers serves the blobs.
+    manifest = first_answer(repo.client, ref, mirrors, discover)
+    client = repo.client
     answered_by = client.endpoints.registry_base(ref) if mirrors.urls else ""
     chosen = f" for {manifest.platform}" if manifest.platform else ""
     progress.step(
         "manifest", f"{manifest.digest}{chosen}, {len(manifest.layers)} layers, {manifest.manifest.total_size} bytes"
     )
-    try:
-        if needs_conversion(manifest, format, layer_format):
-            blobs, image = _stored_then_converted(
-                repo, manifest, target, blob_cache, jobs, progress, format, layer_format, budgets
-            )
+    if needs_conversion(manifest, format, layer_format):
+        blobs, image = _stored_then_converted(
+            repo, manifest, target, blob_cache, jobs, progress, format, layer_format, budgets
+        )
+    else:
+        key = output_key(manifest, format) if blob_cache is not None and is_tar(target, format) else ""
+        linked = _linked_whole(blob_cache, key, target) if key else None
+        if linked is not None:
+            blobs = tuple(BlobResult(d, linked, (), 0.0, cached=True) for d, _ in _distinct_blobs(manifest))
+            progress.step("assemble", f"wrote {target} (a link to the cache's copy of this very output)")
         else:
-            key = output_key(manifest, format) if blob_cache is not None and is_tar(target, format) else ""
-            linked = _linked_whole(blob_cache, key, target) if key else None
-            if linked is not None:
-                blobs = tuple(BlobResult(d, linked, (), 0.0, cached=True) for d, _ in _distinct_blobs(manifest))
-                progress.step("assemble", f"wrote {target} (a link to the cache's copy of this very output)")
-            else:
-                downloaded: dict[Digest, Place] = {}
-                with placed_output(manifest, target, format, _cache_filler(blob_cache, downloaded, key)) as places:
-                    fetch = _into_place(repo, places, blob_cache, target, downloaded)
-                    blobs = _concurrently(manifest, jobs, progress, client, fetch)
-                progress.step("assemble", f"wrote {target}")
-            image = assembled(
-                manifest.manifest,
-                manifest.reference,
-                target,
-                format,
-                manifest.manifest.raw,
-                list(manifest.layers),
-                None,
-                [],
-            )
-        progress.step("done", f"wrote {target} in {time.perf_counter() - started:.2f} s")  # the last line says so
-    finally:
-        client.endpoints, client.insecure = configured
+            downloaded: dict[Digest, Place] = {}
+            with placed_output(manifest, target, format, _cache_filler(blob_cache, downloaded, key)) as places:
+                fetch = _into_place(repo, places, blob_cache, target, downloaded)
+                blobs = _concurrently(manifest, jobs, progress, client, fetch)
+            progress.step("assemble", f"wrote {target}")
+        image = assembled(
+            manifest.manifest,
+            manifest.reference,
+            target,
+            format,
+            manifest.manifest.raw,
+            list(manifest.layers),
+            None,
+            [],
+        )
+    progress.step("done", f"wrote {target} in {time.perf_counter() - started:.2f} s")  # the last line says so
     seconds = time.perf_counter() - started
     return PullResult(ref, manifest.token, manifest, blobs, image, repo.exchanges, seconds, answered_by)
 
