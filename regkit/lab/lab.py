@@ -451,3 +451,7 @@ class Lab(Service):
             *(f"  {line}" for line in self.commands()),
         ]
         return "\n".join(lines)
+
+
+# A notebook's lab in one call, for its first cell: ``regkit.notebook_lab()`` (see :meth:`Lab.for_kernel`).
+notebook_lab = Lab.for_kernel
