@@ -24,10 +24,10 @@ from ._version import __version__
 # pandas and the rest only when a name that needs them is used. ``__all__`` and ``__dir__`` come from
 # it; tests/test_public.py checks that the type checker's imports below name the same.
 _EXPORTS = {
-    "analysis": ".analysis",
-    "diagnosis": ".diagnosis",
-    "display": ".display",
-    "errors": ".errors",
+    "analysis": ".",
+    "diagnosis": ".",
+    "display": ".",
+    "errors": ".",
     "AuthError": ".errors",
     "BudgetExceeded": ".errors",
     "Cancelled": ".errors",
@@ -51,7 +51,7 @@ _EXPORTS = {
     "UnsafeContent": ".errors",
     "UsageError": ".errors",
     "VerificationError": ".errors",
-    "lab": ".lab",
+    "lab": ".",
     "ImageComparison": ".analysis.compare",
     "compare_images": ".analysis.compare",
     "ExportResult": ".analysis.export",

@@ -24,8 +24,8 @@ def public(
     package : str
         The package's ``__name__``; it must be importing (in ``sys.modules``).
     exports : Mapping[str, str]
-        Public name -> the module defining it, relative to ``package`` (``".http.client"``). A name whose
-        module is ``"." + name`` is that submodule itself.
+        Public name -> the module defining it, relative to ``package`` (``".http.client"``), as in
+        ``from .http.client import Client``; ``"."`` for a submodule, as in ``from . import lab``.
     eager : Iterable[str], optional
         Names loaded at once: those that are also a submodule's name (``regkit.display.sequence``),
         since importing the submodule later would put the module where the function should be.
@@ -43,8 +43,8 @@ def public(
     namespace = vars(sys.modules[package])
 
     def load(name: str) -> Any:
-        module = import_module(exports[name], package)
-        value = module if exports[name] == f".{name}" else getattr(module, name)
+        source = exports[name]
+        value = import_module(f".{name}", package) if source == "." else getattr(import_module(source, package), name)
         namespace[name] = value  # later lookups find it without coming here
         return value
 

@@ -25,7 +25,8 @@ def dunder(name: str) -> bool:
 
 
 def type_checking_imports(module: ModuleType) -> dict[str, str]:
-    """Name -> the module it comes from, for each import under the package's ``if TYPE_CHECKING:``."""
+    """Name -> the module it comes from, for each import under the package's ``if TYPE_CHECKING:``
+    (for ``from . import x``: ``x`` itself, a submodule, ending in ``:``)."""
     tree = ast.parse(Path(module.__file__ or "").read_text())
     found: dict[str, str] = {}
     for node in tree.body:
@@ -34,7 +35,7 @@ def type_checking_imports(module: ModuleType) -> dict[str, str]:
                 assert isinstance(statement, ast.ImportFrom), ast.dump(statement)
                 base = importlib.util.resolve_name("." * statement.level + (statement.module or ""), module.__name__)
                 for alias in statement.names:
-                    found[alias.asname or alias.name] = f"{base}.{alias.name}" if not statement.module else base
+                    found[alias.asname or alias.name] = f"{base}.{alias.name}:" if not statement.module else base
     return found
 
 
@@ -57,8 +58,9 @@ def test_every_public_name_imports_from_where_the_type_checker_looks(name: str):
         namespace: dict[str, object] = {}
         exec(f"from {name} import {public}", namespace)  # the statement a user writes
         assert namespace[public] is value
+        assert inspect.ismodule(value) == source.endswith(":"), (public, source)
         if inspect.ismodule(value):
-            assert value.__name__ == source
+            assert f"{value.__name__}:" == source
         else:
             assert getattr(importlib.import_module(source), public) is value, (public, source)
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):

@@ -140,7 +140,40 @@ def compare_images(
     budgets: Budgets | None = None,
     **options: Unpack[ClientOptions],
 ) -> ImageComparison:
-    """Compare two images; with ``files`` their layers are streamed (shared ones once, within ``budgets``)."""
+    """Compare two images; with ``files`` their layers are streamed (shared ones once, within ``budgets``).
+
+    Parameters
+    ----------
+    left, right : Reference or str
+        The two images.
+    platform : Platform or str, optional
+        The platform to pick from an index; default the host's.
+    files : bool, default True
+        Compare the files too; False compares manifests and configs only (no layer is read).
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    budgets : Budgets, optional
+        Bounds what the layers may cost when read (the defaults are far above any real image).
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`~regkit.Client`); not
+        together with ``client``.
+
+    Returns
+    -------
+    ImageComparison
+        Both manifests and, with ``files``, every file that differs.
+
+    Raises
+    ------
+    VerificationError
+        A layer's bytes do not match its digest, or a budget is exceeded (``BudgetExceeded``).
+    RegistryError
+        The registry answered, but not as the protocol promises (``AuthError``, ``NotFound``, …).
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     with client_for(client, options) as session:
         if not files:
             return ImageComparison(

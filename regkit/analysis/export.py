@@ -90,7 +90,23 @@ def _escapes(tree: Filesystem, path: str, link: str) -> bool:
 
 
 def problems(analysis: ImageAnalysis) -> list[str]:
-    """Every reason :func:`export` would refuse this image, each naming its entry; empty when it is safe."""
+    """Every reason :func:`export` would refuse this image, each naming its entry; empty when it is safe.
+
+    Parameters
+    ----------
+    analysis : ImageAnalysis
+        The image's analysis.
+
+    Returns
+    -------
+    list of str
+        One line per unsafe entry.
+
+    Raises
+    ------
+    RegkitError
+        Never for an analysis :func:`analyze` made; listed for the type checker's sake only.
+    """
     found = [f"layer {u.layer} entry {shown(u.path)!r}: {u.reason}" for u in analysis.unsafe]
     tree = analysis.filesystem
     for path, node in tree.walk():
@@ -118,7 +134,41 @@ def export(
 ) -> ExportResult:
     """Write the merged filesystem of an image (or of an analysis already made) into a new or empty directory.
 
-    ``budgets`` bounds what the analysis and the second reading of each layer may cost.
+    Parameters
+    ----------
+    source : ImageAnalysis or Reference or str
+        The image, or its analysis (its layers are read a second time, to write them).
+    directory : str or os.PathLike
+        A new or empty directory; nothing is written outside it.
+    platform : Platform or str, optional
+        The platform to pick from an index; default the host's.
+    budgets : Budgets, optional
+        Bounds what the layers may cost when read (the defaults are far above any real image).
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`~regkit.Client`); not
+        together with ``client``.
+
+    Returns
+    -------
+    ExportResult
+        What was written: files, directories, links, bytes, and set-id bits dropped.
+
+    Raises
+    ------
+    UnsafeContent
+        An entry would write outside ``directory`` (see :func:`problems`); nothing is written.
+    OutputError
+        ``directory`` is not empty or cannot be written.
+    VerificationError
+        A layer's bytes do not match its digest, or a budget is exceeded (``BudgetExceeded``).
+    RegistryError
+        The registry answered, but not as the protocol promises (``AuthError``, ``NotFound``, …).
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
     """
     with client_for(client, options) as session:
         return _export(session, source, Path(directory), platform, budgets)

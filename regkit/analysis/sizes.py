@@ -155,7 +155,34 @@ def layer_sizes(
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> LayerSizes:
-    """Per-layer sizes and build steps of ``ref`` without downloading a layer: manifest, config, Range."""
+    """Per-layer sizes and build steps of ``ref`` without downloading a layer: manifest, config, Range.
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The image.
+    platform : Platform or str, optional
+        The platform to pick from an index; default the host's.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`~regkit.Client`); not
+        together with ``client``.
+
+    Returns
+    -------
+    LayerSizes
+        Each layer's compressed size and, where a Range request could read it, its uncompressed size.
+
+    Raises
+    ------
+    RegistryError
+        The registry answered, but not as the protocol promises (``AuthError``, ``NotFound``, …).
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     ref = as_reference(ref)
     exchanges: list[Exchange] = []
     with client_for(client, options) as session:
@@ -289,7 +316,32 @@ def manifest_sizes(
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> SizeReport:
-    """Compressed sizes of each reference and every platform it holds, from manifests only."""
+    """Compressed sizes of each reference and every platform it holds, from manifests only.
+
+    Parameters
+    ----------
+    refs : sequence of Reference or str
+        The images.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`~regkit.Client`); not
+        together with ``client``.
+
+    Returns
+    -------
+    SizeReport
+        One row per image and platform.
+
+    Raises
+    ------
+    RegistryError
+        The registry answered, but not as the protocol promises (``AuthError``, ``NotFound``, …).
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     exchanges: list[Exchange] = []
     with client_for(client, options) as session:
         images = [image for ref in refs for image in _images_of(session, as_reference(ref), exchanges)]

@@ -135,7 +135,23 @@ def _check_repository(text: str, repository: str) -> None:
 
 
 def resolve(ref: str) -> Reference:
-    """Parse ``ref`` and fill in the defaults: ``alpine`` -> ``registry-1.docker.io/library/alpine:latest``."""
+    """Parse ``ref`` and fill in the defaults: ``alpine`` -> ``registry-1.docker.io/library/alpine:latest``.
+
+    Parameters
+    ----------
+    ref : str
+        An image reference in the distribution grammar: ``[host[:port]/]path[:tag][@digest]``.
+
+    Returns
+    -------
+    Reference
+        The registry, repository, tag and digest, with Docker Hub's defaults applied.
+
+    Raises
+    ------
+    InvalidReference
+        ``ref`` does not follow the grammar; the message says which part, the hint what to write.
+    """
     if not isinstance(ref, str):
         raise InvalidReference(f"an image reference must be a string, not {type(ref).__name__}")
     text = ref.strip()

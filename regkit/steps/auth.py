@@ -45,7 +45,36 @@ def challenges_of(exchange: Exchange) -> list[Challenge]:
 
 
 def get_token(ref: Reference | str, *, client: Client | None = None, **options: Unpack[ClientOptions]) -> Token:
-    """Probe the manifest without credentials; on a 401 challenge, obtain a token for pulling ``ref``."""
+    """Probe the manifest without credentials; on a 401 challenge, obtain a token for pulling ``ref``.
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The image whose repository the token is for.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (``endpoints``, ``insecure``, ``auth``,
+        ``timeout``, ``docker_config``, ``retry``, ``transport``, ``speed_limit``, ``ca_cert``; see
+        :class:`Client`). Not together with ``client``.
+
+    Returns
+    -------
+    Token
+        A bearer or basic token, or ``kind="none"`` when the registry needs none; its ``exchanges`` show how.
+
+    Raises
+    ------
+    AuthError
+        The challenge or the token service failed, or credentials are needed and there are none.
+    RegistryError
+        The registry (or a box in between) answered, but not as the protocol promises: ``AuthError``,
+        ``NotFound``, ``ManifestError``, ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     with client_for(client, options) as session:
         return probe_token(session, as_reference(ref), [])
 

@@ -59,7 +59,44 @@ def fetch_blob(
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> BlobResult:
-    """Download ``descriptor``'s blob into ``dest`` (a :class:`BlobStore` or its directory), verified."""
+    """Download ``descriptor``'s blob into ``dest`` (a :class:`BlobStore` or its directory), verified.
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The image the blob belongs to (its repository is asked).
+    descriptor : Descriptor
+        The blob: digest, size and media type, from a manifest.
+    dest : BlobStore or str or os.PathLike, default "blobs"
+        Where verified blobs are kept; a blob already there is not fetched again.
+    token : Token, optional
+        A token from :func:`get_token`; asked for only when the blob is not stored yet.
+    progress : Progress, optional
+        Told how many bytes arrive.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (``endpoints``, ``insecure``, ``auth``,
+        ``timeout``, ``docker_config``, ``retry``, ``transport``, ``speed_limit``, ``ca_cert``; see
+        :class:`Client`). Not together with ``client``.
+
+    Returns
+    -------
+    BlobResult
+        The blob's path in the store, the exchanges, the time taken, and whether it was stored already.
+
+    Raises
+    ------
+    VerificationError
+        The bytes do not match the descriptor's digest or size; nothing is kept.
+    RegistryError
+        The registry (or a box in between) answered, but not as the protocol promises: ``AuthError``,
+        ``NotFound``, ``ManifestError``, ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     ref = as_reference(ref)
     with client_for(client, options) as session:
         return blob_of(session, ref, descriptor, dest, lambda: token or probe_token(session, ref, []), progress, [])

@@ -112,10 +112,62 @@ def pull(
 
     With ``mirrors``, a Docker Hub name is tried on each mirror in turn and then on Docker Hub
     (see :mod:`regkit.http.mirrors`); the blobs come from the one that answered the manifest.
-    ``budgets`` bounds the uncompressed bytes of layers converted to another compression.
-    Blobs come from the blob cache when it holds them (``cache_dir``, default
-    :func:`~regkit.steps.cache.default_cache_dir`; ``cache=False`` bypasses it) and are written
-    once, straight into the output; downloaded ones enter the cache after their digest is checked.
+    Blobs come from the blob cache when it holds them and are written once, straight into the
+    output; downloaded ones enter the cache after their digest is checked.
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The image, by tag or digest.
+    output : str or os.PathLike, optional
+        The file (or OCI layout) to write; default a name made from the reference in the current directory.
+    platform : Platform or str, optional
+        The platform to pick from an index; default the host's.
+    format : {"docker", "oci"}, default "docker"
+        What ``docker save`` writes, or an OCI image layout (a tar if ``output`` ends in ``.tar``).
+    layer_format : {"auto", "gzip", "tar", "keep"}, default "auto"
+        Which layers to convert: ``auto`` turns zstd into tar for the docker format.
+    jobs : int, default 3
+        Blobs downloaded at a time.
+    cache_dir : str or os.PathLike, optional
+        The blob cache; default :func:`~regkit.steps.cache.default_cache_dir`.
+    cache : bool, default True
+        False neither reads nor fills the cache.
+    progress : Progress, optional
+        Told of each step and each blob's bytes (:class:`BarProgress` draws bars).
+    mirrors : Mirrors, optional
+        Mirrors for Docker Hub names, tried in order like the engine's ``registry-mirrors``.
+    budgets : Budgets, optional
+        Bounds the uncompressed bytes of layers converted to another compression.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (``endpoints``, ``insecure``, ``auth``,
+        ``timeout``, ``docker_config``, ``retry``, ``transport``, ``speed_limit``, ``ca_cert``; see
+        :class:`Client`). Not together with ``client``.
+
+    Returns
+    -------
+    PullResult
+        The reference, token, manifest, blobs, written image and every exchange, with the time taken.
+
+    Raises
+    ------
+    NoMatchingPlatform
+        An index without an image for ``platform``.
+    VerificationError
+        A blob's bytes do not match its digest or size; no partial output is left.
+    OutputError
+        The output cannot be written.
+    Cancelled
+        The pull was interrupted, or given up after another download failed.
+    RegistryError
+        The registry (or a box in between) answered, but not as the protocol promises: ``AuthError``,
+        ``NotFound``, ``ManifestError``, ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
     """
     # Every input is checked before the first request, so a typo never costs a download.
     if not isinstance(jobs, int) or jobs < 1:

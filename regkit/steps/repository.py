@@ -103,4 +103,3 @@ class Repository:
 
     def __repr__(self) -> str:
         return f"Repository({str(self.reference)!r}, exchanges={len(self._log)})"
-
