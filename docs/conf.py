@@ -35,6 +35,7 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 napoleon_google_docstring = False
 napoleon_use_rtype = False
+napoleon_use_ivar = True  # attributes as a field list: no second object description of a class exported twice
 # The README links files of the repository (regkit/errors.py, tests/…), which are not pages of this site.
 suppress_warnings = ["myst.xref_missing"]
 

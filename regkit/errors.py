@@ -214,7 +214,17 @@ class ManifestError(RegistryError):
 
 
 class NoMatchingPlatform(RegistryError):
-    """An index that has no image for the requested platform."""
+    """The index has no image for the wanted platform; ``available`` lists those it has.
+
+    Parameters
+    ----------
+    message : str
+        Which platform was wanted.
+    available : list of Platform, optional
+        The platforms the index offers.
+    **kw
+        ``exchange`` and ``hint``, as :class:`RegkitError` takes them.
+    """
 
     def __init__(self, message: str, *, available: list[Any] | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
@@ -226,7 +236,18 @@ class UnexpectedResponse(RegistryError):
 
 
 class TransportError(RegkitError):
-    """No usable HTTP answer: DNS failure, refused connection, TLS error, timeout."""
+    """No HTTP answer at all: DNS, refused, TLS, timeout, too slow.
+
+    Parameters
+    ----------
+    message : str
+        What failed, naming the host.
+    kind : str, default "other"
+        ``dns``, ``refused``, ``tls``, ``http-to-https``, ``timeout``, ``reset``, ``slow``, …
+        (``reset`` is the one worth retrying).
+    **kw
+        ``exchange`` and ``hint``, as :class:`RegkitError` takes them.
+    """
 
     def __init__(self, message: str, *, kind: str = "other", **kw: Any) -> None:
         super().__init__(message, **kw)
@@ -251,7 +272,19 @@ class SizeMismatch(VerificationError):
 
 
 class BudgetExceeded(VerificationError):
-    """Layer contents past a budget (see :mod:`regkit.oci.budgets`): ``budget`` names it, ``option`` raises it."""
+    """Layer contents past a budget (see :mod:`regkit.oci.budgets`): ``budget`` names it, ``option`` raises it.
+
+    Parameters
+    ----------
+    message : str
+        What went past the budget.
+    budget : str
+        The :class:`~regkit.oci.budgets.Budgets` field (``layer_bytes``, …).
+    option : str
+        The command line's flag that raises it; the hint names both it and the keyword.
+    **kw
+        ``exchange`` and ``hint``, as :class:`RegkitError` takes them.
+    """
 
     def __init__(self, message: str, *, budget: str, option: str, **kw: Any) -> None:
         kw.setdefault(
@@ -282,7 +315,17 @@ class LabError(RegkitError):
 
 
 class PortInUse(LabError):
-    """A lab server could not listen on its port: another program holds it (``server``, ``port`` say which)."""
+    """A lab server could not listen on the port it was given.
+
+    Parameters
+    ----------
+    message : str
+        What could not start.
+    server : str
+        The lab server (``proxy``, ``registry``, …).
+    port : int
+        The port that is taken.
+    """
 
     def __init__(self, message: str, *, server: str, port: int) -> None:
         super().__init__(message, hint=f"free port {port}, or let the lab choose its ports")

@@ -25,7 +25,21 @@ DEFAULT_IGNORE = ("mtime",)
 
 
 class FileDifference(NamedTuple):
-    """A path whose entries differ: ``added`` (right only), ``removed`` (left only) or ``changed``."""
+    """One path that differs between two images.
+
+    Attributes
+    ----------
+    path : str
+        The path in the merged trees.
+    change : str
+        ``added``, ``removed`` or ``changed`` (from left to right).
+    fields : tuple of str
+        For a change: what differs (``size``, ``mode``, ``content``, …).
+    left, right : FileEntry or None
+        The entry in each image, None where there is none.
+    left_layer, right_layer : int or None
+        The layer each entry comes from.
+    """
 
     path: str
     change: str
@@ -38,7 +52,15 @@ class FileDifference(NamedTuple):
 
 @dataclass(frozen=True)
 class ImageComparison(HtmlRepr):
-    """Layers shared by digest and, when the files were compared, the paths that differ."""
+    """Two images side by side: their manifests and, when files were compared, each path that differs.
+
+    Attributes
+    ----------
+    left, right : ManifestResult
+        The two images' manifests.
+    differences : tuple of FileDifference or None
+        Each path that differs; None when only the manifests were compared.
+    """
 
     left: ManifestResult
     right: ManifestResult
@@ -112,7 +134,25 @@ def _tree(analysis: ImageAnalysis) -> dict[str, tuple[FileEntry, int]]:
 
 
 def compare(left: ImageAnalysis, right: ImageAnalysis, *, ignore: Iterable[str] = DEFAULT_IGNORE) -> ImageComparison:
-    """The layers two analysed images share and the paths whose entries differ (fields in ``ignore`` aside)."""
+    """The layers two analysed images share and the paths whose entries differ (fields in ``ignore`` aside).
+
+    Parameters
+    ----------
+    left, right : ImageAnalysis
+        The two analyses.
+    ignore : iterable of str, optional
+        :class:`FileEntry` fields not to compare (default: the modification time).
+
+    Returns
+    -------
+    ImageComparison
+        Both manifests and every path that differs.
+
+    Raises
+    ------
+    RegkitError
+        Never for analyses :func:`analyze` made (no I/O); listed for completeness.
+    """
     skipped = set(ignore) | {"path"}
     fields = [name for name in FileEntry._fields if name not in skipped]
     a, b = _tree(left), _tree(right)

@@ -63,7 +63,29 @@ _SHOWN = 200
 
 @dataclass(frozen=True)
 class ExportResult(HtmlRepr):
-    """What was written where: counts, bytes, the layers read again, and the modes that lost set-id bits."""
+    """What :func:`export` wrote.
+
+    Attributes
+    ----------
+    directory : Path
+        The directory written.
+    reference : Reference
+        The image.
+    manifest_digest : Digest
+        The image manifest's digest.
+    files, directories, symlinks, hardlinks : int
+        How many of each were written.
+    bytes : int
+        The bytes of the files written.
+    layers_read : tuple of int
+        The layers read (those with nothing left in the merged tree are skipped).
+    dropped_setid : tuple of str
+        The paths whose set-user-ID or set-group-ID bit was not written.
+    seconds : float
+        The time it took.
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    """
 
     directory: Path
     reference: Reference

@@ -35,7 +35,21 @@ LayerCache = dict[Digest, LayerReport]
 
 @dataclass(frozen=True)
 class HistoryStep:
-    """One entry of the config's ``history``; ``layer`` is None for steps that made no layer."""
+    """One entry of the image config's history: a build step, with the layer it made (if any).
+
+    Attributes
+    ----------
+    created : str
+        When the step ran (RFC 3339), if recorded.
+    created_by : str
+        The command (``RUN …``, ``COPY …``).
+    comment : str
+        The step's comment.
+    empty_layer : bool
+        True when the step made no layer (``ENV``, ``CMD``, …).
+    layer : int or None
+        The index of the layer it made.
+    """
 
     created: str
     created_by: str
@@ -46,7 +60,27 @@ class HistoryStep:
 
 @dataclass(frozen=True)
 class ImageAnalysis(HtmlRepr):
-    """An image taken apart: its layers, the merged tree, what each layer changed, and the waste."""
+    """Everything :func:`analyze` learned about one image, without storing a layer.
+
+    Attributes
+    ----------
+    reference : Reference
+        The image.
+    manifest : ManifestResult
+        The manifest step's result.
+    config : dict
+        The image config.
+    history : tuple of HistoryStep
+        The build steps.
+    layers : tuple of LayerReport
+        Each layer's listing.
+    filesystem : Filesystem
+        The merged tree, with each layer's changes and the waste.
+    seconds : float
+        The time it took.
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    """
 
     reference: Reference
     manifest: ManifestResult

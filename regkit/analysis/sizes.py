@@ -45,7 +45,21 @@ ZSTD_HEADER = 18  # the largest zstd frame header
 
 @dataclass(frozen=True)
 class LayerSize:
-    """A layer's compressed size and its uncompressed size, exact, estimated or unknown (None)."""
+    """One layer's sizes, found without downloading it.
+
+    Attributes
+    ----------
+    index : int
+        The layer's index.
+    descriptor : Descriptor
+        The layer blob (its compressed size).
+    uncompressed : int or None
+        Its uncompressed size, when it could be found.
+    exact : bool
+        True when ``uncompressed`` is exact, not an estimate.
+    source : str
+        How ``uncompressed`` was found, or why it is unknown.
+    """
 
     index: int
     descriptor: Descriptor
@@ -61,7 +75,23 @@ class LayerSize:
 
 @dataclass(frozen=True)
 class LayerSizes(HtmlRepr):
-    """One image's layers sized from its manifest, its config and a few bytes of each layer."""
+    """Per-layer sizes and build steps of one image, from the manifest, the config and Range requests.
+
+    Attributes
+    ----------
+    reference : Reference
+        The image.
+    manifest_digest : Digest
+        Its manifest's digest.
+    platform : Platform or None
+        The platform chosen from an index.
+    layers : tuple of LayerSize
+        Each layer's sizes.
+    history : tuple of HistoryStep
+        The build steps.
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    """
 
     reference: Reference
     manifest_digest: Digest
@@ -195,7 +225,17 @@ def layer_sizes(
 
 @dataclass(frozen=True)
 class ImageSize:
-    """One image, a tag or one platform of a multi-platform tag, with its manifest."""
+    """The compressed size of one image (one platform of a reference).
+
+    Attributes
+    ----------
+    reference : Reference
+        The image.
+    platform : Platform or None
+        Its platform, for an entry of an index.
+    manifest : ImageManifest
+        Its manifest (config and layer sizes).
+    """
 
     reference: Reference
     platform: Platform | None
@@ -219,7 +259,15 @@ class ImageSize:
 
 @dataclass(frozen=True)
 class SizeReport(HtmlRepr):
-    """Compressed sizes of tags and of every platform they hold, from manifests alone, and what they share."""
+    """Compressed sizes of several references and every platform they hold.
+
+    Attributes
+    ----------
+    images : tuple of ImageSize
+        One per reference and platform.
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    """
 
     images: tuple[ImageSize, ...]
     exchanges: tuple[Exchange, ...]

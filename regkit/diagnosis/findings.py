@@ -29,7 +29,21 @@ _CDN_AUTH_REFUSALS = ("Only one auth mechanism allowed", "Missing x-amz-content-
 
 @dataclass(frozen=True)
 class Finding:
-    """One diagnosis: a short code, what happened, what to change, and the exchanges that show it."""
+    """One diagnosis: a short code, what happened, what to change, and the exchanges that show it.
+
+    Attributes
+    ----------
+    code : str
+        A stable short name (``tls-error``, ``realm-unreachable``, …).
+    severity : str
+        ``error``, ``warning`` or ``ok``.
+    message : str
+        What happened.
+    fix : str
+        What to change, when there is something to change.
+    evidence : tuple of Exchange
+        The exchanges that show it.
+    """
 
     code: str
     severity: str

@@ -38,7 +38,21 @@ LIBRARY_PROBE = "library/busybox:latest"  # asked of a mirror to see whether it 
 
 @dataclass(frozen=True)
 class Diagnosis(HtmlRepr):
-    """The findings of one diagnostic run, with every exchange it made."""
+    """The findings of one diagnostic run, with every exchange it made.
+
+    Attributes
+    ----------
+    reference : Reference
+        The image tried.
+    endpoints : Endpoints
+        The route tried (mirror, proxy), or the registry itself.
+    findings : tuple of Finding
+        What was found, errors first.
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    error : RegkitError or None
+        The error that ended the run, if one did.
+    """
 
     reference: Reference
     endpoints: Endpoints

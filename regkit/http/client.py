@@ -73,7 +73,40 @@ def as_reference(ref: Reference | str) -> Reference:
 
 
 class Client:
-    """Holds what the steps share: where to send requests, credentials, cached tokens, the transcript."""
+    """Holds what the steps share: where to send requests, credentials, cached tokens, the transcript.
+
+    A context manager: leaving the block closes its connections. Every exchange is recorded, redacted,
+    on :attr:`transcript`.
+
+    Parameters
+    ----------
+    endpoints : Endpoints, optional
+        A mirror, reverse proxy or token proxy to go through; default the registry itself.
+    insecure : bool, default False
+        Allow plain HTTP and unverified TLS to registry hosts (never to a token service or CDN).
+    auth : Credentials or (str, str), optional
+        Username and password, bound to the first registry they are used for; default those of
+        ``~/.docker/config.json`` (unless ``docker_config`` is False).
+    timeout : (float, float or None), default (10, 60)
+        Connect and read timeouts in seconds.
+    pool_size : int, default 16
+        Connections kept per host.
+    docker_config : bool, default True
+        Read credentials from ``~/.docker/config.json`` (and its helpers).
+    retry : RetryPolicy, optional
+        How often and how long to retry; default :class:`RetryPolicy`'s.
+    transport : Transport, optional
+        What sends the requests; a :class:`MockTransport` answers them with a function.
+    speed_limit : SpeedLimit, optional
+        The low-speed rule for blob bodies; default below 1 KiB/s for 60 s fails.
+    ca_cert : str or os.PathLike or list of them, optional
+        CA certificates to trust besides the system's and ``/etc/docker/certs.d``.
+
+    Raises
+    ------
+    InvalidOption
+        A timeout that is not above 0 and at most the maximum, or a CA file that cannot be read.
+    """
 
     def __init__(
         self,

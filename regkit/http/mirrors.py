@@ -41,7 +41,19 @@ class Route:
 
 @dataclass(frozen=True)
 class Mirrors:
-    """Mirror base URLs for Docker Hub names, tried in order; then the registry itself unless ``only``."""
+    """Mirror base URLs for Docker Hub names, tried in order; then the registry itself unless ``only``.
+
+    Build them with :meth:`create` (loose values) or :meth:`from_daemon_config` (``daemon.json``).
+
+    Parameters
+    ----------
+    urls : tuple of str
+        The mirrors' base URLs, normalised.
+    only : bool, default False
+        Stop after the mirrors, without falling back to the registry.
+    insecure_registries : tuple of str
+        ``host[:port]`` or CIDR entries whose mirrors may be plain HTTP, as in ``daemon.json``.
+    """
 
     urls: tuple[str, ...] = ()
     only: bool = False

@@ -36,7 +36,23 @@ _TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)  # \w would take any Unicode l
 
 @dataclass(frozen=True)
 class Reference(HtmlRepr):
-    """A fully qualified image reference: registry host, repository, tag and/or digest."""
+    """A fully qualified image reference: registry host, repository, tag and/or digest.
+
+    Built by :func:`resolve`, which applies Docker Hub's defaults.
+
+    Parameters
+    ----------
+    registry : str
+        The registry's ``host[:port]``.
+    repository : str
+        The repository path (``library/busybox``).
+    tag : str, optional
+        The tag, if any.
+    digest : Digest, optional
+        The digest, if any (it wins over the tag).
+    original : str, optional
+        The text it was parsed from.
+    """
 
     registry: str
     repository: str

@@ -35,7 +35,21 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class BlobResult(HtmlRepr):
-    """A verified blob on disk, with the exchanges (registry and redirect hops) that fetched it."""
+    """A verified blob on disk, with the exchanges (registry and redirect hops) that fetched it.
+
+    Attributes
+    ----------
+    descriptor : Descriptor
+        The blob asked for.
+    path : Path
+        Where its verified bytes are.
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    seconds : float
+        The time the download took (0 when it was stored already).
+    cached : bool
+        True when the blob was stored already and nothing was fetched.
+    """
 
     descriptor: Descriptor
     path: Path

@@ -28,7 +28,23 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 @dataclass(frozen=True)
 class ManifestResult(HtmlRepr):
-    """The image manifest to pull, the index it was chosen from (if any), and the exchanges."""
+    """The image manifest to pull, the index it was chosen from (if any), and the exchanges.
+
+    Attributes
+    ----------
+    reference : Reference
+        The image asked for.
+    manifest : ImageManifest
+        The image manifest, verified.
+    index : Index or None
+        The index the manifest was chosen from, for a multi-platform image.
+    platform : Platform or None
+        The platform chosen from the index.
+    token : Token
+        The token used (renewed if the registry asked for it).
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    """
 
     reference: Reference
     manifest: ImageManifest

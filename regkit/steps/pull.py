@@ -57,7 +57,27 @@ Fetch = Callable[[Descriptor, Callable[[int], None]], BlobResult]
 
 @dataclass(frozen=True)
 class PullResult(HtmlRepr):
-    """Everything a pull did: each step's result and every exchange, in order."""
+    """Everything a pull did: each step's result and every exchange, in order.
+
+    Attributes
+    ----------
+    reference : Reference
+        The image pulled.
+    token : Token
+        The token used.
+    manifest : ManifestResult
+        The manifest step's result.
+    blobs : tuple of BlobResult
+        The config and each layer, downloaded or from the cache.
+    image : AssembledImage
+        The image written.
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    seconds : float
+        The pull's duration.
+    answered_by : str
+        The mirror (or the registry) that answered, when mirrors were tried.
+    """
 
     reference: Reference
     token: Token

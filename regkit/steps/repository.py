@@ -25,7 +25,22 @@ from .store import BlobStore
 
 class Repository:
     """One repository through one client: its token (obtained once, renewed when it expires), manifests,
-    blobs, and :attr:`exchanges`, every exchange it made, in order. Safe to share between threads."""
+    blobs, and :attr:`exchanges`, every exchange it made, in order. Safe to share between threads.
+
+    Parameters
+    ----------
+    client : Client
+        The client requests go through (kept open).
+    ref : Reference or str
+        The image whose repository this is.
+    token : Token, optional
+        A token obtained already; default one is asked for on first use.
+
+    Raises
+    ------
+    InvalidReference
+        ``ref`` does not parse.
+    """
 
     def __init__(self, client: http.Client, ref: Reference | str, *, token: Token | None = None) -> None:
         self.client = client

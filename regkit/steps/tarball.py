@@ -40,7 +40,23 @@ OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
 @dataclass(frozen=True)
 class AssembledImage(HtmlRepr):
-    """The written image: where, in which format, and the digests that identify it."""
+    """The written image: where, in which format, and the digests that identify it.
+
+    Attributes
+    ----------
+    path : Path
+        The tar or OCI layout written.
+    format : str
+        ``"docker"`` or ``"oci"``.
+    manifest_digest, config_digest : Digest
+        The image manifest's digest and its config's (the image ID).
+    layers : tuple of Descriptor
+        The layers as written (converted ones with their new digest and media type).
+    repo_tags : tuple of str
+        The tags ``docker load`` gives the image.
+    converted : tuple of int
+        The indexes of the layers converted to another compression.
+    """
 
     path: Path
     format: str
