@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
-from ..errors import Cancelled, InvalidOption, RegkitError
+from ..errors import Cancelled, Hint, InvalidOption, Option, RegkitError
 from ..oci.reference import Reference
 from .endpoints import Endpoints, normalize_base
 from .exchange import Exchange
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .client import Client
 
 T = TypeVar("T")
+MIRRORS_ONLY = Option("only=True", "--mirror-only")
 _ROUTE_NOTE = re.compile(r"\[route: (.*?)\](?= \[route: |$)")
 
 
@@ -71,7 +72,9 @@ class Mirrors:
         """Mirrors from loose ``host[:port][/path]`` values or URLs (https unless ``insecure``)."""
         normalized = tuple(normalize_base(url, insecure=insecure, what="the mirror") for url in urls)
         if only and not normalized:
-            raise InvalidOption("--mirror-only needs at least one mirror")
+            raise InvalidOption(
+                "trying mirrors only needs at least one mirror", hint=Hint("give a mirror, or leave out ", MIRRORS_ONLY)
+            )
         return cls(normalized, only, tuple(insecure_registries))
 
     @classmethod

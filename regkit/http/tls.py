@@ -80,7 +80,9 @@ class TlsSettings:
     def __post_init__(self) -> None:
         for path in self.ca_cert:
             if not Path(path).is_file():
-                raise InvalidOption(f"--ca-cert {os.fspath(path)!r} is not a readable file")
+                raise InvalidOption(
+                    f"the CA file {os.fspath(path)!r} is not a readable file", hint=Hint("check ", CA_CERT)
+                )
 
     def for_host(self, netloc: str) -> HostTls:
         """The CA files and client certificate for ``host[:port]`` (Docker's certs.d layout)."""
