@@ -76,7 +76,7 @@ def test_without_the_ca_the_error_names_what_works(open_lab, tmp_path, monkeypat
     assert "--insecure-registry" in hint.said("cli")  # it is the registry's own host: the flag applies
     result = regkit.diagnose(f"{open_lab.tls_host}/library/busybox")
     tls = next(f for f in result.findings if f.code == "tls-error")
-    assert "ca_cert=" in tls.fix and "certs.d" in tls.fix
+    assert "ca_cert=" in tls.fix and "--ca-cert" in tls.fix and "certs.d" in tls.fix  # read in both front ends
 
 
 def test_cli_ca_cert_option_for_pull_and_diagnose(open_lab, tmp_path):

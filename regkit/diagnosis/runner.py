@@ -26,6 +26,7 @@ from .findings import (
     INFO,
     Context,
     Finding,
+    both,
     detect,
     library_only,
     private_without_credentials,
@@ -146,7 +147,7 @@ def diagnose(
             findings += _compare_tag(ref, served, insecure, auth, ca_cert)
     if error is not None and not any(f.severity == ERROR for f in findings):
         evidence = (error.exchange,) if error.exchange else ()
-        findings.append(Finding("failed", ERROR, str(error), error.hint or "", evidence))
+        findings.append(Finding("failed", ERROR, error.message, both(error.hint), evidence))
     if error is None and not any(f.severity == ERROR for f in findings):
         what = "token, manifest and config blob" if fetch_config else "token and manifest HEAD"
         findings.append(Finding("ok", INFO, f"the flow works: {what} fetched and verified"))
