@@ -1,31 +1,39 @@
 """regkit: the Docker/OCI registry pull protocol, one visible step at a time.
 
-``client.repository(ref)`` binds a :class:`Client`, a reference and its token once (a :class:`Repository`);
-the five steps are also callable alone: :func:`resolve`, :func:`get_token`, :func:`get_manifest`,
-:func:`fetch_blob`, :func:`assemble` (no network); :func:`pull` composes them. Every HTTP exchange is
-recorded (redacted) on the client's transcript, on the repository's log and on each step's result.
+``regkit.Repository(client, ref)`` binds a :class:`Client`, a reference and its token once; the five steps
+are also callable alone: :func:`resolve`, :func:`get_token`, :func:`get_manifest`, :func:`fetch_blob`,
+:func:`assemble` (no network); :func:`pull` composes them. Every HTTP exchange is recorded (redacted)
+on the client's transcript, on the repository's log and on each step's result.
+
+Everything a documented keyword takes (``Mirrors``, ``RetryPolicy``, ``SpeedLimit``, ``Platform``,
+``Budgets``, ``Progress``, …) is importable from here, and so are the lab (``Lab``) and the analysis
+functions; the subpackages ``analysis``, ``diagnosis``, ``display``, ``errors`` and ``lab`` too.
 
 The public API, above every layer but the command line: it may import all of them except ``cli``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._public import public
 from ._version import __version__
 
-# Public name -> the module defining it, imported on first use: ``import regkit`` (and so the
-# command line, whose ``--help`` must be instant) loads requests, pandas and the rest only when a
-# name that needs them is used.
+# The one list of public names: name -> the module defining it, imported on first use, so that
+# ``import regkit`` (and so the command line, whose ``--help`` must be instant) loads requests,
+# pandas and the rest only when a name that needs them is used. ``__all__`` and ``__dir__`` come from
+# it; tests/test_public.py checks that the type checker's imports below name the same.
 _EXPORTS = {
-    "Diagnosis": ".diagnosis",
-    "Finding": ".diagnosis",
-    "diagnose": ".diagnosis",
+    "analysis": ".",
+    "diagnosis": ".",
+    "display": ".",
+    "errors": ".",
     "AuthError": ".errors",
     "BudgetExceeded": ".errors",
     "CacheWarning": ".errors",
     "Cancelled": ".errors",
     "DigestMismatch": ".errors",
+    "Hint": ".errors",
     "InvalidOption": ".errors",
     "InvalidPlatform": ".errors",
     "InvalidReference": ".errors",
@@ -33,7 +41,9 @@ _EXPORTS = {
     "ManifestError": ".errors",
     "NoMatchingPlatform": ".errors",
     "NotFound": ".errors",
+    "Option": ".errors",
     "OutputError": ".errors",
+    "PortInUse": ".errors",
     "RegistryError": ".errors",
     "RegkitError": ".errors",
     "SizeMismatch": ".errors",
@@ -42,11 +52,32 @@ _EXPORTS = {
     "UnsafeContent": ".errors",
     "UsageError": ".errors",
     "VerificationError": ".errors",
+    "lab": ".",
+    "ImageComparison": ".analysis.compare",
+    "compare_images": ".analysis.compare",
+    "ExportResult": ".analysis.export",
+    "export": ".analysis.export",
+    "ImageAnalysis": ".analysis.image",
+    "analyze": ".analysis.image",
+    "LayerSizes": ".analysis.sizes",
+    "SizeReport": ".analysis.sizes",
+    "layer_sizes": ".analysis.sizes",
+    "manifest_sizes": ".analysis.sizes",
+    "Finding": ".diagnosis.findings",
+    "Diagnosis": ".diagnosis.runner",
+    "diagnose": ".diagnosis.runner",
+    "Client": ".http.client",
     "Credentials": ".http.credentials",
     "Endpoints": ".http.endpoints",
     "Exchange": ".http.exchange",
     "Transcript": ".http.exchange",
+    "Mirrors": ".http.mirrors",
+    "MockTransport": ".http.mocktransport",
+    "RetryPolicy": ".http.retry",
+    "SpeedLimit": ".http.speed",
     "Token": ".http.tokens",
+    "Lab": ".lab.lab",
+    "notebook_lab": ".lab.lab",
     "Budgets": ".oci.budgets",
     "Digest": ".oci.digest",
     "Descriptor": ".oci.manifest",
@@ -60,9 +91,10 @@ _EXPORTS = {
     "fetch_blob": ".steps.blobs",
     "ManifestResult": ".steps.manifest_fetch",
     "get_manifest": ".steps.manifest_fetch",
+    "BarProgress": ".steps.progress",
+    "Progress": ".steps.progress",
     "PullResult": ".steps.pull",
     "pull": ".steps.pull",
-    "Client": ".steps.repository",
     "Repository": ".steps.repository",
     "BlobStore": ".steps.store",
     "AssembledImage": ".steps.tarball",
@@ -70,13 +102,25 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from .diagnosis import Diagnosis, Finding, diagnose
+    from . import analysis, diagnosis, display, errors, lab
+    from .analysis.compare import ImageComparison, compare_images
+    from .analysis.export import ExportResult, export
+    from .analysis.image import ImageAnalysis, analyze
+    from .analysis.sizes import (
+        LayerSizes,
+        SizeReport,
+        layer_sizes,
+        manifest_sizes,
+    )
+    from .diagnosis.findings import Finding
+    from .diagnosis.runner import Diagnosis, diagnose
     from .errors import (
         AuthError,
         BudgetExceeded,
         CacheWarning,
         Cancelled,
         DigestMismatch,
+        Hint,
         InvalidOption,
         InvalidPlatform,
         InvalidReference,
@@ -84,7 +128,9 @@ if TYPE_CHECKING:
         ManifestError,
         NoMatchingPlatform,
         NotFound,
+        Option,
         OutputError,
+        PortInUse,
         RegistryError,
         RegkitError,
         SizeMismatch,
@@ -94,10 +140,16 @@ if TYPE_CHECKING:
         UsageError,
         VerificationError,
     )
+    from .http.client import Client
     from .http.credentials import Credentials
     from .http.endpoints import Endpoints
     from .http.exchange import Exchange, Transcript
+    from .http.mirrors import Mirrors
+    from .http.mocktransport import MockTransport
+    from .http.retry import RetryPolicy
+    from .http.speed import SpeedLimit
     from .http.tokens import Token
+    from .lab.lab import Lab, notebook_lab
     from .oci.budgets import Budgets
     from .oci.digest import Digest
     from .oci.manifest import Descriptor, ImageManifest, Index
@@ -106,72 +158,10 @@ if TYPE_CHECKING:
     from .steps.auth import get_token
     from .steps.blobs import BlobResult, fetch_blob
     from .steps.manifest_fetch import ManifestResult, get_manifest
+    from .steps.progress import BarProgress, Progress
     from .steps.pull import PullResult, pull
-    from .steps.repository import Client, Repository
+    from .steps.repository import Repository
     from .steps.store import BlobStore
     from .steps.tarball import AssembledImage, assemble
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'regkit' has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-__all__ = [
-    "AssembledImage",
-    "AuthError",
-    "BlobResult",
-    "BlobStore",
-    "BudgetExceeded",
-    "Budgets",
-    "CacheWarning",
-    "Cancelled",
-    "Client",
-    "Credentials",
-    "Descriptor",
-    "Diagnosis",
-    "Digest",
-    "DigestMismatch",
-    "Endpoints",
-    "Exchange",
-    "Finding",
-    "ImageManifest",
-    "Index",
-    "InvalidOption",
-    "InvalidPlatform",
-    "InvalidReference",
-    "LabError",
-    "ManifestError",
-    "ManifestResult",
-    "NoMatchingPlatform",
-    "NotFound",
-    "OutputError",
-    "Platform",
-    "PullResult",
-    "Reference",
-    "RegistryError",
-    "RegkitError",
-    "Repository",
-    "SizeMismatch",
-    "Token",
-    "Transcript",
-    "TransportError",
-    "UnexpectedResponse",
-    "UnsafeContent",
-    "UsageError",
-    "VerificationError",
-    "__version__",
-    "assemble",
-    "diagnose",
-    "fetch_blob",
-    "get_manifest",
-    "get_token",
-    "pull",
-    "resolve",
-]
+__all__, __getattr__, __dir__ = public(__name__, {**_EXPORTS, "__version__": "._version"})

@@ -24,8 +24,11 @@ The tree::
     └── LabError                 a local lab server could not be started or used
         └── PortInUse            a lab server could not listen on the port it was given
 
-Errors caused by an HTTP exchange carry it as ``.exchange`` (already redacted). One warning:
-:class:`CacheWarning`, a blob cache that cannot be used as asked (regkit says what it does instead).
+Errors caused by an HTTP exchange carry it as ``.exchange`` (already redacted). A hint is a :class:`Hint`:
+words and, as data, the :class:`Option` that would fix the error (``error.hint.option``), which each front
+end spells its own way: Python its keyword (``insecure=True``), the command line its flag
+(``--insecure-registry``), the HTML repr both. One warning: :class:`CacheWarning`, a blob cache that cannot
+be used as asked (regkit says what it does instead).
 
 This module is the root of the layers: every package of regkit may import it, and it imports
 only :mod:`regkit._repr` (the shared HTML repr), not even the exchange type it carries.
@@ -33,16 +36,128 @@ only :mod:`regkit._repr` (the shared HTML repr), not even the exchange type it c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ._repr import HtmlRepr
 
 # A regkit.http.exchange.Exchange; not imported, even for type checking, as http sits above this module.
 Exchange = Any
 
+# Who says a hint: the Python API, the command line, or the HTML repr (which says both).
+Front = Literal["python", "cli", "html"]
+
+
+class Option:
+    """An option that would fix an error, as each front end spells it.
+
+    Parameters
+    ----------
+    python : str
+        The keyword as Python code takes it, e.g. ``insecure=True``.
+    cli : str
+        The command line's flag, e.g. ``--insecure-registry``.
+    """
+
+    __slots__ = ("cli", "python")
+
+    def __init__(self, python: str, cli: str) -> None:
+        self.python = python
+        self.cli = cli
+
+    def spelled(self, front: Front) -> str:
+        """The option in ``front``'s words.
+
+        Parameters
+        ----------
+        front : {"python", "cli", "html"}
+            Who says it; HTML names both.
+
+        Returns
+        -------
+        str
+            The keyword, the flag, or ``keyword (command line: flag)``.
+        """
+        if front == "html":
+            return f"{self.python} (command line: {self.cli})"
+        return self.cli if front == "cli" else self.python
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Option) and (self.python, self.cli) == (other.python, other.cli)
+
+    def __hash__(self) -> int:
+        return hash((self.python, self.cli))
+
+    def __repr__(self) -> str:
+        return f"Option({self.python!r}, {self.cli!r})"
+
+
+# The options library messages point to, named once.
+INSECURE = Option("insecure=True", "--insecure-registry")
+CREDENTIALS = Option("auth=(user, password)", "-u USER --password-stdin")
+SPEED = Option("speed_limit=SpeedLimit(bytes_per_second, seconds)", "--min-speed/--speed-time")
+CA_CERT = Option("ca_cert=FILE", "--ca-cert FILE")
+PLATFORM = Option("platform=", "--platform")
+
+
+class Hint(str):
+    """What to change, in words and options; ``str(hint)`` says it as Python does.
+
+    Parameters
+    ----------
+    *parts : str or Option
+        The words, with the options that would fix the error where they belong.
+    """
+
+    parts: tuple[str | Option, ...]
+
+    def __new__(cls, *parts: str | Option) -> Hint:
+        self = super().__new__(cls, _said(parts, "python"))
+        self.parts = tuple(part for part in parts if part != "")
+        return self
+
+    @property
+    def option(self) -> Option | None:
+        """The first option that would fix the error, or None when the hint names none."""
+        return next((part for part in self.parts if isinstance(part, Option)), None)
+
+    def said(self, front: Front) -> str:
+        """The hint in ``front``'s words.
+
+        Parameters
+        ----------
+        front : {"python", "cli", "html"}
+            Who says it.
+
+        Returns
+        -------
+        str
+            The words with each option spelled for ``front``.
+        """
+        return _said(self.parts, front)
+
+    def __add__(self, other: str) -> Hint:  # type: ignore[override]  # a Hint plus words keeps its options
+        return Hint(*self.parts, *(other.parts if isinstance(other, Hint) else (other,)))
+
+    def __radd__(self, other: str) -> Hint:
+        return Hint(other, *self.parts)
+
+
+def _said(parts: tuple[str | Option, ...], front: Front) -> str:
+    return "".join(part.spelled(front) if isinstance(part, Option) else part for part in parts)
+
 
 class RegkitError(Exception, HtmlRepr):
-    """Base of all regkit errors; ``exchange`` is the failing HTTP exchange, if any."""
+    """Base of all regkit errors; ``exchange`` is the failing HTTP exchange, if any.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    exchange : Exchange, optional
+        The failing HTTP exchange (already redacted).
+    hint : str or Hint, optional
+        What to change; kept as a :class:`Hint` (``error.hint.option`` names the option that fixes it).
+    """
 
     exit_code = 1
 
@@ -51,6 +166,15 @@ class RegkitError(Exception, HtmlRepr):
         self.message = message
         self.exchange = exchange
         self.hint = hint
+
+    @property
+    def hint(self) -> Hint | None:
+        """What to change, with the option that would fix it (``hint.option``), or None."""
+        return self._hint
+
+    @hint.setter
+    def hint(self, value: str | None) -> None:
+        self._hint = value if value is None or isinstance(value, Hint) else Hint(value)
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
@@ -91,7 +215,17 @@ class ManifestError(RegistryError):
 
 
 class NoMatchingPlatform(RegistryError):
-    """An index that has no image for the requested platform."""
+    """The index has no image for the wanted platform; ``available`` lists those it has.
+
+    Parameters
+    ----------
+    message : str
+        Which platform was wanted.
+    available : list of Platform, optional
+        The platforms the index offers.
+    **kw
+        ``exchange`` and ``hint``, as :class:`RegkitError` takes them.
+    """
 
     def __init__(self, message: str, *, available: list[Any] | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
@@ -103,7 +237,18 @@ class UnexpectedResponse(RegistryError):
 
 
 class TransportError(RegkitError):
-    """No usable HTTP answer: DNS failure, refused connection, TLS error, timeout."""
+    """No HTTP answer at all: DNS, refused, TLS, timeout, too slow.
+
+    Parameters
+    ----------
+    message : str
+        What failed, naming the host.
+    kind : str, default "other"
+        ``dns``, ``refused``, ``tls``, ``http-to-https``, ``timeout``, ``reset``, ``slow``, …
+        (``reset`` is the one worth retrying).
+    **kw
+        ``exchange`` and ``hint``, as :class:`RegkitError` takes them.
+    """
 
     def __init__(self, message: str, *, kind: str = "other", **kw: Any) -> None:
         super().__init__(message, **kw)
@@ -128,10 +273,27 @@ class SizeMismatch(VerificationError):
 
 
 class BudgetExceeded(VerificationError):
-    """Layer contents past a budget (see :mod:`regkit.oci.budgets`): ``budget`` names it, ``option`` raises it."""
+    """Layer contents past a budget (see :mod:`regkit.oci.budgets`): ``budget`` names it, ``option`` raises it.
+
+    Parameters
+    ----------
+    message : str
+        What went past the budget.
+    budget : str
+        The :class:`~regkit.oci.budgets.Budgets` field (``layer_bytes``, …).
+    option : str
+        The command line's flag that raises it; the hint names both it and the keyword.
+    **kw
+        ``exchange`` and ``hint``, as :class:`RegkitError` takes them.
+    """
 
     def __init__(self, message: str, *, budget: str, option: str, **kw: Any) -> None:
-        kw.setdefault("hint", f"raise the budget with {option} or Budgets({budget}=...) if the image is trusted")
+        kw.setdefault(
+            "hint",
+            Hint(
+                "raise the budget with ", Option(f"budgets=Budgets({budget}=...)", option), " if the image is trusted"
+            ),
+        )
         super().__init__(message, **kw)
         self.budget = budget
         self.option = option
@@ -154,7 +316,17 @@ class LabError(RegkitError):
 
 
 class PortInUse(LabError):
-    """A lab server could not listen on its port: another program holds it (``server``, ``port`` say which)."""
+    """A lab server could not listen on the port it was given.
+
+    Parameters
+    ----------
+    message : str
+        What could not start.
+    server : str
+        The lab server (``proxy``, ``registry``, …).
+    port : int
+        The port that is taken.
+    """
 
     def __init__(self, message: str, *, server: str, port: int) -> None:
         super().__init__(message, hint=f"free port {port}, or let the lab choose its ports")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -47,8 +48,14 @@ def checkout_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def cli(*args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``python -m regkit ARGS`` of this checkout (with ``env`` added to this process's environment)."""
+def cli(
+    *args: str, cwd: Path | None = None, stdin: str = "", env: dict[str, str] | None = None, isolated: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``python -m regkit ARGS`` of this checkout (with ``env`` added to this process's environment).
+
+    ``isolated`` leaves out the machine's ``DOCKER_*`` and proxy variables, so only ``env`` decides the route.
+    """
+    base = {k: v for k, v in os.environ.items() if not (isolated and (k.startswith("DOCKER_") or "proxy" in k.lower()))}
     return subprocess.run(
         [sys.executable, "-m", "regkit", *args],
         input=stdin,
@@ -56,8 +63,19 @@ def cli(*args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = Non
         text=True,
         cwd=cwd,
         timeout=300,
-        env=checkout_env({**os.environ, **(env or {})}),
+        env=checkout_env({**base, **(env or {})}),
     )
+
+
+def every_output(client: regkit.Client, *errors: BaseException) -> str:
+    """Everything a user can see of a client's work: reprs, HTML, HAR, JSON lines, curl, the table, errors."""
+    exchanges = list(client.transcript)
+    parts = [repr(client), str(client.transcript), client.transcript._repr_html_(), client.transcript.to_jsonl()]
+    parts += [json.dumps(client.transcript.to_har()), client.transcript.to_dataframe().to_csv()]
+    parts += [e.to_curl() for e in exchanges] + [e._repr_html_() for e in exchanges] + [repr(e) for e in exchanges]
+    for error in errors:
+        parts += [str(error), repr(error), getattr(error, "_repr_html_", lambda: "")()]
+    return "\n".join(parts)
 
 
 def registry_blob_file(registry, digest: regkit.Digest) -> Path:

@@ -69,7 +69,9 @@ def test_written_once_equals_stored_then_assembled(registry, tmp_path, format):
     assert all(b.path == tmp_path / "direct.tar" and not b.cached for b in direct.blobs)
     with regkit.Client(insecure=True) as client:
         store = BlobStore(tmp_path / "store")
-        fetch_all(client.repository(direct.reference), direct.manifest, store, 2, regkit.steps.progress.Progress())
+        fetch_all(
+            regkit.Repository(client, direct.reference), direct.manifest, store, 2, regkit.steps.progress.Progress()
+        )
     regkit.assemble(direct.manifest, store, tmp_path / "assembled.tar", format=format, layer_format="keep")
     assert (tmp_path / "direct.tar").read_bytes() == (tmp_path / "assembled.tar").read_bytes()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,7 +14,10 @@ from pathlib import Path
 import pytest
 
 import regkit
+from regkit.errors import INSECURE
 from regkit.lab import Lab
+
+from .helpers import every_output
 
 
 def access_log(lab: Lab, settle: float = 0.0) -> list[str]:
@@ -120,17 +122,6 @@ def answers() -> Iterator[ThreadingHTTPServer]:
     server.server_close()
 
 
-def every_output(client: regkit.Client, *errors: BaseException) -> str:
-    """Everything a user can see of a client's work: reprs, HTML, HAR, JSON lines, curl, tables, errors."""
-    exchanges = list(client.transcript)
-    parts = [repr(client), str(client.transcript), client.transcript._repr_html_(), client.transcript.to_jsonl()]
-    parts += [json.dumps(client.transcript.to_har()), client.transcript.to_dataframe().to_csv()]
-    parts += [e.to_curl() for e in exchanges] + [e._repr_html_() for e in exchanges] + [repr(e) for e in exchanges]
-    for error in errors:
-        parts += [str(error), repr(error), getattr(error, "_repr_html_", lambda: "")()]
-    return "\n".join(parts)
-
-
 @pytest.mark.parametrize("option", ["--mirror", "DOCKER_REGISTRY_REVERSE_PROXY", "DOCKER_AUTH_REVERSE_PROXY"])
 def test_credentials_in_an_endpoint_url_are_refused_and_never_shown(registry, tmp_path, option):
     url = f"http://lab:url-secret-99@{registry.host}"
@@ -189,7 +180,7 @@ def test_no_password_over_plain_http_to_a_host_nobody_marked_insecure(open_lab, 
         regkit.pull(ref, tmp_path / "p.tar", client=client)
     realm_host = f"127.0.0.1:{open_lab.settings.token}"
     assert "plain HTTP" in str(refused.value) and realm_host in str(refused.value)
-    assert "--insecure-registry" in str(refused.value)
+    assert "insecure=True" in str(refused.value) and refused.value.hint and refused.value.hint.option == INSECURE
     assert [e.url for e in client.transcript if "/token" in e.url] == []  # nothing was sent there
     assert open_lab.settings.password not in every_output(client, refused.value)
     assert list(tmp_path.iterdir()) == []

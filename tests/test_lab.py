@@ -6,9 +6,8 @@ import base64
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from regkit.lab.engine import DockerEngine
 from regkit.lab.images import SampleImage
 from regkit.oci.redact import fingerprint
 
-from .helpers import checkout_env
+from .helpers import cli as run_cli
 
 # Docker-Hub-style names (``busybox`` means library/busybox) of every public sample image.
 PUBLIC = [
@@ -34,20 +33,8 @@ PUBLIC = [
 ]
 
 
-def cli(
-    *args: str, env: dict[str, str] | None = None, stdin: str = "", cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``python -m regkit ARGS`` with a clean proxy environment plus ``env``."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_") and "proxy" not in k.lower()}
-    return subprocess.run(
-        [sys.executable, "-m", "regkit", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=checkout_env({**base, **(env or {})}),
-        cwd=cwd,
-        timeout=300,
-    )
+# The lab's commands with a clean proxy environment plus ``env``: only the lab decides the route.
+cli = partial(run_cli, isolated=True)
 
 
 def load_and_check(engine: DockerEngine, tar: Path, name: str, runnable: bool) -> None:

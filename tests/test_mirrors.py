@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,7 @@ from regkit.lab.engine import DockerEngine
 from regkit.lab.pullthrough import pull_through_cache
 from regkit.lab.registry import RegistryServer
 from regkit.lab.upload import push_image
+from regkit.steps.progress import Progress
 
 from .helpers import cli
 
@@ -289,3 +292,54 @@ def test_several_mirrors_leave_other_registries_alone(open_lab: Lab, tmp_path: P
     # A single --mirror keeps its old meaning: it is used for any reference, with no fallback.
     single = cli("pull", ref, "-o", "bb.tar", "--insecure-registry", "--mirror", "http://127.0.0.1:1", cwd=tmp_path)
     assert single.returncode == 1 and "127.0.0.1:1 refused" in single.stderr
+
+
+class InterruptAtToken(Progress):
+    """Ctrl-C as the first route has its token: discovery is mid-way, the route not yet answered."""
+
+    def step(self, name: str, detail: str) -> None:
+        if name == "token":
+            raise KeyboardInterrupt
+
+
+def test_a_ctrl_c_mid_discovery_leaves_the_client_as_configured(hub_lab: Lab, tmp_path: Path):
+    configured = regkit.Endpoints.create(registry=hub_lab.cache_url, insecure=True)
+    mirrors = Mirrors.create([hub_lab.gateway_url], insecure=True)
+    with regkit.Client(endpoints=configured, docker_config=False) as client:
+        with pytest.raises(KeyboardInterrupt):
+            regkit.pull("busybox", tmp_path / "bb.tar", client=client, mirrors=mirrors, progress=InterruptAtToken())
+        assert client.endpoints == configured  # not pointed at the mirror
+        assert any(hub_lab.gateway_url in e.url for e in client.transcript)  # the mirror was being asked
+
+
+class MeetAtToken(Progress):
+    """Both pulls reach their token before either goes on: each route is set before the other's manifest."""
+
+    def __init__(self, barrier: threading.Barrier) -> None:
+        self.barrier = barrier
+
+    def step(self, name: str, detail: str) -> None:
+        if name == "token":
+            self.barrier.wait(timeout=60)
+
+
+def test_two_threads_pull_through_different_mirrors_on_one_client(hub_lab: Lab, tmp_path: Path):
+    barrier = threading.Barrier(2)
+    routes = {"gateway": hub_lab.gateway_url, "cache": hub_lab.cache_url}
+    with regkit.Client(insecure=True, docker_config=False) as client:
+        configured = client.endpoints
+
+        def pull(name: str) -> regkit.PullResult:
+            mirrors = Mirrors.create([routes[name]], only=True, insecure=True)
+            out = tmp_path / f"{name}.tar"
+            return regkit.pull(
+                "busybox", out, client=client, mirrors=mirrors, cache=False, progress=MeetAtToken(barrier)
+            )
+
+        with ThreadPoolExecutor(2) as pool:
+            results = dict(zip(routes, pool.map(pull, routes), strict=True))
+        assert client.endpoints == configured
+    for name, result in results.items():
+        assert result.answered_by == routes[name]
+        sent = [e.url for e in result.exchanges if e.step in ("manifest", "blob") and "redirect" not in e.note]
+        assert sent and all(url.startswith(routes[name]) for url in sent), (name, sent)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import regkit
+from regkit.errors import INSECURE
 from regkit.lab.engine import DockerEngine
 from regkit.oci import mediatypes as mt
 from regkit.oci.manifest import parse_manifest
@@ -221,8 +222,11 @@ def test_not_found_is_clear(registry, tmp_path):
 
 
 def test_https_to_a_plain_http_registry_says_what_to_do(registry, tmp_path):
-    with pytest.raises(regkit.TransportError, match="insecure-registry"):
+    with pytest.raises(regkit.TransportError, match="insecure=True") as failed:
         regkit.pull(f"{registry.host}/library/busybox", tmp_path / "t.tar")
+    hint = failed.value.hint
+    assert hint is not None and hint.option == INSECURE  # the option as data, spelled by each front end
+    assert "--insecure-registry" not in str(failed.value) and "--insecure-registry" in hint.said("cli")
 
 
 def test_assemble_from_blobs_on_disk_with_no_client(registry, engine, tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ from regkit.analysis import analyze
 
 def test_a_handle_binds_client_reference_and_token_and_logs_its_exchanges(open_lab, tmp_path: Path):
     with regkit.Client(insecure=True) as client:
-        repo = client.repository(f"{open_lab.front_host}/library/busybox:latest")
+        repo = regkit.Repository(client, f"{open_lab.front_host}/library/busybox:latest")
         token = repo.token()
         assert token.kind == "bearer" and repo.token() is token  # bound once, not probed again
         manifest = repo.manifest(platform="linux/amd64")
@@ -25,7 +25,7 @@ def test_a_handle_binds_client_reference_and_token_and_logs_its_exchanges(open_l
         assert [e.step for e in repo.exchanges][:2] == ["token", "token"]
         assert manifest.exchanges == repo.exchanges[2 : 2 + len(manifest.exchanges)]
         assert repo.exchanges[-len(config.exchanges) :] == config.exchanges
-        other = client.repository(f"{open_lab.front_host}/library/whiteout:latest")
+        other = regkit.Repository(client, f"{open_lab.front_host}/library/whiteout:latest")
         other.manifest()
         assert not any(e is f for e in other.exchanges for f in repo.exchanges)
         assert len(client.transcript) == len(repo.exchanges) + len(other.exchanges)

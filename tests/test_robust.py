@@ -377,24 +377,15 @@ def test_the_cli_refuses_an_output_that_is_a_directory(tmp_path):
     assert done.returncode == 2 and "output path is empty" in done.stderr
 
 
-# --- 22: SIGTERM and SIGHUP clean up like Ctrl-C; dead pulls' work is removed next time -------------------
+# --- 22: Ctrl-C, SIGTERM and SIGHUP clean up alike; dead pulls' work is removed next time ----------------
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
-def test_sigterm_during_a_download_leaves_no_work_directory(open_lab, tmp_path, signum):
-    argv = [
-        sys.executable,
-        "-m",
-        "regkit",
-        "pull",
-        "library/whiteout",
-        "-o",
-        "i.tar",
-        "--no-cache",
-        "--insecure-registry",
-        "-q",
-    ]
-    argv += ["--mirror", open_lab.fault_url("stall")]
+@pytest.mark.parametrize(
+    ("signum", "said"), [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "SIGTERM"), (signal.SIGHUP, "SIGHUP")]
+)
+def test_a_signal_during_a_download_leaves_no_output(open_lab, tmp_path, signum, said):
+    argv = [sys.executable, "-m", "regkit", "pull", "library/whiteout", "-o", "i.tar", "--insecure-registry", "-q"]
+    argv += ["--mirror", open_lab.fault_url("stall"), "--no-cache"]
     process = subprocess.Popen(argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True, env=checkout_env())
     deadline = time.monotonic() + 30
     # The partial output (.regkit-<pid>-…) appears once the manifest is in and the blobs start.
@@ -404,7 +395,7 @@ def test_sigterm_during_a_download_leaves_no_work_directory(open_lab, tmp_path, 
     time.sleep(0.5)  # into the stalled blob reads
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=15)  # not the 20 s stall: blocked reads are broken off
-    assert process.returncode == 128 + signum and signal.Signals(signum).name in stderr
+    assert process.returncode == 128 + signum and said in stderr  # 130 for Ctrl-C, as shells report it
     assert list(tmp_path.iterdir()) == []
 
 

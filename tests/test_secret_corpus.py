@@ -17,7 +17,7 @@ import regkit
 from regkit.oci.manifest import Descriptor
 from regkit.oci.redact import redact_header, redact_json, redact_text, redact_url
 
-from .helpers import Canned, serving
+from .helpers import Canned, every_output, serving
 
 # Real shapes (published examples or random values in the same format), each used once below.
 JWT = (
@@ -136,17 +136,6 @@ def leaky() -> Iterator[str]:
         yield host
 
 
-def every_output(client: regkit.Client, errors: list[BaseException]) -> str:
-    """Everything a user can see: reprs, HTML, HAR, JSON lines, curl, the table, summaries, errors."""
-    exchanges = list(client.transcript)
-    parts = [repr(client), str(client.transcript), client.transcript._repr_html_(), client.transcript.to_jsonl()]
-    parts += [json.dumps(client.transcript.to_har()), client.transcript.to_dataframe().to_csv()]
-    parts += [e.to_curl() for e in exchanges] + [e._repr_html_() for e in exchanges] + [repr(e) for e in exchanges]
-    for error in errors:
-        parts += [str(error), repr(error), error._repr_html_() if isinstance(error, regkit.RegkitError) else ""]
-    return "\n".join(parts)
-
-
 def survivors(text: str) -> list[str]:
     """The corpus secrets found in ``text``, raw or percent-encoded."""
     return [s for s in CORPUS if s in text or quote(s, safe="") in text or quote(s) in text]
@@ -167,7 +156,7 @@ def test_no_secret_survives_any_output(leaky, tmp_path):
         with pytest.raises(regkit.RegkitError) as failed:
             regkit.fetch_blob(f"{leaky}/{kind}/app:1", descriptor, tmp_path / "blobs", token=token, client=client)
         errors.append(failed.value)
-    shown = every_output(client, errors)
+    shown = every_output(client, *errors)
     assert len(client.transcript) >= 17
     assert "MANIFEST_UNKNOWN" in shown and "AccessDenied" in shown  # the pages are shown, minus secrets
     assert survivors(shown) == []

@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "regkit"
 LAYERS: dict[str, int] = {
     "regkit._version": 0,
     "regkit._repr": 0,
+    "regkit._public": 0,
     "regkit.errors": 0,
     "regkit.oci": 1,
     "regkit.http": 2,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import regkit
-from regkit.errors import TransportError
+from regkit.errors import CA_CERT, TransportError
 from regkit.http.tls import TlsSettings
 from regkit.http.transport import Transport
 from regkit.lab import Lab
@@ -69,13 +69,14 @@ def test_without_the_ca_the_error_names_what_works(open_lab, tmp_path, monkeypat
     monkeypatch.setenv("REGKIT_CERTS_D", str(certs_d(tmp_path / "certs.d", other, {"ca.crt": lab_ca(open_lab)})))
     with regkit.Client(docker_config=False) as client, pytest.raises(regkit.TransportError) as failed:
         regkit.get_token(f"{open_lab.tls_host}/library/busybox", client=client)
-    hint = failed.value.hint or ""
-    assert "TLS failed" in failed.value.message
-    assert str(tmp_path / "certs.d" / open_lab.tls_host) in hint and "--ca-cert" in hint
-    assert "--insecure-registry" in hint  # it is the registry's own host: the flag applies
+    hint = failed.value.hint
+    assert hint is not None and "TLS failed" in failed.value.message
+    assert str(tmp_path / "certs.d" / open_lab.tls_host) in hint and "ca_cert=" in hint and "--" not in hint
+    assert hint.option == CA_CERT and "--ca-cert" in hint.said("cli")
+    assert "--insecure-registry" in hint.said("cli")  # it is the registry's own host: the flag applies
     result = regkit.diagnose(f"{open_lab.tls_host}/library/busybox")
     tls = next(f for f in result.findings if f.code == "tls-error")
-    assert "--ca-cert" in tls.fix and "certs.d" in tls.fix
+    assert "ca_cert=" in tls.fix and "--ca-cert" in tls.fix and "certs.d" in tls.fix  # read in both front ends
 
 
 def test_cli_ca_cert_option_for_pull_and_diagnose(open_lab, tmp_path):
@@ -105,7 +106,7 @@ def test_a_realm_with_a_bad_certificate_is_not_told_to_use_insecure_registry(ope
         regkit.pull("library/busybox", tmp_path / "b.tar", client=client)
     shown = str(failed.value)
     assert "TLS failed" in shown and open_lab.tls_host in shown
-    assert "--insecure-registry" not in shown and "--ca-cert" in shown
+    assert "insecure=True" not in shown and "ca_cert=" in shown
     assert "DOCKER_AUTH_REVERSE_PROXY" not in (failed.value.hint or "")
 
 

@@ -16,35 +16,43 @@ May import :mod:`regkit.steps`, :mod:`regkit.http`, :mod:`regkit.oci` and :mod:`
 
 from __future__ import annotations
 
-from .compare import FileDifference, ImageComparison, compare, compare_images
-from .export import ExportResult, export, problems
-from .filesystem import Filesystem, LayerChange, Unsafe, Waste
-from .image import HistoryStep, ImageAnalysis, analyze, analyze_layer
-from .layers import FileEntry, LayerReport
-from .sizes import ImageSize, LayerSize, LayerSizes, SizeReport, layer_sizes, manifest_sizes
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "ExportResult",
-    "FileDifference",
-    "FileEntry",
-    "Filesystem",
-    "HistoryStep",
-    "ImageAnalysis",
-    "ImageComparison",
-    "ImageSize",
-    "LayerChange",
-    "LayerReport",
-    "LayerSize",
-    "LayerSizes",
-    "SizeReport",
-    "Unsafe",
-    "Waste",
-    "analyze",
-    "analyze_layer",
-    "compare",
-    "compare_images",
-    "export",
-    "layer_sizes",
-    "manifest_sizes",
-    "problems",
-]
+from .._public import public
+
+if TYPE_CHECKING:
+    from .compare import FileDifference, ImageComparison, compare, compare_images
+    from .export import ExportResult, export, problems
+    from .filesystem import Filesystem, LayerChange, Unsafe, Waste
+    from .image import HistoryStep, ImageAnalysis, analyze, analyze_layer
+    from .layers import FileEntry, LayerReport
+    from .sizes import ImageSize, LayerSize, LayerSizes, SizeReport, layer_sizes, manifest_sizes
+
+# Loaded at once, not lazily: ``compare`` and ``export`` are also submodules' names, and a submodule
+# imported first (by the display layer, say) would otherwise stand where the function belongs.
+_EXPORTS = {
+    "FileDifference": ".compare",
+    "ImageComparison": ".compare",
+    "compare": ".compare",
+    "compare_images": ".compare",
+    "ExportResult": ".export",
+    "export": ".export",
+    "problems": ".export",
+    "Filesystem": ".filesystem",
+    "LayerChange": ".filesystem",
+    "Unsafe": ".filesystem",
+    "Waste": ".filesystem",
+    "HistoryStep": ".image",
+    "ImageAnalysis": ".image",
+    "analyze": ".image",
+    "analyze_layer": ".image",
+    "FileEntry": ".layers",
+    "LayerReport": ".layers",
+    "ImageSize": ".sizes",
+    "LayerSize": ".sizes",
+    "LayerSizes": ".sizes",
+    "SizeReport": ".sizes",
+    "layer_sizes": ".sizes",
+    "manifest_sizes": ".sizes",
+}
+__all__, __getattr__, __dir__ = public(__name__, _EXPORTS, eager=_EXPORTS)

@@ -25,7 +25,21 @@ DEFAULT_IGNORE = ("mtime",)
 
 
 class FileDifference(NamedTuple):
-    """A path whose entries differ: ``added`` (right only), ``removed`` (left only) or ``changed``."""
+    """One path that differs between two images.
+
+    Attributes
+    ----------
+    path : str
+        The path in the merged trees.
+    change : str
+        ``added``, ``removed`` or ``changed`` (from left to right).
+    fields : tuple of str
+        For a change: what differs (``size``, ``mode``, ``content``, …).
+    left, right : FileEntry or None
+        The entry in each image, None where there is none.
+    left_layer, right_layer : int or None
+        The layer each entry comes from.
+    """
 
     path: str
     change: str
@@ -38,7 +52,15 @@ class FileDifference(NamedTuple):
 
 @dataclass(frozen=True)
 class ImageComparison(HtmlRepr):
-    """Layers shared by digest and, when the files were compared, the paths that differ."""
+    """Two images side by side: their manifests and, when files were compared, each path that differs.
+
+    Attributes
+    ----------
+    left, right : ManifestResult
+        The two images' manifests.
+    differences : tuple of FileDifference or None
+        Each path that differs; None when only the manifests were compared.
+    """
 
     left: ManifestResult
     right: ManifestResult
@@ -112,7 +134,25 @@ def _tree(analysis: ImageAnalysis) -> dict[str, tuple[FileEntry, int]]:
 
 
 def compare(left: ImageAnalysis, right: ImageAnalysis, *, ignore: Iterable[str] = DEFAULT_IGNORE) -> ImageComparison:
-    """The layers two analysed images share and the paths whose entries differ (fields in ``ignore`` aside)."""
+    """The layers two analysed images share and the paths whose entries differ (fields in ``ignore`` aside).
+
+    Parameters
+    ----------
+    left, right : ImageAnalysis
+        The two analyses.
+    ignore : iterable of str, optional
+        :class:`FileEntry` fields not to compare (default: the modification time).
+
+    Returns
+    -------
+    ImageComparison
+        Both manifests and every path that differs.
+
+    Raises
+    ------
+    RegkitError
+        Never for analyses :func:`analyze` made (no I/O); listed for completeness.
+    """
     skipped = set(ignore) | {"path"}
     fields = [name for name in FileEntry._fields if name not in skipped]
     a, b = _tree(left), _tree(right)
@@ -140,7 +180,40 @@ def compare_images(
     budgets: Budgets | None = None,
     **options: Unpack[ClientOptions],
 ) -> ImageComparison:
-    """Compare two images; with ``files`` their layers are streamed (shared ones once, within ``budgets``)."""
+    """Compare two images; with ``files`` their layers are streamed (shared ones once, within ``budgets``).
+
+    Parameters
+    ----------
+    left, right : Reference or str
+        The two images.
+    platform : Platform or str, optional
+        The platform to pick from an index; default the host's.
+    files : bool, default True
+        Compare the files too; False compares manifests and configs only (no layer is read).
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    budgets : Budgets, optional
+        Bounds what the layers may cost when read (the defaults are far above any real image).
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`~regkit.Client`); not
+        together with ``client``.
+
+    Returns
+    -------
+    ImageComparison
+        Both manifests and, with ``files``, every file that differs.
+
+    Raises
+    ------
+    VerificationError
+        A layer's bytes do not match its digest, or a budget is exceeded (``BudgetExceeded``).
+    RegistryError
+        The registry answered, but not as the protocol promises (``AuthError``, ``NotFound``, …).
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     with client_for(client, options) as session:
         if not files:
             return ImageComparison(

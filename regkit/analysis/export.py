@@ -63,7 +63,29 @@ _SHOWN = 200
 
 @dataclass(frozen=True)
 class ExportResult(HtmlRepr):
-    """What was written where: counts, bytes, the layers read again, and the modes that lost set-id bits."""
+    """What :func:`export` wrote.
+
+    Attributes
+    ----------
+    directory : Path
+        The directory written.
+    reference : Reference
+        The image.
+    manifest_digest : Digest
+        The image manifest's digest.
+    files, directories, symlinks, hardlinks : int
+        How many of each were written.
+    bytes : int
+        The bytes of the files written.
+    layers_read : tuple of int
+        The layers read (those with nothing left in the merged tree are skipped).
+    dropped_setid : tuple of str
+        The paths whose set-user-ID or set-group-ID bit was not written.
+    seconds : float
+        The time it took.
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    """
 
     directory: Path
     reference: Reference
@@ -90,7 +112,23 @@ def _escapes(tree: Filesystem, path: str, link: str) -> bool:
 
 
 def problems(analysis: ImageAnalysis) -> list[str]:
-    """Every reason :func:`export` would refuse this image, each naming its entry; empty when it is safe."""
+    """Every reason :func:`export` would refuse this image, each naming its entry; empty when it is safe.
+
+    Parameters
+    ----------
+    analysis : ImageAnalysis
+        The image's analysis.
+
+    Returns
+    -------
+    list of str
+        One line per unsafe entry.
+
+    Raises
+    ------
+    RegkitError
+        Never for an analysis :func:`analyze` made; listed for the type checker's sake only.
+    """
     found = [f"layer {u.layer} entry {shown(u.path)!r}: {u.reason}" for u in analysis.unsafe]
     tree = analysis.filesystem
     for path, node in tree.walk():
@@ -118,7 +156,41 @@ def export(
 ) -> ExportResult:
     """Write the merged filesystem of an image (or of an analysis already made) into a new or empty directory.
 
-    ``budgets`` bounds what the analysis and the second reading of each layer may cost.
+    Parameters
+    ----------
+    source : ImageAnalysis or Reference or str
+        The image, or its analysis (its layers are read a second time, to write them).
+    directory : str or os.PathLike
+        A new or empty directory; nothing is written outside it.
+    platform : Platform or str, optional
+        The platform to pick from an index; default the host's.
+    budgets : Budgets, optional
+        Bounds what the layers may cost when read (the defaults are far above any real image).
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`~regkit.Client`); not
+        together with ``client``.
+
+    Returns
+    -------
+    ExportResult
+        What was written: files, directories, links, bytes, and set-id bits dropped.
+
+    Raises
+    ------
+    UnsafeContent
+        An entry would write outside ``directory`` (see :func:`problems`); nothing is written.
+    OutputError
+        ``directory`` is not empty or cannot be written.
+    VerificationError
+        A layer's bytes do not match its digest, or a budget is exceeded (``BudgetExceeded``).
+    RegistryError
+        The registry answered, but not as the protocol promises (``AuthError``, ``NotFound``, …).
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
     """
     with client_for(client, options) as session:
         return _export(session, source, Path(directory), platform, budgets)

@@ -47,7 +47,21 @@ MAX_LINK_HOPS = 40  # the kernel's ELOOP limit
 
 
 class Waste(NamedTuple):
-    """A file's bytes nobody sees: written by ``layer``, overwritten or deleted by ``removed_in``."""
+    """Bytes shipped in one layer and overwritten or deleted by a later one.
+
+    Attributes
+    ----------
+    path : str
+        The path.
+    size : int
+        The bytes wasted.
+    layer : int
+        The layer that shipped them.
+    removed_in : int
+        The layer that overwrote or deleted them.
+    how : str
+        ``overwritten`` or ``deleted``.
+    """
 
     path: str
     size: int
@@ -57,7 +71,17 @@ class Waste(NamedTuple):
 
 
 class Unsafe(NamedTuple):
-    """An entry kept out of the tree (and refused by export): its layer, its path as listed, and why."""
+    """An entry :func:`export` refuses: it would write outside the target directory.
+
+    Attributes
+    ----------
+    layer : int
+        The layer it is in.
+    path : str
+        The entry's path.
+    reason : str
+        Why it is refused.
+    """
 
     layer: int
     path: str
@@ -66,7 +90,17 @@ class Unsafe(NamedTuple):
 
 @dataclass
 class LayerChange:
-    """What one layer did to the tree beneath it: entries and content bytes added, modified, deleted."""
+    """What one layer did to the merged tree.
+
+    Attributes
+    ----------
+    layer : int
+        The layer's index.
+    added, modified, deleted : int
+        How many paths it added, changed and removed.
+    added_bytes, modified_bytes, deleted_bytes : int
+        Their bytes.
+    """
 
     layer: int
     added: int = 0
@@ -117,7 +151,10 @@ IMPLIED = FileEntry("", "dir", 0, 0o755, 0, 0, 0, "", "")
 class Filesystem:
     """The merged tree, built by :meth:`apply` on each layer bottom first, with its changes and waste.
 
-    ``meter`` is charged the full path of every node placed (the ``path_bytes`` budget).
+    Parameters
+    ----------
+    meter : Meter, optional
+        Charged the full path of every node placed (the ``path_bytes`` budget); default unlimited.
     """
 
     def __init__(self, meter: Meter | None = None) -> None:

@@ -35,7 +35,21 @@ LayerCache = dict[Digest, LayerReport]
 
 @dataclass(frozen=True)
 class HistoryStep:
-    """One entry of the config's ``history``; ``layer`` is None for steps that made no layer."""
+    """One entry of the image config's history: a build step, with the layer it made (if any).
+
+    Attributes
+    ----------
+    created : str
+        When the step ran (RFC 3339), if recorded.
+    created_by : str
+        The command (``RUN …``, ``COPY …``).
+    comment : str
+        The step's comment.
+    empty_layer : bool
+        True when the step made no layer (``ENV``, ``CMD``, …).
+    layer : int or None
+        The index of the layer it made.
+    """
 
     created: str
     created_by: str
@@ -46,7 +60,27 @@ class HistoryStep:
 
 @dataclass(frozen=True)
 class ImageAnalysis(HtmlRepr):
-    """An image taken apart: its layers, the merged tree, what each layer changed, and the waste."""
+    """Everything :func:`analyze` learned about one image, without storing a layer.
+
+    Attributes
+    ----------
+    reference : Reference
+        The image.
+    manifest : ManifestResult
+        The manifest step's result.
+    config : dict
+        The image config.
+    history : tuple of HistoryStep
+        The build steps.
+    layers : tuple of LayerReport
+        Each layer's listing.
+    filesystem : Filesystem
+        The merged tree, with each layer's changes and the waste.
+    seconds : float
+        The time it took.
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    """
 
     reference: Reference
     manifest: ManifestResult
@@ -243,9 +277,38 @@ def analyze(
 ) -> ImageAnalysis:
     """Stream every layer of ``ref`` once (none is stored) and build the merged tree and its waste.
 
-    ``cache`` maps layer digests to reports already read, to skip layers shared with an image
-    analysed before (it is filled as layers are read). ``budgets`` bounds what the layers may cost
-    (:class:`~regkit.oci.budgets.Budgets`; the defaults are far above any real image).
+    Parameters
+    ----------
+    ref : Reference or str
+        The image.
+    platform : Platform or str, optional
+        The platform to pick from an index; default the host's.
+    cache : dict, optional
+        Layer digest -> report already read, to skip layers shared with an image analysed before; filled
+        as layers are read.
+    budgets : Budgets, optional
+        Bounds what the layers may cost when read (the defaults are far above any real image).
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`~regkit.Client`); not
+        together with ``client``.
+
+    Returns
+    -------
+    ImageAnalysis
+        Per-layer file lists and changes, the merged tree with whiteouts applied, wasted bytes, efficiency.
+
+    Raises
+    ------
+    VerificationError
+        A layer's bytes do not match its digest, or a budget is exceeded (``BudgetExceeded``).
+    RegistryError
+        The registry answered, but not as the protocol promises (``AuthError``, ``NotFound``, …).
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
     """
     ref = as_reference(ref)
     with client_for(client, options) as session:
@@ -304,7 +367,40 @@ def analyze_layer(
     budgets: Budgets | None = None,
     **options: Unpack[ClientOptions],
 ) -> LayerReport:
-    """Stream only layer ``index`` (from 0, bottom first) of ``ref`` and list it, within ``budgets``."""
+    """Stream only layer ``index`` (from 0, bottom first) of ``ref`` and list it, within ``budgets``.
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The image.
+    index : int
+        The layer, from 0 (the bottom one).
+    platform : Platform or str, optional
+        The platform to pick from an index; default the host's.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    budgets : Budgets, optional
+        Bounds what the layers may cost when read (the defaults are far above any real image).
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`~regkit.Client`); not
+        together with ``client``.
+
+    Returns
+    -------
+    LayerReport
+        The layer's entries, its uncompressed size and ``diff_id``.
+
+    Raises
+    ------
+    VerificationError
+        A layer's bytes do not match its digest, or a budget is exceeded (``BudgetExceeded``).
+    RegistryError
+        The registry answered, but not as the protocol promises (``AuthError``, ``NotFound``, …).
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     ref = as_reference(ref)
     with client_for(client, options) as session:
         manifest, config, history = fetch_image(session, ref, platform, [])

@@ -89,7 +89,25 @@ _BROKEN = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, tarfile.
 
 
 class FileEntry(NamedTuple):
-    """One tar member as listed; ``path`` and ``link`` are hostile data, shown as written."""
+    """One entry of a layer's tar, as listed (no content kept).
+
+    Attributes
+    ----------
+    path : str
+        The normalised path.
+    type : str
+        ``file``, ``dir``, ``symlink``, ``hardlink``, ``char``, ``block``, ``fifo`` or ``other``.
+    size : int
+        The content's size in bytes.
+    mode, uid, gid : int
+        Permissions and owner.
+    mtime : float
+        Modification time (seconds since the epoch).
+    link : str
+        A link's target, else empty.
+    sha256 : str
+        The SHA-256 of a regular file's content, else empty.
+    """
 
     path: str
     type: str  # file, dir, symlink, hardlink, char, block, fifo, other
@@ -273,7 +291,25 @@ def scan(tar: tarfile.TarFile, meter: Meter | None = None) -> Iterator[FileEntry
 
 @dataclass(frozen=True)
 class LayerReport(HtmlRepr):
-    """One layer: its sizes, its entries, and the build step (config history) that made it."""
+    """One layer, read once: its entries, uncompressed size and ``diff_id``.
+
+    Attributes
+    ----------
+    index : int
+        The layer's index, from 0 (the bottom one).
+    descriptor : Descriptor
+        The layer blob.
+    uncompressed_size : int
+        The bytes of its tar.
+    diff_id : Digest
+        The digest of its tar (the config's ``rootfs.diff_ids`` entry).
+    entries : tuple of FileEntry
+        Its tar entries, in order.
+    created_by : str
+        The build step that made it.
+    exchanges : tuple of Exchange
+        The exchanges that fetched it.
+    """
 
     index: int
     descriptor: Descriptor

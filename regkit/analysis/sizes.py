@@ -45,7 +45,21 @@ ZSTD_HEADER = 18  # the largest zstd frame header
 
 @dataclass(frozen=True)
 class LayerSize:
-    """A layer's compressed size and its uncompressed size, exact, estimated or unknown (None)."""
+    """One layer's sizes, found without downloading it.
+
+    Attributes
+    ----------
+    index : int
+        The layer's index.
+    descriptor : Descriptor
+        The layer blob (its compressed size).
+    uncompressed : int or None
+        Its uncompressed size, when it could be found.
+    exact : bool
+        True when ``uncompressed`` is exact, not an estimate.
+    source : str
+        How ``uncompressed`` was found, or why it is unknown.
+    """
 
     index: int
     descriptor: Descriptor
@@ -61,7 +75,23 @@ class LayerSize:
 
 @dataclass(frozen=True)
 class LayerSizes(HtmlRepr):
-    """One image's layers sized from its manifest, its config and a few bytes of each layer."""
+    """Per-layer sizes and build steps of one image, from the manifest, the config and Range requests.
+
+    Attributes
+    ----------
+    reference : Reference
+        The image.
+    manifest_digest : Digest
+        Its manifest's digest.
+    platform : Platform or None
+        The platform chosen from an index.
+    layers : tuple of LayerSize
+        Each layer's sizes.
+    history : tuple of HistoryStep
+        The build steps.
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    """
 
     reference: Reference
     manifest_digest: Digest
@@ -155,7 +185,34 @@ def layer_sizes(
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> LayerSizes:
-    """Per-layer sizes and build steps of ``ref`` without downloading a layer: manifest, config, Range."""
+    """Per-layer sizes and build steps of ``ref`` without downloading a layer: manifest, config, Range.
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The image.
+    platform : Platform or str, optional
+        The platform to pick from an index; default the host's.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`~regkit.Client`); not
+        together with ``client``.
+
+    Returns
+    -------
+    LayerSizes
+        Each layer's compressed size and, where a Range request could read it, its uncompressed size.
+
+    Raises
+    ------
+    RegistryError
+        The registry answered, but not as the protocol promises (``AuthError``, ``NotFound``, …).
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     ref = as_reference(ref)
     exchanges: list[Exchange] = []
     with client_for(client, options) as session:
@@ -168,7 +225,17 @@ def layer_sizes(
 
 @dataclass(frozen=True)
 class ImageSize:
-    """One image, a tag or one platform of a multi-platform tag, with its manifest."""
+    """The compressed size of one image (one platform of a reference).
+
+    Attributes
+    ----------
+    reference : Reference
+        The image.
+    platform : Platform or None
+        Its platform, for an entry of an index.
+    manifest : ImageManifest
+        Its manifest (config and layer sizes).
+    """
 
     reference: Reference
     platform: Platform | None
@@ -192,7 +259,15 @@ class ImageSize:
 
 @dataclass(frozen=True)
 class SizeReport(HtmlRepr):
-    """Compressed sizes of tags and of every platform they hold, from manifests alone, and what they share."""
+    """Compressed sizes of several references and every platform they hold.
+
+    Attributes
+    ----------
+    images : tuple of ImageSize
+        One per reference and platform.
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    """
 
     images: tuple[ImageSize, ...]
     exchanges: tuple[Exchange, ...]
@@ -289,7 +364,32 @@ def manifest_sizes(
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> SizeReport:
-    """Compressed sizes of each reference and every platform it holds, from manifests only."""
+    """Compressed sizes of each reference and every platform it holds, from manifests only.
+
+    Parameters
+    ----------
+    refs : sequence of Reference or str
+        The images.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`~regkit.Client`); not
+        together with ``client``.
+
+    Returns
+    -------
+    SizeReport
+        One row per image and platform.
+
+    Raises
+    ------
+    RegistryError
+        The registry answered, but not as the protocol promises (``AuthError``, ``NotFound``, …).
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     exchanges: list[Exchange] = []
     with client_for(client, options) as session:
         images = [image for ref in refs for image in _images_of(session, as_reference(ref), exchanges)]

@@ -57,7 +57,7 @@ def _shown(text: str) -> str:
 def _report(error: RegkitError) -> None:
     print(f"regkit: error: {_shown(error.message)}", file=sys.stderr)
     if error.hint:
-        print(f"  hint: {_shown(error.hint)}", file=sys.stderr)
+        print(f"  hint: {_shown(error.hint.said('cli'))}", file=sys.stderr)
     if error.exchange is not None:
         print(f"  request: {_shown(error.exchange.summary())}", file=sys.stderr)
 

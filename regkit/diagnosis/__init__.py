@@ -5,7 +5,16 @@ and ``proxyconfig`` (the reverse-proxy config that makes such a pull work). No H
 May import :mod:`regkit.steps`, :mod:`regkit.http`, :mod:`regkit.oci` and :mod:`regkit.errors`.
 """
 
-from .findings import Finding
-from .runner import Diagnosis, diagnose
+from __future__ import annotations
 
-__all__ = ["Diagnosis", "Finding", "diagnose"]
+from typing import TYPE_CHECKING
+
+from .._public import public
+
+if TYPE_CHECKING:
+    from .findings import Finding
+    from .runner import Diagnosis, diagnose, rate_limit
+
+__all__, __getattr__, __dir__ = public(
+    __name__, {"Diagnosis": ".runner", "Finding": ".findings", "diagnose": ".runner", "rate_limit": ".runner"}
+)

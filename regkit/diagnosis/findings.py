@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ..errors import DigestMismatch, RegkitError, SizeMismatch, TransportError
+from ..errors import DigestMismatch, Hint, RegkitError, SizeMismatch, TransportError
 from ..http.endpoints import Endpoints
 from ..http.exchange import Exchange
 from ..http.httperrors import registry_errors, who_answered
@@ -27,9 +27,28 @@ ENGINE_MIRROR_TIMEOUT = 15.0
 _CDN_AUTH_REFUSALS = ("Only one auth mechanism allowed", "Missing x-amz-content-sha256")
 
 
+def both(hint: Hint | None) -> str:
+    """A hint as a finding's fix: a diagnosis is read in Python and on the command line, so both spellings."""
+    return hint.said("html") if hint else ""
+
+
 @dataclass(frozen=True)
 class Finding:
-    """One diagnosis: a short code, what happened, what to change, and the exchanges that show it."""
+    """One diagnosis: a short code, what happened, what to change, and the exchanges that show it.
+
+    Attributes
+    ----------
+    code : str
+        A stable short name (``tls-error``, ``realm-unreachable``, …).
+    severity : str
+        ``error``, ``warning`` or ``ok``.
+    message : str
+        What happened.
+    fix : str
+        What to change, when there is something to change.
+    evidence : tuple of Exchange
+        The exchanges that show it.
+    """
 
     code: str
     severity: str
@@ -259,11 +278,11 @@ def transport(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
             "tls-error",
             ERROR,
             f"TLS failed: {error.message}",
-            error.hint or "trust the server's CA with --ca-cert FILE or certs.d/<host>/ca.crt",
+            both(error.hint) or "trust the server's CA with --ca-cert FILE or certs.d/<host>/ca.crt",
             evidence,
         )
     elif error.exchange is None or error.exchange.step != "blob":  # blobs: blob_redirect, blob_integrity
-        yield Finding("connection-failed", ERROR, error.message, error.hint or "", evidence)
+        yield Finding("connection-failed", ERROR, error.message, both(error.hint), evidence)
 
 
 def blob_integrity(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:

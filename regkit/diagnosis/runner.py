@@ -26,6 +26,7 @@ from .findings import (
     INFO,
     Context,
     Finding,
+    both,
     detect,
     library_only,
     private_without_credentials,
@@ -38,7 +39,21 @@ LIBRARY_PROBE = "library/busybox:latest"  # asked of a mirror to see whether it 
 
 @dataclass(frozen=True)
 class Diagnosis(HtmlRepr):
-    """The findings of one diagnostic run, with every exchange it made."""
+    """The findings of one diagnostic run, with every exchange it made.
+
+    Attributes
+    ----------
+    reference : Reference
+        The image tried.
+    endpoints : Endpoints
+        The route tried (mirror, proxy), or the registry itself.
+    findings : tuple of Finding
+        What was found, errors first.
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    error : RegkitError or None
+        The error that ended the run, if one did.
+    """
 
     reference: Reference
     endpoints: Endpoints
@@ -72,9 +87,38 @@ def diagnose(
     """Token, manifest and (unless ``fetch_config`` is False) the config blob, then the findings.
 
     The manifest GET counts as a pull on Docker Hub; ``fetch_config=False`` stops after a HEAD,
-    which does not. Nothing is retried: failures are shown as they happen. Through a mirror, with
-    ``check_upstream``, the registry itself is asked too: for what the mirror says it lacks, and
-    for the tag's digest and age. ``engine_timeout`` is how long the Docker engine waits for a mirror.
+    which does not. Nothing is retried: failures are shown as they happen.
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The image to try.
+    endpoints : Endpoints, optional
+        The mirror, reverse proxy or token proxy to go through; default the registry itself.
+    insecure : bool, default False
+        Allow plain HTTP and unverified TLS to the registry's hosts.
+    auth : Credentials or (str, str), optional
+        Username and password; default ``~/.docker/config.json``'s.
+    fetch_config : bool, default True
+        Fetch the config blob as well (a pull on Docker Hub).
+    check_upstream : bool, default True
+        Through a mirror, ask the registry itself too: for what the mirror lacks, the tag's digest and age.
+    timeout : float, optional
+        Seconds each request may take.
+    ca_cert : str or os.PathLike or list of them, optional
+        CA certificates to trust besides the usual ones.
+    engine_timeout : float, default 15.0
+        How long the Docker engine waits for a mirror, to say when it would give up on one.
+
+    Returns
+    -------
+    Diagnosis
+        The findings, each with its fix and the exchanges that show it, and the error, if any.
+
+    Raises
+    ------
+    UsageError
+        A bad argument, such as an invalid reference; failures of the registry are findings, not errors.
     """
     ref = as_reference(ref)
     endpoints = endpoints or Endpoints(insecure=insecure)
@@ -103,7 +147,7 @@ def diagnose(
             findings += _compare_tag(ref, served, insecure, auth, ca_cert)
     if error is not None and not any(f.severity == ERROR for f in findings):
         evidence = (error.exchange,) if error.exchange else ()
-        findings.append(Finding("failed", ERROR, str(error), error.hint or "", evidence))
+        findings.append(Finding("failed", ERROR, error.message, both(error.hint), evidence))
     if error is None and not any(f.severity == ERROR for f in findings):
         what = "token, manifest and config blob" if fetch_config else "token and manifest HEAD"
         findings.append(Finding("ok", INFO, f"the flow works: {what} fetched and verified"))
@@ -120,7 +164,37 @@ def rate_limit(
     timeout: float | None = DEFAULT_TIMEOUT[1],
     ca_cert: CaCertArg = None,
 ) -> tuple[RateLimit | None, tuple[Exchange, ...]]:
-    """The pull budget the registry announces for ``ref``, read with HEAD (which spends no pull)."""
+    """The pull budget the registry announces for ``ref``, read with HEAD (which spends no pull).
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The image (Docker Hub's rate limit is per account or address, not per image).
+    endpoints : Endpoints, optional
+        A mirror or proxy to go through.
+    insecure : bool, default False
+        Allow plain HTTP and unverified TLS to the registry's hosts.
+    auth : Credentials or (str, str), optional
+        Username and password; the limit of an account differs from an anonymous one.
+    timeout : float, optional
+        Seconds each request may take.
+    ca_cert : str or os.PathLike or list of them, optional
+        CA certificates to trust besides the usual ones.
+
+    Returns
+    -------
+    tuple
+        The :class:`~regkit.http.ratelimit.RateLimit` (None when the registry announces none) and the exchanges.
+
+    Raises
+    ------
+    RegistryError
+        The registry refused the token or the HEAD.
+    TransportError
+        No HTTP answer.
+    UsageError
+        A bad argument, such as an invalid reference.
+    """
     ref = as_reference(ref)
     endpoints = endpoints or Endpoints(insecure=insecure)
     timeouts = (DEFAULT_TIMEOUT[0], timeout)

@@ -294,7 +294,7 @@ def error_html(error: RegkitError) -> str:
     """An error with its hint and the failing exchange, opened."""
     body = f"<p>{status_mark('error', error.message)}</p>"
     if error.hint:
-        body += f"<p>hint: {_text(error.hint)}</p>"
+        body += f"<p>hint: {_text(error.hint.said('html'))}</p>"
     available = getattr(error, "available", None)
     if available:
         body += f"<p>available: {_text(', '.join(str(p) for p in available))}</p>"

@@ -296,6 +296,24 @@ def _fit(text: str, chars: int) -> str:
 
 
 def sequence(source: Iterable[Exchange] | HasExchanges, title: str = "") -> SequenceDiagram:
-    """The sequence diagram of a transcript, of any exchanges, or of a result that has them (a pull's, a step's)."""
+    """The sequence diagram of a transcript, of any exchanges, or of a result that has them (a pull's, a step's).
+
+    Parameters
+    ----------
+    source : iterable of Exchange, or a result with ``exchanges``
+        A client's transcript, a list of exchanges, or a step's or pull's result.
+    title : str, optional
+        A heading for the diagram.
+
+    Returns
+    -------
+    SequenceDiagram
+        Renders as SVG in Jupyter (``_repr_html_``) and as text with ``str()``.
+
+    Raises
+    ------
+    RegkitError
+        Never: every exchange is drawn, a failed one ending in a cross; listed for completeness.
+    """
     exchanges = source.exchanges if isinstance(source, HasExchanges) else source
     return SequenceDiagram(exchanges, title)

@@ -87,6 +87,21 @@ class PullStepper:
 
     The step just run is shown open right under the buttons (with its progress bars); the steps before it
     are folded above it, one line each. Pressing a step again replaces its output instead of adding a copy.
+
+    Parameters
+    ----------
+    ref : str
+        The image to pull.
+    output : str or os.PathLike, optional
+        The tar the last step writes; default a name made from the reference.
+    client : Client, optional
+        The client to use; default a new one.
+    platform : Platform or str, optional
+        The platform to pick from an index; default the host's.
+    blobs : str or os.PathLike, optional
+        Where the blobs are stored between steps; default the blob cache.
+    jobs : int, default 3
+        Blobs downloaded at a time.
     """
 
     def __init__(
@@ -186,7 +201,15 @@ def share(fraction: float) -> str:
 
 
 class LayerExplorer:
-    """Pick a layer to see its descriptor, its share of the image and the build step that made it."""
+    """Pick a layer to see its descriptor, its share of the image and the build step that made it.
+
+    Parameters
+    ----------
+    manifest : ManifestResult or ImageManifest
+        The image's manifest.
+    config : mapping, optional
+        The image config, for the build steps.
+    """
 
     def __init__(self, manifest: ManifestResult | ImageManifest, config: Mapping[str, Any] | None = None) -> None:
         self.layers = manifest.layers

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 
-from ..errors import Cancelled, InvalidOption, TransportError, UsageError
+from ..errors import INSECURE, Cancelled, Hint, InvalidOption, TransportError, UsageError
 from ..oci.reference import Reference, resolve
 from .credentials import AuthArg, Credentials, as_credentials
 from .endpoints import Endpoints
@@ -73,7 +73,40 @@ def as_reference(ref: Reference | str) -> Reference:
 
 
 class Client:
-    """Holds what the steps share: where to send requests, credentials, cached tokens, the transcript."""
+    """Holds what the steps share: where to send requests, credentials, cached tokens, the transcript.
+
+    A context manager: leaving the block closes its connections. Every exchange is recorded, redacted,
+    on :attr:`transcript`.
+
+    Parameters
+    ----------
+    endpoints : Endpoints, optional
+        A mirror, reverse proxy or token proxy to go through; default the registry itself.
+    insecure : bool, default False
+        Allow plain HTTP and unverified TLS to registry hosts (never to a token service or CDN).
+    auth : Credentials or (str, str), optional
+        Username and password, bound to the first registry they are used for; default those of
+        ``~/.docker/config.json`` (unless ``docker_config`` is False).
+    timeout : (float, float or None), default (10, 60)
+        Connect and read timeouts in seconds.
+    pool_size : int, default 16
+        Connections kept per host.
+    docker_config : bool, default True
+        Read credentials from ``~/.docker/config.json`` (and its helpers).
+    retry : RetryPolicy, optional
+        How often and how long to retry; default :class:`RetryPolicy`'s.
+    transport : Transport, optional
+        What sends the requests; a :class:`MockTransport` answers them with a function.
+    speed_limit : SpeedLimit, optional
+        The low-speed rule for blob bodies; default below 1 KiB/s for 60 s fails.
+    ca_cert : str or os.PathLike or list of them, optional
+        CA certificates to trust besides the system's and ``/etc/docker/certs.d``.
+
+    Raises
+    ------
+    InvalidOption
+        A timeout that is not above 0 and at most the maximum, or a CA file that cannot be read.
+    """
 
     def __init__(
         self,
@@ -189,8 +222,8 @@ class Client:
                     url = plain
                     continue
                 if exc.kind in ("tls", "http-to-https") and urlsplit(url).netloc in self._registry_hosts:
-                    flag = "use --insecure-registry" if exc.kind == "http-to-https" else "or --insecure-registry"
-                    exc.hint = "; ".join(filter(None, (exc.hint, f"{flag} for this registry")))
+                    plain = Hint("use " if exc.kind == "http-to-https" else "or ", INSECURE, " for this registry")
+                    exc.hint = exc.hint + "; " + plain if exc.hint else plain
                 wait = self.retry.delay(tries, waited=waited) if exc.transient and not self.aborting else None
                 if wait is None or exc.exchange is None:
                     raise

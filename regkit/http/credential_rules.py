@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from ..errors import AuthError
+from ..errors import INSECURE, AuthError, Hint
 from ..oci.redact import host_of
 from .exchange import Exchange
 
@@ -32,8 +32,12 @@ def refuse_plain_http(url: str, marked: Iterable[str], user: str, registry: str)
     raise AuthError(
         f"refusing to send the password of {user!r} over plain HTTP to {host_of(url)}, the token service "
         f"named by {registry}'s challenge: that host is not marked insecure",
-        hint=f"the registry should name an https realm; --insecure-registry marks the registry's host ({registry}) "
-        "only, DOCKER_AUTH_REVERSE_PROXY may name an http token service you trust",
+        hint=Hint(
+            "the registry should name an https realm; ",
+            INSECURE,
+            f" marks the registry's host ({registry}) only, DOCKER_AUTH_REVERSE_PROXY may name an http token "
+            "service you trust",
+        ),
     )
 
 

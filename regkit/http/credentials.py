@@ -12,9 +12,17 @@ from ..oci.redact import fingerprint
 class Credentials:
     """A username and password (or identity token) for HTTP Basic; the password never prints.
 
-    ``registry`` is the registry they are for (as ``~/.docker/config.json`` keys them by host); a
-    client binds credentials given without one to the first registry it uses them for, and never
-    answers another registry's challenge with them.
+    A client binds credentials given without a registry to the first registry it uses them for, and
+    never answers another registry's challenge with them.
+
+    Parameters
+    ----------
+    username : str
+        The user (``<token>`` for an identity token).
+    password : str
+        The password or token; redacted in every repr, log and transcript.
+    registry : str, optional
+        The registry they are for, as ``~/.docker/config.json`` keys them by host.
     """
 
     username: str

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..errors import InvalidOption
+from ..errors import CREDENTIALS, Hint, InvalidOption
 from ..oci.redact import redact_url
 from ..oci.reference import Reference
 
@@ -50,8 +50,7 @@ def refuse_userinfo(url: str, what: str) -> None:
     if authority and "@" in authority.group():
         raise InvalidOption(
             f"{what} {redact_url(url)!r} has credentials in it (user@ or user:password@)",
-            hint="remove them; give credentials with -u USER --password-stdin, auth=(user, password) "
-            "or ~/.docker/config.json",
+            hint=Hint("remove them; give credentials with ", CREDENTIALS, " or ~/.docker/config.json"),
         )
 
 
@@ -61,7 +60,20 @@ class Endpoints:
 
     With ``hub_only`` (what the seed's environment variables mean) they apply to Docker Hub
     references alone, so a proxy set up for Docker Hub never receives another registry's
-    requests, credentials or signed URLs.
+    requests, credentials or signed URLs. :meth:`create` and :meth:`from_env` check the URLs.
+
+    Parameters
+    ----------
+    registry : str, optional
+        Base URL requests for ``/v2/`` go to instead of the registry (a mirror or reverse proxy).
+    auth : str, optional
+        URL the token request goes to instead of the challenge's realm.
+    blob : str, optional
+        Base URL blob redirects (to a CDN) are rewritten to.
+    insecure : bool, default False
+        Plain HTTP and unverified TLS allowed to these endpoints.
+    hub_only : bool, default False
+        Apply to Docker Hub references only.
     """
 
     registry: str | None = None

@@ -20,7 +20,43 @@ if TYPE_CHECKING:
 
 @dataclass
 class Exchange(ExchangeRecord, HtmlRepr):
-    """One HTTP request and its response (or the error that replaced it), already redacted."""
+    """One HTTP request and its response (or the error that replaced it), already redacted.
+
+    Attributes
+    ----------
+    step : str
+        The pull step it belongs to: ``token``, ``manifest``, ``blob``, …
+    method, url : str
+        The request as sent.
+    original_url : str
+        The URL meant before a proxy rewrote it (the lane of a sequence diagram).
+    request_headers, response_headers : list of (str, str)
+        The headers, secrets redacted.
+    started : float
+        When the request started (``time.perf_counter``).
+    attempt : int
+        1 for the first attempt, more for retries.
+    status : int or None
+        The response status; None when no response came.
+    reason : str
+        The status's reason phrase.
+    time_to_headers, total_time : float or None
+        Seconds to the response headers and to the end of the body.
+    bytes_received : int
+        Body bytes received.
+    error : str or None
+        What replaced the response (refused, TLS, timeout, too slow), if anything did.
+    note : str
+        What regkit made of it (a redirect followed, a retry, the route that answered).
+    body_preview : str
+        The start of an error body, redacted.
+    proxy : str
+        The ``HTTP(S)_PROXY`` the request went through, if any.
+    credentials_to : str
+        The ``host[:port]`` the user's password went to (token requests), if any.
+    credentials_elsewhere : bool
+        True when that host is not the registry's.
+    """
 
     def to_curl(self) -> str:
         """The request as a ``curl`` command; secrets appear as shell variables (``$TOKEN``), never values."""

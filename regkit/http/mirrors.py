@@ -8,6 +8,7 @@ attempt's first exchange carries a note naming the route and whether it answered
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import json
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
-from ..errors import Cancelled, InvalidOption, RegkitError
+from ..errors import Cancelled, Hint, InvalidOption, Option, RegkitError
 from ..oci.reference import Reference
 from .endpoints import Endpoints, normalize_base
 from .exchange import Exchange
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from .client import Client
 
 T = TypeVar("T")
+MIRRORS_ONLY = Option("only=True", "--mirror-only")
 _ROUTE_NOTE = re.compile(r"\[route: (.*?)\](?= \[route: |$)")
 
 
@@ -40,7 +42,19 @@ class Route:
 
 @dataclass(frozen=True)
 class Mirrors:
-    """Mirror base URLs for Docker Hub names, tried in order; then the registry itself unless ``only``."""
+    """Mirror base URLs for Docker Hub names, tried in order; then the registry itself unless ``only``.
+
+    Build them with :meth:`create` (loose values) or :meth:`from_daemon_config` (``daemon.json``).
+
+    Parameters
+    ----------
+    urls : tuple of str
+        The mirrors' base URLs, normalised.
+    only : bool, default False
+        Stop after the mirrors, without falling back to the registry.
+    insecure_registries : tuple of str
+        ``host[:port]`` or CIDR entries whose mirrors may be plain HTTP, as in ``daemon.json``.
+    """
 
     urls: tuple[str, ...] = ()
     only: bool = False
@@ -58,7 +72,9 @@ class Mirrors:
         """Mirrors from loose ``host[:port][/path]`` values or URLs (https unless ``insecure``)."""
         normalized = tuple(normalize_base(url, insecure=insecure, what="the mirror") for url in urls)
         if only and not normalized:
-            raise InvalidOption("--mirror-only needs at least one mirror")
+            raise InvalidOption(
+                "trying mirrors only needs at least one mirror", hint=Hint("give a mirror, or leave out ", MIRRORS_ONLY)
+            )
         return cls(normalized, only, tuple(insecure_registries))
 
     @classmethod
@@ -108,25 +124,70 @@ class Mirrors:
         return routes
 
 
-def first_answer(client: Client, ref: Reference, mirrors: Mirrors, attempt: Callable[[], T]) -> T:
-    """Run ``attempt`` on each route in turn until one succeeds; the client keeps the route that answered.
+def routed(client: Client, endpoints: Endpoints) -> Client:
+    """A view of ``client`` sending to ``endpoints``; the client itself is left as it is.
 
-    The caller puts the client's endpoints back when it is done with that route (see ``pull``).
+    Parameters
+    ----------
+    client : Client
+        The caller's client; its transport, credentials, token cache, transcript and abort are shared.
+    endpoints : Endpoints
+        Where the view sends requests (a mirror, or the registry itself); insecure when they are.
 
-    When every route fails, the first failure is raised, its hint naming the others: the mirror's
-    own error says more than the fallback's (behind a firewall Docker Hub just cannot be reached).
+    Returns
+    -------
+    Client
+        A shallow copy differing only in ``endpoints`` and ``insecure``: closing it would close the shared
+        transport, so it is never closed, and aborting the client aborts its views.
     """
-    endpoints, insecure = client.endpoints, client.insecure
-    routes = mirrors.routes(ref, endpoints)
+    view = copy.copy(client)
+    view.endpoints = endpoints
+    view.insecure = client.insecure or endpoints.insecure
+    return view
+
+
+def first_answer(client: Client, ref: Reference, mirrors: Mirrors, attempt: Callable[[Client], T]) -> T:
+    """Run ``attempt`` on a routed view of ``client`` for each route in turn until one succeeds.
+
+    The caller's client is never changed (a Ctrl-C mid-way or another thread using it sees it as
+    configured); ``attempt`` keeps the view it was given to go on with the route that answered.
+
+    Parameters
+    ----------
+    client : Client
+        The caller's client, shared by every route (see :func:`routed`).
+    ref : Reference
+        The image whose routes are tried (mirrors apply to Docker Hub names only).
+    mirrors : Mirrors
+        The mirrors, in order; without any, the one route is the client's own endpoints.
+    attempt : callable
+        Called with each route's view of the client; returns what the caller wants from the route.
+
+    Returns
+    -------
+    T
+        What ``attempt`` returned for the first route that answered.
+
+    Raises
+    ------
+    RegkitError
+        The first route's error when every route failed, its hint naming the others: the mirror's own
+        error says more than the fallback's (behind a firewall Docker Hub just cannot be reached).
+    Cancelled
+        At once, when the pull is interrupted; no further route is tried.
+    """
+    # Explicit credentials bind to the first registry they are used for: bind them on the caller's client,
+    # not on a view that is gone afterwards, so a later pull elsewhere never receives them.
+    if client.credentials is not None and client.credentials.registry is None:
+        client.credentials_for(ref)
+    routes = mirrors.routes(ref, client.endpoints)
     failures: list[tuple[Route, RegkitError]] = []
     for route in routes:
-        client.endpoints = route.endpoints
-        client.insecure = insecure or route.endpoints.insecure
+        view = routed(client, route.endpoints)
         start = len(client.transcript)
         try:
-            result = attempt()
+            result = attempt(view)
         except Cancelled:
-            client.endpoints, client.insecure = endpoints, insecure
             raise
         except RegkitError as exc:
             failures.append((route, exc))
@@ -135,13 +196,12 @@ def first_answer(client: Client, ref: Reference, mirrors: Mirrors, attempt: Call
         if len(routes) > 1:
             _mark(client, start, f"{route.label} answered")
         return result
-    client.endpoints, client.insecure = endpoints, insecure  # as configured, for the client's next use
     first = failures[0][1]
     if len(failures) > 1:
         later = f"{failures[0][0].label} failed with this; " + "; ".join(
             f"{route.label} failed too: {exc.message}" for route, exc in failures[1:]
         )
-        first.hint = f"{first.hint}; {later}" if first.hint else later
+        first.hint = first.hint + "; " + later if first.hint else later
     raise first
 
 

@@ -95,7 +95,17 @@ def _phrase(status: int) -> str:
 
 
 class MockTransport(Transport):
-    """A :class:`Transport` whose every request is answered by ``handler``, through requests as usual."""
+    """A :class:`Transport` whose every request is answered by ``handler``, through requests as usual.
+
+    For answers no real server gives (a hostile registry in the tests); ``Client(transport=...)`` takes it.
+
+    Parameters
+    ----------
+    handler : callable
+        Takes the ``requests.PreparedRequest`` and returns an :class:`Answer` (status, headers, body).
+    timeout : (float, float or None), optional
+        Connect and read timeouts, as the real transport's.
+    """
 
     def __init__(self, handler: Handler, *, timeout: tuple[float, float | None] = DEFAULT_TIMEOUT) -> None:
         super().__init__(timeout=timeout)

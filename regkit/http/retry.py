@@ -40,7 +40,17 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How many attempts a request gets and how the waits between them grow."""
+    """How many attempts a request gets and how the waits between them grow.
+
+    Parameters
+    ----------
+    attempts : int, default 4
+        Attempts per request, the first included.
+    backoff : float, default 0.5
+        The first wait's upper bound in seconds; it doubles per attempt (full jitter).
+    max_wait : float
+        Seconds one request may spend waiting in total, ``Retry-After`` included.
+    """
 
     attempts: int = 4
     backoff: float = 0.5

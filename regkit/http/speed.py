@@ -19,7 +19,15 @@ class TooSlow(Exception):
 
 @dataclass(frozen=True)
 class SpeedLimit:
-    """Fail a body that averages under ``bytes_per_second`` over any ``seconds``; 0 bytes/s turns it off."""
+    """Fail a body that averages under ``bytes_per_second`` over any ``seconds``; 0 bytes/s turns it off.
+
+    Parameters
+    ----------
+    bytes_per_second : int, default 1024
+        The lowest average rate (curl's ``--speed-limit``).
+    seconds : float, default 60
+        The window it is averaged over (curl's ``--speed-time``).
+    """
 
     bytes_per_second: int = DEFAULT_MIN_SPEED
     seconds: float = DEFAULT_SPEED_TIME

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InvalidOption
+from ..errors import CA_CERT, Hint, InvalidOption
 
 ENV_CERTS_D = "REGKIT_CERTS_D"
 DEFAULT_CERTS_D = (Path("~/.docker/certs.d"), Path("/etc/docker/certs.d"))
@@ -80,7 +80,9 @@ class TlsSettings:
     def __post_init__(self) -> None:
         for path in self.ca_cert:
             if not Path(path).is_file():
-                raise InvalidOption(f"--ca-cert {os.fspath(path)!r} is not a readable file")
+                raise InvalidOption(
+                    f"the CA file {os.fspath(path)!r} is not a readable file", hint=Hint("check ", CA_CERT)
+                )
 
     def for_host(self, netloc: str) -> HostTls:
         """The CA files and client certificate for ``host[:port]`` (Docker's certs.d layout)."""
@@ -137,13 +139,12 @@ class TlsSettings:
         bundle.write_bytes(data)
         return str(bundle)
 
-    def hint(self, netloc: str) -> str:
+    def hint(self, netloc: str) -> Hint:
         """How to make ``netloc``'s certificate trusted, naming the places this client reads."""
         roots = self.roots if self.roots is not None else certs_d_roots()
         folders = " or ".join(str(root / netloc) for root in roots)
-        return (
-            f"trust its CA: put it in {folders} as ca.crt, pass --ca-cert FILE (ca_cert=), "
-            "or set REQUESTS_CA_BUNDLE/SSL_CERT_FILE"
+        return Hint(
+            f"trust its CA: put it in {folders} as ca.crt, pass ", CA_CERT, ", or set REQUESTS_CA_BUNDLE/SSL_CERT_FILE"
         )
 
     def close(self) -> None:

@@ -22,7 +22,29 @@ TokenKey = tuple[str, str, str, str]
 
 @dataclass(frozen=True)
 class Token(HtmlRepr):
-    """What to put in ``Authorization``: a Bearer token, Basic credentials, or nothing (open registry)."""
+    """What to put in ``Authorization``: a Bearer token, Basic credentials, or nothing (open registry).
+
+    Attributes
+    ----------
+    kind : str
+        ``"bearer"``, ``"basic"`` or ``"none"``.
+    value : str
+        The token or the Basic value (never printed).
+    realm, service, scope : str
+        From the registry's challenge: the token service and what the token is for.
+    registry : str
+        The registry endpoint whose challenge it answers: tokens are never shared across them.
+    expires_in : int
+        Seconds the token lives, as the token service said.
+    issued_at : datetime or None
+        When the token service issued it.
+    obtained_at : float
+        When regkit received it (``time.monotonic``).
+    challenge : Challenge or None
+        The challenge it answers.
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    """
 
     kind: str  # "bearer", "basic" or "none"
     value: str = field(default="", repr=False)

@@ -6,25 +6,20 @@ them (``upload``), running the teaching notebooks (``notebooks``) and a notebook
 May import :mod:`regkit.steps`, :mod:`regkit.http`, :mod:`regkit.oci`, :mod:`regkit.errors`, and the pure
 :mod:`regkit.diagnosis.proxyconfig` (the lab runs the proxy it generates).
 
-``Lab`` and ``notebook_lab`` are imported on first use: the command line imports this package and must stay fast.
+Its public names are imported on first use: the command line imports this package and must stay fast.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from .modes import MODES
+from .._public import public
 
-__all__ = ["MODES", "Lab", "notebook_lab"]
+if TYPE_CHECKING:
+    from .engine import DockerEngine
+    from .lab import Lab, notebook_lab
+    from .modes import MODES
 
-
-def __getattr__(name: str) -> Any:
-    if name == "Lab":
-        from .lab import Lab
-
-        return Lab
-    if name == "notebook_lab":
-        from .lab import Lab
-
-        return Lab.for_kernel
-    raise AttributeError(name)
+__all__, __getattr__, __dir__ = public(
+    __name__, {"DockerEngine": ".engine", "Lab": ".lab", "MODES": ".modes", "notebook_lab": ".lab"}
+)

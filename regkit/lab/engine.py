@@ -44,7 +44,19 @@ RELOAD_TIMEOUT = 10.0
 
 
 class DockerEngine(Service):
-    """A Docker 20.10 engine of its own, listening on a unix socket, with containers on the vfs storage driver."""
+    """A Docker 20.10 engine of its own, listening on a unix socket, with containers on the vfs storage driver.
+
+    Parameters
+    ----------
+    state_dir : Path
+        Where its ``daemon.json``, data and sockets go.
+    shutdown_timeout : int, default 5
+        Seconds ``dockerd`` gives containers to stop.
+    mirrors : sequence of str, optional
+        Its ``registry-mirrors``.
+    insecure_registries : sequence of str, optional
+        Its ``insecure-registries``.
+    """
 
     def __init__(
         self,

@@ -100,7 +100,37 @@ class LabSettings:
 
 
 class Lab(Service):
-    """Start, use and stop the lab; also a context manager (``with Lab(tmp) as lab: …``)."""
+    """Start, use and stop the lab; also a context manager (``with Lab(tmp) as lab: …``).
+
+    Parameters
+    ----------
+    state_dir : str or os.PathLike, optional
+        Where the servers keep their files; default a directory of the user's.
+    mode : {"hub", "open"}, default "hub"
+        ``hub`` behaves like Docker Hub behind the seed's proxy (realm and CDN unreachable directly);
+        ``open`` is a plain registry with a token service.
+    large_layers : int, default 0
+        How many large random layers the sample image ``large`` gets.
+    large_layer_size : int
+        The size of each, in bytes.
+    ports : mapping of str to int, optional
+        Fixed ports for some servers (``{"proxy": 8080}``); others are chosen free.
+    images : bool, default True
+        Push the sample images.
+    proxy_delay : float, default 0
+        Seconds each request to the seed's proxy is held, as at a distant proxy.
+    cdn_rate : int, default 0
+        Bytes per second per CDN connection (0: unlimited).
+    pull_through : bool, default False
+        Also run a pull-through cache (Debian's docker-registry with ``proxy: remoteurl``).
+
+    Raises
+    ------
+    PortInUse
+        A port given in ``ports`` is taken.
+    LabError
+        A server could not be started (when the lab starts: :meth:`start` or entering the block).
+    """
 
     def __init__(
         self,
@@ -422,7 +452,28 @@ class Lab(Service):
 
     @classmethod
     def for_kernel(cls, mode: str = "hub", **options: Any) -> Lab:
-        """The lab of this kernel (or process): started once, gone when the kernel dies (see :mod:`.kernel`)."""
+        """The lab of this kernel (or process): started once, gone when the kernel dies (see :mod:`regkit.lab.kernel`).
+
+        Running the cell again returns the same lab; a watchdog process stops it and removes its temporary
+        directory when the kernel exits, restarts or is killed.
+
+        Parameters
+        ----------
+        mode : {"hub", "open"}, default "hub"
+            As for :class:`Lab`.
+        **options
+            The other keywords of :class:`Lab` (``cdn_rate``, ``proxy_delay``, …).
+
+        Returns
+        -------
+        Lab
+            The running lab.
+
+        Raises
+        ------
+        LabError
+            A server could not be started.
+        """
         return kernel_lab(
             lambda state_dir: cls(state_dir, mode=mode, **options), (mode, tuple(sorted(options.items())))
         )
@@ -451,3 +502,7 @@ class Lab(Service):
             *(f"  {line}" for line in self.commands()),
         ]
         return "\n".join(lines)
+
+
+# A notebook's lab in one call, for its first cell: ``regkit.notebook_lab()`` (see :meth:`Lab.for_kernel`).
+notebook_lab = Lab.for_kernel

@@ -25,7 +25,21 @@ from .budget_options import DEFAULTS, OPTIONS
 
 @dataclass(frozen=True, slots=True)
 class Budgets:
-    """Limits on one image's layer contents (see the module docstring for what each counts)."""
+    """Limits on one image's layer contents (see :mod:`regkit.oci.budgets` for what each counts).
+
+    Parameters
+    ----------
+    layer_bytes : int
+        Uncompressed bytes of one layer.
+    image_bytes : int
+        Uncompressed bytes of all layers together.
+    layer_entries : int
+        Tar entries of one layer.
+    image_entries : int
+        Tar entries of all layers together.
+    path_bytes : int
+        Bytes of all entry paths together, as the merged tree holds them.
+    """
 
     layer_bytes: int = DEFAULTS["layer_bytes"]
     image_bytes: int = DEFAULTS["image_bytes"]

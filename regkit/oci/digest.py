@@ -15,7 +15,15 @@ _HEX = re.compile(r"[a-f0-9]+")
 
 @dataclass(frozen=True, order=True)
 class Digest:
-    """A validated ``algorithm:hex`` content digest."""
+    """A validated ``algorithm:hex`` content digest.
+
+    Parameters
+    ----------
+    algorithm : str
+        ``sha256`` or ``sha512``.
+    hex : str
+        The lowercase hex digest, of the algorithm's length.
+    """
 
     algorithm: str
     hex: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidReference, ManifestError, NoMatchingPlatform
+from ..errors import PLATFORM, Hint, InvalidReference, ManifestError, NoMatchingPlatform
 from . import jsonsafe
 from . import mediatypes as mt
 from .digest import Digest
@@ -22,7 +22,21 @@ ATTESTATION_REFERENCE_TYPE = "attestation-manifest"
 
 @dataclass(frozen=True)
 class Descriptor:
-    """A pointer to content: media type, digest, size, and for index entries a platform."""
+    """A pointer to content: media type, digest, size, and for index entries a platform.
+
+    Parameters
+    ----------
+    media_type : str
+        What the content is (``application/vnd.oci.image.layer.v1.tar+gzip``, …).
+    digest : Digest
+        The content's digest, checked when it is fetched.
+    size : int
+        The content's length in bytes, checked too.
+    platform : Platform, optional
+        For an index entry: the platform of the image it points to.
+    annotations : dict of str to str, optional
+        The descriptor's annotations.
+    """
 
     media_type: str
     digest: Digest
@@ -51,7 +65,21 @@ class Descriptor:
 
 @dataclass(frozen=True)
 class ImageManifest:
-    """A single-platform image manifest (Docker schema2 or OCI)."""
+    """A single-platform image manifest (Docker schema2 or OCI).
+
+    Attributes
+    ----------
+    media_type : str
+        The manifest's media type.
+    config : Descriptor
+        The image config blob.
+    layers : tuple of Descriptor
+        The layers, bottom first.
+    raw : bytes
+        The manifest's bytes as the registry sent them (its digest is of these).
+    digest : Digest
+        The digest of ``raw``.
+    """
 
     media_type: str
     config: Descriptor
@@ -67,7 +95,19 @@ class ImageManifest:
 
 @dataclass(frozen=True)
 class Index:
-    """A multi-platform index (OCI image index or Docker manifest list)."""
+    """A multi-platform index (OCI image index or Docker manifest list).
+
+    Attributes
+    ----------
+    media_type : str
+        The index's media type.
+    manifests : tuple of Descriptor
+        One entry per image (and attestations), each with its platform.
+    raw : bytes
+        The index's bytes as the registry sent them.
+    digest : Digest
+        The digest of ``raw``.
+    """
 
     media_type: str
     manifests: tuple[Descriptor, ...]
@@ -92,7 +132,7 @@ class Index:
             raise NoMatchingPlatform(
                 f"no image for platform {wanted} in this index (available: {available})",
                 available=self.platforms,
-                hint="choose one with --platform",
+                hint=Hint("choose one with ", PLATFORM),
             )
         return min(candidates, key=lambda d: wanted.preference(d.platform))  # type: ignore[arg-type]
 

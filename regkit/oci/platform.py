@@ -109,7 +109,17 @@ def _cpu_variant(cpuinfo: str, machine: str) -> str:
 
 @dataclass(frozen=True)
 class Platform:
-    """An image platform; ``variant`` is normalised (``arm64`` means ``arm64/v8``, ``arm`` means ``arm/v7``)."""
+    """An image platform; ``variant`` is normalised (``arm64`` means ``arm64/v8``, ``arm`` means ``arm/v7``).
+
+    Parameters
+    ----------
+    os : str
+        ``linux``, ``windows``, …
+    architecture : str
+        ``amd64``, ``arm64``, ``arm``, …
+    variant : str, optional
+        ``v8``, ``v7``, …; empty for none.
+    """
 
     os: str
     architecture: str

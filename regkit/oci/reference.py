@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from .._repr import HtmlRepr
-from ..errors import InvalidReference
+from ..errors import INSECURE, Hint, InvalidReference
 from .digest import Digest
 
 DOCKER_HUB_DOMAIN = "docker.io"
@@ -36,7 +36,23 @@ _TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)  # \w would take any Unicode l
 
 @dataclass(frozen=True)
 class Reference(HtmlRepr):
-    """A fully qualified image reference: registry host, repository, tag and/or digest."""
+    """A fully qualified image reference: registry host, repository, tag and/or digest.
+
+    Built by :func:`resolve`, which applies Docker Hub's defaults.
+
+    Parameters
+    ----------
+    registry : str
+        The registry's ``host[:port]``.
+    repository : str
+        The repository path (``library/busybox``).
+    tag : str, optional
+        The tag, if any.
+    digest : Digest, optional
+        The digest, if any (it wins over the tag).
+    original : str, optional
+        The text it was parsed from.
+    """
 
     registry: str
     repository: str
@@ -106,8 +122,8 @@ def _shown(text: str) -> str:
     return f"{text[:_SHOWN_MAX]!r}... ({len(text)} characters)"
 
 
-def _fail(text: str, why: str) -> InvalidReference:
-    return InvalidReference(f"invalid image reference {_shown(text)}: {why}")
+def _fail(text: str, why: str, hint: Hint | None = None) -> InvalidReference:
+    return InvalidReference(f"invalid image reference {_shown(text)}: {why}", hint=hint)
 
 
 def _split_domain(name: str) -> tuple[str, str]:
@@ -135,14 +151,30 @@ def _check_repository(text: str, repository: str) -> None:
 
 
 def resolve(ref: str) -> Reference:
-    """Parse ``ref`` and fill in the defaults: ``alpine`` -> ``registry-1.docker.io/library/alpine:latest``."""
+    """Parse ``ref`` and fill in the defaults: ``alpine`` -> ``registry-1.docker.io/library/alpine:latest``.
+
+    Parameters
+    ----------
+    ref : str
+        An image reference in the distribution grammar: ``[host[:port]/]path[:tag][@digest]``.
+
+    Returns
+    -------
+    Reference
+        The registry, repository, tag and digest, with Docker Hub's defaults applied.
+
+    Raises
+    ------
+    InvalidReference
+        ``ref`` does not follow the grammar; the message says which part, the hint what to write.
+    """
     if not isinstance(ref, str):
         raise InvalidReference(f"an image reference must be a string, not {type(ref).__name__}")
     text = ref.strip()
     if not text:
         raise InvalidReference("the image reference is empty; give one like 'alpine' or 'ghcr.io/org/app:1.0'")
     if "://" in text:
-        raise _fail(text, "leave out the scheme (http:// or https://); use --insecure-registry for plain HTTP")
+        raise _fail(text, "leave out the scheme (http:// or https://)", Hint("for plain HTTP use ", INSECURE))
     if any(c.isspace() for c in text):
         raise _fail(text, "it contains white space")
 

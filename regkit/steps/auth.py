@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from ..errors import AuthError, TransportError
+from ..errors import CREDENTIALS, AuthError, Hint, TransportError
 from ..http.client import Client, ClientOptions, Credentials, as_reference, client_for
 from ..http.credential_rules import mark_credentials, refuse_plain_http
 from ..http.exchange import Exchange
@@ -45,7 +45,36 @@ def challenges_of(exchange: Exchange) -> list[Challenge]:
 
 
 def get_token(ref: Reference | str, *, client: Client | None = None, **options: Unpack[ClientOptions]) -> Token:
-    """Probe the manifest without credentials; on a 401 challenge, obtain a token for pulling ``ref``."""
+    """Probe the manifest without credentials; on a 401 challenge, obtain a token for pulling ``ref``.
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The image whose repository the token is for.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (``endpoints``, ``insecure``, ``auth``,
+        ``timeout``, ``docker_config``, ``retry``, ``transport``, ``speed_limit``, ``ca_cert``; see
+        :class:`Client`). Not together with ``client``.
+
+    Returns
+    -------
+    Token
+        A bearer or basic token, or ``kind="none"`` when the registry needs none; its ``exchanges`` show how.
+
+    Raises
+    ------
+    AuthError
+        The challenge or the token service failed, or credentials are needed and there are none.
+    RegistryError
+        The registry (or a box in between) answered, but not as the protocol promises: ``AuthError``,
+        ``NotFound``, ``ManifestError``, ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     with client_for(client, options) as session:
         return probe_token(session, as_reference(ref), [])
 
@@ -89,7 +118,7 @@ def token_from_challenge(
             raise AuthError(
                 f"{ref.registry} wants a username and password (HTTP Basic)",
                 exchange=unauthorized,
-                hint="pass -u USER --password-stdin, or auth=(user, password)",
+                hint=Hint("pass ", CREDENTIALS),
             )
         return Token("basic", basic(credentials), challenge=challenges[0], exchanges=(unauthorized,))
     shown = ", ".join(str(c.scheme) for c in challenges) or "no WWW-Authenticate header"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .._repr import HtmlRepr
-from ..errors import SizeMismatch, TransportError, VerificationError
+from ..errors import SPEED, Hint, SizeMismatch, TransportError, VerificationError
 from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
 from ..http.httperrors import error_for
@@ -35,7 +35,21 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class BlobResult(HtmlRepr):
-    """A verified blob on disk, with the exchanges (registry and redirect hops) that fetched it."""
+    """A verified blob on disk, with the exchanges (registry and redirect hops) that fetched it.
+
+    Attributes
+    ----------
+    descriptor : Descriptor
+        The blob asked for.
+    path : Path
+        Where its verified bytes are.
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    seconds : float
+        The time the download took (0 when it was stored already).
+    cached : bool
+        True when the blob was stored already and nothing was fetched.
+    """
 
     descriptor: Descriptor
     path: Path
@@ -59,7 +73,44 @@ def fetch_blob(
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> BlobResult:
-    """Download ``descriptor``'s blob into ``dest`` (a :class:`BlobStore` or its directory), verified."""
+    """Download ``descriptor``'s blob into ``dest`` (a :class:`BlobStore` or its directory), verified.
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The image the blob belongs to (its repository is asked).
+    descriptor : Descriptor
+        The blob: digest, size and media type, from a manifest.
+    dest : BlobStore or str or os.PathLike, default "blobs"
+        Where verified blobs are kept; a blob already there is not fetched again.
+    token : Token, optional
+        A token from :func:`get_token`; asked for only when the blob is not stored yet.
+    progress : Progress, optional
+        Told how many bytes arrive.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (``endpoints``, ``insecure``, ``auth``,
+        ``timeout``, ``docker_config``, ``retry``, ``transport``, ``speed_limit``, ``ca_cert``; see
+        :class:`Client`). Not together with ``client``.
+
+    Returns
+    -------
+    BlobResult
+        The blob's path in the store, the exchanges, the time taken, and whether it was stored already.
+
+    Raises
+    ------
+    VerificationError
+        The bytes do not match the descriptor's digest or size; nothing is kept.
+    RegistryError
+        The registry (or a box in between) answered, but not as the protocol promises: ``AuthError``,
+        ``NotFound``, ``ManifestError``, ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     ref = as_reference(ref)
     with client_for(client, options) as session:
         return blob_of(session, ref, descriptor, dest, lambda: token or probe_token(session, ref, []), progress, [])
@@ -218,5 +269,5 @@ def _stream(
                 f"the blob from {urlsplit(response.raw.url).netloc} arrives too slowly: {exc}",
                 exchange=response.exchange,
                 kind="slow",
-                hint="a stalled server or link; change the rule with --min-speed/--speed-time (0 turns it off)",
+                hint=Hint("a stalled server or link; change the rule with ", SPEED, " (0 turns it off)"),
             ) from None

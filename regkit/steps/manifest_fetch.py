@@ -28,7 +28,23 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 @dataclass(frozen=True)
 class ManifestResult(HtmlRepr):
-    """The image manifest to pull, the index it was chosen from (if any), and the exchanges."""
+    """The image manifest to pull, the index it was chosen from (if any), and the exchanges.
+
+    Attributes
+    ----------
+    reference : Reference
+        The image asked for.
+    manifest : ImageManifest
+        The image manifest, verified.
+    index : Index or None
+        The index the manifest was chosen from, for a multi-platform image.
+    platform : Platform or None
+        The platform chosen from the index.
+    token : Token
+        The token used (renewed if the registry asked for it).
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    """
 
     reference: Reference
     manifest: ImageManifest
@@ -61,7 +77,42 @@ def get_manifest(
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> ManifestResult:
-    """Fetch ``ref``'s manifest with every Accept type; for an index, pick the ``platform`` (default: host)."""
+    """Fetch ``ref``'s manifest with every Accept type; for an index, pick the ``platform`` (default: host).
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The image, by tag or digest.
+    token : Token, optional
+        A token from :func:`get_token`; without one, one is obtained first.
+    platform : Platform or str, optional
+        The platform to pick from an index (``"linux/arm64/v8"``); default the host's.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (``endpoints``, ``insecure``, ``auth``,
+        ``timeout``, ``docker_config``, ``retry``, ``transport``, ``speed_limit``, ``ca_cert``; see
+        :class:`Client`). Not together with ``client``.
+
+    Returns
+    -------
+    ManifestResult
+        The image manifest (and the index it was chosen from), verified against its digest.
+
+    Raises
+    ------
+    NoMatchingPlatform
+        An index without an image for ``platform``; ``available`` lists those it has.
+    VerificationError
+        The manifest's bytes do not match the digest asked for.
+    RegistryError
+        The registry (or a box in between) answered, but not as the protocol promises: ``AuthError``,
+        ``NotFound``, ``ManifestError``, ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     ref, wanted = as_reference(ref), wanted_platform(platform)  # both checked before the first request
     with client_for(client, options) as session:
         return manifest_of(session, ref, token or probe_token(session, ref, []), wanted, [])

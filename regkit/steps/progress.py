@@ -26,7 +26,13 @@ class Progress:
 
 
 class BarProgress(Progress):
-    """One tqdm bar per blob (``tqdm.auto``: a widget in Jupyter, text elsewhere) and step lines."""
+    """One tqdm bar per blob (``tqdm.auto``: a widget in Jupyter, text elsewhere) and step lines.
+
+    Parameters
+    ----------
+    stream : file-like, optional
+        Where the step lines and text bars go; default ``sys.stderr``.
+    """
 
     def __init__(self, stream: TextIO | None = None) -> None:
         from tqdm.auto import tqdm  # imported on use: the library must not pay for it

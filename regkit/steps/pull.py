@@ -59,7 +59,27 @@ Fetch = Callable[[Descriptor, Callable[[int], None]], BlobResult]
 
 @dataclass(frozen=True)
 class PullResult(HtmlRepr):
-    """Everything a pull did: each step's result and every exchange, in order."""
+    """Everything a pull did: each step's result and every exchange, in order.
+
+    Attributes
+    ----------
+    reference : Reference
+        The image pulled.
+    token : Token
+        The token used.
+    manifest : ManifestResult
+        The manifest step's result.
+    blobs : tuple of BlobResult
+        The config and each layer, downloaded or from the cache.
+    image : AssembledImage
+        The image written.
+    exchanges : tuple of Exchange
+        The HTTP exchanges that produced it, redacted, in order.
+    seconds : float
+        The pull's duration.
+    answered_by : str
+        The mirror (or the registry) that answered, when mirrors were tried.
+    """
 
     reference: Reference
     token: Token
@@ -114,12 +134,65 @@ def pull(
 
     With ``mirrors``, a Docker Hub name is tried on each mirror in turn and then on Docker Hub
     (see :mod:`regkit.http.mirrors`); the blobs come from the one that answered the manifest.
-    ``budgets`` bounds the uncompressed bytes of layers converted to another compression.
-    Blobs come from the blob cache when it holds them (``cache_dir``, default
-    :func:`~regkit.steps.cache.default_cache_dir`; ``cache=False`` bypasses it) and are written
-    once, straight into the output; downloaded ones enter the cache after their digest is checked.
-    A ``cache_dir`` that cannot be used is an :class:`~regkit.errors.InvalidOption`; an unusable
-    default cache is a :class:`~regkit.errors.CacheWarning`, and the pull goes on without one.
+    Blobs come from the blob cache when it holds them and are written once, straight into the
+    output; downloaded ones enter the cache after their digest is checked.
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The image, by tag or digest.
+    output : str or os.PathLike, optional
+        The file (or OCI layout) to write; default a name made from the reference in the current directory.
+    platform : Platform or str, optional
+        The platform to pick from an index; default the host's.
+    format : {"docker", "oci"}, default "docker"
+        What ``docker save`` writes, or an OCI image layout (a tar if ``output`` ends in ``.tar``).
+    layer_format : {"auto", "gzip", "tar", "keep"}, default "auto"
+        Which layers to convert: ``auto`` turns zstd into tar for the docker format.
+    jobs : int, default 3
+        Blobs downloaded at a time.
+    cache_dir : str or os.PathLike, optional
+        The blob cache; default :func:`~regkit.steps.cache.default_cache_dir`. An unusable default cache is
+        a :class:`~regkit.errors.CacheWarning` and the pull goes on without one.
+    cache : bool, default True
+        False neither reads nor fills the cache.
+    progress : Progress, optional
+        Told of each step and each blob's bytes (:class:`BarProgress` draws bars).
+    mirrors : Mirrors, optional
+        Mirrors for Docker Hub names, tried in order like the engine's ``registry-mirrors``.
+    budgets : Budgets, optional
+        Bounds the uncompressed bytes of layers converted to another compression.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (``endpoints``, ``insecure``, ``auth``,
+        ``timeout``, ``docker_config``, ``retry``, ``transport``, ``speed_limit``, ``ca_cert``; see
+        :class:`Client`). Not together with ``client``.
+
+    Returns
+    -------
+    PullResult
+        The reference, token, manifest, blobs, written image and every exchange, with the time taken.
+
+    Raises
+    ------
+    NoMatchingPlatform
+        An index without an image for ``platform``.
+    VerificationError
+        A blob's bytes do not match its digest or size; no partial output is left.
+    OutputError
+        The output cannot be written.
+    InvalidOption
+        A ``cache_dir`` that cannot be used.
+    Cancelled
+        The pull was interrupted, or given up after another download failed.
+    RegistryError
+        The registry (or a box in between) answered, but not as the protocol promises: ``AuthError``,
+        ``NotFound``, ``ManifestError``, ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
     """
     # Every input is checked before the first request, so a typo never costs a download.
     if not isinstance(jobs, int) or jobs < 1:
@@ -159,52 +232,50 @@ def _pull(
     mirrors = mirrors or Mirrors()
 
     progress.step("resolve", str(ref))
-    client = repo.client
 
-    def discover() -> ManifestResult:
+    def discover(route: Client) -> ManifestResult:
+        repo.client = route  # this pull's own handle follows the route; the caller's client stays as it is
         repo.drop_token()  # a token from a route that failed belongs to that route's registry
         token = repo.token()
         progress.step("token", token_summary(token, ref))
         return repo.manifest(platform)
 
-    # Like the engine, a mirror that fails before the manifest is passed over for the next route.
-    configured = client.endpoints, client.insecure  # the route that answers serves the blobs, then goes
-    manifest = first_answer(client, ref, mirrors, discover)
+    # Like the engine, a mirror that fails before the manifest is passed over for the next route; the
+    # route that answers serves the blobs.
+    manifest = first_answer(repo.client, ref, mirrors, discover)
+    client = repo.client
     answered_by = client.endpoints.registry_base(ref) if mirrors.urls else ""
     chosen = f" for {manifest.platform}" if manifest.platform else ""
     progress.step(
         "manifest", f"{manifest.digest}{chosen}, {len(manifest.layers)} layers, {manifest.manifest.total_size} bytes"
     )
-    try:
-        if needs_conversion(manifest, format, layer_format):
-            blobs, image = _stored_then_converted(
-                repo, manifest, target, blob_cache, jobs, progress, format, layer_format, budgets
-            )
+    if needs_conversion(manifest, format, layer_format):
+        blobs, image = _stored_then_converted(
+            repo, manifest, target, blob_cache, jobs, progress, format, layer_format, budgets
+        )
+    else:
+        key = output_key(manifest, format) if blob_cache is not None and is_tar(target, format) else ""
+        linked = _linked_whole(blob_cache, key, target) if key else None
+        if linked is not None:
+            blobs = tuple(BlobResult(d, linked, (), 0.0, cached=True) for d, _ in _distinct_blobs(manifest))
+            progress.step("assemble", f"wrote {target} (a link to the cache's copy of this very output)")
         else:
-            key = output_key(manifest, format) if blob_cache is not None and is_tar(target, format) else ""
-            linked = _linked_whole(blob_cache, key, target) if key else None
-            if linked is not None:
-                blobs = tuple(BlobResult(d, linked, (), 0.0, cached=True) for d, _ in _distinct_blobs(manifest))
-                progress.step("assemble", f"wrote {target} (a link to the cache's copy of this very output)")
-            else:
-                downloaded: dict[Digest, Place] = {}
-                with placed_output(manifest, target, format, _cache_filler(blob_cache, downloaded, key)) as places:
-                    fetch = _into_place(repo, places, blob_cache, target, downloaded)
-                    blobs = _concurrently(manifest, jobs, progress, client, fetch)
-                progress.step("assemble", f"wrote {target}")
-            image = assembled(
-                manifest.manifest,
-                manifest.reference,
-                target,
-                format,
-                manifest.manifest.raw,
-                list(manifest.layers),
-                None,
-                [],
-            )
-        progress.step("done", f"wrote {target} in {time.perf_counter() - started:.2f} s")  # the last line says so
-    finally:
-        client.endpoints, client.insecure = configured
+            downloaded: dict[Digest, Place] = {}
+            with placed_output(manifest, target, format, _cache_filler(blob_cache, downloaded, key)) as places:
+                fetch = _into_place(repo, places, blob_cache, target, downloaded)
+                blobs = _concurrently(manifest, jobs, progress, client, fetch)
+            progress.step("assemble", f"wrote {target}")
+        image = assembled(
+            manifest.manifest,
+            manifest.reference,
+            target,
+            format,
+            manifest.manifest.raw,
+            list(manifest.layers),
+            None,
+            [],
+        )
+    progress.step("done", f"wrote {target} in {time.perf_counter() - started:.2f} s")  # the last line says so
     seconds = time.perf_counter() - started
     return PullResult(ref, manifest.token, manifest, blobs, image, repo.exchanges, seconds, answered_by)
 

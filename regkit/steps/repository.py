@@ -1,6 +1,6 @@
 """A repository handle: one client, one reference and its token, bound once, with its own log.
 
-``repo = client.repository("busybox")``, then ``repo.token()``, ``repo.manifest(platform=…)`` and
+``repo = Repository(client, "busybox")``, then ``repo.token()``, ``repo.manifest(platform=…)`` and
 ``repo.blob(descriptor, dest)``, in the spirit of go-containerregistry's ``remote`` fetcher. The
 five step functions are thin wrappers over the same code for one-cell-at-a-time use.
 """
@@ -25,7 +25,22 @@ from .store import BlobStore
 
 class Repository:
     """One repository through one client: its token (obtained once, renewed when it expires), manifests,
-    blobs, and :attr:`exchanges`, every exchange it made, in order. Safe to share between threads."""
+    blobs, and :attr:`exchanges`, every exchange it made, in order. Safe to share between threads.
+
+    Parameters
+    ----------
+    client : Client
+        The client requests go through (kept open).
+    ref : Reference or str
+        The image whose repository this is.
+    token : Token, optional
+        A token obtained already; default one is asked for on first use.
+
+    Raises
+    ------
+    InvalidReference
+        ``ref`` does not parse.
+    """
 
     def __init__(self, client: http.Client, ref: Reference | str, *, token: Token | None = None) -> None:
         self.client = client
@@ -103,11 +118,3 @@ class Repository:
 
     def __repr__(self) -> str:
         return f"Repository({str(self.reference)!r}, exchanges={len(self._log)})"
-
-
-class Client(http.Client):
-    """The registry client (see :class:`regkit.http.client.Client`), handing out :class:`Repository` handles."""
-
-    def repository(self, ref: Reference | str, *, token: Token | None = None) -> Repository:
-        """A handle on ``ref``'s repository through this client (``token`` if one was obtained already)."""
-        return Repository(self, ref, token=token)

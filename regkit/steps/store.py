@@ -78,6 +78,13 @@ class BlobStore:
     Any other directory (the cache, a ``--cache-dir``, a folder of a notebook) may have been changed
     since: a blob found there is used only if its verification record still matches the file, and
     is hashed once otherwise (and removed if it no longer matches).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The store's directory (created when a blob is first written).
+    trusted : bool, default False
+        True only for a store regkit made itself and nobody else wrote to.
     """
 
     def __init__(self, root: str | os.PathLike[str], *, trusted: bool = False) -> None:

@@ -40,7 +40,23 @@ OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
 @dataclass(frozen=True)
 class AssembledImage(HtmlRepr):
-    """The written image: where, in which format, and the digests that identify it."""
+    """The written image: where, in which format, and the digests that identify it.
+
+    Attributes
+    ----------
+    path : Path
+        The tar or OCI layout written.
+    format : str
+        ``"docker"`` or ``"oci"``.
+    manifest_digest, config_digest : Digest
+        The image manifest's digest and its config's (the image ID).
+    layers : tuple of Descriptor
+        The layers as written (converted ones with their new digest and media type).
+    repo_tags : tuple of str
+        The tags ``docker load`` gives the image.
+    converted : tuple of int
+        The indexes of the layers converted to another compression.
+    """
 
     path: Path
     format: str
@@ -183,7 +199,41 @@ def assemble(
     Needs no network: the image manifest (or :func:`get_manifest`'s result), the blob store or its
     directory (config and layers, verified as they were stored) and, for the tags, the ``reference``
     (a manifest result carries its own). An OCI layout is a tar if ``output`` ends in ``.tar``.
-    Layers converted to another compression are decompressed within ``budgets``.
+
+    Parameters
+    ----------
+    manifest : ImageManifest or ManifestResult
+        The image to write.
+    blobs : BlobStore or str or os.PathLike
+        The store (or its directory) holding the config and every layer.
+    output : str or os.PathLike
+        The tar or OCI layout to write; complete or not there at all.
+    reference : Reference or str, optional
+        For the tags, when ``manifest`` is a bare manifest.
+    format : {"docker", "oci"}, default "docker"
+        What ``docker save`` writes (an OCI layout plus ``manifest.json``), or a plain OCI layout.
+    layer_format : {"auto", "gzip", "tar", "keep"}, default "auto"
+        Which layers to convert: ``auto`` turns zstd into tar for the docker format.
+    tags : list of str, optional
+        The tags to write instead of the reference's.
+    budgets : Budgets, optional
+        Bounds what converted layers may cost when decompressed.
+
+    Returns
+    -------
+    AssembledImage
+        The path written, its format, the manifest and config digests, the layers and the tags.
+
+    Raises
+    ------
+    NotFound
+        A blob the manifest names is not in ``blobs``.
+    VerificationError
+        A stored blob no longer matches its digest, or a converted layer its ``diff_id``; a budget is exceeded.
+    OutputError
+        ``output`` cannot be written.
+    UsageError
+        An unknown ``format`` or ``layer_format``, or an invalid reference.
     """
     check_output_options(format, layer_format)
     given = resolve(reference) if isinstance(reference, str) else reference
