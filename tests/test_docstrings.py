@@ -30,10 +30,10 @@ def public_callables() -> Iterator[tuple[str, Callable[..., Any]]]:
 
 
 def inherits_its_constructor(value: Callable[..., Any]) -> bool:
-    """An error class taking what RegkitError takes: its parameters are documented there, once."""
+    """An error class taking what RegkitError takes (documented there, once), or a warning taking a message."""
     return (
         inspect.isclass(value)
-        and issubclass(value, regkit.RegkitError)
+        and (issubclass(value, regkit.RegkitError) or issubclass(value, Warning))
         and value is not regkit.RegkitError
         and "__init__" not in vars(value)
     )
