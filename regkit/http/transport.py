@@ -300,7 +300,7 @@ class Transport:
         *,
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | list[tuple[str, str]] | None = None,
-        data: bytes | None = None,
+        data: bytes | list[tuple[str, str]] | None = None,
         original_url: str | None = None,
         attempt: int = 1,
         note: str = "",
@@ -350,7 +350,8 @@ class Transport:
         exchange.time_to_headers = time.perf_counter() - start
         exchange.status, exchange.reason = response.status_code, response.reason or ""
         exchange.response_headers = _redacted_response_headers(response)
-        return HttpResponse(response, exchange, start, secrets_in(prepared.url or url, prepared.headers))
+        form = data if isinstance(data, list) else []
+        return HttpResponse(response, exchange, start, secrets_in(prepared.url or url, prepared.headers, form))
 
     def close(self) -> None:
         """Close pooled connections and remove joined CA bundles."""
