@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from regkit.errors import TransportError
+import regkit
+from regkit.errors import AccessDenied, TransportError
+from regkit.http.credentials import NULL_USER
 from regkit.http.transport import Transport
+from regkit.lab import Lab
+from regkit.lab.dialectlab import DialectLab
 
-from .helpers import Canned, serving
+from .helpers import Canned, cli, serving
 
 
 class Drip(Canned):
@@ -99,3 +110,161 @@ def test_the_deadline_leaves_the_connection_pool_working(registry):
         response.close()
     finally:
         transport.close()
+
+
+# -- identity tokens, denials and token lifetimes against the lab's dialects -------------------------------
+
+PRIVATE = "private/busybox:latest"
+
+
+@pytest.fixture(scope="module")
+def dialects(tmp_path_factory: pytest.TempPathFactory, registry) -> Iterator[dict[str, DialectLab]]:
+    """The dialect labs these tests use, in front of the session's registry."""
+    with ExitStack() as stack:
+        yield {
+            name: stack.enter_context(Lab(tmp_path_factory.mktemp(f"client-{name}"), dialect=name, registry=registry))
+            for name in ("acr", "ghcr", "gar", "ecr")
+        }
+
+
+def docker_config(home: Path, monkeypatch: pytest.MonkeyPatch, doc: dict[str, Any]) -> Path:
+    """Write ``doc`` as ``$DOCKER_CONFIG/config.json`` in ``home`` and point HOME and DOCKER_CONFIG at it."""
+    folder = home / ".docker"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(doc))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("DOCKER_CONFIG", str(folder))
+    return folder
+
+
+def identity_entry(user: str, token: str) -> dict[str, str]:
+    """What ``az acr login`` leaves in ``auths``: the user with an empty password, and the identity token."""
+    return {"auth": base64.b64encode(f"{user}:".encode()).decode(), "identitytoken": token}
+
+
+def token_requests(client: regkit.Client, realm: str) -> list[Any]:
+    """The client's requests to the token service."""
+    return [e for e in client.transcript if e.url.split("?")[0] == realm]
+
+
+def test_identity_token_in_config_json_pulls_from_acr(dialects, tmp_path, monkeypatch):
+    lab = dialects["acr"]
+    docker_config(
+        tmp_path / "home", monkeypatch, {"auths": {lab.registry: identity_entry(NULL_USER, lab.identity_token)}}
+    )
+    with regkit.Client(insecure=True) as client:
+        result = regkit.pull(f"{lab.registry}/{PRIVATE}", tmp_path / "o.tar", client=client, cache=False)
+        asked = token_requests(client, lab.realm)
+        shown = "\n".join(
+            [str(client.transcript), client.transcript.to_jsonl(), json.dumps(client.transcript.to_har())]
+        )
+        shown += "\n".join(e.to_curl() for e in client.transcript) + repr(
+            client.credentials_for(regkit.resolve(f"{lab.registry}/x"))
+        )
+    assert result.image.path.stat().st_size > 1_000_000
+    assert asked and {(e.method, e.status) for e in asked} == {("POST", 200)}
+    assert not any(k.lower() == "authorization" for e in asked for k, _ in e.request_headers)
+    assert all(e.credentials_to == lab.registry for e in asked)
+    assert lab.identity_token not in shown, shown[shown.find(lab.identity_token) - 300 :][:400]
+    assert "identity_token='<redacted:" in shown
+
+
+def test_identity_token_from_a_credential_helper_pulls_from_acr(dialects, tmp_path, monkeypatch):
+    lab = dialects["acr"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-labacr"
+    answer = json.dumps({"ServerURL": lab.registry, "Username": "<token>", "Secret": lab.identity_token})
+    helper.write_text(f"#!/bin/sh\ncat >/dev/null\nprintf '%s' '{answer}'\n")
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    folder = docker_config(tmp_path / "home", monkeypatch, {"credHelpers": {lab.registry: "labacr"}})
+    done = cli(
+        "pull",
+        f"{lab.registry}/{PRIVATE}",
+        "-o",
+        "o.tar",
+        "--insecure-registry",
+        "--no-cache",
+        cwd=tmp_path,
+        env={"DOCKER_CONFIG": str(folder), "PATH": os.environ["PATH"]},
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "o.tar").stat().st_size > 1_000_000
+    assert lab.identity_token not in done.stdout + done.stderr
+    posts = [line for line in lab.access_log.read_text().splitlines() if " POST /oauth2/token " in line]
+    assert posts and all(" 200 " in line for line in posts), posts
+
+
+def test_a_realm_that_takes_no_post_gets_the_identity_token_as_basic_get(dialects, tmp_path, monkeypatch):
+    # Artifact Registry's /v2/token answers POST with 405: as containerd does, GET with Basic follows.
+    lab = dialects["gar"]
+    docker_config(tmp_path / "home", monkeypatch, {"auths": {lab.registry: identity_entry(lab.username, lab.password)}})
+    with regkit.Client(insecure=True) as client:
+        token = regkit.get_token(f"{lab.registry}/{PRIVATE}", client=client)
+        asked = token_requests(client, lab.realm)
+    assert [(e.method, e.status) for e in asked] == [("POST", 405), ("GET", 200)]
+    assert "trying GET" in asked[0].note and "Basic password" in asked[1].note
+    assert [e.method for e in token.exchanges[1:]] == ["POST", "GET"]
+
+
+def test_a_wrong_identity_token_is_refused_as_sent(dialects, tmp_path, monkeypatch):
+    lab = dialects["acr"]
+    entry = identity_entry(NULL_USER, lab.expired_password())
+    docker_config(tmp_path / "home", monkeypatch, {"auths": {lab.registry: entry}})
+    with regkit.Client(insecure=True) as client, pytest.raises(AccessDenied) as denied:
+        regkit.get_token(f"{lab.registry}/{PRIVATE}", client=client)
+    assert denied.value.credentials_sent is True
+    assert "the identity token for" in denied.value.message and "was refused" in denied.value.message
+    assert entry["identitytoken"] not in str(denied.value) + repr(denied.value.exchange)
+
+
+@pytest.mark.parametrize(
+    "name,words",
+    [
+        ("ghcr", "requested access to the resource is denied"),
+        ("gar", 'Permission "artifactregistry.repositories.downloadArtifacts" denied on resource'),
+        ("ecr", "wants a username and password (HTTP Basic)"),
+    ],
+)
+def test_anonymous_denial_says_nothing_was_sent_and_how_to_log_in(dialects, tmp_path, monkeypatch, name, words):
+    lab = dialects[name]
+    docker_config(tmp_path / "home", monkeypatch, {})
+    with regkit.Client(insecure=True) as client, pytest.raises(AccessDenied) as denied:
+        regkit.pull(f"{lab.registry}/{PRIVATE}", tmp_path / "o.tar", client=client, cache=False)
+    error = denied.value
+    assert error.credentials_sent is False
+    assert words in error.message and "no credentials were sent" in error.message, error.message
+    assert "refused" not in error.message.replace("refuses", "")
+    assert f"docker login {lab.registry}" in (error.hint or "") and "auth=(user, password)" in (error.hint or "")
+    done = cli(
+        "pull",
+        f"{lab.registry}/{PRIVATE}",
+        "-o",
+        "o.tar",
+        "--insecure-registry",
+        cwd=tmp_path,
+        env={"DOCKER_CONFIG": str(tmp_path / "home" / ".docker")},
+    )
+    assert done.returncode == 1
+    assert "-u USER --password-stdin" in done.stderr and f"docker login {lab.registry}" in done.stderr, done.stderr
+    assert "credential helper" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_refused_credentials_are_said_to_be_refused(dialects, tmp_path):
+    lab = dialects["ghcr"]
+    auth = regkit.Credentials(lab.username, "not-the-password")
+    with regkit.Client(insecure=True, auth=auth, docker_config=False) as client, pytest.raises(AccessDenied) as denied:
+        regkit.get_token(f"{lab.registry}/{PRIVATE}", client=client)
+    assert denied.value.credentials_sent is True
+    assert f"the password of {lab.username!r} for {lab.registry} was refused" in denied.value.message
+
+
+def test_a_token_without_expires_in_lives_60_s_and_says_so(dialects):
+    lab = dialects["ghcr"]
+    with regkit.Client(insecure=True, auth=lab.credentials, docker_config=False) as client:
+        token = regkit.get_token(f"{lab.registry}/{PRIVATE}", client=client)
+    assert token.expires_in == 60 and token.expires_assumed
+    assert "expires_in=60 (assumed: the answer had no expires_in)" in repr(token)
+    assert "assumed" in token._repr_html_()
+    assert 55 < (token.seconds_left() or 0) <= 60
