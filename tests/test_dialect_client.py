@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -20,6 +20,7 @@ from regkit.http.credentials import NULL_USER
 from regkit.http.transport import Transport
 from regkit.lab import Lab
 from regkit.lab.dialectlab import DialectLab
+from regkit.oci.manifest import Descriptor
 
 from .helpers import Canned, cli, serving
 
@@ -268,3 +269,79 @@ def test_a_token_without_expires_in_lives_60_s_and_says_so(dialects):
     assert "expires_in=60 (assumed: the answer had no expires_in)" in repr(token)
     assert "assumed" in token._repr_html_()
     assert 55 < (token.seconds_left() or 0) <= 60
+
+
+# -- signed URLs that expire, and what storage hosts refuse ------------------------------------------------
+
+BLOB_BODY = b"a blob behind an expiring signed URL"
+BLOB = regkit.Digest.of(BLOB_BODY)
+EXPIRED_XML = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+
+
+class Expiring(Canned):
+    """A registry whose first signed URL for a blob has expired by the time it is used, and its storage.
+
+    A hand-written server on purpose: the lab's storage signs for 20 minutes, and no real server can
+    be made to hand out a URL that expires between the redirect and the GET. Like Quay, the 302
+    carries Docker-Content-Digest and its Location is relative (same host, as Artifact Registry's);
+    like S3, the storage refuses HEAD on a GET-signed URL, answers without Docker-Content-Digest,
+    and an expired URL with 403 AccessDenied. ``/v2/stale/`` hands out expired URLs only.
+    """
+
+    asked: ClassVar[dict[str, int]] = {}
+    seen: ClassVar[list[tuple[str, str, bool]]] = []
+
+    def do_GET(self) -> None:
+        path, _, query = self.path.partition("?")
+        Expiring.seen.append((self.command, path, "Authorization" in self.headers))
+        if "/manifests/" in path:
+            self.answer(200, b"{}", {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        elif path.endswith(f"/blobs/{BLOB}"):
+            count = Expiring.asked[path] = Expiring.asked.get(path, 0) + 1
+            fresh = count > 1 and not path.startswith("/v2/stale/")
+            location = f"/storage/data?X-Amz-Expires=600&X-Amz-Signature={'fresh' if fresh else 'stale'}sig{count}"
+            self.answer(302, b"", {"Location": location, "Docker-Content-Digest": str(BLOB)})
+        elif path == "/storage/data" and self.command == "HEAD":
+            self.answer(403, b"", {"Content-Type": "application/xml"})
+        elif path == "/storage/data" and "fresh" in query:
+            self.answer(200, BLOB_BODY, {"Content-Type": "application/octet-stream"})
+        elif path == "/storage/data":
+            self.answer(403, EXPIRED_XML, {"Content-Type": "application/xml"})
+        else:
+            self.answer(404, b"{}")
+
+
+@pytest.fixture
+def expiring() -> Iterator[str]:
+    Expiring.asked.clear()
+    Expiring.seen.clear()
+    with serving(Expiring) as host:
+        yield host
+
+
+def test_an_expired_signed_url_gets_the_registry_asked_once_more(expiring, tmp_path):
+    descriptor = Descriptor("application/octet-stream", BLOB, len(BLOB_BODY))
+    with regkit.Client(insecure=True, docker_config=False) as client:
+        blob = regkit.fetch_blob(f"{expiring}/app/x:1", descriptor, tmp_path / "blobs", client=client)
+        exchanges = list(client.transcript)
+    assert blob.path.read_bytes() == BLOB_BODY
+    asked = [e for e in exchanges if e.url.endswith(f"/blobs/{BLOB}")]
+    storage = [e for e in exchanges if "/storage/" in e.url]
+    assert [e.status for e in asked] == [302, 302] and [e.status for e in storage] == [403, 200]
+    assert "asking the registry again" in storage[0].note
+    assert "AccessDenied" in (storage[0].body_preview or "")
+    # The storage hop is a GET (the storage refuses HEAD), without Authorization, relative to the registry host.
+    assert [m for m, p, _ in Expiring.seen if p == "/storage/data"] == ["GET", "GET"]
+    assert not any(auth for _, p, auth in Expiring.seen if p == "/storage/data")
+
+
+def test_a_storage_that_keeps_refusing_is_asked_twice_and_named(expiring, tmp_path):
+    descriptor = Descriptor("application/octet-stream", BLOB, len(BLOB_BODY))
+    with regkit.Client(insecure=True, docker_config=False) as client, pytest.raises(regkit.AuthError) as refused:
+        regkit.fetch_blob(f"{expiring}/stale/x:1", descriptor, tmp_path / "blobs", client=client)
+    assert not isinstance(refused.value, AccessDenied)  # not the registry's refusal: no login advice
+    assert Expiring.asked == {f"/v2/stale/x/blobs/{BLOB}": 2}
+    assert "AccessDenied: Request has expired" in refused.value.message
+    assert f"the storage host {expiring} refused the signed URL" in (refused.value.hint or "")
+    assert "stalesig" not in str(refused.value)
+    assert not (tmp_path / "blobs" / "sha256" / BLOB.hex).exists()
