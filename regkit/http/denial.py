@@ -9,14 +9,16 @@ look for a wrong password.
 from __future__ import annotations
 
 from ..errors import AccessDenied
+from ..oci.reference import DOCKER_HUB_REGISTRY
 from .exchange import Exchange
 
 
 def login_hint(registry: str) -> str:
     """How to give credentials for ``registry``, in Python, on the command line and through Docker's config."""
+    login = "docker login" if registry == DOCKER_HUB_REGISTRY else f"docker login {registry}"
     return (
         f"log in: auth=(user, password) in Python, -u USER --password-stdin on the command line, or "
-        f"`docker login {registry}` (or a credential helper in ~/.docker/config.json), which regkit reads"
+        f"`{login}` (or a credential helper in ~/.docker/config.json), which regkit reads"
     )
 
 
