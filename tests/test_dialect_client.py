@@ -216,7 +216,7 @@ def test_a_wrong_identity_token_is_refused_as_sent(dialects, tmp_path, monkeypat
     with regkit.Client(insecure=True) as client, pytest.raises(AccessDenied) as denied:
         regkit.get_token(f"{lab.registry}/{PRIVATE}", client=client)
     assert denied.value.credentials_sent is True
-    assert "the identity token for" in denied.value.message and "was refused" in denied.value.message
+    assert f"{lab.registry} refused the identity token" in denied.value.message
     assert entry["identitytoken"] not in str(denied.value) + repr(denied.value.exchange)
 
 
@@ -258,7 +258,7 @@ def test_refused_credentials_are_said_to_be_refused(dialects, tmp_path):
     with regkit.Client(insecure=True, auth=auth, docker_config=False) as client, pytest.raises(AccessDenied) as denied:
         regkit.get_token(f"{lab.registry}/{PRIVATE}", client=client)
     assert denied.value.credentials_sent is True
-    assert f"the password of {lab.username!r} for {lab.registry} was refused" in denied.value.message
+    assert f"{lab.registry} refused the password of {lab.username!r}" in denied.value.message
 
 
 def test_a_token_without_expires_in_lives_60_s_and_says_so(dialects):
