@@ -35,7 +35,7 @@ class Drip(Canned):
     def do_GET(self) -> None:
         first, line = (
             (b"", b"HTTP/1.1 100 Continue\r\n\r\n")
-            if self.path.startswith("/continue")
+            if "/continue" in self.path
             else (b"HTTP/1.1 200 OK\r\n", b"X-Drip: 1\r\n")
         )
         self.close_connection = True
@@ -84,6 +84,19 @@ def test_headers_that_never_finish_are_cut_off_at_the_budget(path):
     assert error.exchange is not None and error.exchange.error == error.message
     assert "timeout" in (error.hint or "")
     assert 1.9 < took < 5, took
+
+
+def test_the_command_line_cuts_off_a_server_dripping_100_continue(tmp_path):
+    # The case: `regkit pull` waited forever; now connect (10 s default) + --timeout 1.
+    with serving(Drip) as host:
+        start = time.monotonic()
+        done = cli(
+            "pull", f"{host}/continue/app:1", "-o", "o.tar", "--insecure-registry", "--timeout", "1", cwd=tmp_path
+        )
+        took = time.monotonic() - start
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"{host} sent no complete response headers within 11 s" in done.stderr, done.stderr
+    assert took < 20
 
 
 def test_interim_responses_within_the_budget_are_fine():
