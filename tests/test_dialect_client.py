@@ -49,6 +49,9 @@ class Drip(Canned):
         except OSError:
             pass  # the client cut it off: the point of the test
 
+    def do_CONNECT(self) -> None:
+        self.do_GET()
+
 
 def _timed_send(url: str, timeout: tuple[float, float]) -> tuple[BaseException | None, float]:
     """Send ``url`` on a thread (old code would wait forever); the error and the seconds it took."""
@@ -83,6 +86,18 @@ def test_headers_that_never_finish_are_cut_off_at_the_budget(path):
         assert "interim 1xx" in error.message
     assert error.exchange is not None and error.exchange.error == error.message
     assert "timeout" in (error.hint or "")
+    assert 1.9 < took < 5, took
+
+
+def test_a_proxy_dripping_its_answer_to_connect_is_cut_off(monkeypatch):
+    with serving(Drip) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "https_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://{proxy}")
+        error, took = _timed_send("https://registry.example.invalid/v2/", (1.0, 1.0))
+    assert isinstance(error, TransportError) and error.kind == "header-timeout", error
+    assert "did not finish its answer to CONNECT) within 2 s" in error.message, error.message
+    assert error.exchange is not None and error.exchange.proxy == f"http://{proxy}"
     assert 1.9 < took < 5, took
 
 
