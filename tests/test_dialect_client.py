@@ -193,6 +193,11 @@ def test_identity_token_in_config_json_pulls_from_acr(dialects, tmp_path, monkey
     assert result.image.path.stat().st_size > 1_000_000
     assert asked and {(e.method, e.status) for e in asked} == {("POST", 200)}
     assert not any(k.lower() == "authorization" for e in asked for k, _ in e.request_headers)
+    form = dict(asked[0].request_form)
+    assert form["grant_type"] == "refresh_token" and form["client_id"] == "regkit"
+    assert form["service"] == lab.service and form["scope"] == "repository:private/busybox:pull"
+    assert form["refresh_token"].startswith("<redacted:")
+    assert '--data-urlencode "refresh_token=${REFRESH_TOKEN}"' in asked[0].to_curl()
     assert all(e.credentials_to == lab.registry for e in asked)
     assert lab.identity_token not in shown, shown[shown.find(lab.identity_token) - 300 :][:400]
     assert "identity_token='<redacted:" in shown
