@@ -479,3 +479,31 @@ def test_lab_up_dialect_json_status_and_down(tmp_path):
         down = cli("lab", "--dir", str(state), "down", cwd=tmp_path)
     assert down.returncode == 0
     assert not any(Lab(state).running().values())
+
+
+# -- scope grammar ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["ghcr", "gar"])
+def test_strict_token_services_refuse_a_request_with_an_unknown_extra_scope(labs, name):
+    # containerd#9648: a namespacing mirror makes containerd ask for an extra scope; GHCR and GAR refuse it all.
+    lab = labs[name]
+    good = "repository:library/busybox:pull"
+    params = {"service": lab.service, "scope": [good, "repository:docker.io/library/busybox:pull"]}
+    refused = raw().get(lab.realm, params=params, auth=lab.credentials)
+    assert refused.status_code == 403 and refused.json()["errors"][0]["code"] == "DENIED"
+    assert raw().get(lab.realm, params={**params, "scope": good}, auth=lab.credentials).status_code == 200
+
+
+def test_quay_refuses_unknown_actions_and_harbor_names_without_a_project(labs):
+    quay, harbor = labs["quay"], labs["harbor"]
+    delete = {"service": quay.service, "scope": "repository:library/busybox:pull,delete"}
+    assert raw().get(quay.realm, params=delete, auth=quay.credentials).status_code == 400
+    bare = {"service": harbor.service, "scope": "repository:busybox:pull"}
+    assert raw().get(harbor.realm, params=bare, auth=harbor.credentials).status_code == 401
+
+
+def test_a_get_only_token_service_answers_post_with_405(labs):
+    lab = labs["ghcr"]
+    answer = raw().post(lab.realm, data={"grant_type": "refresh_token", "service": lab.service, "refresh_token": "x"})
+    assert (answer.status_code, answer.headers["Allow"]) == (405, "GET")

@@ -180,6 +180,9 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
                 self._acr_post_token(self._form())
             elif d.name == "acr" and url.path == "/oauth2/exchange":
                 self._acr_exchange(self._form())
+            elif d.scheme == "Bearer" and url.path == d.realm_path:
+                # A token service that speaks only GET, as distribution's token spec describes it.
+                self._error(405, "UNSUPPORTED", "the token service answers GET only", {"Allow": "GET"})
             else:
                 self._error(405 if url.path.startswith("/v2/") else 404, "UNSUPPORTED", "the lab serves pulls only")
 
@@ -400,6 +403,9 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
                 name, _, actions = rest.rpartition(":")
                 if kind != "repository" or not name:
                     continue
+                if (refusal := self._scope_refused(name, actions)) is not None:
+                    self._error(*refusal)
+                    return
                 if user is None and name.split("/", 1)[0] in config.private:
                     if d.deny_at_token:
                         # GHCR and Artifact Registry refuse at the token service instead of trimming the scope.
@@ -415,6 +421,22 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
             if d.issued_at:
                 doc["issued_at"] = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
             self._json(200, doc)
+
+        def _scope_refused(self, name: str, actions: str) -> tuple[int, str, str] | None:
+            """Status, code and message when the dialect refuses a whole token request for one scope."""
+            if (
+                d.scope_rule == "strict"
+                and session.get(f"{config.registry}/v2/{name}/tags/list", timeout=30).status_code == 404
+            ):
+                # GHCR and Artifact Registry refuse an unknown (or extra) repository scope outright (containerd#9648).
+                return d.deny_status, "DENIED", d.deny_at_token.format(repository=name)
+            if d.scope_rule == "actions" and not set(actions.split(",")) <= {"pull", "push", "*"}:
+                # Quay's scope grammar is strict: an action such as delete fails the request (message: the lab's).
+                return 400, "UNSUPPORTED", f"invalid action in scope repository:{name}:{actions}"
+            if d.scope_rule == "namespace" and "/" not in name:
+                # Harbor needs a project in every repository name (harbor#11852; message: Harbor's usual words).
+                return 401, "UNAUTHORIZED", f"unauthorized to access repository: {name}, action: pull"
+            return None
 
         def _acr_post_token(self, form: dict[str, str]) -> None:
             """ACR's OAuth2 form: grant_type=refresh_token (the identity token) or password."""

@@ -239,20 +239,19 @@ class DialectLab(Service):
     def describe(self) -> str:
         """What runs where: printed by ``regkit lab up --dialect`` and ``regkit lab status``."""
         state = ", ".join(f"{name} {'pid ' + str(pid) if pid else 'stopped'}" for name, pid in self.running().items())
-        return "\n".join(
-            [
-                f"regkit lab, {self.dialect} dialect, in {self.state_dir}: {state}",
-                f"  {self.spec.about}",
-                f"  registry   http://{self.registry}",
-                f"  realm      {self.realm}  service {self.service}",
-                f"  storage    http://{self.storage_host}",
-                f"  login      {self.username} / {self.password}",
-                "Try:",
-                f"  regkit pull {self.images[0]} --insecure-registry" if self.spec.anonymous else "",
-                f"  echo '{self.password}' | regkit pull {self.private[0]} --insecure-registry "
-                f"-u '{self.username}' --password-stdin",
-            ]
-        )
+        lines = [
+            f"regkit lab, {self.dialect} dialect, in {self.state_dir}: {state}",
+            f"  {self.spec.about}",
+            f"  registry   http://{self.registry}",
+            f"  realm      {self.realm}  service {self.service}",
+            f"  storage    http://{self.storage_host}",
+            f"  login      {self.username} / {self.password}",
+            "Try:",
+            f"  regkit pull {self.images[0]} --insecure-registry" if self.spec.anonymous else "",
+            f"  echo '{self.password}' | regkit pull {self.private[0]} --insecure-registry "
+            f"-u '{self.username}' --password-stdin",
+        ]
+        return "\n".join(line for line in lines if line)
 
     # -- processes ---------------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ class Dialect:
     security_token: bool = False  # ECR's presigned URLs carry X-Amz-Security-Token
     url_ttl: int = 1200  # distribution's storage drivers presign for 20 min
     paging: str = "link"  # link | orderby (ACR) | ecr (opaque cursors, n <= 1000)
+    scope_rule: str = ""  # strict: unknown repositories fail the request; actions (Quay); namespace (Harbor)
     tokenless_public: bool = False  # Quay serves public repositories to requests without a token
     tag_extras: bool = False  # Artifact Registry adds Google fields to tags/list
 
@@ -71,6 +72,7 @@ DIALECTS: dict[str, Dialect] = {
             "GHCR: /token answers {token} only, 403 DENIED at the token service, 307 to an Azure-SAS-like host",
             "registry-dialects.md (GHCR rows; stargz-snapshotter#167)",
             deny_at_token="requested access to the resource is denied",
+            scope_rule="strict",
             redirect="azure",
         ),
         Dialect(
@@ -79,6 +81,7 @@ DIALECTS: dict[str, Dialect] = {
             "registry-dialects.md (Quay rows; regclient#272, #274)",
             realm_path="/v2/auth",
             root_body="true",
+            scope_rule="actions",
             tokenless_public=True,
             user=QUAY_ROBOT,
             redirect_status=302,
@@ -107,6 +110,7 @@ DIALECTS: dict[str, Dialect] = {
             service="us-docker.pkg.dev",
             quote_service=False,
             root_service=False,
+            scope_rule="strict",
             deny_at_token=(
                 'Permission "artifactregistry.repositories.downloadArtifacts" denied on resource '
                 '"projects/regkit-lab/locations/us/repositories/{repository}" (or it may not exist)'
@@ -138,6 +142,7 @@ DIALECTS: dict[str, Dialect] = {
             "registry-dialects.md (Harbor rows; harbor#11852)",
             realm_path="/service/token",
             service="harbor-registry",
+            scope_rule="namespace",
             token_fields=("token",),
             expires_in=1800,
             issued_at=True,
