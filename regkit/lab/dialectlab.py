@@ -212,8 +212,11 @@ class DialectLab(Service):
         return self.state_dir / "nginx" / "access.log"
 
     def storage_requests(self) -> list[str]:
-        """Access-log lines of requests that reached the storage host."""
+        """Access-log lines of requests that reached the storage (Artifact Registry's: downloads on its own host)."""
         lines = self.access_log.read_text().splitlines() if self.access_log.exists() else []
+        if self.spec.redirect == "relative":
+            # nginx logs the URI after the front's X-Accel-Redirect: a download is served from /_blobs/.
+            return [line for line in lines if line.startswith(f"{self.settings.front} ") and " /_blobs/" in line]
         return [line for line in lines if line.startswith(f"{self.settings.storage} ")]
 
     def summary(self) -> dict[str, Any]:
