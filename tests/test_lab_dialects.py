@@ -511,3 +511,22 @@ def test_the_hub_lab_has_the_same_properties(open_lab):
     assert f"{open_lab.front_host}/{PRIVATE}" in doc["private"] and set(doc["private"]) < set(doc["images"])
     assert (doc["username"], doc["password"]) == open_lab.credentials
     assert Lab(open_lab.state_dir).summary() == doc  # read back from lab.json
+
+
+def test_a_kernels_dialect_lab_goes_with_its_watchdog():
+    lab = Lab.for_kernel(dialect="quay")
+    try:
+        assert isinstance(lab, DialectLab) and all(lab.running().values())
+        assert Lab.for_kernel(dialect="quay") is lab
+        answer = raw().get(f"http://{lab.registry}/v2/")
+        assert (answer.status_code, answer.text) == (401, "true")
+    finally:
+        lab.down()
+    assert not lab.state_dir.exists()
+
+
+def test_hub_options_and_unknown_dialects_are_refused(tmp_path):
+    with pytest.raises(regkit.errors.LabError, match="takes no pull_through"):
+        Lab(tmp_path, dialect="ecr", pull_through=True)
+    with pytest.raises(regkit.errors.LabError, match="unknown"):
+        Lab(tmp_path, dialect="artifactory")

@@ -34,6 +34,7 @@ from . import dialectcreds as creds
 from .busybox import busybox_binary
 from .dialects import DIALECTS, Dialect
 from .images import sample_images
+from .kernel import end_kernel_lab
 from .nginx import NGINX, DialectPorts, dialect_config, nginx_process, write_config
 from .process import ManagedProcess, Service, pick_port, require_binary
 from .registry import RegistryServer
@@ -385,8 +386,13 @@ class DialectLab(Service):
         for name in ("nginx", "service"):
             self._processes()[name].stop()
 
-    def down(self) -> None:
-        """Stop this lab's processes by PID (a shared registry stays); the state directory stays for inspection."""
+    def stop_servers(self) -> None:
+        """Stop this lab's servers by PID (a shared registry stays), and nothing else."""
         self._stop_front()
         if self._owns_registry():
             self._processes()["registry"].stop()
+
+    def down(self) -> None:
+        """Stop the servers; the state directory stays for inspection, except a kernel's lab's (as ``Lab.down``)."""
+        self.stop_servers()
+        end_kernel_lab(self.state_dir)

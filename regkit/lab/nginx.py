@@ -10,6 +10,7 @@ from pathlib import Path
 from ..diagnosis.proxyconfig import ProxyUpstreams, nginx_config
 from .dialects import Dialect
 from .process import ManagedProcess, tcp_probe
+from .signedurls import S3_ONE_AUTH_MESSAGE
 
 NGINX = Path("/usr/sbin/nginx")
 
@@ -17,8 +18,7 @@ NGINX = Path("/usr/sbin/nginx")
 # the header's value back, which is why regkit scrubs what it sent out of every error body.
 S3_ONE_AUTH = (
     '<?xml version="1.0" encoding="UTF-8"?>\\n<Error><Code>InvalidArgument</Code>'
-    "<Message>Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query "
-    "string parameter or the Authorization header should be specified</Message>"
+    f"<Message>{S3_ONE_AUTH_MESSAGE}</Message>"
     "<ArgumentName>Authorization</ArgumentName><ArgumentValue>$http_authorization</ArgumentValue></Error>\\n"
 )
 
