@@ -88,7 +88,7 @@ def token_access(config: FrontConfig, token: str) -> list[dict[str, Any]] | None
     """The access claim of a token this front issued and that has not expired; None otherwise."""
     body, _, mac = token.rpartition(".")
     expected = _b64url(hmac.new(config.secret.encode(), body.encode(), hashlib.sha256).digest())
-    if not body or not hmac.compare_digest(mac, expected):
+    if not body or not creds.same(mac, expected):
         return None
     claims = json.loads(base64.urlsafe_b64decode(body.split(".")[1] + "=="))
     return list(claims["access"]) if claims["exp"] > time.time() else None
@@ -115,11 +115,11 @@ def check_login(config: FrontConfig, user: str, password: str) -> str:
         if user == GAR_TOKEN_USER:
             return creds.check("gar", config.secret, password)
         keys = {GAR_KEY_USER: config.json_key, "_json_key_base64": base64.b64encode(config.json_key.encode()).decode()}
-        good = user in keys and hmac.compare_digest(password.encode(), keys[user].encode())
+        good = user in keys and creds.same(password, keys[user])
         return creds.VALID if good else creds.INVALID
     if d.name == "acr":
         return creds.check("acr", config.secret, password) if user == ACR_NULL_USER else creds.INVALID
-    good = user == d.user and hmac.compare_digest(password.encode(), config.password.encode())
+    good = user == d.user and creds.same(password, config.password)
     return creds.VALID if good else creds.INVALID
 
 
@@ -290,7 +290,7 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
             else:
                 base = f"http://{config.storage}"
                 location = signed_location(
-                    d.redirect, base, hex_digest, config.secret, d.url_ttl, security_token=d.security_token
+                    d.redirect, base, hex_digest, config.secret, d.url_ttl, extras=d.signed_extras
                 )
             headers = {"Location": location, "Docker-Distribution-API-Version": "registry/2.0"}
             if d.digest_on_redirect:
@@ -362,9 +362,9 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
             try:
                 raw = base64.urlsafe_b64decode(last + "=" * (-len(last) % 4))
                 index = int(json.loads(raw[:-16])[0])
-            except (ValueError, IndexError, TypeError):
+            except (ValueError, IndexError, KeyError, TypeError):
                 return None
-            return index + 1 if hmac.compare_digest(self._cursor(index), last) else None
+            return index + 1 if creds.same(last, self._cursor(index)) else None
 
         def _next_page(self, name: str, tags: list[str], index: int, n: int) -> str:
             if d.paging == "ecr":

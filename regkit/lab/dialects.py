@@ -47,7 +47,7 @@ class Dialect:
     redirect_status: int = 307
     redirect: str = "s3"  # s3 | azure | gcs | relative
     digest_on_redirect: bool = False  # Quay's 302 carries Docker-Content-Digest
-    security_token: bool = False  # ECR's presigned URLs carry X-Amz-Security-Token
+    signed_extras: tuple[str, ...] = ()  # query keys beside the storage's own (see signedurls.signed_location)
     url_ttl: int = 1200  # distribution's storage drivers presign for 20 min
     paging: str = "link"  # link | orderby (ACR) | ecr (opaque cursors, n <= 1000)
     scope_rule: str = ""  # strict: unknown repositories fail the request; actions (Quay); namespace (Harbor)
@@ -74,6 +74,7 @@ DIALECTS: dict[str, Dialect] = {
             deny_at_token="requested access to the resource is denied",
             scope_rule="strict",
             redirect="azure",
+            signed_extras=("spr",),
         ),
         Dialect(
             "quay",
@@ -86,6 +87,7 @@ DIALECTS: dict[str, Dialect] = {
             user=QUAY_ROBOT,
             redirect_status=302,
             digest_on_redirect=True,
+            signed_extras=("akamai_signature",),
             url_ttl=600,
         ),
         Dialect(
@@ -98,7 +100,7 @@ DIALECTS: dict[str, Dialect] = {
             anonymous=False,
             user=ECR_USER,
             password_ttl=12 * 3600,
-            security_token=True,
+            signed_extras=("X-Amz-Security-Token",),
             paging="ecr",
         ),
         Dialect(
