@@ -272,7 +272,8 @@ def test_ecr_expired_password_is_denied_with_ecrs_words(labs, tmp_path):
 def test_gar_access_token_expires_and_json_key_logs_in(labs):
     lab = labs["gar"]
     params = {"service": lab.service, "scope": "repository:private/busybox:pull"}
-    assert raw().get(lab.realm, params=params, auth=("oauth2accesstoken", lab.expired_password())).status_code == 401
+    expired = raw().get(lab.realm, params=params, auth=("oauth2accesstoken", lab.expired_password()))
+    assert expired.status_code == 401 and "expired" in expired.json()["errors"][0]["message"]
     assert raw().get(lab.realm, params=params, auth=(GAR_KEY_USER, lab.json_key)).status_code == 200
     assert raw().get(lab.realm, params=params, auth=(GAR_KEY_USER, lab.json_key + " ")).status_code == 401
 

@@ -153,9 +153,9 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
             body = errors_body(code, message, detail)
             self._send(status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
 
-        def _accel(self, target: str, headers: dict[str, str] | None = None) -> None:
+        def _accel(self, target: str) -> None:
             """Let nginx serve ``target`` (an internal location) for this request."""
-            self._send(200, b"", {"X-Accel-Redirect": target, **(headers or {})})
+            self._send(200, b"", {"X-Accel-Redirect": target})
 
         def _form(self) -> dict[str, str]:
             length = int(self.headers.get("Content-Length") or 0)
@@ -387,8 +387,13 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
                 return
             user = None
             if login is not None:
-                if check_login(config, *login) != creds.VALID:
-                    self._error(401, "UNAUTHORIZED", "invalid username or password")
+                verdict = check_login(config, *login)
+                if verdict != creds.VALID:
+                    # Wording: the lab's; an expired access token says so, for diagnosis to name it.
+                    expired = verdict == creds.EXPIRED
+                    self._error(
+                        401, "UNAUTHORIZED", "the token has expired" if expired else "invalid username or password"
+                    )
                     return
                 user = login[0]
             self._grant(user, query.get("scope", []))
