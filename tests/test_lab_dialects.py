@@ -536,3 +536,16 @@ def test_hub_options_and_unknown_dialects_are_refused(tmp_path):
         Lab(tmp_path, dialect="ecr", pull_through=True)
     with pytest.raises(regkit.errors.LabError, match="unknown"):
         Lab(tmp_path, dialect="artifactory")
+
+
+@pytest.mark.parametrize("name", ["ecr", "ghcr", "gitlab", "gar"])
+def test_the_lab_can_hand_out_expired_signed_urls(labs, name):
+    lab = labs[name]
+    lab.expire_signed_urls(1)
+    try:
+        stale, fresh = blob_location(lab), blob_location(lab)
+    finally:
+        lab.expire_signed_urls(0)
+    base = "" if stale.startswith("http") else f"http://{lab.registry}"
+    assert raw().get(base + stale).status_code == 403
+    assert raw().get(base + fresh).status_code == 200

@@ -41,6 +41,7 @@ from .registry import RegistryServer
 from .upload import push_image
 
 SETTINGS_FILE = "dialect.json"
+STALE_URLS = "stale-urls"  # in the service directory: how many redirects are still to be expired ones
 PRIVATE_NAMESPACE = "private"
 START_TRIES = 5
 # What each storage adds to a blob it serves (never Docker-Content-Digest: that is the registry's header).
@@ -202,6 +203,19 @@ class DialectLab(Service):
         if not self.spec.password_ttl:
             raise LabError(f"{self.dialect} passwords do not expire", hint="use the ecr, gar or acr dialect")
         return creds.mint(self.dialect, self.settings.secret, time.time() - 60)
+
+    def expire_signed_urls(self, count: int = 1) -> None:
+        """The next ``count`` blob redirects hand out URLs that expired a minute ago (0: none from now on).
+
+        The storage then refuses them as it refuses any expired URL (S3 ``403 AccessDenied Request has
+        expired``, Azure ``403 AuthenticationFailed``, Artifact Registry ``403 DENIED``).
+        """
+        if count < 0:
+            raise LabError("the count of expired URLs must not be negative")
+        path = self.state_dir / "service" / STALE_URLS
+        partial = path.with_suffix(".partial")
+        partial.write_text(str(count))
+        partial.replace(path)
 
     def _only(self, dialect: str, what: str) -> None:
         if self.dialect != dialect:
@@ -365,6 +379,7 @@ class DialectLab(Service):
                     "auth": self.auth_host,
                     "registry": registry.url,
                     "private": [PRIVATE_NAMESPACE],
+                    "stale_urls": str(service_dir / STALE_URLS),
                 }
             )
         )
