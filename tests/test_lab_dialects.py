@@ -481,6 +481,8 @@ def test_lab_up_dialect_json_status_and_down(tmp_path):
         down = cli("lab", "--dir", str(state), "down", cwd=tmp_path)
     assert down.returncode == 0
     assert not any(Lab(state).running().values())
+    # The directory remembers its dialect; any hub option (or dialect="hub") means the hub lab.
+    assert isinstance(Lab(state), DialectLab) and not isinstance(Lab(state, mode="hub"), DialectLab)
 
 
 # -- scope grammar ---------------------------------------------------------------------------------------
