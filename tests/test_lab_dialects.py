@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -551,3 +552,18 @@ def test_the_lab_can_hand_out_expired_signed_urls(labs, name):
     base = "" if stale.startswith("http") else f"http://{lab.registry}"
     assert raw().get(base + stale).status_code == 403
     assert raw().get(base + fresh).status_code == 200
+
+
+@pytest.mark.parametrize("name", DIALECT_NAMES)
+def test_the_labs_logs_keep_no_secret(labs, tmp_path, name):
+    lab = labs[name]
+    done = cli(
+        "pull", f"{lab.registry}/{PRIVATE}", "-o", "o.tar", "--insecure-registry", "--no-cache",
+        "-u", lab.username, "--password-stdin", stdin=lab.password + "\n", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    logs = "".join(p.read_text(errors="replace") for p in lab.state_dir.rglob("*.log"))
+    assert "/v2/private/busybox/manifests/latest" in logs
+    for secret in (lab.password, lab.settings.secret, "X-Amz-Signature=", "sig=", "Signature="):
+        assert secret not in logs
+    assert re.search(r"/downloads/(?!<download token>)", logs) is None  # Artifact Registry's opaque token
