@@ -28,6 +28,7 @@ _EXPORTS = {
     "diagnosis": ".",
     "display": ".",
     "errors": ".",
+    "AccessDenied": ".errors",
     "AuthError": ".errors",
     "BudgetExceeded": ".errors",
     "CacheWarning": ".errors",
@@ -115,6 +116,7 @@ if TYPE_CHECKING:
     from .diagnosis.findings import Finding
     from .diagnosis.runner import Diagnosis, diagnose
     from .errors import (
+        AccessDenied,
         AuthError,
         BudgetExceeded,
         CacheWarning,

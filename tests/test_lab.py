@@ -82,7 +82,8 @@ def test_private_image_needs_the_lab_user(hub_lab, engine, tmp_path):
     assert not (tmp_path / "p.tar").exists()
     user, password = hub_lab.credentials
     wrong = cli(*args, "-u", user, "--password-stdin", env=hub_lab.proxy_env(), stdin="nope\n", cwd=tmp_path)
-    assert wrong.returncode == 1 and "credentials were refused" in wrong.stderr
+    assert wrong.returncode == 1 and f"refused the password of {user!r}" in wrong.stderr
+    assert "no credentials were sent" in anonymous.stderr and "`docker login`" in anonymous.stderr, anonymous.stderr
     good = cli(*args, "-u", user, "--password-stdin", env=hub_lab.proxy_env(), stdin=password + "\n", cwd=tmp_path)
     assert good.returncode == 0, good.stderr
     assert password not in good.stdout + good.stderr
@@ -122,7 +123,7 @@ def test_no_authorization_ever_reaches_the_cdn(hub_lab, tmp_path):
 
 
 def test_the_cdn_behaves_like_s3_and_checks_signatures(hub_lab):
-    blob = hub_lab.images[0].image.blobs
+    blob = hub_lab.samples[0].image.blobs
     digest = next(iter(blob))
     good = signed_url(hub_lab.cdn_url, digest.hex, hub_lab.settings.secret, 60)
     assert requests.get(good, timeout=10).content == blob[digest]
@@ -233,7 +234,7 @@ def test_lab_cli_status_and_images(hub_lab, samples: list[SampleImage]):
     status = cli("lab", "--dir", str(hub_lab.state_dir), "status")
     assert status.returncode == 0
     assert "hub mode" in status.stdout and "regkit pull busybox --mirror=" in status.stdout
-    assert {(s.repository, s.tag) for s in hub_lab.images} == {(s.repository, s.tag) for s in samples}
+    assert {(s.repository, s.tag) for s in hub_lab.samples} == {(s.repository, s.tag) for s in samples}
 
 
 def test_the_main_job_runs(tmp_path):

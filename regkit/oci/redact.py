@@ -121,8 +121,13 @@ def redact_url(url: str) -> str:
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         if any(_SECRET_QUERY.search(k) for k, _ in pairs):
-            query = urlencode([(k, fingerprint(v) if _SECRET_QUERY.search(k) else v) for k, v in pairs], safe="<>/:")
+            query = urlencode(redact_pairs(pairs), safe="<>/:")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_pairs(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Query or form fields with the values of secret-named ones (``refresh_token``, ``sig``…) as fingerprints."""
+    return [(k, fingerprint(v) if _SECRET_QUERY.search(k) else v) for k, v in pairs]
 
 
 def _redact_userinfo(netloc: str, username: str | None, password: str | None) -> str:
@@ -187,8 +192,8 @@ def _secret_key(key: str) -> bool:
     return key.lower().replace("_", "").replace("-", "") in SECRET_JSON_KEYS
 
 
-def secrets_in(url: str, headers: Mapping[str, str]) -> list[str]:
-    """The secret values a request carries: credentials of auth headers and signed-URL query values."""
+def secrets_in(url: str, headers: Mapping[str, str], form: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """The secret values a request carries: credentials of auth headers, signed-URL query and form values."""
     found = []
     for name, value in headers.items():
         if name.lower() in SECRET_HEADERS and value:
@@ -197,7 +202,7 @@ def secrets_in(url: str, headers: Mapping[str, str]) -> list[str]:
         pairs = parse_qsl(urlsplit(url).query, keep_blank_values=False)
     except ValueError:
         pairs = []
-    found += [value for key, value in pairs if _SECRET_QUERY.search(key)]
+    found += [value for key, value in (*pairs, *form) if value and _SECRET_QUERY.search(key)]
     return [secret for secret in found if len(secret) >= 4]  # shorter ones would match innocent text
 
 
