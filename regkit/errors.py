@@ -208,7 +208,17 @@ class AuthError(RegistryError):
 
 
 class AccessDenied(AuthError):
-    """The registry or its token service refused access; ``credentials_sent`` is False for an anonymous request."""
+    """The registry or its token service refused access; ``credentials_sent`` is False for an anonymous request.
+
+    Parameters
+    ----------
+    message : str
+        What was refused, and by whom.
+    credentials_sent : bool
+        Whether the refused request carried credentials (False: log in, rather than look for a bad password).
+    **kw
+        ``exchange`` and ``hint``, as :class:`RegkitError` takes them.
+    """
 
     def __init__(self, message: str, *, credentials_sent: bool, **kw: Any) -> None:
         super().__init__(message, **kw)

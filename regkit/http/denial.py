@@ -17,8 +17,9 @@ def login_hint(registry: str) -> Hint:
     """How to give credentials for ``registry``: the front end's own option, or Docker's config."""
     login = "docker login" if registry == DOCKER_HUB_REGISTRY else f"docker login {registry}"
     return Hint(
-        "log in: pass ", CREDENTIALS, f", or run `{login}` (or set a credential helper in ~/.docker/config.json), "
-        "which regkit reads",
+        "log in: pass ",
+        CREDENTIALS,
+        f", or run `{login}` (or set a credential helper in ~/.docker/config.json), which regkit reads",
     )
 
 

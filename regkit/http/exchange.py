@@ -32,6 +32,8 @@ class Exchange(ExchangeRecord, HtmlRepr):
         The URL meant before a proxy rewrote it (the lane of a sequence diagram).
     request_headers, response_headers : list of (str, str)
         The headers, secrets redacted.
+    request_form : list of (str, str)
+        A form body sent (the OAuth2 token ``POST``), secrets redacted.
     started : float
         When the request started (``time.perf_counter``).
     attempt : int

@@ -36,6 +36,8 @@ class Token(HtmlRepr):
         The registry endpoint whose challenge it answers: tokens are never shared across them.
     expires_in : int
         Seconds the token lives, as the token service said.
+    expires_assumed : bool
+        True when the answer had no ``expires_in`` and the token spec's 60 s were assumed.
     issued_at : datetime or None
         When the token service issued it.
     obtained_at : float

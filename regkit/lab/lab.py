@@ -130,6 +130,9 @@ class Lab(Service):
         Bytes per second per CDN connection (0: unlimited).
     pull_through : bool, default False
         Also run a pull-through cache (Debian's docker-registry with ``proxy: remoteurl``).
+    **options
+        The hub lab's options above, as keywords; a dialect lab takes only ``registry`` (a shared
+        :class:`~regkit.lab.registry.RegistryServer`).
 
     Raises
     ------
