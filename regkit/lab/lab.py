@@ -50,6 +50,7 @@ from .nginx import NGINX, NginxPorts, lab_config, nginx_process, write_config
 from .process import ManagedProcess, Service, pick_port, require_binary
 from .pullthrough import pull_through_cache
 from .registry import RegistryServer
+from .traffic import Traffic, lab_logs
 from .upload import push_image
 
 SERVICE_NAME = "regkit-lab-registry"
@@ -221,6 +222,10 @@ class Lab(Service):
     def proxy_endpoints(self) -> Endpoints:
         """The same as :meth:`proxy_env` plus ``--mirror``, as an :class:`Endpoints` object."""
         return Endpoints.from_env(self.proxy_env(), insecure=True)
+
+    def traffic(self) -> Traffic:
+        """``with lab.traffic() as seen: …``: what each server answered meanwhile, from its log (:mod:`.traffic`)."""
+        return Traffic(lab_logs(self.state_dir, asdict(self.settings), PULL_THROUGH_DIR))
 
     def commands(self) -> list[str]:
         """``regkit pull`` command lines to try against this lab."""

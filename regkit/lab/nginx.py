@@ -50,7 +50,10 @@ http {{
     # Whether a request carried Authorization, never its value: tests read this from the log.
     map $http_authorization $lab_has_auth {{ "" no; default yes; }}
     map $http_cookie $lab_has_cookie {{ "" no; default yes; }}
-    log_format lab '$server_port $request_method $uri $status $body_bytes_sent '
+    # The path as the client asked for it ($uri is after rewrites), without the query: a CDN URL's
+    # signature is in there. $msec: when the answer went out, to order rows across the lab's logs.
+    map $request_uri $lab_path {{ "~^(?<lab_path_part>[^?]*)" $lab_path_part; }}
+    log_format lab '$server_port $request_method $lab_path $status $body_bytes_sent $msec '
                    'cookie=$lab_has_cookie auth=$lab_has_auth';
     access_log {state}/access.log lab;
     client_body_temp_path {temp}/body;
