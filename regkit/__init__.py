@@ -18,6 +18,9 @@ from ._version import __version__
 # command line, whose ``--help`` must be instant) loads requests, pandas and the rest only when a
 # name that needs them is used.
 _EXPORTS = {
+    "compare_pulls": ".analysis.costs",
+    "proxy_latency": ".analysis.costs",
+    "upstream_costs": ".analysis.costs",
     "Diagnosis": ".diagnosis",
     "Finding": ".diagnosis",
     "diagnose": ".diagnosis",
@@ -43,6 +46,7 @@ _EXPORTS = {
     "VerificationError": ".errors",
     "Credentials": ".http.credentials",
     "Endpoints": ".http.endpoints",
+    "Mirrors": ".http.mirrors",
     "Exchange": ".http.exchange",
     "Transcript": ".http.exchange",
     "Token": ".http.tokens",
@@ -54,6 +58,7 @@ _EXPORTS = {
     "Platform": ".oci.platform",
     "Reference": ".oci.reference",
     "resolve": ".oci.reference",
+    "challenges_of": ".steps.auth",
     "get_token": ".steps.auth",
     "BlobResult": ".steps.blobs",
     "fetch_blob": ".steps.blobs",
@@ -69,6 +74,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
+    from .analysis.costs import compare_pulls, proxy_latency, upstream_costs
     from .diagnosis import Diagnosis, Finding, diagnose
     from .errors import (
         AuthError,
@@ -95,13 +101,14 @@ if TYPE_CHECKING:
     from .http.credentials import Credentials
     from .http.endpoints import Endpoints
     from .http.exchange import Exchange, Transcript
+    from .http.mirrors import Mirrors
     from .http.tokens import Token
     from .oci.budgets import Budgets
     from .oci.digest import Digest
     from .oci.manifest import Descriptor, ImageManifest, Index
     from .oci.platform import Platform
     from .oci.reference import Reference, resolve
-    from .steps.auth import get_token
+    from .steps.auth import challenges_of, get_token
     from .steps.blobs import BlobResult, fetch_blob
     from .steps.manifest_fetch import ManifestResult, get_manifest
     from .steps.pull import PullResult, pull
@@ -110,12 +117,20 @@ if TYPE_CHECKING:
     from .steps.tarball import AssembledImage, assemble
 
 
+# Display modules a lesson uses by name (``regkit.charts.waterfall(...)``), imported on first use too.
+_MODULES = {"charts": ".display.charts", "tables": ".display.tables", "widgets": ".display.widgets"}
+
+
 def __getattr__(name: str) -> Any:
+    from importlib import import_module
+
+    if name in _MODULES:
+        value = import_module(_MODULES[name], __name__)
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'regkit' has no attribute {name!r}")
-    from importlib import import_module
-
     value = getattr(import_module(module, __name__), name)
     globals()[name] = value
     return value
@@ -146,6 +161,7 @@ __all__ = [
     "LabError",
     "ManifestError",
     "ManifestResult",
+    "Mirrors",
     "NoMatchingPlatform",
     "NotFound",
     "OutputError",
@@ -165,10 +181,17 @@ __all__ = [
     "VerificationError",
     "__version__",
     "assemble",
+    "challenges_of",
+    "charts",
+    "compare_pulls",
     "diagnose",
     "fetch_blob",
     "get_manifest",
     "get_token",
+    "proxy_latency",
     "pull",
     "resolve",
+    "tables",
+    "upstream_costs",
+    "widgets",
 ]

@@ -6,7 +6,8 @@ them (``upload``), running the teaching notebooks (``notebooks``) and a notebook
 May import :mod:`regkit.steps`, :mod:`regkit.http`, :mod:`regkit.oci`, :mod:`regkit.errors`, and the pure
 :mod:`regkit.diagnosis.proxyconfig` (the lab runs the proxy it generates).
 
-``Lab`` and ``notebook_lab`` are imported on first use: the command line imports this package and must stay fast.
+``Lab``, ``notebook_lab``, ``DockerEngine`` and ``DockerPull`` are imported on first use: the command line
+imports this package and must stay fast.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from .modes import MODES
 
-__all__ = ["MODES", "Lab", "notebook_lab"]
+__all__ = ["MODES", "DockerEngine", "DockerPull", "Lab", "notebook_lab"]
 
 
 def __getattr__(name: str) -> Any:
@@ -27,4 +28,8 @@ def __getattr__(name: str) -> Any:
         from .lab import Lab
 
         return Lab.for_kernel
+    if name in ("DockerEngine", "DockerPull"):
+        from . import engine
+
+        return getattr(engine, name)
     raise AttributeError(name)

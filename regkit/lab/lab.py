@@ -32,6 +32,7 @@ import os
 import secrets
 import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -226,6 +227,11 @@ class Lab(Service):
     def traffic(self) -> Traffic:
         """``with lab.traffic() as seen: …``: what each server answered meanwhile, from its log (:mod:`.traffic`)."""
         return Traffic(lab_logs(self.state_dir, asdict(self.settings), PULL_THROUGH_DIR))
+
+    def scratch(self) -> Path:
+        """A new empty directory for a lesson's downloads, inside the state directory: it goes with the lab."""
+        (self.state_dir / "work").mkdir(exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="work-", dir=self.state_dir / "work"))
 
     def commands(self) -> list[str]:
         """``regkit pull`` command lines to try against this lab."""
