@@ -140,7 +140,7 @@ def proxy_latency(direct: PullResult, proxied: PullResult) -> ProxyLatency:
     )
 
 
-class Watched(Protocol):
+class WatchedPull(Protocol):
     """A pull whose servers were watched (such as :class:`regkit.lab.engine.DockerPull`)."""
 
     @property
@@ -177,7 +177,7 @@ class UpstreamCosts(HtmlRepr):
         return f"In this run, upstream ({self.upstream}) per pull: {each}."
 
 
-def upstream_costs(pulls: Mapping[str, Watched], upstream: str) -> UpstreamCosts:
+def upstream_costs(pulls: Mapping[str, WatchedPull], upstream: str) -> UpstreamCosts:
     """Named pulls by what the server ``upstream`` answered during each: requests and blob bytes."""
     costs = []
     for name, pull in pulls.items():

@@ -21,6 +21,7 @@ relayed is in the seed proxy's rows.
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 import time
@@ -30,7 +31,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from ..analysis.served import Served
 
@@ -72,14 +73,18 @@ def served_line(row: Served) -> str:
     return f"{_SERVED_MARK}{row.server}\t{row.time:.6f}\t{row.method}\t{row.path}\t{row.status}\t{row.bytes}\t{auth}\n"
 
 
-class _CountingWriter:
+class _CountingWriter(io.BufferedIOBase):
     """The handler's ``wfile``, counting what goes through it."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: io.BufferedIOBase) -> None:
+        super().__init__()
         self.raw = raw
         self.written = 0
 
-    def write(self, data: bytes) -> int:
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
         self.raw.write(data)
         self.written += len(data)
         return len(data)
@@ -89,10 +94,7 @@ class _CountingWriter:
 
     def close(self) -> None:
         self.raw.close()
-
-    @property
-    def closed(self) -> bool:
-        return self.raw.closed
+        super().close()
 
 
 class LoggedHandler(BaseHTTPRequestHandler):
@@ -104,14 +106,15 @@ class LoggedHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.wfile = _CountingWriter(self.wfile)  # type: ignore[assignment]
+        self._counter = _CountingWriter(self.wfile)
+        self.wfile = self._counter
 
     def handle_one_request(self) -> None:
         self._status = None
         super().handle_one_request()
         if self._status is not None:
             path = self.path.split("?", 1)[0]
-            sent = self.wfile.written - self._body_from  # type: ignore[attr-defined]
+            sent = self._counter.written - self._body_from
             row = Served(time.time(), self.served_as, self.command, path, self._status, sent, self._had_auth())
             sys.stderr.write(served_line(row))
             sys.stderr.flush()
@@ -125,7 +128,7 @@ class LoggedHandler(BaseHTTPRequestHandler):
 
     def end_headers(self) -> None:
         super().end_headers()
-        self._body_from = self.wfile.written  # type: ignore[attr-defined]
+        self._body_from = self._counter.written
 
 
 # -- parsers, one per log format ----------------------------------------------------------------------
