@@ -275,6 +275,9 @@ def check_upstream_costs(notebook: nbformat.NotebookNode, counted: dict[str, dic
     # tag check and no blob, the generated proxy goes all the way each time, the seed's proxy fails.
     first, second = counted["cache, first"], counted["cache, second"]
     assert 0 < second["requests"] < first["requests"] and second["blob_bytes"] == 0 < first["blob_bytes"]
-    assert counted["gateway, first"] == counted["gateway, second"] and counted["gateway, first"]["blob_bytes"] > 0
+    # (The engine's requests through the gateway vary by one or two from pull to pull; the blob bytes do not.)
+    through = [counted[f"gateway, {which}"] for which in ("first", "second")]
+    assert through[0]["blob_bytes"] == through[1]["blob_bytes"] > 0
+    assert all(pull["requests"] > second["requests"] for pull in through)
     assert counted["seed proxy"]["status"] != 0 and counted["seed proxy"]["requests"] == 0
     assert all(counted[name]["status"] == 0 for name in counted if name != "seed proxy")
