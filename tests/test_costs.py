@@ -31,11 +31,15 @@ def test_compare_pulls(two_pulls: tuple[regkit.PullResult, regkit.PullResult]):
     ratio = one.seconds / three.seconds
     pace = f"{ratio:.1f} times as fast" if ratio >= 1 else f"{1 / ratio:.1f} times as slow"
     assert compared.summary == (
-        f"In this run, jobs=1 {one.seconds:.2f} s ({first.mib_per_second:.1f} MiB/s) and jobs=3 "
+        f"In this run, jobs=1 took {one.seconds:.2f} s ({first.mib_per_second:.1f} MiB/s) and jobs=3 "
         f"{three.seconds:.2f} s ({second.mib_per_second:.1f} MiB/s): jobs=3 was {pace}."
     )
     html = compared._repr_html_()
     assert "<table" in html and "jobs=3 was" in html and "from the cache" in html
+    alone = regkit.compare_pulls({"once": one}).summary
+    assert alone == f"In this run, once took {one.seconds:.2f} s ({first.mib_per_second:.1f} MiB/s)."
+    three_ways = regkit.compare_pulls({"a": one, "b": three, "c": one}).summary
+    assert ", b " in three_ways and " and c " in three_ways and "c was 1.0 times as fast." in three_ways
     with pytest.raises(ValueError, match="at least one"):
         regkit.compare_pulls({})
 

@@ -241,7 +241,7 @@ def check_timing_conclusions(notebook: nbformat.NotebookNode, numbers: dict[str,
     """Notebook 04's sentences state this run's numbers, and the direction of each effect they claim."""
     text = printed(notebook)
     jobs = re.search(
-        r"jobs=1 ([\d.]+) s \([\d.]+ MiB/s\) and jobs=3 ([\d.]+) s \([\d.]+ MiB/s\): "
+        r"jobs=1 took ([\d.]+) s \([\d.]+ MiB/s\) and jobs=3 ([\d.]+) s \([\d.]+ MiB/s\): "
         r"jobs=3 was ([\d.]+) times as (\w+)",
         text,
     )

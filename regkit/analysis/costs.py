@@ -56,10 +56,16 @@ class PullComparison(HtmlRepr):
     @property
     def summary(self) -> str:
         """One line: each pull's time and throughput, and each against the first."""
-        timed = [f"{p.name} {p.seconds:.2f} s ({p.mib_per_second:.1f} MiB/s)" for p in self.pulls]
-        paces = [f"{p.name} was {_pace(self.speedup(p))}" for p in self.pulls[1:]]
-        took = ", ".join(timed[:-1]) + f" and {timed[-1]}" if len(timed) > 1 else timed[0]
+        first, *rest = self.pulls
+        timed = [f"{first.name} took {_timing(first)}", *(f"{p.name} {_timing(p)}" for p in rest)]
+        took = ", ".join(timed[:-1]) + f" and {timed[-1]}" if rest else timed[0]
+        paces = [f"{p.name} was {_pace(self.speedup(p))}" for p in rest]
         return f"In this run, {took}" + (f": {', '.join(paces)}." if paces else ".")
+
+
+def _timing(pull: PullFigures) -> str:
+    """``2.91 s (16.8 MiB/s)``."""
+    return f"{pull.seconds:.2f} s ({pull.mib_per_second:.1f} MiB/s)"
 
 
 def _pace(ratio: float) -> str:

@@ -26,9 +26,9 @@ def pull_comparison_html(comparison: PullComparison) -> str:
             human_size(p.downloaded),
             f"{p.seconds:.2f} s",
             f"{p.mib_per_second:.1f} MiB/s",
-            f"{comparison.speedup(p):.1f} times the first",
+            f"{comparison.speedup(p):.1f} times the first" if index else "the first",
         )
-        for p in comparison.pulls
+        for index, p in enumerate(comparison.pulls)
     ]
     header = ("pull", "requests", "blob requests", "from the cache", "downloaded", "time", "throughput", "pace")
     return box("Pulls side by side", table(rows, header) + _summary(comparison.summary))
