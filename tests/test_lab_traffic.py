@@ -8,10 +8,12 @@ appended meanwhile, counted here with a plain split or regex.
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pandas as pd
+import requests
 
 import regkit
 from regkit.http.mirrors import Mirrors
@@ -118,3 +120,21 @@ def test_the_seed_proxy_and_the_cache_are_seen_too(hub_lab: Lab, tmp_path: Path)
     assert {row.auth for row in seen.of("pull-through cache")} == {None}
     # The seed proxy logs the path the client asked for, not the one it rewrote it to.
     assert any(row.path.startswith("/docker-blob/registry-v2/") for row in seen.of("seed proxy"))
+
+
+def test_the_service_logs_each_answer_with_its_body_bytes(open_lab: Lab):
+    token_port = open_lab.settings.token
+    with open_lab.traffic() as seen:
+        # A request line http.server refuses (400) is no request: no row, and the service goes on.
+        with socket.create_connection(("127.0.0.1", token_port)) as raw:
+            raw.sendall(b"NOT A REQUEST LINE AT ALL\r\n\r\n")
+            assert b"Error code: 400" in b"".join(iter(lambda: raw.recv(4096), b""))
+        answer = requests.get(f"{open_lab.token_url}?service=regkit-lab-registry&scope=x", timeout=10)
+        basic = requests.get(open_lab.token_url, params={"service": "regkit-lab-registry"}, auth=("a", "b"), timeout=10)
+    assert (answer.status_code, basic.status_code) == (200, 401)
+    rows = seen.of("token service")
+    assert [(row.method, row.path, row.status, row.auth) for row in rows] == [
+        ("GET", "/token", 200, False),
+        ("GET", "/token", 401, True),
+    ]
+    assert [row.bytes for row in rows] == [len(answer.content), len(basic.content)]

@@ -112,7 +112,8 @@ class LoggedHandler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         self._status = None
         super().handle_one_request()
-        if self._status is not None:
+        # Answered without a request line it could parse (a probe, garbage): no request to log.
+        if self._status is not None and self.command and hasattr(self, "path"):
             path = self.path.split("?", 1)[0]
             sent = self._counter.written - self._body_from
             row = Served(time.time(), self.served_as, self.command, path, self._status, sent, self._had_auth())
@@ -120,7 +121,8 @@ class LoggedHandler(BaseHTTPRequestHandler):
             sys.stderr.flush()
 
     def _had_auth(self) -> bool:
-        return bool(self.headers and self.headers.get("Authorization"))
+        headers = getattr(self, "headers", None)  # none when the request line was refused
+        return bool(headers and headers.get("Authorization"))
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # Instead of the request line: the row is written once the body went out too.
