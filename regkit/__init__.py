@@ -64,6 +64,12 @@ _EXPORTS = {
     "SizeReport": ".analysis.sizes",
     "layer_sizes": ".analysis.sizes",
     "manifest_sizes": ".analysis.sizes",
+    "compare_pulls": ".analysis.costs",
+    "proxy_latency": ".analysis.costs",
+    "upstream_costs": ".analysis.costs",
+    "charts": ".display",
+    "tables": ".display",
+    "widgets": ".display",
     "Finding": ".diagnosis.findings",
     "Diagnosis": ".diagnosis.runner",
     "diagnose": ".diagnosis.runner",
@@ -87,6 +93,7 @@ _EXPORTS = {
     "Platform": ".oci.platform",
     "Reference": ".oci.reference",
     "resolve": ".oci.reference",
+    "challenges_of": ".steps.auth",
     "get_token": ".steps.auth",
     "BlobResult": ".steps.blobs",
     "fetch_blob": ".steps.blobs",
@@ -105,6 +112,7 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from . import analysis, diagnosis, display, errors, lab
     from .analysis.compare import ImageComparison, compare_images
+    from .analysis.costs import compare_pulls, proxy_latency, upstream_costs
     from .analysis.export import ExportResult, export
     from .analysis.image import ImageAnalysis, analyze
     from .analysis.sizes import (
@@ -115,6 +123,7 @@ if TYPE_CHECKING:
     )
     from .diagnosis.findings import Finding
     from .diagnosis.runner import Diagnosis, diagnose
+    from .display import charts, tables, widgets
     from .errors import (
         AccessDenied,
         AuthError,
@@ -157,7 +166,7 @@ if TYPE_CHECKING:
     from .oci.manifest import Descriptor, ImageManifest, Index
     from .oci.platform import Platform
     from .oci.reference import Reference, resolve
-    from .steps.auth import get_token
+    from .steps.auth import challenges_of, get_token
     from .steps.blobs import BlobResult, fetch_blob
     from .steps.manifest_fetch import ManifestResult, get_manifest
     from .steps.progress import BarProgress, Progress

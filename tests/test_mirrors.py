@@ -39,23 +39,6 @@ def mirror_engine(hub_lab: Lab) -> Iterator[DockerEngine]:
         yield docker
 
 
-def docker_pull(engine: DockerEngine, mirrors: list[str], name: str = "busybox") -> tuple[int, str]:
-    """``docker pull NAME`` with these mirrors and no image at all beforehand: (status, output)."""
-    engine.configure(mirrors)
-    # Every image goes: another one sharing the layers would spare the pull its blob downloads.
-    images = engine.run("images", "--quiet").stdout.split()
-    if images:
-        engine.run("rmi", "--force", *images)
-    result = engine.run("pull", name, check=False, timeout=60)
-    return result.returncode, result.stdout + result.stderr
-
-
-def access_log(lab: Lab, port: int) -> list[str]:
-    """The lab nginx's access-log lines of the server on ``port``."""
-    lines = (lab.state_dir / "nginx" / "access.log").read_text().splitlines()
-    return [line for line in lines if line.startswith(f"{port} ")]
-
-
 def test_the_pull_through_cache_is_an_option(open_lab: Lab):
     assert "cache" not in open_lab.running() and "pull-through" not in open_lab.describe()
     assert f"gateway        {open_lab.gateway_url}" in open_lab.describe()
@@ -75,27 +58,30 @@ def test_the_lab_lists_its_pull_through_cache_and_gateway(hub_lab: Lab):
 
 
 def test_docker_pull_through_the_pull_through_cache(hub_lab: Lab, mirror_engine: DockerEngine):
-    before = len((hub_lab.state_dir / "pullthrough" / "registry.log").read_text().splitlines())
-    status, output = docker_pull(mirror_engine, [hub_lab.cache_url])
-    assert status == 0, output
-    assert "docker.io/library/busybox:latest" in output
-    served = (hub_lab.state_dir / "pullthrough" / "registry.log").read_text().splitlines()[before:]
-    assert any("/v2/library/busybox/manifests/latest" in line and "status=200" in line for line in served)
+    pulled = mirror_engine.pull("busybox", mirrors=[hub_lab.cache_url], watch=hub_lab)
+    assert pulled.ok and pulled.status == 0, pulled.output
+    assert "docker.io/library/busybox:latest" in pulled.output and pulled.mirrors == (hub_lab.cache_url,)
+    assert 0 < pulled.seconds < 120 and pulled.summary.startswith(f"docker pull busybox via {hub_lab.cache_url}: exit")
+    # The engine asked the cache only; the cache asked the gateway, with its own credentials.
+    cache = pulled.traffic.of("pull-through cache")
+    assert any(row.path.startswith("/v2/library/busybox/manifests/") and row.status == 200 for row in cache)
+    assert any(row.path == "/docker-auth/token" and row.auth for row in pulled.traffic.of("gateway"))
     # The cache stored what it served: the blobs are on its disk now.
     assert list((hub_lab.state_dir / "pullthrough" / "storage").rglob("data"))
     assert mirror_engine.run("run", "--rm", "busybox", "echo", "hello").stdout.strip() == "hello"
     # The cache holds the credentials: the private image comes through it without any docker login.
-    status, output = docker_pull(mirror_engine, [hub_lab.cache_url], "private/busybox")
-    assert status == 0, output
+    private = mirror_engine.pull("private/busybox", mirrors=[hub_lab.cache_url])
+    assert private.ok and private.traffic is None, private.output
+    # Every image went before that pull: busybox, pulled and run just now, is not there any more.
+    assert mirror_engine.run("images", "--format", "{{.Repository}}").stdout.split() == ["private/busybox"]
 
 
 def test_docker_pull_through_the_generated_proxy(hub_lab: Lab, mirror_engine: DockerEngine):
-    before = len(access_log(hub_lab, hub_lab.settings.gateway))
-    status, output = docker_pull(mirror_engine, [hub_lab.gateway_url])
-    assert status == 0, output
-    served = access_log(hub_lab, hub_lab.settings.gateway)[before:]
-    assert any(" /docker-auth/token " in line for line in served)  # the realm was rewritten to the proxy
-    assert any(" /docker-blob/" in line and " 200 " in line for line in served)  # and the blob Location too
+    pulled = mirror_engine.pull("busybox", mirrors=[hub_lab.gateway_url], watch=hub_lab)
+    assert pulled.ok, pulled.output
+    served = pulled.traffic.of("gateway")
+    assert any(row.path == "/docker-auth/token" for row in served)  # the realm was rewritten to the proxy
+    assert any(row.path.startswith("/docker-blob/") and row.status == 200 for row in served)  # and the Location
 
 
 def test_docker_pull_through_the_seed_proxy_fails(hub_lab: Lab, mirror_engine: DockerEngine):
@@ -103,9 +89,11 @@ def test_docker_pull_through_the_seed_proxy_fails(hub_lab: Lab, mirror_engine: D
     with pytest.raises(LabError, match="invalid mirror: path"):
         mirror_engine.configure([f"{hub_lab.proxy_url}/docker-registry"])
     # Without it, /v2/ is not there: the engine falls back to Docker Hub, silently, and names only Hub.
-    status, output = docker_pull(mirror_engine, [hub_lab.proxy_url])
-    assert status != 0
-    assert "registry-1.docker.io" in output and hub_lab.proxy_url not in output
+    pulled = mirror_engine.pull("busybox", mirrors=[hub_lab.proxy_url], watch=hub_lab)
+    assert pulled.status != 0 and not pulled.ok
+    assert "registry-1.docker.io" in pulled.output and hub_lab.proxy_url not in pulled.output
+    seen = pulled.traffic.of("seed proxy")
+    assert seen[0].path == "/v2/" and {row.status for row in seen} == {404}
 
 
 def test_mirrors_are_tried_in_order_and_the_transcript_shows_each(hub_lab: Lab, tmp_path: Path):

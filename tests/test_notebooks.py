@@ -87,6 +87,42 @@ _pathlib.Path(TIMINGS_FILE).write_text(_json.dumps({
     "delay_ms": lab.settings.proxy_delay * 1000,
 }))
 """
+# Notebook 05 states what each docker pull cost upstream; this first cell notes, around every
+# DockerEngine.pull, where the lab's nginx access log stood, and the last one counts the gateway's
+# lines in between itself, without regkit.lab.traffic.
+RECORD_PULL_WINDOWS = """
+from regkit.lab.engine import DockerEngine as _DockerEngine
+
+_pull_windows = []
+_engine_pull = _DockerEngine.pull
+
+
+def _recording_pull(self, name, **options):
+    log = options["watch"].state_dir / "nginx" / "access.log"
+    before = log.stat().st_size
+    pulled = _engine_pull(self, name, **options)
+    _pull_windows.append((before, log.stat().st_size))  # the pull returns once the logs settled
+    return pulled
+
+
+_DockerEngine.pull = _recording_pull
+"""
+
+RECORD_UPSTREAM = """
+import json as _json
+import pathlib as _pathlib
+
+_log = lab.state_dir / "nginx" / "access.log"
+_counted = {}
+for _name, (_start, _end) in zip(runs, _pull_windows):
+    with _log.open("rb") as _file:
+        _file.seek(_start)
+        _lines = [_line.split() for _line in _file.read(_end - _start).decode().splitlines()]
+    _gateway = [_fields for _fields in _lines if _fields[0] == str(lab.settings.gateway) and _fields[1] != "-"]
+    _blobs = sum(int(_f[4]) for _f in _gateway if _f[2].startswith("/docker-blob/") and _f[3] == "200")
+    _counted[_name] = {"requests": len(_gateway), "blob_bytes": _blobs, "status": runs[_name].status}
+_pathlib.Path(UPSTREAM_FILE).write_text(_json.dumps(_counted))
+"""
 LAB_GONE_WITHIN = 15.0  # seconds after the kernel shut down
 
 
@@ -120,10 +156,14 @@ def test_notebook_runs_and_shows_no_secret(path: Path, tmp_path: Path, monkeypat
     secrets_file = tmp_path / "secrets.json"
     notebook.cells.insert(0, new_code_cell(RECORD_TOKENS))
     notebook.cells.append(new_code_cell(COLLECT_SECRETS.replace("SECRETS_FILE", repr(str(secrets_file)))))
-    timings_file = tmp_path / "timings.json"
-    timed = path.stem == "04-download-timings"
+    timings_file, upstream_file = tmp_path / "timings.json", tmp_path / "upstream.json"
+    timed, mirrored = path.stem == "04-download-timings", path.stem == "05-mirrors-and-pull-through-caches"
     if timed:
         notebook.cells.append(new_code_cell(RECORD_TIMINGS.replace("TIMINGS_FILE", repr(str(timings_file)))))
+    if mirrored:
+        notebook.cells.insert(1, new_code_cell(RECORD_PULL_WINDOWS))
+        notebook.cells.append(new_code_cell(RECORD_UPSTREAM.replace("UPSTREAM_FILE", repr(str(upstream_file)))))
+    added = (1 + mirrored, 1 + timed + mirrored)  # cells put before and after the lesson's own
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the kernel's temporary directories, labs included, go here
     try:
         execute(notebook, tmp_path)
@@ -134,10 +174,12 @@ def test_notebook_runs_and_shows_no_secret(path: Path, tmp_path: Path, monkeypat
         assert labs(tmp_path) == [], "the notebook's lab outlived its kernel"
     finally:
         stop_labs(tmp_path)
-    notebook.cells = notebook.cells[1 : -2 if timed else -1]
+    notebook.cells = notebook.cells[added[0] : -added[1]]
     assert problems(notebook) == []
     if timed:
         check_timing_conclusions(notebook, json.loads(timings_file.read_text()))
+    if mirrored:
+        check_upstream_costs(notebook, json.loads(upstream_file.read_text()))
     secrets = json.loads(secrets_file.read_text())
     assert len(secrets) >= 5  # a token and its signature, the password, its Basic form, the CDN secret
     shown = nbformat.writes(notebook) + to_html(notebook)
@@ -199,7 +241,9 @@ def check_timing_conclusions(notebook: nbformat.NotebookNode, numbers: dict[str,
     """Notebook 04's sentences state this run's numbers, and the direction of each effect they claim."""
     text = printed(notebook)
     jobs = re.search(
-        r"jobs=1 took ([\d.]+) s and jobs=3 ([\d.]+) s: three downloads at once were ([\d.]+) times as (\w+)", text
+        r"jobs=1 took ([\d.]+) s \([\d.]+ MiB/s\) and jobs=3 ([\d.]+) s \([\d.]+ MiB/s\): "
+        r"jobs=3 was ([\d.]+) times as (\w+)",
+        text,
     )
     assert jobs, text
     assert (jobs[1], jobs[2]) == (f"{numbers['one']:.2f}", f"{numbers['three']:.2f}")
@@ -219,3 +263,21 @@ def check_timing_conclusions(notebook: nbformat.NotebookNode, numbers: dict[str,
     assert numbers["delay_ms"] == 50 and 25 < numbers["extra_ms"] < 100 and numbers["fastest_ms"] >= 50
     assert (proxy[3], proxy[4]) == (f"{numbers['proxied']:.2f}", f"{numbers['direct']:.2f}")
     assert proxy[6] == ("longer" if numbers["proxied"] >= numbers["direct"] else "shorter")
+
+
+def check_upstream_costs(notebook: nbformat.NotebookNode, counted: dict[str, dict[str, int]]) -> None:
+    """Notebook 05's line of upstream costs states what the gateway's log holds for each docker pull."""
+    line = next((line for line in printed(notebook).splitlines() if "upstream (gateway) per pull: " in line), "")
+    parts = re.findall(r"(?:: |; )([\w ,]+?): (\d+) requests, (\d+) blob bytes", line)
+    stated = {name: {"requests": int(requests), "blob_bytes": int(blob)} for name, requests, blob in parts}
+    assert stated == {name: {"requests": n["requests"], "blob_bytes": n["blob_bytes"]} for name, n in counted.items()}
+    # The findings the lesson draws from them, true in every run: the cache's second pull costs a
+    # tag check and no blob, the generated proxy goes all the way each time, the seed's proxy fails.
+    first, second = counted["cache, first"], counted["cache, second"]
+    assert 0 < second["requests"] < first["requests"] and second["blob_bytes"] == 0 < first["blob_bytes"]
+    # (The engine's requests through the gateway vary by one or two from pull to pull; the blob bytes do not.)
+    through = [counted[f"gateway, {which}"] for which in ("first", "second")]
+    assert through[0]["blob_bytes"] == through[1]["blob_bytes"] > 0
+    assert all(pull["requests"] > second["requests"] for pull in through)
+    assert counted["seed proxy"]["status"] != 0 and counted["seed proxy"]["requests"] == 0
+    assert all(counted[name]["status"] == 0 for name in counted if name != "seed proxy")

@@ -5,6 +5,8 @@
   bytes and an efficiency score (defined in :mod:`regkit.analysis.filesystem`);
 - :func:`layer_sizes` and :func:`manifest_sizes` size layers, platforms and tags without
   downloading a layer; :func:`compare_images` puts two images side by side;
+- :func:`compare_pulls`, :func:`proxy_latency` and :func:`upstream_costs` (:mod:`.costs`) put what
+  pulls cost side by side: time and throughput, a proxy's added wait, what a mirror sent upstream;
 - :func:`export` writes the merged tree into a directory and refuses anything that could leave it;
 - :mod:`regkit.display.analysis_charts` draws the changes and the largest files as matplotlib Figures.
 
@@ -22,6 +24,7 @@ from .._public import public
 
 if TYPE_CHECKING:
     from .compare import FileDifference, ImageComparison, compare, compare_images
+    from .costs import ProxyLatency, PullComparison, UpstreamCosts, compare_pulls, proxy_latency, upstream_costs
     from .export import ExportResult, export, problems
     from .filesystem import Filesystem, LayerChange, Unsafe, Waste
     from .image import HistoryStep, ImageAnalysis, analyze, analyze_layer
@@ -35,6 +38,12 @@ _EXPORTS = {
     "ImageComparison": ".compare",
     "compare": ".compare",
     "compare_images": ".compare",
+    "ProxyLatency": ".costs",
+    "PullComparison": ".costs",
+    "UpstreamCosts": ".costs",
+    "compare_pulls": ".costs",
+    "proxy_latency": ".costs",
+    "upstream_costs": ".costs",
     "ExportResult": ".export",
     "export": ".export",
     "problems": ".export",

@@ -12,6 +12,7 @@ from html import escape
 from typing import Any
 
 from ..analysis.compare import ImageComparison
+from ..analysis.costs import ProxyLatency, PullComparison, UpstreamCosts
 from ..analysis.export import ExportResult
 from ..analysis.image import ImageAnalysis
 from ..analysis.layers import LayerReport
@@ -26,7 +27,7 @@ from ..steps.blobs import BlobResult
 from ..steps.manifest_fetch import ManifestResult
 from ..steps.pull import PullResult
 from ..steps.tarball import AssembledImage
-from . import analysis_html, diagnosis_html, html
+from . import analysis_html, costs_html, diagnosis_html, html
 from .sequence import sequence
 
 __all__ = ["RENDERERS", "render_html", "sequence"]  # sequence: Transcript.sequence() reaches it from here
@@ -61,6 +62,9 @@ RENDERERS: dict[type, Callable[[Any], str]] = {
     ImageComparison: analysis_html.comparison_html,
     ExportResult: analysis_html.export_html,
     Diagnosis: diagnosis_html.diagnosis_html,
+    PullComparison: costs_html.pull_comparison_html,
+    ProxyLatency: costs_html.proxy_latency_html,
+    UpstreamCosts: costs_html.upstream_costs_html,
 }
 for result_type, renderer in RENDERERS.items():
     render_html.register(result_type, renderer)

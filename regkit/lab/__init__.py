@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 from .._public import public
 
 if TYPE_CHECKING:
-    from .engine import DockerEngine
+    from .engine import DockerEngine, DockerPull
     from .lab import Lab, notebook_lab
     from .modes import MODES
 
 __all__, __getattr__, __dir__ = public(
-    __name__, {"DockerEngine": ".engine", "Lab": ".lab", "MODES": ".modes", "notebook_lab": ".lab"}
+    __name__,
+    {"DockerEngine": ".engine", "DockerPull": ".engine", "Lab": ".lab", "MODES": ".modes", "notebook_lab": ".lab"},
 )

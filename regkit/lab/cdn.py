@@ -17,6 +17,8 @@ from typing import Any
 
 import requests
 
+from .traffic import EDGE, LoggedHandler
+
 # The CDN path of a blob mirrors the registry's storage layout, as Docker Hub's CDN URLs do.
 CDN_PREFIX = "/registry-v2"
 _BLOB_PATH = re.compile(r"/v2/(?P<name>[a-z0-9._/-]+)/blobs/sha256:(?P<hex>[a-f0-9]{64})")
@@ -47,7 +49,8 @@ def make_edge_handler(registry_url: str, cdn_base: str, secret: str, ttl: int) -
     session = requests.Session()
     session.trust_env = False  # the registry is on loopback; never through a proxy
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoggedHandler):
+        served_as = EDGE
         server_version = "regkit-lab-edge/1"
 
         def do_GET(self) -> None:

@@ -16,10 +16,14 @@ import signal
 import subprocess
 import time
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+from ..analysis.served import Served
 from ..errors import LabError
 from .process import ManagedProcess, ProcInfo, Service, list_processes, pid_alive, require_binary, unix_socket_probe
+from .traffic import Traffic
 
 DOCKERD = Path("/usr/sbin/dockerd")
 DOCKER = Path("/usr/bin/docker")
@@ -41,6 +45,41 @@ _SHIM_SOCKET_DIR = Path("/run/containerd/s")
 _MOUNT_ESCAPE = re.compile(r"\\([0-7]{3})")
 _LOG_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
 RELOAD_TIMEOUT = 10.0
+
+
+class Watched(Protocol):
+    """Servers whose traffic can be watched: the :class:`~regkit.lab.lab.Lab`."""
+
+    def traffic(self) -> Traffic: ...
+
+
+@dataclass(frozen=True)
+class DockerPull:
+    """One ``docker pull``: how it ended, how long it took, what it printed, and what the servers saw meanwhile."""
+
+    name: str
+    mirrors: tuple[str, ...]
+    status: int  # the docker CLI's exit status
+    seconds: float
+    output: str  # stdout and stderr
+    traffic: Traffic | None  # None when no servers were watched
+
+    @property
+    def ok(self) -> bool:
+        """Whether the pull succeeded."""
+        return self.status == 0
+
+    @property
+    def served(self) -> tuple[Served, ...]:
+        """Every request the watched servers answered during the pull."""
+        return self.traffic.served if self.traffic is not None else ()
+
+    @property
+    def summary(self) -> str:
+        """One line: the pull, its exit status and time, and its last line of output."""
+        via = f" via {', '.join(self.mirrors)}" if self.mirrors else ""
+        last = self.output.splitlines()[-1] if self.output else ""
+        return f"docker pull {self.name}{via}: exit status {self.status} after {self.seconds:.2f} s: {last}"
 
 
 class DockerEngine(Service):
@@ -180,6 +219,29 @@ class DockerEngine(Service):
         if check and result.returncode != 0:
             raise LabError(f"docker {shlex.join(args)} failed with status {result.returncode}: {result.stderr.strip()}")
         return result
+
+    def pull(
+        self, name: str, *, mirrors: Sequence[str] | None = None, watch: Watched | None = None, timeout: float = 120.0
+    ) -> DockerPull:
+        """``docker pull NAME`` from an engine holding no image, as a :class:`DockerPull`; never raises on failure.
+
+        ``mirrors`` (a list, possibly empty) first reloads the engine with these ``registry-mirrors``;
+        ``watch`` (a lab) records what its servers answered during the pull. Every image is removed
+        first: one sharing a layer with ``name`` would spare the pull that download, and the pull would
+        not cost what a first pull costs.
+        """
+        if mirrors is not None:
+            self.configure(mirrors, self.insecure_registries)
+        images = self.run("images", "--quiet").stdout.split()
+        if images:
+            self.run("rmi", "--force", *images)
+        traffic = watch.traffic() if watch is not None else None
+        started = time.monotonic()
+        with traffic if traffic is not None else contextlib.nullcontext():
+            result = self.run("pull", name, check=False, timeout=timeout)
+        seconds = time.monotonic() - started
+        output = (result.stdout + result.stderr).strip()
+        return DockerPull(name, self.mirrors, result.returncode, seconds, output, traffic)
 
     def pids(self) -> set[int]:
         """Live processes of this engine: dockerd, containerd, the containerd shims and the containers below them."""

@@ -24,6 +24,8 @@ from typing import Any
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from .traffic import FAULT_PROXY, LoggedHandler
+
 STALL_SECONDS = 20  # longer than the timeouts tests use, short enough to end on its own
 TRICKLE_SECONDS = 0.2
 NESTING = 100_000  # deep enough for RecursionError in any recursive parser
@@ -381,7 +383,8 @@ def make_fault_handler(registry_url: str, front_url: str) -> type[BaseHTTPReques
     session.trust_env = False
     state = State()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoggedHandler):
+        served_as = FAULT_PROXY
         server_version = "regkit-lab-faults/1"
         protocol_version = "HTTP/1.1"
 

@@ -31,6 +31,7 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -50,6 +51,7 @@ from .nginx import NGINX, NginxPorts, lab_config, nginx_process, write_config
 from .process import ManagedProcess, Service, pick_port, require_binary
 from .pullthrough import pull_through_cache
 from .registry import RegistryServer
+from .traffic import Traffic, lab_logs
 from .upload import push_image
 
 SERVICE_NAME = "regkit-lab-registry"
@@ -320,6 +322,15 @@ class Lab(Service):
     def proxy_endpoints(self) -> Endpoints:
         """The same as :meth:`proxy_env` plus ``--mirror``, as an :class:`Endpoints` object."""
         return Endpoints.from_env(self.proxy_env(), insecure=True)
+
+    def traffic(self) -> Traffic:
+        """``with lab.traffic() as seen: …``: what each server answered meanwhile, from its log (:mod:`.traffic`)."""
+        return Traffic(lab_logs(self.state_dir, asdict(self.settings), PULL_THROUGH_DIR))
+
+    def scratch(self) -> Path:
+        """A new empty directory for a lesson's downloads, inside the state directory: it goes with the lab."""
+        (self.state_dir / "work").mkdir(exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="work-", dir=self.state_dir / "work"))
 
     def commands(self) -> list[str]:
         """``regkit pull`` command lines to try against this lab."""

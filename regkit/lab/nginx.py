@@ -62,9 +62,14 @@ http {{
     # Whether a request carried Authorization, never its value: tests read this from the log.
     map $http_authorization $lab_has_auth {{ "" no; default yes; }}
     map $http_cookie $lab_has_cookie {{ "" no; default yes; }}
-    # Artifact Registry's download paths carry an opaque token: logged without it.
-    map $uri $lab_uri {{ "~^(?<kept>/artifacts-downloads/.*/downloads/)" "${{kept}}<download token>"; default $uri; }}
-    log_format lab '$server_port $request_method $lab_uri $status $body_bytes_sent '
+    # The path as the client asked for it ($uri is after rewrites), without the query: a CDN URL's
+    # signature is in there; Artifact Registry's download paths carry an opaque token: logged without it.
+    # $msec: when the answer went out, to order rows across the lab's logs.
+    map $request_uri $lab_asked {{ "~^(?<lab_path_part>[^?]*)" $lab_path_part; }}
+    map $lab_asked $lab_path {{
+        "~^(?<lab_kept>/artifacts-downloads/.*/downloads/)" "${{lab_kept}}<download token>"; default $lab_asked;
+    }}
+    log_format lab '$server_port $request_method $lab_path $status $body_bytes_sent $msec '
                    'cookie=$lab_has_cookie auth=$lab_has_auth';
     access_log {state}/access.log lab;
     client_body_temp_path {temp}/body;

@@ -30,6 +30,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from .traffic import TOKEN_SERVICE, LoggedHandler
+
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -122,7 +124,8 @@ def grant(policy: Policy, user: str | None, scopes: list[str]) -> list[dict[str,
 def make_handler(policy: Policy, issuer: TokenIssuer) -> type[BaseHTTPRequestHandler]:
     """A request handler class bound to a policy and an issuer."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoggedHandler):
+        served_as = TOKEN_SERVICE
         server_version = "regkit-lab-token/1"
 
         def _json(self, status: int, doc: dict[str, Any], extra: dict[str, str] | None = None) -> None:
