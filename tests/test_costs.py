@@ -41,7 +41,7 @@ def test_compare_pulls(two_pulls: tuple[regkit.PullResult, regkit.PullResult]):
     assert alone == f"In this run, once took {one.seconds:.2f} s ({first.mib_per_second:.1f} MiB/s)."
     three_ways = regkit.compare_pulls({"a": one, "b": three, "c": one}).summary
     assert ", b " in three_ways and " and c " in three_ways and "c was 1.0 times as fast." in three_ways
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(regkit.UsageError, match="at least one"):
         regkit.compare_pulls({})
 
 

@@ -20,6 +20,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from .._repr import HtmlRepr
+from ..errors import UsageError
 from ..steps.pull import PullResult
 from .served import Served, blob_bytes
 
@@ -45,7 +46,14 @@ class PullFigures:
 
 @dataclass(frozen=True)
 class PullComparison(HtmlRepr):
-    """Named pulls side by side (:func:`compare_pulls`)."""
+    """Named pulls side by side (:func:`compare_pulls`).
+
+    Attributes
+    ----------
+    pulls : tuple of PullFigures
+        Each pull's name, requests, blob requests, blobs from the cache, bytes downloaded and seconds; the
+        first is the one the others are compared with.
+    """
 
     pulls: tuple[PullFigures, ...]
 
@@ -74,9 +82,25 @@ def _pace(ratio: float) -> str:
 
 
 def compare_pulls(pulls: Mapping[str, PullResult]) -> PullComparison:
-    """Named pulls side by side, the first being the one the others are compared with."""
+    """Named pulls side by side, the first being the one the others are compared with.
+
+    Parameters
+    ----------
+    pulls : Mapping[str, PullResult]
+        The pulls by name, in the order to show them.
+
+    Returns
+    -------
+    PullComparison
+        Their times, throughputs and request counts; ``summary`` says it in one line.
+
+    Raises
+    ------
+    UsageError
+        No pull was given.
+    """
     if not pulls:
-        raise ValueError("compare_pulls needs at least one pull")
+        raise UsageError("compare_pulls needs at least one pull", hint="pass {name: pull result, ...}")
     return PullComparison(
         tuple(
             PullFigures(
@@ -94,7 +118,21 @@ def compare_pulls(pulls: Mapping[str, PullResult]) -> PullComparison:
 
 @dataclass(frozen=True)
 class ProxyLatency(HtmlRepr):
-    """What a proxy added to each request's wait for its answer's headers (:func:`proxy_latency`)."""
+    """What a proxy added to each request's wait for its answer's headers (:func:`proxy_latency`).
+
+    Attributes
+    ----------
+    matched : int
+        Requests asked for in both pulls.
+    added_ms : float
+        Median, over the matched requests, of the wait through the proxy less the wait direct.
+    fastest_ms : float
+        The quickest answer through the proxy.
+    direct_seconds, proxied_seconds : float
+        The whole pulls' times.
+    steps : tuple of (str, float, float)
+        Per step: the median wait in ms direct and through the proxy.
+    """
 
     matched: int  # requests asked for in both pulls
     added_ms: float  # median over the matched requests of (through the proxy - direct)
@@ -130,11 +168,29 @@ def _step_medians(result: PullResult) -> dict[str, float]:
 
 
 def proxy_latency(direct: PullResult, proxied: PullResult) -> ProxyLatency:
-    """The same pull made direct and through a proxy: what the proxy added to each request's wait."""
+    """The same pull made direct and through a proxy: what the proxy added to each request's wait.
+
+    Parameters
+    ----------
+    direct : PullResult
+        The pull made without the proxy.
+    proxied : PullResult
+        The same image pulled through the proxy.
+
+    Returns
+    -------
+    ProxyLatency
+        The median added wait per request, per step, and the whole pulls' times.
+
+    Raises
+    ------
+    UsageError
+        The two pulls asked for nothing in common.
+    """
     near, far = _waits(direct), _waits(proxied)
     matched = near.keys() & far.keys()
     if not matched:
-        raise ValueError("the two pulls asked for nothing in common; pull the same image both ways")
+        raise UsageError("the two pulls asked for nothing in common", hint="pull the same image both ways")
     near_steps, far_steps = _step_medians(direct), _step_medians(proxied)
     return ProxyLatency(
         matched=len(matched),
@@ -171,7 +227,15 @@ class UpstreamCost:
 
 @dataclass(frozen=True)
 class UpstreamCosts(HtmlRepr):
-    """Pulls through mirrors, side by side, by what reached ``upstream`` (:func:`upstream_costs`)."""
+    """Pulls through mirrors, side by side, by what reached ``upstream`` (:func:`upstream_costs`).
+
+    Attributes
+    ----------
+    upstream : str
+        The lab server whose answers count as upstream cost.
+    pulls : tuple of UpstreamCost
+        Per pull: its exit status, seconds, requests and blob bytes upstream, and requests per server.
+    """
 
     upstream: str
     pulls: tuple[UpstreamCost, ...]
@@ -184,7 +248,25 @@ class UpstreamCosts(HtmlRepr):
 
 
 def upstream_costs(pulls: Mapping[str, WatchedPull], upstream: str) -> UpstreamCosts:
-    """Named pulls by what the server ``upstream`` answered during each: requests and blob bytes."""
+    """Named pulls by what the server ``upstream`` answered during each: requests and blob bytes.
+
+    Parameters
+    ----------
+    pulls : Mapping[str, WatchedPull]
+        Pulls whose servers were watched (:meth:`regkit.lab.DockerEngine.pull` with ``watch=``), by name.
+    upstream : str
+        The server that stands for upstream (``gateway``, ``registry``, …; see :mod:`regkit.lab.traffic`).
+
+    Returns
+    -------
+    UpstreamCosts
+        Requests and blob bytes upstream per pull; ``summary`` says it in one line.
+
+    Raises
+    ------
+    AttributeError
+        Never for a pull that has ``served``, ``status`` and ``seconds``; nothing is checked beyond that.
+    """
     costs = []
     for name, pull in pulls.items():
         above = [row for row in pull.served if row.server == upstream]

@@ -55,7 +55,23 @@ class Watched(Protocol):
 
 @dataclass(frozen=True)
 class DockerPull:
-    """One ``docker pull``: how it ended, how long it took, what it printed, and what the servers saw meanwhile."""
+    """One ``docker pull``: how it ended, how long it took, what it printed, and what the servers saw meanwhile.
+
+    Attributes
+    ----------
+    name : str
+        The image as given to ``docker pull``.
+    mirrors : tuple of str
+        The engine's ``registry-mirrors`` during the pull.
+    status : int
+        The docker CLI's exit status.
+    seconds : float
+        How long the pull took.
+    output : str
+        What the CLI printed, stdout and stderr.
+    traffic : Traffic or None
+        What the watched lab servers answered meanwhile; None when none were watched.
+    """
 
     name: str
     mirrors: tuple[str, ...]

@@ -21,7 +21,23 @@ if TYPE_CHECKING:  # typing_extensions: ~5 ms of start-up for what only the type
 
 
 def challenges_of(exchange: Exchange) -> list[Challenge]:
-    """Every challenge in the ``WWW-Authenticate`` headers of a response."""
+    """Every challenge in the ``WWW-Authenticate`` headers of a response.
+
+    Parameters
+    ----------
+    exchange : Exchange
+        A recorded exchange, typically the 401 that starts a pull.
+
+    Returns
+    -------
+    list of Challenge
+        Scheme and parameters of each challenge, in the order the registry sent them.
+
+    Raises
+    ------
+    RegkitError
+        Never: a malformed header yields the challenges that could be read.
+    """
     values = [v for k, v in exchange.response_headers if k.lower() == "www-authenticate"]
     return parse_challenges(", ".join(values))
 
