@@ -16,6 +16,7 @@ from ..http.retry import NO_RETRY
 from ..http.timeouts import DEFAULT_TIMEOUT
 from ..oci import jsonsafe
 from ..oci import mediatypes as mt
+from ..oci.redact import host_of
 from ..oci.reference import Reference, resolve
 from ..steps.auth import Token, get_token, send_authorized
 from ..steps.blobs import fetch_blob
@@ -96,7 +97,7 @@ def diagnose(
     except RegkitError as exc:
         error = exc
     exchanges = list(client.transcript)
-    findings = detect(exchanges, Context(ref, endpoints, error, engine_timeout))
+    findings = detect(exchanges, Context(ref, endpoints, error, engine_timeout, _trusted(client, exchanges)))
     if check_upstream and endpoints.registry:
         findings += _compare_with_upstream(ref, exchanges, endpoints, insecure, auth, ca_cert)
         if served is not None and ref.tag and not ref.digest:
@@ -109,6 +110,13 @@ def diagnose(
         findings.append(Finding("ok", INFO, f"the flow works: {what} fetched and verified"))
     client.close()
     return Diagnosis(ref, endpoints, tuple(findings), tuple(exchanges), error)
+
+
+def _trusted(client: Client, exchanges: list[Exchange]) -> dict[str, tuple[str, ...]]:
+    """The CA files trusted for each HTTPS host the flow talked to, besides the base bundle."""
+    tls = getattr(client.transport, "tls", None)  # a MockTransport has none
+    hosts = {host_of(e.url) for e in exchanges if e.url.startswith("https://")}
+    return {name: tuple(str(f) for f in tls.for_host(name).ca_files) for name in hosts} if tls else {}
 
 
 def rate_limit(

@@ -145,13 +145,54 @@ def _seed_proxy(ports: NginxPorts) -> str:
 
 def _forward_proxy(ports: NginxPorts) -> str:
     """A plain-HTTP forward proxy (like a corporate HTTP_PROXY) that only reaches loopback addresses."""
+    return forward_proxy(ports.forward)
+
+
+# What S3 answers when a bucket or VPC endpoint policy denies the request (docker/hub-feedback#1318).
+S3_ACCESS_DENIED = (
+    '<?xml version="1.0" encoding="UTF-8"?>\\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message>'
+    "<RequestId>REGKITLAB0000001</RequestId></Error>\\n"
+)
+
+
+def forward_proxy(
+    listen: int, *, credentials: str = "", adds_authorization: tuple[str, str] | None = None, denies: str = ""
+) -> str:
+    """A plain-HTTP forward proxy to loopback; it never passes the client's Proxy-Authorization on.
+
+    ``credentials`` (``Basic`` base64 of ``user:password``) are required, else ``407``;
+    ``adds_authorization`` (``host:port``, header value) is put on requests to that host that carry
+    no Authorization (as proxies that log users in to a web service do); ``denies`` (``host:port``) is
+    answered with S3's policy ``AccessDenied``.
+    """
+    checks = []
+    if credentials:
+        checks.append(f"""
+            if ($http_proxy_authorization != "Basic {credentials}") {{
+                add_header Proxy-Authenticate 'Basic realm="regkit lab corporate proxy"' always;
+                return 407 "proxy authentication required\\n";
+            }}""")
+    if denies:
+        checks.append(f"""
+            if ($http_host = "{denies}") {{
+                add_header x-amz-request-id REGKITLAB0000001 always;
+                return 403 '{S3_ACCESS_DENIED}';
+            }}""")
+    added = f'"{adds_authorization[0]}|" "{adds_authorization[1]}";' if adds_authorization else ""
     return f"""
+    map "$http_host|$http_authorization" $lab_forward_authorization_{listen} {{
+        {added}
+        default $http_authorization;
+    }}
     server {{
-        listen 127.0.0.1:{ports.forward};
+        listen 127.0.0.1:{listen};
+        {"default_type application/xml;" if denies else ""}
         location / {{
             if ($host !~ "^(127\\.0\\.0\\.1|localhost)$") {{
                 return 403 "this lab proxy only forwards to loopback\\n";
-            }}
+            }}{"".join(checks)}
+            proxy_set_header Proxy-Authorization "";
+            proxy_set_header Authorization $lab_forward_authorization_{listen};
             proxy_pass http://$http_host$request_uri;
         }}
     }}
@@ -160,14 +201,21 @@ def _forward_proxy(ports: NginxPorts) -> str:
 
 def _tls_front(ports: NginxPorts, tls: Path) -> str:
     """The registry front over TLS, with a self-signed certificate: for TLS lessons and errors."""
+    return tls_server(ports.tls, ports.front, tls)
+
+
+def tls_server(listen: int, upstream: int, tls: Path, redirect: tuple[str, str] | None = None) -> str:
+    """TLS on ``listen`` (``tls/cert.pem``) in front of plain HTTP on ``upstream``; ``redirect`` rewrites Location."""
+    rewrite = f"proxy_redirect {redirect[0]} {redirect[1]};" if redirect else ""
     return f"""
     server {{
-        listen 127.0.0.1:{ports.tls} ssl;
+        listen 127.0.0.1:{listen} ssl;
         ssl_certificate {tls}/cert.pem;
         ssl_certificate_key {tls}/key.pem;
         location / {{
             proxy_set_header Host $http_host;
-            proxy_pass http://127.0.0.1:{ports.front};
+            proxy_pass http://127.0.0.1:{upstream};
+            {rewrite}
         }}
     }}
 """
@@ -217,6 +265,11 @@ def mutual_tls_config(state: Path, port: int, upstream: int, tls: Path, client_c
 }}
 """
     )
+
+
+def standalone_config(state: Path, servers: str) -> str:
+    """A whole nginx.conf with the lab's common settings around ``servers``."""
+    return _common(state) + servers + "}\n"
 
 
 def write_config(state: Path, config_text: str) -> Path:
