@@ -70,7 +70,7 @@ class CorporateNetwork(Service):
         self.lab = lab
         self.state_dir = Path(state_dir)
         self.password = secrets.token_urlsafe(9)
-        self.sso_token = secrets.token_urlsafe(12)
+        self.sso_token = secrets.token_urlsafe(24)
         self.ports = CorporatePorts(*(pick_port() for _ in NGINX_PORTS + MITM_PORTS))
         self._processes: list[ManagedProcess] = []
 
