@@ -42,6 +42,7 @@ class Context:
     engine_timeout: float = ENGINE_MIRROR_TIMEOUT
     # host:port -> the CA files trusted for it besides the base bundle (certs.d, --ca-cert)
     trusted: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    username: str = ""  # the user name given to the flow, if any (the dialect's shapes tell passwords apart)
 
 
 Detector = Callable[[list[Exchange], Context], Iterable[Finding]]

@@ -18,6 +18,7 @@ from ..oci.challenge import find_challenge
 from ..oci.reference import Reference
 from ..steps.auth import challenges_of
 from .base import ENGINE_MIRROR_TIMEOUT, ERROR, INFO, WARNING, Context, Detector, Finding, host
+from .denials import anonymous_denied, basic_only_registry, credentials_expired, denied_at_token_service
 from .network import (
     S3_AUTH_REFUSALS,
     claimed,
@@ -449,6 +450,10 @@ DETECTORS: tuple[Detector, ...] = (
     proxy_auth,
     storage_hop,
     storage_denied,
+    anonymous_denied,
+    denied_at_token_service,
+    credentials_expired,
+    basic_only_registry,
     credentials_elsewhere,
     missing_library,
     rate_limits,

@@ -9,6 +9,7 @@ from pathlib import Path
 from .._repr import HtmlRepr
 from ..errors import RegkitError
 from ..http.client import AuthArg, CaCertArg, Client, as_reference
+from ..http.credentials import as_credentials
 from ..http.endpoints import Endpoints
 from ..http.exchange import Exchange
 from ..http.ratelimit import RateLimit
@@ -97,7 +98,10 @@ def diagnose(
     except RegkitError as exc:
         error = exc
     exchanges = list(client.transcript)
-    findings = detect(exchanges, Context(ref, endpoints, error, engine_timeout, _trusted(client, exchanges)))
+    given = as_credentials(auth)
+    username = given.username if given else ""
+    context = Context(ref, endpoints, error, engine_timeout, _trusted(client, exchanges), username)
+    findings = detect(exchanges, context)
     if check_upstream and endpoints.registry:
         findings += _compare_with_upstream(ref, exchanges, endpoints, insecure, auth, ca_cert)
         if served is not None and ref.tag and not ref.digest:

@@ -1,0 +1,132 @@
+"""Refusals that depend on the registry's dialect: denied with no credentials, denied at the token
+service, expired short-lived passwords, and registries that take Basic on every request (pure, no I/O).
+
+The dialects are in ``../shared/notes/registry-dialects.md``: GHCR and Artifact Registry refuse at the
+token service (GAR names the IAM permission), ECR's passwords last 12 h, GAR's access tokens 1 h.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import parse_qs, urlsplit
+
+from ..http.exchange import Exchange
+from ..http.httperrors import registry_errors
+from ..oci.challenge import find_challenge
+from ..steps.auth import challenges_of
+from .base import ERROR, INFO, Context, Finding, host
+
+ECR_USER, GAR_TOKEN_USER = "AWS", "oauth2accesstoken"
+_PERMISSION = re.compile(r'Permission "([^"]+)" denied')
+_EXPIRED = re.compile(r"\bexpired\b", re.IGNORECASE)
+
+
+def credentials_sent(exchanges: list[Exchange]) -> bool:
+    """Whether any request carried the user's credentials (Basic to a registry, or to a token service)."""
+    return any(e.credentials_to for e in exchanges) or any(
+        name.lower() == "authorization" and value.lower().startswith("basic ")
+        for e in exchanges
+        for name, value in e.request_headers
+    )
+
+
+def _denial(context: Context) -> Exchange | None:
+    """The 401 or 403 the flow ended with."""
+    error = context.error
+    if error is not None and error.exchange is not None and error.exchange.status in (401, 403):
+        return error.exchange
+    return None
+
+
+def _said(exchange: Exchange) -> str:
+    """What the server said: its error entries, or the start of its body."""
+    return "; ".join(registry_errors(exchange.body_preview)) or exchange.body_preview.strip()[:200]
+
+
+def anonymous_denied(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """Refused, and no credentials were sent: nothing was wrong with a password, there was none."""
+    denied = _denial(context)
+    if denied is None or credentials_sent(exchanges):
+        return
+    registry = context.reference.registry
+    said = _said(denied)
+    yield Finding(
+        "anonymous-denied",
+        ERROR,
+        f"{host(denied.url)} refused an anonymous pull of {context.reference.repository} ({denied.status}"
+        + (f": {said}" if said else "")
+        + "): no credentials were sent, so no password was wrong; the repository is private or needs a login",
+        f"log in: docker login {registry} (regkit reads ~/.docker/config.json and its credential helpers), "
+        "or regkit pull -u USER --password-stdin",
+        (denied,),
+    )
+
+
+def denied_at_token_service(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """The token service refused the scope outright, instead of handing out a token with less access."""
+    denied = _denial(context)
+    if denied is None or denied.step != "token" or "/manifests/" in urlsplit(denied.url).path:
+        return  # the registry's own challenge to the probe, not the token service
+    if denied.status == 401 and credentials_sent(exchanges):
+        return  # a 401 for credentials that were sent is a wrong or expired password
+    scopes = parse_qs(urlsplit(denied.url).query).get("scope", [])
+    permission = _PERMISSION.search(_said(denied))
+    missing = f"the permission {permission[1]}" if permission else f"the scope {' '.join(scopes) or '(none asked)'}"
+    yield Finding(
+        "denied-at-token-service",
+        ERROR,
+        f"the token service {host(denied.url)} refused {missing} with {denied.status} ({_said(denied)}): GHCR "
+        "and Artifact Registry deny here, where Docker Hub hands out a token with empty access",
+        f"grant the account {missing} on {context.reference.repository}"
+        + ("" if credentials_sent(exchanges) else ", and log in (nothing was sent)"),
+        (denied,),
+    )
+
+
+def credentials_expired(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """A short-lived password past its life: ECR's 12 h (it says so), GAR's 1 h access token (a plain 401)."""
+    denied = _denial(context)
+    if denied is None or not credentials_sent(exchanges):
+        return
+    if _EXPIRED.search(denied.body_preview) and context.username == ECR_USER:
+        lifetime = "ECR passwords last 12 h"
+        renew = "aws ecr get-login-password | docker login --username AWS --password-stdin {registry}"
+    elif _EXPIRED.search(denied.body_preview):
+        lifetime, renew = "the registry says they expired", "docker login {registry}"
+    elif context.username == GAR_TOKEN_USER and denied.status == 401:
+        lifetime = "Artifact Registry access tokens (user oauth2accesstoken) last 1 h"
+        renew = (
+            "gcloud auth print-access-token | docker login -u oauth2accesstoken --password-stdin https://{registry} "
+            "(or log in as _json_key with a service account key, which does not expire)"
+        )
+    else:
+        return
+    yield Finding(
+        "credentials-expired",
+        ERROR,
+        f"{host(denied.url)} refused the credentials of {context.username or 'the user'} ({denied.status}: "
+        f"{_said(denied)}): {lifetime}",
+        f"get a fresh password and log in again: {renew.format(registry=context.reference.registry)}; "
+        "a credential helper renews it for you",
+        (denied,),
+    )
+
+
+def basic_only_registry(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """A registry whose challenge is Basic with no Bearer: no token service, the password on every request."""
+    for exchange in exchanges:
+        if exchange.status != 401:
+            continue
+        challenges = challenges_of(exchange)
+        if challenges and find_challenge(challenges, "bearer") is None and find_challenge(challenges, "basic"):
+            yield Finding(
+                "basic-only-registry",
+                INFO,
+                f"{host(exchange.url)} challenges with Basic only (as Amazon ECR does): there is no token "
+                "service, and the password goes with every request",
+                "nothing to change for pulls; the password is short-lived on ECR (12 h), so renew it, and "
+                "use https so it never travels in clear text",
+                (exchange,),
+            )
+            return

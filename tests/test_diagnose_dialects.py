@@ -1,0 +1,83 @@
+"""Findings that depend on the registry's dialect, each produced by a dialect lab and absent when the pull works."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import regkit
+from regkit.diagnosis import Diagnosis
+from regkit.lab import Lab
+from regkit.lab.dialectlab import DialectLab
+
+DIALECT_FINDINGS = {"anonymous-denied", "denied-at-token-service", "credentials-expired", "basic-only-registry"}
+
+
+@pytest.fixture(scope="module")
+def gar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DialectLab]:
+    with DialectLab(tmp_path_factory.mktemp("gar"), dialect="gar") as lab:
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def ecr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DialectLab]:
+    with DialectLab(tmp_path_factory.mktemp("ecr"), dialect="ecr") as lab:
+        yield lab
+
+
+def codes(result: Diagnosis) -> set[str]:
+    return {f.code for f in result.findings}
+
+
+def finding(result: Diagnosis, code: str) -> regkit.diagnosis.Finding:
+    return next(f for f in result.findings if f.code == code)
+
+
+def diagnose(lab: DialectLab, auth: tuple[str, str] | None = None) -> Diagnosis:
+    return regkit.diagnose(lab.private[0], insecure=True, auth=auth, check_upstream=False)
+
+
+def test_anonymous_denial_at_artifact_registrys_token_service(gar):
+    result = diagnose(gar)
+    anonymous = finding(result, "anonymous-denied")
+    assert "no credentials were sent" in anonymous.message and f"docker login {gar.registry}" in anonymous.fix
+    at_token = finding(result, "denied-at-token-service")
+    assert "the permission artifactregistry.repositories.downloadArtifacts" in at_token.message
+    assert at_token.evidence[0].status == 403 and "credentials were refused" not in str(result)
+
+
+def test_artifact_registrys_hour_long_access_token_expired(gar):
+    result = diagnose(gar, (gar.username, gar.expired_password()))
+    found = finding(result, "credentials-expired")
+    assert "last 1 h" in found.message and "gcloud auth print-access-token" in found.fix
+    assert {"anonymous-denied", "denied-at-token-service"}.isdisjoint(codes(result))
+    assert gar.expired_password()[:12] not in str(result)
+
+
+def test_artifact_registry_with_a_fresh_token_is_ok(gar):
+    result = diagnose(gar, gar.credentials)
+    assert result.ok and not codes(result) & DIALECT_FINDINGS, str(result)
+
+
+def test_anonymous_on_basic_only_ecr(ecr):
+    result = diagnose(ecr)
+    assert {"anonymous-denied", "basic-only-registry"} <= codes(result)
+    assert "denied-at-token-service" not in codes(result)  # ECR has no token service to deny at
+
+
+def test_ecrs_twelve_hour_password_expired(ecr):
+    result = diagnose(ecr, (ecr.username, ecr.expired_password()))
+    found = finding(result, "credentials-expired")
+    assert "Your authorization token has expired" in found.message and "ECR passwords last 12 h" in found.message
+    assert "aws ecr get-login-password" in found.fix and "anonymous-denied" not in codes(result)
+
+
+def test_ecr_with_a_fresh_password_is_ok_and_says_basic_only(ecr):
+    result = diagnose(ecr, ecr.credentials)
+    assert result.ok and codes(result) & DIALECT_FINDINGS == {"basic-only-registry"}, str(result)
+
+
+def test_none_of_them_on_a_docker_hub_shaped_pull(open_lab: Lab):
+    result = regkit.diagnose(f"{open_lab.front_host}/library/busybox", insecure=True)
+    assert result.ok and not codes(result) & DIALECT_FINDINGS
