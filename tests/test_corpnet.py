@@ -25,6 +25,7 @@ NETWORK_FINDINGS = {
     "storage-host-blocked",
     "storage-rejects-authorization",
     "storage-access-denied",
+    "signed-url-expired",
 }
 
 
@@ -155,3 +156,12 @@ def test_a_plain_forward_proxy_is_fine(open_lab, certs_d, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", open_lab.forward_proxy_url)
     result = regkit.diagnose(f"{open_lab.front_host}/library/busybox", insecure=True)
     assert result.ok and not codes(result) & NETWORK_FINDINGS, str(result)
+
+
+def test_a_storage_host_whose_clock_is_an_hour_ahead(corp, certs_d):
+    result = regkit.diagnose(f"{corp.skewed_registry_host}/library/busybox", insecure=True)
+    assert "signed-url-expired" in codes(result), str(result)
+    found = finding(result, "signed-url-expired")
+    assert "AccessDenied (Request has expired)" in found.message
+    assert "clock skew: the storage host's clock is 36" in found.message and "NTP" in found.fix
+    assert found.evidence[1].status == 307 and "anonymous-denied" not in codes(result)

@@ -34,9 +34,10 @@ def credentials_sent(exchanges: list[Exchange]) -> bool:
 def _denial(context: Context) -> Exchange | None:
     """The 401 or 403 the flow ended with."""
     error = context.error
-    if error is not None and error.exchange is not None and error.exchange.status in (401, 403):
-        return error.exchange
-    return None
+    exchange = error.exchange if error is not None else None
+    if exchange is None or exchange.status not in (401, 403) or "redirect" in exchange.note:
+        return None  # a storage host's refusal (after a redirect) is the network detectors' business
+    return exchange
 
 
 def _said(exchange: Exchange) -> str:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qs, urlsplit
 
 from ..errors import TransportError
 from ..http.exchange import Exchange
@@ -18,7 +21,8 @@ from .base import ERROR, Context, Finding, host
 _XML_CODE = re.compile(r"<Code>\s*([A-Za-z]+)\s*</Code>")
 _XML_MESSAGE = re.compile(r"<Message>\s*([^<]{1,200})</Message>")
 S3_AUTH_REFUSALS = ("Only one auth mechanism allowed", "Missing x-amz-content-sha256")
-_EXPIRED = ("expired", "Expired")
+_EXPIRED = ("expired", "Expired", "not valid in the specified time frame")
+CLOCK_TOLERANCE = 60  # seconds of clock difference that are noise, not skew
 
 
 def storage_hop_failure(context: Context) -> tuple[str, Exchange] | None:
@@ -167,5 +171,66 @@ def storage_denied(exchanges: list[Exchange], context: Context) -> Iterable[Find
             "the registry authorised the pull; a policy on the way to the storage denies it: a VPC endpoint or "
             "bucket policy (allow the registry's storage bucket), or a proxy that changes the signed URL",
             (exchange,),
+        )
+        return
+
+
+def _expiry(url: str) -> float | None:
+    """When a signed URL expires (epoch seconds): ``expires``, or S3's ``X-Amz-Date`` + ``X-Amz-Expires``."""
+    query = {k.lower(): v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    try:
+        if "expires" in query:
+            return float(query["expires"])
+        if "x-amz-date" in query and "x-amz-expires" in query:
+            signed = datetime.strptime(query["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+            return signed.timestamp() + float(query["x-amz-expires"])
+    except ValueError:
+        return None
+    return None
+
+
+def _clock(exchange: Exchange) -> float | None:
+    """The answering server's clock (its ``Date`` header), epoch seconds."""
+    try:
+        return parsedate_to_datetime(exchange.header("date") or "").timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def _at(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%H:%M:%S UTC")
+
+
+def signed_url_expired(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """The storage host says the signed URL expired: its clock is ahead of the signer's, or it was used late."""
+    for index, hop in enumerate(exchanges):
+        error = storage_error(hop)
+        if error is None or not any(word in error[1] for word in _EXPIRED):
+            continue
+        redirect = next((e for e in reversed(exchanges[:index]) if e.status in (301, 302, 303, 307, 308)), None)
+        expires, storage_clock = _expiry(hop.url), _clock(hop)
+        registry_clock = _clock(redirect) if redirect else None
+        said = f"{host(hop.url)} answered {hop.status} {error[0]} ({error[1]})"
+        if expires is not None and storage_clock is not None and registry_clock is not None:
+            skew = storage_clock - registry_clock
+            late = hop.started - redirect.started if redirect else 0.0
+            said += (
+                f": the URL expires at {_at(expires)}, the storage's clock said {_at(storage_clock)}, the registry's "
+                f"{_at(registry_clock)} when it redirected ({late:.1f} s earlier)"
+            )
+            if skew > CLOCK_TOLERANCE:
+                cause = f"clock skew: the storage host's clock is {skew:.0f} s ahead of the registry's, which signs"
+                fix = "sync the clocks (NTP) of the registry host, which signs the URLs, and the storage; "
+            else:
+                cause = "a slow start: the URL was used after it expired"
+                fix = "follow a blob redirect at once (a queued layer should ask the registry again); "
+        else:
+            cause, fix = "clock skew or a slow start", "sync the registry's clock (NTP), or follow redirects at once; "
+        yield Finding(
+            "signed-url-expired",
+            ERROR,
+            f"{said}; {cause}",
+            fix + "asking the registry for the blob again gets a fresh URL",
+            tuple(e for e in (hop, redirect) if e is not None),
         )
         return

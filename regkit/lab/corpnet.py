@@ -7,7 +7,9 @@
   ``blocking`` refuses CONNECT to the storage host (``403``); the last two pass TLS through;
 - nginx forward proxies for plain HTTP: ``login`` again (``407``), ``sso`` adds an ``Authorization``
   header of its own to storage requests without one (S3 then answers ``400``), ``vpc`` answers the storage
-  host with S3's policy ``AccessDenied`` (docker/hub-feedback#1318).
+  host with S3's policy ``AccessDenied`` (docker/hub-feedback#1318);
+- a storage host whose clock runs an hour ahead of the registry's (nginx under ``faketime``), with a
+  plain-HTTP registry front redirecting there: its signed URLs have expired when they arrive.
 
 mitmproxy runs from its own virtualenv (scripts/setup makes it): its pinned dependencies would
 downgrade the notebook kernel's.
@@ -24,14 +26,19 @@ from pathlib import Path
 
 from ..errors import LabError
 from .lab import Lab
-from .nginx import forward_proxy, nginx_process, standalone_config, tls_server, write_config
+from .nginx import cdn_server, forward_proxy, front_server, nginx_process, standalone_config, write_config
 from .process import SETUP_SCRIPT, ManagedProcess, Service, pick_port, tcp_probe
 
 ENV_MITMDUMP = "REGKIT_MITMDUMP"
 DEFAULT_MITMDUMP = Path("/opt/regkit/mitmproxy/bin/mitmdump")
 PROXY_USER = "corp"
 ADDON = Path(__file__).with_name("mitm_policy.py")
-NGINX_PORTS = ("registry", "storage", "login", "sso", "vpc")
+NGINX_PORTS = ("registry", "storage", "login", "sso", "vpc", "skewed_registry")
+SKEWED_PORTS = ("skewed_storage",)
+# libfaketime (Debian's faketime) shifts the clock of the process it is preloaded into; the faketime
+# command would run nginx as its child, which the lab's readiness check (its own listening sockets) refuses.
+LIBFAKETIME = "/usr/lib/*/faketime/libfaketime.so.1"
+CLOCK_SKEW = "+1h"  # the lab's CDN URLs live 10 minutes
 MITM_PORTS = ("intercepting", "mitm_login", "blocking")
 
 
@@ -47,6 +54,17 @@ def mitmdump_binary() -> Path:
     return binary
 
 
+def libfaketime() -> Path:
+    """Debian's libfaketime, or a LabError naming the package."""
+    found = sorted(Path("/").glob(LIBFAKETIME.lstrip("/")))
+    if not found:
+        raise LabError(
+            f"libfaketime is missing ({LIBFAKETIME})",
+            hint=f"it comes from the Debian package faketime; run {SETUP_SCRIPT} as root to install the lab's tools",
+        )
+    return found[0]
+
+
 @dataclass(frozen=True)
 class CorporatePorts:
     """Where each part listens."""
@@ -56,6 +74,8 @@ class CorporatePorts:
     login: int
     sso: int
     vpc: int
+    skewed_registry: int
+    skewed_storage: int
     intercepting: int
     mitm_login: int
     blocking: int
@@ -71,7 +91,7 @@ class CorporateNetwork(Service):
         self.state_dir = Path(state_dir)
         self.password = secrets.token_urlsafe(9)
         self.sso_token = secrets.token_urlsafe(24)
-        self.ports = CorporatePorts(*(pick_port() for _ in NGINX_PORTS + MITM_PORTS))
+        self.ports = CorporatePorts(*(pick_port() for _ in NGINX_PORTS + SKEWED_PORTS + MITM_PORTS))
         self._processes: list[ManagedProcess] = []
 
     # -- addresses --------------------------------------------------------------------------------
@@ -85,6 +105,11 @@ class CorporateNetwork(Service):
     def storage_host(self) -> str:
         """The TLS storage host that blob redirects name."""
         return f"127.0.0.1:{self.ports.storage}"
+
+    @property
+    def skewed_registry_host(self) -> str:
+        """The registry (plain HTTP) whose blob redirects go to the storage host with a clock an hour ahead."""
+        return f"127.0.0.1:{self.ports.skewed_registry}"
 
     @property
     def public_ca(self) -> Path:
@@ -112,6 +137,7 @@ class CorporateNetwork(Service):
         """Start nginx, then mitmproxy; stops what started if one fails."""
         try:
             self._start_nginx()
+            self._start_skewed_storage()
             self._start_mitmproxy()
         except BaseException:
             self.stop()
@@ -130,15 +156,28 @@ class CorporateNetwork(Service):
         # The registry's blob redirects name the plain CDN; here they name the TLS storage host instead.
         redirect = (f"http://127.0.0.1:{lab.cdn}/", f"https://{self.storage_host}/")
         servers = (
-            tls_server(p.registry, lab.front, tls, redirect),
-            tls_server(p.storage, lab.cdn, tls),
+            front_server(p.registry, lab.front, tls, redirect),
+            front_server(p.storage, lab.cdn, tls),
             forward_proxy(p.login, credentials=basic),
             forward_proxy(p.sso, adds_authorization=(f"127.0.0.1:{lab.cdn}", f"Bearer {self.sso_token}")),
             forward_proxy(p.vpc, denies=f"127.0.0.1:{lab.cdn}"),
+            # On the right clock; only its redirects point at the storage host whose clock is ahead.
+            front_server(p.skewed_registry, lab.front, None, (redirect[0], f"http://127.0.0.1:{p.skewed_storage}/")),
         )
         state = self.state_dir / "nginx"
         write_config(state, standalone_config(state, "".join(servers)))
         process = nginx_process(state, [getattr(p, name) for name in NGINX_PORTS])
+        self._processes.append(process)
+        process.start()
+
+    def _start_skewed_storage(self) -> None:
+        p, lab = self.ports, self.lab.settings
+        state = self.state_dir / "skewed"
+        storage = cdn_server(p.skewed_storage, self.lab.registry_storage, lab.secret)
+        # nginx clears its workers' environment, and libfaketime reads FAKETIME again every 10 s: keep it.
+        write_config(state, "env FAKETIME;\n" + standalone_config(state, storage))
+        env = {**os.environ, "LD_PRELOAD": str(libfaketime()), "FAKETIME": CLOCK_SKEW}
+        process = nginx_process(state, [getattr(p, name) for name in SKEWED_PORTS], env)
         self._processes.append(process)
         process.start()
 

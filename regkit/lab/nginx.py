@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,14 +96,19 @@ def _front(ports: NginxPorts) -> str:
 
 
 def _cdn(ports: NginxPorts, storage: Path, secret: str, rate: int = 0) -> str:
-    """The blob CDN: signed, expiring URLs (secure_link); like S3, no Authorization header allowed.
+    """The lab's blob CDN."""
+    return cdn_server(ports.cdn, storage, secret, rate)
+
+
+def cdn_server(listen: int, storage: Path, secret: str, rate: int = 0) -> str:
+    """A blob CDN: signed, expiring URLs (secure_link); like S3, no Authorization header allowed.
 
     ``rate`` (bytes per second, 0 for none) caps each response, as one long-haul TCP connection is capped.
     """
     limit = f"limit_rate {rate};" if rate else ""
     return f"""
     server {{
-        listen 127.0.0.1:{ports.cdn};
+        listen 127.0.0.1:{listen};
         location /registry-v2/ {{
             default_type application/xml;
             if ($http_authorization) {{
@@ -213,17 +218,18 @@ def forward_proxy(
 
 def _tls_front(ports: NginxPorts, tls: Path) -> str:
     """The registry front over TLS, with a self-signed certificate: for TLS lessons and errors."""
-    return tls_server(ports.tls, ports.front, tls)
+    return front_server(ports.tls, ports.front, tls)
 
 
-def tls_server(listen: int, upstream: int, tls: Path, redirect: tuple[str, str] | None = None) -> str:
-    """TLS on ``listen`` (``tls/cert.pem``) in front of plain HTTP on ``upstream``; ``redirect`` rewrites Location."""
+def front_server(listen: int, upstream: int, tls: Path | None, redirect: tuple[str, str] | None = None) -> str:
+    """``listen`` in front of plain HTTP on ``upstream``: TLS with ``tls/cert.pem`` unless ``tls`` is None;
+    ``redirect`` rewrites the Location of redirects (``proxy_redirect FROM TO``)."""
     rewrite = f"proxy_redirect {redirect[0]} {redirect[1]};" if redirect else ""
+    certificate = f"ssl_certificate {tls}/cert.pem;\n        ssl_certificate_key {tls}/key.pem;" if tls else ""
     return f"""
     server {{
-        listen 127.0.0.1:{listen} ssl;
-        ssl_certificate {tls}/cert.pem;
-        ssl_certificate_key {tls}/key.pem;
+        listen 127.0.0.1:{listen}{" ssl" if tls else ""};
+        {certificate}
         location / {{
             proxy_set_header Host $http_host;
             proxy_pass http://127.0.0.1:{upstream};
@@ -293,10 +299,11 @@ def write_config(state: Path, config_text: str) -> Path:
     return config
 
 
-def nginx_process(state: Path, ports: Sequence[int]) -> ManagedProcess:
-    """nginx in the foreground with its own prefix and config (written by :func:`write_config`), on ``ports``."""
+def nginx_process(state: Path, ports: Sequence[int], env: Mapping[str, str] | None = None) -> ManagedProcess:
+    """nginx in the foreground with its own prefix and config (written by :func:`write_config`), on ``ports``;
+    ``env`` replaces its environment."""
     argv = [str(NGINX), "-p", str(state), "-c", str(state / "nginx.conf"), "-g", "daemon off;"]
-    return ManagedProcess("nginx", argv, state, ready=tcp_probe(ports[0]), ports=ports)
+    return ManagedProcess("nginx", argv, state, ready=tcp_probe(ports[0]), ports=ports, env=env)
 
 
 def dialect_config(
