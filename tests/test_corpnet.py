@@ -105,6 +105,10 @@ def test_https_proxy_wanting_credentials(corp, certs_d, monkeypatch):
     found = finding(result, "proxy-auth-required")
     assert "407 Proxy Authentication Required" in found.message and "carries none" in found.message
     assert "HTTPS_PROXY=http://USER:PASSWORD@" in found.fix and "connection-failed" not in codes(result)
+    monkeypatch.setenv("HTTPS_PROXY", corp.proxy_url("mitm_login").replace("http://", "http://corp:wrong-pass-1@"))
+    wrong = diagnose_tls(corp)
+    assert "refused the user and password in the proxy URL" in finding(wrong, "proxy-auth-required").message
+    assert "wrong-pass-1" not in str(wrong) + wrong._repr_html_()
     monkeypatch.setenv("HTTPS_PROXY", corp.proxy_url("mitm_login", credentials=True))
     with regkit.Client(ca_cert=corp.public_ca) as client:
         regkit.get_manifest(f"{corp.registry_host}/library/busybox", client=client)
