@@ -21,6 +21,7 @@ _EXPORTS = {
     "Diagnosis": ".diagnosis",
     "Finding": ".diagnosis",
     "diagnose": ".diagnosis",
+    "AccessDenied": ".errors",
     "AuthError": ".errors",
     "BudgetExceeded": ".errors",
     "Cancelled": ".errors",
@@ -71,6 +72,7 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from .diagnosis import Diagnosis, Finding, diagnose
     from .errors import (
+        AccessDenied,
         AuthError,
         BudgetExceeded,
         Cancelled,
@@ -122,6 +124,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AccessDenied",
     "AssembledImage",
     "AuthError",
     "BlobResult",

@@ -9,6 +9,7 @@ The tree::
     │   └── InvalidOption        any other bad argument (output path, layer format, credentials)
     ├── RegistryError            the registry or a box in between answered, but not as hoped
     │   ├── AuthError            the challenge or the token exchange failed
+    │   │   └── AccessDenied     401/403 refusing access: ``credentials_sent`` says whether any were given
     │   ├── NotFound             manifest or blob unknown (404)
     │   ├── ManifestError        a manifest that is unusable: wrong media type, too large, malformed
     │   ├── NoMatchingPlatform   an index without an image for the wanted platform
@@ -79,6 +80,14 @@ class RegistryError(RegkitError):
 
 class AuthError(RegistryError):
     """The registry's challenge or the token service refused or misbehaved."""
+
+
+class AccessDenied(AuthError):
+    """The registry or its token service refused access; ``credentials_sent`` is False for an anonymous request."""
+
+    def __init__(self, message: str, *, credentials_sent: bool, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.credentials_sent = credentials_sent
 
 
 class NotFound(RegistryError):

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta, timezone
 
-from regkit.steps.auth import _parse_time
+from regkit.steps.token_request import _parse_time
 
 
 def test_issued_at_keeps_the_offset_and_trims_nanoseconds():

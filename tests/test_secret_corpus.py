@@ -36,6 +36,8 @@ HMAC_HEX = "9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b"
 BASE64_BLOB = "c2VjcmV0LWtleS1tYXRlcmlhbC1mb3ItdGVzdGluZw=="
 API_KEY = "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY"
 REFRESH = "rt-5f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c"
+# A Docker identity token (an OAuth2 refresh token, opaque: Azure's start "0.A"), known by no shape.
+IDENTITY = "0.ARoAv4j5cvGGr0GRqy180BHbR1kJrHq2Ut1Nr0Lnk3QnEW4aAOc.AgABAAEAAAD-DLA3VO7QrddgJg7Wevr"
 PASSWORD = "correct-horse-battery-staple"
 AKAMAI_HMAC = "6f2d8e1c4b7a9f0e3d5c8b1a4f7e0d3c6b9a2f5e8d1c4b7a0f3e6d9c2b5a8f1e"
 PROXY_PASSWORD = "Pr0xy-Pa55w0rd-corp"
@@ -53,6 +55,7 @@ CORPUS = [
     BASE64_BLOB,
     API_KEY,
     REFRESH,
+    IDENTITY,
     PASSWORD,
     AKAMAI_HMAC,
     PROXY_PASSWORD,
@@ -135,6 +138,17 @@ class Leaky(Canned):
         else:
             self.answer(404, b"{}", [])
 
+    def do_POST(self) -> None:
+        """The OAuth2 form of the token spec: a refresh token in, a rotated one out; or echoed in an error."""
+        form = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        if self.path == "/token-json":
+            doc = {"access_token": "posted-token-value-1234", "refresh_token": IDENTITY, "expires_in": 300}
+            self.answer(200, json.dumps(doc).encode(), [("Content-Type", "application/json")])
+        else:
+            # Some token services quote what they were sent when they refuse it: the bare token too.
+            said = form.replace("&", " ").split("refresh_token=")[-1].split(" ")[0]
+            self.answer(400, f"invalid_grant: {said} is unknown ({form})".encode(), [("Content-Type", "text/plain")])
+
 
 @pytest.fixture(scope="module")
 def leaky() -> Iterator[str]:
@@ -176,6 +190,19 @@ def test_no_secret_survives_any_output(leaky, tmp_path):
     shown = every_output(client, errors)
     assert len(client.transcript) >= 19
     assert "MANIFEST_UNKNOWN" in shown and "AccessDenied" in shown  # the pages are shown, minus secrets
+    assert survivors(shown) == []
+
+
+def test_identity_tokens_never_show(leaky):
+    # An identity token from config.json (see regkit.http.dockerconfig), traded with the OAuth2 POST form.
+    credentials = regkit.Credentials("<token>", IDENTITY, registry=leaky, identity_token=True)
+    client = regkit.Client(insecure=True, docker_config=False, auth=credentials)
+    token = regkit.get_token(f"{leaky}/leaky/app:1", client=client)
+    with pytest.raises(regkit.AuthError) as refused:
+        regkit.get_token(f"{leaky}/text/app:1", client=client)
+    assert [e.method for e in client.transcript if "/token-" in e.url] == ["POST", "POST"]
+    assert "invalid_grant" in str(refused.value)  # the body is shown, the token in it is not
+    shown = every_output(client, [refused.value]) + repr(credentials) + repr(token) + token._repr_html_()
     assert survivors(shown) == []
 
 

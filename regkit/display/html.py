@@ -218,7 +218,8 @@ def claims_table(claims: JwtClaims) -> str:
 def token_html(token: Token) -> str:
     """The token's kind, scope, claims and lifetime (never its value) and the exchanges that got it."""
     rows = [("kind", token.kind), ("realm", token.realm), ("service", token.service), ("scope", token.scope)]
-    rows += [("expires in", f"{token.expires_in} s" if token.kind == "bearer" else "")]
+    assumed = " (assumed: the answer had no expires_in)" if token.expires_assumed else ""
+    rows += [("expires in", f"{token.expires_in} s{assumed}" if token.kind == "bearer" else "")]
     rows += [("time left", _time_left(token.seconds_left()))]
     parts = [facts_table(rows)]
     claims = token.claims

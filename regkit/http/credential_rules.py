@@ -25,12 +25,15 @@ def hostname(url_or_netloc: str) -> str:
         return ""
 
 
-def refuse_plain_http(url: str, marked: Iterable[str], user: str, registry: str) -> None:
-    """Raise :class:`AuthError` when ``url`` is plain HTTP to a host not in ``marked`` (URLs or netlocs)."""
+def refuse_plain_http(url: str, marked: Iterable[str], secret: str, registry: str) -> None:
+    """Raise :class:`AuthError` when ``url`` is plain HTTP to a host not in ``marked`` (URLs or netlocs).
+
+    ``secret`` says what would be sent (``the password of 'user'``, see :attr:`Credentials.described`).
+    """
     if urlsplit(url).scheme != "http" or hostname(url) in {hostname(m) for m in marked}:
         return
     raise AuthError(
-        f"refusing to send the password of {user!r} over plain HTTP to {host_of(url)}, the token service "
+        f"refusing to send {secret} over plain HTTP to {host_of(url)}, the token service "
         f"named by {registry}'s challenge: that host is not marked insecure",
         hint=f"the registry should name an https realm; --insecure-registry marks the registry's host ({registry}) "
         "only, DOCKER_AUTH_REVERSE_PROXY may name an http token service you trust",

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import InvalidOption
 from ..oci import jsonsafe
 from ..oci.reference import DOCKER_HUB_REGISTRY
-from .credentials import Credentials
+from .credentials import NULL_USER, TOKEN_USER, Credentials
 
 HUB_CONFIG_KEY = "https://index.docker.io/v1/"
 HELPER_TIMEOUT = 30
@@ -52,15 +52,24 @@ def _from_auths(auths: dict[str, Any], keys: list[str], path: Path) -> Credentia
         entry = auths.get(key)
         if not isinstance(entry, dict):
             continue
+        if entry.get("identitytoken"):
+            # Docker uses the identity token instead of the 'auth' next to it (the null GUID and no password).
+            user = _decode_auth(entry["auth"], key, path)[0] if entry.get("auth") else entry.get("username")
+            return Credentials(str(user or NULL_USER), str(entry["identitytoken"]), identity_token=True)
         if entry.get("auth"):
-            try:
-                user, _, password = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                raise InvalidOption(f"the 'auth' of {key!r} in {path} is not base64 user:password") from None
-            return Credentials(user, password)
+            return Credentials(*_decode_auth(entry["auth"], key, path))
         if entry.get("username") and entry.get("password"):
             return Credentials(str(entry["username"]), str(entry["password"]))
     return None
+
+
+def _decode_auth(auth: Any, key: str, path: Path) -> tuple[str, str]:
+    """``(user, password)`` of an entry's base64 ``auth``."""
+    try:
+        user, _, password = base64.b64decode(auth, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, TypeError, ValueError):
+        raise InvalidOption(f"the 'auth' of {key!r} in {path} is not base64 user:password") from None
+    return user, password
 
 
 def run_helper(helper: str, server: str) -> Credentials | None:
@@ -80,9 +89,11 @@ def run_helper(helper: str, server: str) -> Credentials | None:
         raise InvalidOption(f"docker-credential-{helper} get failed: {done.stderr.strip()[:200]}")
     try:
         doc = jsonsafe.loads(done.stdout)
-        return Credentials(str(doc["Username"]), str(doc["Secret"]))
+        user, secret = str(doc["Username"]), str(doc["Secret"])
     except (ValueError, KeyError, TypeError):
         raise InvalidOption(f"docker-credential-{helper} answered something other than Username/Secret JSON") from None
+    # Docker's convention: the user "<token>" says the secret is an identity token, not a password.
+    return Credentials(user, secret, identity_token=user == TOKEN_USER)
 
 
 def credentials_for(registry: str, path: Path | None = None) -> Credentials | None:

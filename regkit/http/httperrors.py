@@ -6,6 +6,8 @@ import re
 
 from ..errors import AuthError, NotFound, RegistryError, UnexpectedResponse
 from ..oci import jsonsafe
+from ..oci.redact import host_of
+from .denial import access_denied
 from .exchange import Exchange
 from .retry import parse_retry_after
 from .transport import HttpResponse
@@ -34,8 +36,14 @@ def registry_errors(body: str) -> list[str]:
     return [f"{e.get('code', '?')}: {e.get('message', '')}" for e in errors if isinstance(e, dict)]
 
 
-def error_for(response: HttpResponse, what: str) -> RegistryError:
-    """The error for a non-success response while fetching ``what`` (reads a short body preview)."""
+def error_for(
+    response: HttpResponse, what: str, *, credentials_sent: bool | None = None, registry: str = ""
+) -> RegistryError:
+    """The error for a non-success response while fetching ``what`` (reads a short body preview).
+
+    A 401 or 403 from ``registry``, where ``credentials_sent`` is known, is an :class:`AccessDenied`
+    that says whether the user's credentials went out; from elsewhere (a storage host) an :class:`AuthError`.
+    """
     body = response.preview()
     exchange = response.exchange
     status = f"{response.status} {exchange.reason}".strip()
@@ -52,6 +60,9 @@ def error_for(response: HttpResponse, what: str) -> RegistryError:
     message = f"{what}: {status}: {detail}"
     if response.status == 404:
         return NotFound(message, exchange=exchange)
+    if response.status in (401, 403) and credentials_sent is not None:
+        sent = "the credentials" if credentials_sent else None
+        return access_denied(what, status, detail, registry or host_of(response.raw.url), sent, exchange)
     if response.status in (401, 403):
         return AuthError(message, exchange=exchange, hint="check the credentials and that the repository name is right")
     if response.status == 429:

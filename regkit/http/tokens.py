@@ -31,6 +31,7 @@ class Token(HtmlRepr):
     scope: str = ""
     registry: str = ""  # the registry endpoint whose challenge this answers: tokens are never shared across them
     expires_in: int = 0
+    expires_assumed: bool = False  # the answer had no expires_in: the token spec's 60 s were assumed
     issued_at: datetime | None = None
     obtained_at: float = 0.0
     challenge: Challenge | None = None
@@ -57,6 +58,11 @@ class Token(HtmlRepr):
         left = self.seconds_left()
         return left is not None and left < EXPIRY_MARGIN
 
+    @property
+    def credentials_sent(self) -> bool:
+        """True when the user's credentials went out for this token (Basic, or the token request carried them)."""
+        return self.kind == "basic" or any(exchange.credentials_to for exchange in self.exchanges)
+
     def headers(self) -> dict[str, str]:
         """The ``Authorization`` header for registry requests (empty when none is needed)."""
         if self.kind == "bearer":
@@ -69,7 +75,7 @@ class Token(HtmlRepr):
         secret = f", value={fingerprint(self.value)!r}" if self.value else ""
         return (
             f"Token(kind={self.kind!r}{secret}, service={self.service!r}, scope={self.scope!r}, "
-            f"expires_in={self.expires_in})"
+            f"expires_in={self.expires_in}{' (assumed: the answer had no expires_in)' if self.expires_assumed else ''})"
         )
 
 

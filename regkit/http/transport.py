@@ -23,6 +23,7 @@ from requests.adapters import HTTPAdapter
 
 from ..errors import TransportError
 from ..oci.redact import host_of, redact_headers, redact_text, redact_url, scrub, secrets_in, without_userinfo
+from .deadline import HeaderDeadline, header_deadline, with_deadline
 from .exchange import Exchange
 from .timeouts import DEFAULT_TIMEOUT
 from .tls import TlsSettings
@@ -50,8 +51,9 @@ _TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3}[\w ]*)")
 def _describe(exc: Exception, url: str) -> tuple[str, str]:
     """``(kind, sentence)`` naming the host and what went wrong, without requests' nested noise.
 
-    Kinds: ``http-to-https``, ``tls``, ``connect-timeout``, ``read-timeout``, ``dns``, ``refused``,
-    ``proxy`` (the proxy refused the tunnel), ``reset`` (the only transient one: the connection broke), ``other``.
+    Kinds: ``http-to-https``, ``tls``, ``connect-timeout``, ``read-timeout``, ``header-timeout``, ``dns``,
+    ``refused``, ``protocol``, ``proxy`` (the proxy refused the tunnel), ``reset`` (the only transient one: the
+    connection broke), ``other``.
     """
     host = host_of(url)
     text = redact_text(str(exc))
@@ -96,6 +98,8 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 def _broken_http(exc: BaseException) -> tuple[str, str] | None:
     """``(kind, what the server did)`` when its answer was not valid HTTP, in words rather than class names."""
     for cause in _causes(exc):
+        if isinstance(cause, HeaderDeadline):
+            return "header-timeout", str(cause)
         if isinstance(cause, http.client.LineTooLong):
             return "protocol", "sent a header line longer than 64 KiB (not an HTTP server, or a hostile one)"
         if isinstance(cause, http.client.RemoteDisconnected):
@@ -115,6 +119,12 @@ def _broken_http(exc: BaseException) -> tuple[str, str] | None:
 def _last_reason(text: str) -> str:
     """requests nests reasons as 'A(B(C: reason))'; the innermost phrase is the readable part."""
     return text.rsplit(": ", 1)[-1].rstrip(")'\"") if ": " in text else text
+
+
+_HINTS = {
+    "header-timeout": "the server, or a proxy in between, kept the answer open without finishing its headers; "
+    "if it is only slow, raise the timeout (--timeout, or Client(timeout=(connect, read)))",
+}
 
 
 class HttpResponse:
@@ -226,13 +236,23 @@ class _OwnRedirects(requests.Session):
 
 class _SharedTlsAdapter(HTTPAdapter):
     """Hands urllib3 one prebuilt SSL context per trust setting (:meth:`TlsSettings.context`) instead of
-    the paths it would load into a new context for every connection."""
+    the paths it would load into a new context for every connection; and its connections read response
+    headers under a deadline (:mod:`.deadline`)."""
 
     _LOADED = ("ca_certs", "ca_cert_dir", "cert_file", "key_file")  # what the shared context already holds
 
     def __init__(self, tls: TlsSettings, **kwargs: Any) -> None:
         self.tls = tls
         super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        with_deadline(self.poolmanager)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        fresh = proxy not in self.proxy_manager
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        return with_deadline(manager) if fresh else manager
 
     def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
         host_params, typed_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
@@ -289,7 +309,7 @@ class Transport:
         *,
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | list[tuple[str, str]] | None = None,
-        data: bytes | None = None,
+        data: bytes | list[tuple[str, str]] | None = None,
         original_url: str | None = None,
         attempt: int = 1,
         note: str = "",
@@ -315,6 +335,10 @@ class Transport:
         ca_bundle, client_cert = self.tls.verify(urlsplit(prepared.url or url).netloc)
         self.record(exchange)
         start = time.perf_counter()
+        connect, read = self.timeout
+        # Interim 1xx answers reset no socket timeout: the headers get connect + read seconds in all.
+        limit = connect + read if connect is not None and read is not None else None
+        budget = header_deadline.set((time.monotonic() + limit, limit) if limit is not None else None)
         try:
             response = self.session.send(
                 prepared,
@@ -328,12 +352,15 @@ class Transport:
         except (requests.exceptions.RequestException, ValueError) as exc:
             kind, exchange.error = _describe(exc, prepared.url or url)
             exchange.total_time = time.perf_counter() - start
-            hint = self.tls.hint(host_of(prepared.url or url)) if kind == "tls" else None
+            hint = self.tls.hint(host_of(prepared.url or url)) if kind == "tls" else _HINTS.get(kind)
             raise TransportError(exchange.error, exchange=exchange, kind=kind, hint=hint) from None
+        finally:
+            header_deadline.reset(budget)
         exchange.time_to_headers = time.perf_counter() - start
         exchange.status, exchange.reason = response.status_code, response.reason or ""
         exchange.response_headers = _redacted_response_headers(response)
-        return HttpResponse(response, exchange, start, secrets_in(prepared.url or url, prepared.headers))
+        form = data if isinstance(data, list) else []
+        return HttpResponse(response, exchange, start, secrets_in(prepared.url or url, prepared.headers, form))
 
     def close(self) -> None:
         """Close pooled connections and remove joined CA bundles."""

@@ -187,8 +187,8 @@ def _secret_key(key: str) -> bool:
     return key.lower().replace("_", "").replace("-", "") in SECRET_JSON_KEYS
 
 
-def secrets_in(url: str, headers: Mapping[str, str]) -> list[str]:
-    """The secret values a request carries: credentials of auth headers and signed-URL query values."""
+def secrets_in(url: str, headers: Mapping[str, str], form: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """The secret values a request carries: credentials of auth headers, signed-URL query and form values."""
     found = []
     for name, value in headers.items():
         if name.lower() in SECRET_HEADERS and value:
@@ -197,7 +197,7 @@ def secrets_in(url: str, headers: Mapping[str, str]) -> list[str]:
         pairs = parse_qsl(urlsplit(url).query, keep_blank_values=False)
     except ValueError:
         pairs = []
-    found += [value for key, value in pairs if _SECRET_QUERY.search(key)]
+    found += [value for key, value in (*pairs, *form) if value and _SECRET_QUERY.search(key)]
     return [secret for secret in found if len(secret) >= 4]  # shorter ones would match innocent text
 
 

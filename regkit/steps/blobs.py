@@ -19,6 +19,7 @@ from ..http.speed import SpeedWatch, TooSlow
 from ..http.transport import HttpResponse
 from ..oci.digest import Verifier
 from ..oci.manifest import Descriptor
+from ..oci.redact import host_of
 from ..oci.reference import Reference
 from .auth import Token, probe_token, send_authorized
 from .places import Writable
@@ -29,6 +30,8 @@ if TYPE_CHECKING:  # typing_extensions: ~5 ms of start-up for what only the type
     from typing_extensions import Unpack
 
 MAX_RESUMES = 3
+# The registry is asked for a blob's signed URL at most this often per request (the second after a refusal).
+SIGNED_URL_ASKS = 2
 
 Progress = Callable[[int], None]
 
@@ -130,18 +133,42 @@ def follow_blob(
 ) -> HttpResponse:
     """GET the blob (optionally ``Range: bytes=…``) and follow redirects, which never carry ``Authorization``.
 
-    Returns the final 200 or 206 response with its body unread.
+    A storage host refusing the signed URL it was sent to (expired: a slow start, a resume late in a
+    long pull, clock skew) gets the registry asked once more for a fresh one, with a renewed token if
+    the old one expired meanwhile. Returns the final 200 or 206 response with its body unread.
     """
     headers = {"Range": f"bytes={byte_range}"} if byte_range else {}
     url, meant = client.registry_url(ref, f"blobs/{descriptor.digest}")
-    response, _ = send_authorized(client, "blob", ref, token, "GET", url, meant, headers, exchanges)
+    what = f"blob {descriptor.digest}"
     hint = "if the CDN is only reachable through a reverse proxy, set DOCKER_BLOB_REVERSE_PROXY"
-    response = follow_redirects(
-        client, "blob", f"blob {descriptor.digest}", ref, response, headers, exchanges, cdn_hint=hint
-    )
-    if response.status not in (200, 206):
-        raise error_for(response, f"blob {descriptor.digest}")
-    return response
+    asked = 0
+    while True:
+        asked += 1
+        response, token = send_authorized(client, "blob", ref, token, "GET", url, meant, headers, exchanges)
+        registry_answer = response
+        response = follow_redirects(client, "blob", what, ref, response, headers, exchanges, cdn_hint=hint)
+        if response.status in (200, 206):
+            return response
+        if response is registry_answer:
+            raise error_for(response, what, credentials_sent=token.credentials_sent, registry=ref.registry)
+        error = error_for(response, what)
+        if asked < SIGNED_URL_ASKS and signed_url_refused(response):
+            response.exchange.note = "; ".join(
+                filter(None, (response.exchange.note, "the storage refused the signed URL: asking the registry again"))
+            )
+            continue
+        if response.status in (401, 403):
+            error.hint = (
+                f"the storage host {host_of(response.raw.url)} refused the signed URL the registry sent "
+                "(expired, or a proxy or network policy in between); the registry's credentials are not the problem"
+            )
+        raise error
+
+
+def signed_url_refused(response: HttpResponse) -> bool:
+    """True when a storage host refused a signed URL: 403, or S3's XML ``AccessDenied``/``Request has expired``."""
+    body = response.exchange.body_preview or ""
+    return response.status == 403 or "<Code>AccessDenied</Code>" in body or "Request has expired" in body
 
 
 def _download(

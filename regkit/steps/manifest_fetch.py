@@ -111,9 +111,11 @@ def fetch_manifest(
     response, token = send_authorized(client, "manifest", ref, token, "GET", url, meant, accept, exchanges)
     what = f"manifest {ref.repository}:{identifier}"
     # Registries and mirrors may redirect a manifest GET (to storage); followed like blobs, no token.
+    registry_answer = response
     response = follow_redirects(client, "manifest", what, ref, response, accept, exchanges)
     if response.status != 200:
-        raise error_for(response, what)
+        sent = token.credentials_sent if response is registry_answer else None
+        raise error_for(response, what, credentials_sent=sent, registry=ref.registry)
     body = response.read(MAX_MANIFEST_SIZE, "the manifest")
     try:
         digest = _verify(body, expected, response.exchange, descriptor)
