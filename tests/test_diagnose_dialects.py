@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -10,13 +11,28 @@ import regkit
 from regkit.diagnosis import Diagnosis
 from regkit.lab import Lab
 from regkit.lab.dialectlab import DialectLab
+from regkit.lab.dialects import ACR_NULL_USER
 
-DIALECT_FINDINGS = {"anonymous-denied", "denied-at-token-service", "credentials-expired", "basic-only-registry"}
+from .test_dialect_client import docker_config, identity_entry
+
+DIALECT_FINDINGS = {
+    "anonymous-denied",
+    "denied-at-token-service",
+    "credentials-expired",
+    "basic-only-registry",
+    "identity-token",
+}
 
 
 @pytest.fixture(scope="module")
 def gar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DialectLab]:
     with DialectLab(tmp_path_factory.mktemp("gar"), dialect="gar") as lab:
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def acr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DialectLab]:
+    with DialectLab(tmp_path_factory.mktemp("acr"), dialect="acr") as lab:
         yield lab
 
 
@@ -81,3 +97,23 @@ def test_ecr_with_a_fresh_password_is_ok_and_says_basic_only(ecr):
 def test_none_of_them_on_a_docker_hub_shaped_pull(open_lab: Lab):
     result = regkit.diagnose(f"{open_lab.front_host}/library/busybox", insecure=True)
     assert result.ok and not codes(result) & DIALECT_FINDINGS
+
+
+def test_an_identity_token_traded_at_acrs_realm(acr, tmp_path: Path, monkeypatch):
+    docker_config(tmp_path, monkeypatch, {"auths": {acr.registry: identity_entry(ACR_NULL_USER, acr.identity_token)}})
+    result = diagnose(acr)
+    found = next(f for f in result.findings if f.code == "identity-token")
+    assert result.ok and found.severity == "info", str(result)
+    assert f"was traded at {acr.registry} for an access token to repository:private/busybox:pull" in found.message
+    assert "POST grant_type=refresh_token" in found.message and found.evidence[0].method == "POST"
+    assert acr.identity_token not in str(result) + result._repr_html_()
+
+
+def test_an_expired_identity_token_is_refused_at_acrs_realm(acr, tmp_path: Path, monkeypatch):
+    expired = acr.expired_password()
+    docker_config(tmp_path, monkeypatch, {"auths": {acr.registry: identity_entry(ACR_NULL_USER, expired)}})
+    result = diagnose(acr)
+    found = finding(result, "identity-token")
+    assert found.severity == "error" and "was refused at" in found.message and "az acr login" in found.fix
+    assert {"credentials-expired", "anonymous-denied"}.isdisjoint(codes(result))
+    assert expired not in str(result) + result._repr_html_()

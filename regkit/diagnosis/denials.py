@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import parse_qs, urlsplit
 
+from ..errors import AccessDenied
+from ..http.denial import login_hint
 from ..http.exchange import Exchange
 from ..http.httperrors import registry_errors
 from ..oci.challenge import find_challenge
@@ -20,6 +22,8 @@ from .base import ERROR, INFO, Context, Finding, host
 ECR_USER, GAR_TOKEN_USER = "AWS", "oauth2accesstoken"
 _PERMISSION = re.compile(r'Permission "([^"]+)" denied')
 _EXPIRED = re.compile(r"\bexpired\b", re.IGNORECASE)
+# The transcript note regkit.steps.token_request puts on the requests that trade an identity token.
+IDENTITY_NOTE = "identity token"
 
 
 def credentials_sent(exchanges: list[Exchange]) -> bool:
@@ -48,7 +52,9 @@ def _said(exchange: Exchange) -> str:
 def anonymous_denied(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
     """Refused, and no credentials were sent: nothing was wrong with a password, there was none."""
     denied = _denial(context)
-    if denied is None or credentials_sent(exchanges):
+    error = context.error
+    sent = error.credentials_sent if isinstance(error, AccessDenied) else credentials_sent(exchanges)
+    if denied is None or sent:
         return
     registry = context.reference.registry
     said = _said(denied)
@@ -58,8 +64,7 @@ def anonymous_denied(exchanges: list[Exchange], context: Context) -> Iterable[Fi
         f"{host(denied.url)} refused an anonymous pull of {context.reference.repository} ({denied.status}"
         + (f": {said}" if said else "")
         + "): no credentials were sent, so no password was wrong; the repository is private or needs a login",
-        f"log in: docker login {registry} (regkit reads ~/.docker/config.json and its credential helpers), "
-        "or regkit pull -u USER --password-stdin",
+        login_hint(registry),
         (denied,),
     )
 
@@ -88,8 +93,8 @@ def denied_at_token_service(exchanges: list[Exchange], context: Context) -> Iter
 def credentials_expired(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
     """A short-lived password past its life: ECR's 12 h (it says so), GAR's 1 h access token (a plain 401)."""
     denied = _denial(context)
-    if denied is None or not credentials_sent(exchanges):
-        return
+    if denied is None or not credentials_sent(exchanges) or IDENTITY_NOTE in denied.note:
+        return  # a refused identity token is the identity-token finding's
     if _EXPIRED.search(denied.body_preview) and context.username == ECR_USER:
         lifetime = "ECR passwords last 12 h"
         renew = "aws ecr get-login-password | docker login --username AWS --password-stdin {registry}"
@@ -131,3 +136,41 @@ def basic_only_registry(exchanges: list[Exchange], context: Context) -> Iterable
                 (exchange,),
             )
             return
+
+
+def identity_token(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """A Docker identity token (an OAuth2 refresh token) traded at the realm: how, where, and whether it took."""
+    trades = [e for e in exchanges if e.step == "token" and IDENTITY_NOTE in e.note and e.status is not None]
+    if not trades:
+        return
+    last = trades[-1]
+    how = (
+        "the OAuth2 form POST grant_type=refresh_token"
+        if last.method == "POST"
+        else "the Basic password of a GET (the realm answered the POST form with "
+        + ", ".join(str(e.status) for e in trades if e.method == "POST")
+        + ")"
+    )
+    what = (
+        f"the identity token (an OAuth2 refresh token: config.json's identitytoken, or a credential helper's "
+        f"<token> user) for {context.reference.registry}"
+    )
+    if last.status == 200:
+        yield Finding(
+            "identity-token",
+            INFO,
+            f"{what} was traded at {host(last.url)} for an access token to repository:"
+            f"{context.reference.repository}:pull, with {how}; the password-shaped user in config.json was not used",
+            "nothing to change; the identity token is a long-lived secret: keep ~/.docker/config.json private",
+            tuple(trades),
+        )
+    elif last.status in (400, 401, 403):
+        yield Finding(
+            "identity-token",
+            ERROR,
+            f"{what} was refused at {host(last.url)} ({last.status}: {_said(last)}) when traded with {how}: "
+            "it expired or was revoked (ACR's refresh tokens last hours)",
+            f"log in again to write a fresh one: az acr login --name <registry>, or docker login "
+            f"{context.reference.registry}",
+            tuple(trades),
+        )

@@ -18,7 +18,13 @@ from ..oci.challenge import find_challenge
 from ..oci.reference import Reference
 from ..steps.auth import challenges_of
 from .base import ENGINE_MIRROR_TIMEOUT, ERROR, INFO, WARNING, Context, Detector, Finding, host
-from .denials import anonymous_denied, basic_only_registry, credentials_expired, denied_at_token_service
+from .denials import (
+    anonymous_denied,
+    basic_only_registry,
+    credentials_expired,
+    denied_at_token_service,
+    identity_token,
+)
 from .network import (
     S3_AUTH_REFUSALS,
     claimed,
@@ -455,6 +461,7 @@ DETECTORS: tuple[Detector, ...] = (
     anonymous_denied,
     denied_at_token_service,
     credentials_expired,
+    identity_token,
     basic_only_registry,
     credentials_elsewhere,
     missing_library,
