@@ -94,9 +94,19 @@ def test_ecr_with_a_fresh_password_is_ok_and_says_basic_only(ecr):
     assert result.ok and codes(result) & DIALECT_FINDINGS == {"basic-only-registry"}, str(result)
 
 
+def test_ecrs_s3_storage_refuses_head_on_a_get_signed_url(ecr):
+    result = diagnose(ecr, ecr.credentials)
+    found = finding(result, "storage-head-forbidden")
+    assert found.evidence[0].method == "HEAD" and "X-Amz-Signature=<redacted:" in found.evidence[0].url
+    assert f"{ecr.storage_host} answers 403 to a HEAD" in found.message and "GET" in found.fix
+    assert result.ok and "html-instead-of-json" not in codes(result)
+
+
 def test_none_of_them_on_a_docker_hub_shaped_pull(open_lab: Lab):
     result = regkit.diagnose(f"{open_lab.front_host}/library/busybox", insecure=True)
-    assert result.ok and not codes(result) & DIALECT_FINDINGS
+    assert result.ok and not codes(result) & (DIALECT_FINDINGS | {"storage-head-forbidden"})
+    probe = result.exchanges[-1]  # the lab's CDN (nginx secure_link) answers HEAD like GET
+    assert (probe.method, probe.status, probe.url.split("/")[2]) == ("HEAD", 200, f"127.0.0.1:{open_lab.settings.cdn}")
 
 
 def test_an_identity_token_traded_at_acrs_realm(acr, tmp_path: Path, monkeypatch):

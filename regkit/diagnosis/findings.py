@@ -26,6 +26,7 @@ from .denials import (
     identity_token,
 )
 from .network import (
+    HEAD_PROBE,
     S3_AUTH_REFUSALS,
     claimed,
     proxy_auth,
@@ -33,6 +34,7 @@ from .network import (
     storage_authorization,
     storage_denied,
     storage_error,
+    storage_head,
     storage_hop,
 )
 
@@ -190,6 +192,8 @@ def html_not_json(exchanges: list[Exchange], context: Context) -> Iterable[Findi
         if "html" in ctype or "xml" in ctype or exchange.body_preview.lstrip().startswith("<"):
             if any(text in exchange.body_preview for text in S3_AUTH_REFUSALS) or storage_error(exchange):
                 continue  # the storage host's own XML: reported by the network detectors
+            if HEAD_PROBE in exchange.note:
+                continue  # diagnose's HEAD of a storage URL: storage-head-forbidden
             yield Finding(
                 "html-instead-of-json",
                 ERROR,
@@ -458,6 +462,7 @@ DETECTORS: tuple[Detector, ...] = (
     storage_hop,
     storage_denied,
     signed_url_expired,
+    storage_head,
     anonymous_denied,
     denied_at_token_service,
     credentials_expired,

@@ -15,13 +15,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..errors import TransportError
 from ..http.exchange import Exchange
-from .base import ERROR, Context, Finding, host
+from .base import ERROR, WARNING, Context, Finding, host
 
 # What S3 (and the storage hosts that copy it) answer with when the signed URL is fine but a policy is not.
 _XML_CODE = re.compile(r"<Code>\s*([A-Za-z]+)\s*</Code>")
 _XML_MESSAGE = re.compile(r"<Message>\s*([^<]{1,200})</Message>")
 S3_AUTH_REFUSALS = ("Only one auth mechanism allowed", "Missing x-amz-content-sha256")
 _EXPIRED = ("expired", "Expired", "not valid in the specified time frame")
+# The note on diagnose's own HEAD of a storage URL (the runner sends it after the GET worked).
+HEAD_PROBE = "probe: HEAD on the URL signed for GET, as tools and caches send"
 CLOCK_TOLERANCE = 60  # seconds of clock difference that are noise, not skew
 
 
@@ -234,3 +236,19 @@ def signed_url_expired(exchanges: list[Exchange], context: Context) -> Iterable[
             tuple(e for e in (hop, redirect) if e is not None),
         )
         return
+
+
+def storage_head(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """The storage host refuses HEAD on the URL the registry signed for GET (S3 signs the method)."""
+    for exchange in exchanges:
+        if exchange.method == "HEAD" and HEAD_PROBE in exchange.note and exchange.status in (400, 403, 405):
+            yield Finding(
+                "storage-head-forbidden",
+                WARNING,
+                f"{host(exchange.url)} answers {exchange.status} to a HEAD of the URL the registry signed for GET "
+                "(the signature covers the method, as S3's does), while the GET worked",
+                "clients, proxies and caches must GET a blob redirect (Range: bytes=0-0 for only its size), not "
+                "HEAD it; docker, containerd and regkit do",
+                (exchange,),
+            )
+            return

@@ -22,6 +22,7 @@ from ..oci.reference import Reference, resolve
 from ..steps.auth import Token, get_token, send_authorized
 from ..steps.blobs import fetch_blob
 from ..steps.manifest_fetch import get_manifest
+from ..steps.redirects import REDIRECTS, redirect_target
 from .findings import (
     ENGINE_MIRROR_TIMEOUT,
     ERROR,
@@ -34,6 +35,7 @@ from .findings import (
     stale_tag,
     upstream_comparison,
 )
+from .network import HEAD_PROBE
 
 LIBRARY_PROBE = "library/busybox:latest"  # asked of a mirror to see whether it serves official images
 
@@ -94,7 +96,7 @@ def diagnose(
         token = get_token(ref, client=client)
         head_manifest(client, ref, token)
         if fetch_config:
-            served = _digest_and_created(client, ref, token)
+            served = _digest_and_created(client, ref, token, probe_storage=True)
     except RegkitError as exc:
         error = exc
     exchanges = list(client.transcript)
@@ -151,11 +153,18 @@ def head_manifest(client: Client, ref: Reference, token: Token) -> Exchange:
     return head.exchange
 
 
-def _digest_and_created(client: Client, ref: Reference, token: Token) -> tuple[str, str, Exchange]:
-    """The image manifest's digest, its config's ``created`` and the manifest exchange (fetches the config)."""
+def _digest_and_created(
+    client: Client, ref: Reference, token: Token, probe_storage: bool = False
+) -> tuple[str, str, Exchange]:
+    """The image manifest's digest, its config's ``created`` and the manifest exchange (fetches the config).
+
+    With ``probe_storage``, the storage URL the config's GET is redirected to is asked with HEAD too.
+    """
     manifest = get_manifest(ref, token=token, client=client)
     with tempfile.TemporaryDirectory(prefix="regkit-diagnose-") as scratch:
         blob = fetch_blob(ref, manifest.config, scratch, token=manifest.token, client=client)
+        if probe_storage:
+            _storage_head(client, ref, manifest.token, str(manifest.config.digest))
         try:
             config = jsonsafe.loads(Path(blob.path).read_bytes())
         except jsonsafe.JsonError:
@@ -163,6 +172,19 @@ def _digest_and_created(client: Client, ref: Reference, token: Token) -> tuple[s
     created = config.get("created") if isinstance(config, dict) else None
     evidence = next(e for e in reversed(manifest.exchanges) if e.status == 200)
     return str(manifest.digest), created if isinstance(created, str) else "", evidence
+
+
+def _storage_head(client: Client, ref: Reference, token: Token, digest: str) -> None:
+    """HEAD the storage URL a blob's GET is redirected to, as tools and caches do (S3 signs the method)."""
+    url, meant = client.registry_url(ref, f"blobs/{digest}")
+    try:
+        response, _ = send_authorized(client, "blob", ref, token, "GET", url, meant, {}, [])
+        response.close()
+        if response.status in REDIRECTS:
+            target = client.endpoints.blob_location(redirect_target(response, f"blob {digest}"), ref)
+            client.send("blob", "HEAD", target, note=HEAD_PROBE).close()
+    except RegkitError:
+        pass  # the GET before worked: whatever this probe meets is recorded, and judged by the detectors
 
 
 def _status(client: Client, ref: Reference) -> tuple[int | None, Exchange | None]:
