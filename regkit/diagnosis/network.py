@@ -1,5 +1,6 @@
-"""Corporate networks between the client and the storage host: proxies that want credentials, intercept
-TLS, block the storage host, add ``Authorization`` to it, or a policy that denies it (pure, no I/O).
+"""Between the client and the storage host: proxies that want credentials, intercept TLS, block the
+storage host or add ``Authorization`` to it; a policy that denies it; signed URLs that expired (clock
+skew, a slow start) or that refuse ``HEAD`` (pure, no I/O).
 
 The registry hop working while the storage hop fails is the pattern behind most pull failures on
 company networks (moby#36820, docker/for-win#3391, docker/hub-feedback#1318).
