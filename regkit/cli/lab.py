@@ -8,6 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..errors import UsageError
 from ..lab import MODES
 from ..lab.dialects import DIALECTS
 
@@ -64,6 +65,7 @@ def _up(args: argparse.Namespace) -> int:
     if args.dialect == "hub":
         lab = Lab(
             args.dir,
+            dialect="hub",
             mode=args.mode,
             large_layers=args.large,
             proxy_delay=args.proxy_delay,
@@ -71,6 +73,11 @@ def _up(args: argparse.Namespace) -> int:
             pull_through=args.pull_through,
         ).up()
     else:
+        hub_only = {"--mode": args.mode != "hub", "--large": args.large, "--proxy-delay": args.proxy_delay}
+        hub_only["--cdn-rate"] = args.cdn_rate
+        given = [option for option, value in hub_only.items() if value]
+        if given:
+            raise UsageError(f"{', '.join(given)}: for the hub lab only, not for --dialect {args.dialect}")
         lab = Lab(args.dir, dialect=args.dialect).up()
     print(json.dumps(lab.summary(), indent=2) if args.json else lab.describe())
     return 0

@@ -30,6 +30,11 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def same(given: str, expected: str) -> bool:
+    """A constant-time comparison that also takes what a hostile client sends (non-ASCII text)."""
+    return hmac.compare_digest(given.encode(errors="replace"), expected.encode())
+
+
 def _sign(secret: str, kind: str, expires: int) -> str:
     return hmac.new(secret.encode(), f"{kind}:{expires}".encode(), hashlib.sha256).hexdigest()
 
@@ -71,6 +76,6 @@ def check(kind: str, secret: str, value: str, now: float | None = None) -> str:
             expires = int(json.loads(_unb64(claims))["exp"])
     except (ValueError, KeyError, TypeError):
         return INVALID
-    if not hmac.compare_digest(mac, _sign(secret, kind, expires)):
+    if not same(mac, _sign(secret, kind, expires)):
         return INVALID
     return VALID if (time.time() if now is None else now) < expires else EXPIRED

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -52,6 +53,25 @@ class FrontConfig:
     auth: str  # host:port of the token host (GitLab), else the front
     registry: str  # base URL of docker-registry
     private: tuple[str, ...] = ("private",)
+    stale_urls: str = ""  # a file counting redirects still to hand out already expired (DialectLab.expire_signed_urls)
+
+
+_STALE_LOCK = threading.Lock()
+
+
+def take_stale(path: str) -> bool:
+    """Whether this redirect is one of those the lab was told to hand out expired (counting it down)."""
+    if not path:
+        return False
+    with _STALE_LOCK:
+        try:
+            left = int(Path(path).read_text())
+        except (OSError, ValueError):
+            return False
+        if left <= 0:
+            return False
+        Path(path).write_text(str(left - 1))
+        return True
 
 
 def errors_body(code: str, message: str, detail: Any = None) -> bytes:
@@ -88,7 +108,7 @@ def token_access(config: FrontConfig, token: str) -> list[dict[str, Any]] | None
     """The access claim of a token this front issued and that has not expired; None otherwise."""
     body, _, mac = token.rpartition(".")
     expected = _b64url(hmac.new(config.secret.encode(), body.encode(), hashlib.sha256).digest())
-    if not body or not hmac.compare_digest(mac, expected):
+    if not body or not creds.same(mac, expected):
         return None
     claims = json.loads(base64.urlsafe_b64decode(body.split(".")[1] + "=="))
     return list(claims["access"]) if claims["exp"] > time.time() else None
@@ -115,11 +135,11 @@ def check_login(config: FrontConfig, user: str, password: str) -> str:
         if user == GAR_TOKEN_USER:
             return creds.check("gar", config.secret, password)
         keys = {GAR_KEY_USER: config.json_key, "_json_key_base64": base64.b64encode(config.json_key.encode()).decode()}
-        good = user in keys and hmac.compare_digest(password.encode(), keys[user].encode())
+        good = user in keys and creds.same(password, keys[user])
         return creds.VALID if good else creds.INVALID
     if d.name == "acr":
         return creds.check("acr", config.secret, password) if user == ACR_NULL_USER else creds.INVALID
-    good = user == d.user and hmac.compare_digest(password.encode(), config.password.encode())
+    good = user == d.user and creds.same(password, config.password)
     return creds.VALID if good else creds.INVALID
 
 
@@ -153,9 +173,9 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
             body = errors_body(code, message, detail)
             self._send(status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
 
-        def _accel(self, target: str, headers: dict[str, str] | None = None) -> None:
+        def _accel(self, target: str) -> None:
             """Let nginx serve ``target`` (an internal location) for this request."""
-            self._send(200, b"", {"X-Accel-Redirect": target, **(headers or {})})
+            self._send(200, b"", {"X-Accel-Redirect": target})
 
         def _form(self) -> dict[str, str]:
             length = int(self.headers.get("Content-Length") or 0)
@@ -163,8 +183,11 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
             return {key: values[0] for key, values in form.items()}
 
         def log_message(self, format: str, *args: Any) -> None:
-            # The request line carries signed query strings: log the path only.
-            sys.stderr.write(f"{d.name} {self.command} {urlsplit(self.path).path} {args[1] if len(args) > 1 else ''}\n")
+            # The request line carries signed query strings: log the path only, and no download token.
+            path = urlsplit(self.path).path
+            if path.startswith(GAR_DOWNLOADS + "/"):
+                path = path.rsplit("/", 1)[0] + "/<download token>"
+            sys.stderr.write(f"{d.name} {self.command} {path} {args[1] if len(args) > 1 else ''}\n")
 
         # -- dispatch ------------------------------------------------------------------------------
 
@@ -180,6 +203,9 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
                 self._acr_post_token(self._form())
             elif d.name == "acr" and url.path == "/oauth2/exchange":
                 self._acr_exchange(self._form())
+            elif d.scheme == "Bearer" and url.path == d.realm_path:
+                # A token service that speaks only GET, as distribution's token spec describes it.
+                self._error(405, "UNSUPPORTED", "the token service answers GET only", {"Allow": "GET"})
             else:
                 self._error(405 if url.path.startswith("/v2/") else 404, "UNSUPPORTED", "the lab serves pulls only")
 
@@ -282,12 +308,14 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
         # -- redirects, storage --------------------------------------------------------------------
 
         def _redirect(self, name: str, hex_digest: str) -> None:
+            # An expired URL is one signed a minute more than its lifetime ago (clock skew, a slow start).
+            at = time.time() - d.url_ttl - 60 if take_stale(config.stale_urls) else None
             if d.redirect == "relative":
-                location = gar_download(name, hex_digest, config.secret, d.url_ttl)
+                location = gar_download(name, hex_digest, config.secret, d.url_ttl, now=at)
             else:
                 base = f"http://{config.storage}"
                 location = signed_location(
-                    d.redirect, base, hex_digest, config.secret, d.url_ttl, security_token=d.security_token
+                    d.redirect, base, hex_digest, config.secret, d.url_ttl, extras=d.signed_extras, now=at
                 )
             headers = {"Location": location, "Docker-Distribution-API-Version": "registry/2.0"}
             if d.digest_on_redirect:
@@ -359,9 +387,9 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
             try:
                 raw = base64.urlsafe_b64decode(last + "=" * (-len(last) % 4))
                 index = int(json.loads(raw[:-16])[0])
-            except (ValueError, IndexError, TypeError):
+            except (ValueError, IndexError, KeyError, TypeError):
                 return None
-            return index + 1 if hmac.compare_digest(self._cursor(index), last) else None
+            return index + 1 if creds.same(last, self._cursor(index)) else None
 
         def _next_page(self, name: str, tags: list[str], index: int, n: int) -> str:
             if d.paging == "ecr":
@@ -384,8 +412,13 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
                 return
             user = None
             if login is not None:
-                if check_login(config, *login) != creds.VALID:
-                    self._error(401, "UNAUTHORIZED", "invalid username or password")
+                verdict = check_login(config, *login)
+                if verdict != creds.VALID:
+                    # Wording: the lab's; an expired access token says so, for diagnosis to name it.
+                    expired = verdict == creds.EXPIRED
+                    self._error(
+                        401, "UNAUTHORIZED", "the token has expired" if expired else "invalid username or password"
+                    )
                     return
                 user = login[0]
             self._grant(user, query.get("scope", []))
@@ -400,6 +433,9 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
                 name, _, actions = rest.rpartition(":")
                 if kind != "repository" or not name:
                     continue
+                if (refusal := self._scope_refused(name, actions)) is not None:
+                    self._error(*refusal)
+                    return
                 if user is None and name.split("/", 1)[0] in config.private:
                     if d.deny_at_token:
                         # GHCR and Artifact Registry refuse at the token service instead of trimming the scope.
@@ -415,6 +451,22 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
             if d.issued_at:
                 doc["issued_at"] = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
             self._json(200, doc)
+
+        def _scope_refused(self, name: str, actions: str) -> tuple[int, str, str] | None:
+            """Status, code and message when the dialect refuses a whole token request for one scope."""
+            if (
+                d.scope_rule == "strict"
+                and session.get(f"{config.registry}/v2/{name}/tags/list", timeout=30).status_code == 404
+            ):
+                # GHCR and Artifact Registry refuse an unknown (or extra) repository scope outright (containerd#9648).
+                return d.deny_status, "DENIED", d.deny_at_token.format(repository=name)
+            if d.scope_rule == "actions" and not set(actions.split(",")) <= {"pull", "push", "*"}:
+                # Quay's scope grammar is strict: an action such as delete fails the request (message: the lab's).
+                return 400, "UNSUPPORTED", f"invalid action in scope repository:{name}:{actions}"
+            if d.scope_rule == "namespace" and "/" not in name:
+                # Harbor needs a project in every repository name (harbor#11852; message: Harbor's usual words).
+                return 401, "UNAUTHORIZED", f"unauthorized to access repository: {name}, action: pull"
+            return None
 
         def _acr_post_token(self, form: dict[str, str]) -> None:
             """ACR's OAuth2 form: grant_type=refresh_token (the identity token) or password."""

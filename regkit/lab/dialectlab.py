@@ -34,12 +34,14 @@ from . import dialectcreds as creds
 from .busybox import busybox_binary
 from .dialects import DIALECTS, Dialect
 from .images import sample_images
+from .kernel import end_kernel_lab
 from .nginx import NGINX, DialectPorts, dialect_config, nginx_process, write_config
 from .process import ManagedProcess, Service, pick_port, require_binary
 from .registry import RegistryServer
 from .upload import push_image
 
 SETTINGS_FILE = "dialect.json"
+STALE_URLS = "stale-urls"  # in the service directory: how many redirects are still to be expired ones
 PRIVATE_NAMESPACE = "private"
 START_TRIES = 5
 # What each storage adds to a blob it serves (never Docker-Content-Digest: that is the registry's header).
@@ -202,6 +204,19 @@ class DialectLab(Service):
             raise LabError(f"{self.dialect} passwords do not expire", hint="use the ecr, gar or acr dialect")
         return creds.mint(self.dialect, self.settings.secret, time.time() - 60)
 
+    def expire_signed_urls(self, count: int = 1) -> None:
+        """The next ``count`` blob redirects hand out URLs that expired a minute ago (0: none from now on).
+
+        The storage then refuses them as it refuses any expired URL (S3 ``403 AccessDenied Request has
+        expired``, Azure ``403 AuthenticationFailed``, Artifact Registry ``403 DENIED``).
+        """
+        if count < 0:
+            raise LabError("the count of expired URLs must not be negative")
+        path = self.state_dir / "service" / STALE_URLS
+        partial = path.with_suffix(".partial")
+        partial.write_text(str(count))
+        partial.replace(path)
+
     def _only(self, dialect: str, what: str) -> None:
         if self.dialect != dialect:
             raise LabError(f"the {self.dialect} dialect has no {what}", hint=f"start the {dialect} dialect")
@@ -212,8 +227,11 @@ class DialectLab(Service):
         return self.state_dir / "nginx" / "access.log"
 
     def storage_requests(self) -> list[str]:
-        """Access-log lines of requests that reached the storage host."""
+        """Access-log lines of requests that reached the storage (Artifact Registry's: downloads on its own host)."""
         lines = self.access_log.read_text().splitlines() if self.access_log.exists() else []
+        if self.spec.redirect == "relative":
+            # nginx logs the URI after the front's X-Accel-Redirect: a download is served from /_blobs/.
+            return [line for line in lines if line.startswith(f"{self.settings.front} ") and " /_blobs/" in line]
         return [line for line in lines if line.startswith(f"{self.settings.storage} ")]
 
     def summary(self) -> dict[str, Any]:
@@ -239,20 +257,19 @@ class DialectLab(Service):
     def describe(self) -> str:
         """What runs where: printed by ``regkit lab up --dialect`` and ``regkit lab status``."""
         state = ", ".join(f"{name} {'pid ' + str(pid) if pid else 'stopped'}" for name, pid in self.running().items())
-        return "\n".join(
-            [
-                f"regkit lab, {self.dialect} dialect, in {self.state_dir}: {state}",
-                f"  {self.spec.about}",
-                f"  registry   http://{self.registry}",
-                f"  realm      {self.realm}  service {self.service}",
-                f"  storage    http://{self.storage_host}",
-                f"  login      {self.username} / {self.password}",
-                "Try:",
-                f"  regkit pull {self.images[0]} --insecure-registry" if self.spec.anonymous else "",
-                f"  echo '{self.password}' | regkit pull {self.private[0]} --insecure-registry "
-                f"-u '{self.username}' --password-stdin",
-            ]
-        )
+        lines = [
+            f"regkit lab, {self.dialect} dialect, in {self.state_dir}: {state}",
+            f"  {self.spec.about}",
+            f"  registry   http://{self.registry}",
+            f"  realm      {self.realm}  service {self.service}",
+            f"  storage    http://{self.storage_host}",
+            f"  login      {self.username} / {self.password}",
+            "Try:",
+            f"  regkit pull {self.images[0]} --insecure-registry" if self.spec.anonymous else "",
+            f"  echo '{self.password}' | regkit pull {self.private[0]} --insecure-registry "
+            f"-u '{self.username}' --password-stdin",
+        ]
+        return "\n".join(line for line in lines if line)
 
     # -- processes ---------------------------------------------------------------------------------
 
@@ -362,6 +379,7 @@ class DialectLab(Service):
                     "auth": self.auth_host,
                     "registry": registry.url,
                     "private": [PRIVATE_NAMESPACE],
+                    "stale_urls": str(service_dir / STALE_URLS),
                 }
             )
         )
@@ -383,8 +401,13 @@ class DialectLab(Service):
         for name in ("nginx", "service"):
             self._processes()[name].stop()
 
-    def down(self) -> None:
-        """Stop this lab's processes by PID (a shared registry stays); the state directory stays for inspection."""
+    def stop_servers(self) -> None:
+        """Stop this lab's servers by PID (a shared registry stays), and nothing else."""
         self._stop_front()
         if self._owns_registry():
             self._processes()["registry"].stop()
+
+    def down(self) -> None:
+        """Stop the servers; the state directory stays for inspection, except a kernel's lab's (as ``Lab.down``)."""
+        self.stop_servers()
+        end_kernel_lab(self.state_dir)

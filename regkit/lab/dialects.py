@@ -47,9 +47,10 @@ class Dialect:
     redirect_status: int = 307
     redirect: str = "s3"  # s3 | azure | gcs | relative
     digest_on_redirect: bool = False  # Quay's 302 carries Docker-Content-Digest
-    security_token: bool = False  # ECR's presigned URLs carry X-Amz-Security-Token
+    signed_extras: tuple[str, ...] = ()  # query keys beside the storage's own (see signedurls.signed_location)
     url_ttl: int = 1200  # distribution's storage drivers presign for 20 min
     paging: str = "link"  # link | orderby (ACR) | ecr (opaque cursors, n <= 1000)
+    scope_rule: str = ""  # strict: unknown repositories fail the request; actions (Quay); namespace (Harbor)
     tokenless_public: bool = False  # Quay serves public repositories to requests without a token
     tag_extras: bool = False  # Artifact Registry adds Google fields to tags/list
 
@@ -71,7 +72,9 @@ DIALECTS: dict[str, Dialect] = {
             "GHCR: /token answers {token} only, 403 DENIED at the token service, 307 to an Azure-SAS-like host",
             "registry-dialects.md (GHCR rows; stargz-snapshotter#167)",
             deny_at_token="requested access to the resource is denied",
+            scope_rule="strict",
             redirect="azure",
+            signed_extras=("spr",),
         ),
         Dialect(
             "quay",
@@ -79,10 +82,12 @@ DIALECTS: dict[str, Dialect] = {
             "registry-dialects.md (Quay rows; regclient#272, #274)",
             realm_path="/v2/auth",
             root_body="true",
+            scope_rule="actions",
             tokenless_public=True,
             user=QUAY_ROBOT,
             redirect_status=302,
             digest_on_redirect=True,
+            signed_extras=("akamai_signature",),
             url_ttl=600,
         ),
         Dialect(
@@ -95,7 +100,7 @@ DIALECTS: dict[str, Dialect] = {
             anonymous=False,
             user=ECR_USER,
             password_ttl=12 * 3600,
-            security_token=True,
+            signed_extras=("X-Amz-Security-Token",),
             paging="ecr",
         ),
         Dialect(
@@ -107,6 +112,7 @@ DIALECTS: dict[str, Dialect] = {
             service="us-docker.pkg.dev",
             quote_service=False,
             root_service=False,
+            scope_rule="strict",
             deny_at_token=(
                 'Permission "artifactregistry.repositories.downloadArtifacts" denied on resource '
                 '"projects/regkit-lab/locations/us/repositories/{repository}" (or it may not exist)'
@@ -138,6 +144,7 @@ DIALECTS: dict[str, Dialect] = {
             "registry-dialects.md (Harbor rows; harbor#11852)",
             realm_path="/service/token",
             service="harbor-registry",
+            scope_rule="namespace",
             token_fields=("token",),
             expires_in=1800,
             issued_at=True,

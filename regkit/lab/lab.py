@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
@@ -45,7 +44,7 @@ from .busybox import busybox_binary
 from .certs import make_key_pair
 from .dialectlab import SETTINGS_FILE, DialectLab
 from .images import SampleImage, sample_images
-from .kernel import kernel_lab
+from .kernel import end_kernel_lab, kernel_lab
 from .modes import MODES
 from .nginx import NGINX, NginxPorts, lab_config, nginx_process, write_config
 from .process import ManagedProcess, Service, pick_port, require_binary
@@ -105,8 +104,8 @@ class Lab(Service):
     """Start, use and stop the lab; also a context manager (``with Lab(tmp) as lab: …``).
 
     ``Lab(state_dir, dialect=NAME)`` with another dialect than ``hub`` (see :mod:`regkit.lab.dialects`)
-    is a :class:`regkit.lab.dialectlab.DialectLab`, and so is ``Lab(state_dir)`` on the state
-    directory of one, so ``regkit lab status`` and ``down`` work on either.
+    is a :class:`regkit.lab.dialectlab.DialectLab`, and so is ``Lab(state_dir)`` (no options) on the
+    state directory of one, so ``regkit lab status`` and ``down`` work on either.
     """
 
     dialect = "hub"
@@ -115,10 +114,14 @@ class Lab(Service):
         cls, state_dir: str | os.PathLike[str] | None = None, *, dialect: str | None = None, **options: Any
     ) -> Any:
         directory = Path(state_dir) if state_dir is not None else default_state_dir()
-        if dialect is None and (directory / SETTINGS_FILE).exists():
+        if dialect is None and not options and (directory / SETTINGS_FILE).exists():
             return DialectLab.recorded(directory)
         if dialect not in (None, "hub"):
-            return DialectLab(directory, dialect=dialect, **options)
+            # Lab.for_kernel passes the default mode along; any other hub option does not apply.
+            unused = sorted(k for k, v in options.items() if k != "registry" and (k, v) != ("mode", "hub"))
+            if unused:
+                raise LabError(f"a {dialect} lab takes no {', '.join(unused)}", hint="only registry= (a shared one)")
+            return DialectLab(directory, dialect=dialect, registry=options.get("registry"))
         return super().__new__(cls)
 
     def __init__(
@@ -481,10 +484,7 @@ class Lab(Service):
         process: both go too.
         """
         self.stop_servers()
-        watchdog = ManagedProcess.recorded("watchdog", self.state_dir)
-        if watchdog.pid is not None:
-            watchdog.stop()
-            shutil.rmtree(self.state_dir, ignore_errors=True)
+        end_kernel_lab(self.state_dir)
 
     def stop_servers(self) -> None:
         """Stop the servers (registry, service, nginx) by PID, and nothing else."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..diagnosis.proxyconfig import ProxyUpstreams, nginx_config
 from .dialects import Dialect
 from .process import ManagedProcess, tcp_probe
+from .signedurls import S3_ONE_AUTH_MESSAGE
 
 NGINX = Path("/usr/sbin/nginx")
 
@@ -17,8 +18,7 @@ NGINX = Path("/usr/sbin/nginx")
 # the header's value back, which is why regkit scrubs what it sent out of every error body.
 S3_ONE_AUTH = (
     '<?xml version="1.0" encoding="UTF-8"?>\\n<Error><Code>InvalidArgument</Code>'
-    "<Message>Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query "
-    "string parameter or the Authorization header should be specified</Message>"
+    f"<Message>{S3_ONE_AUTH_MESSAGE}</Message>"
     "<ArgumentName>Authorization</ArgumentName><ArgumentValue>$http_authorization</ArgumentValue></Error>\\n"
 )
 
@@ -62,7 +62,9 @@ http {{
     # Whether a request carried Authorization, never its value: tests read this from the log.
     map $http_authorization $lab_has_auth {{ "" no; default yes; }}
     map $http_cookie $lab_has_cookie {{ "" no; default yes; }}
-    log_format lab '$server_port $request_method $uri $status $body_bytes_sent '
+    # Artifact Registry's download paths carry an opaque token: logged without it.
+    map $uri $lab_uri {{ "~^(?<kept>/artifacts-downloads/.*/downloads/)" "${{kept}}<download token>"; default $uri; }}
+    log_format lab '$server_port $request_method $lab_uri $status $body_bytes_sent '
                    'cookie=$lab_has_cookie auth=$lab_has_auth';
     access_log {state}/access.log lab;
     client_body_temp_path {temp}/body;

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from urllib.parse import quote, urlencode
 
 from .cdn import cdn_path
+from .dialectcreds import same
 
 S3_ONE_AUTH_MESSAGE = (
     "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query "
@@ -61,10 +62,14 @@ def signed_location(
     secret: str,
     ttl: int,
     *,
-    security_token: bool = False,
+    extras: tuple[str, ...] = (),
     now: float | None = None,
 ) -> str:
-    """The URL a blob GET is redirected to, for storage ``kind`` (s3, azure or gcs) at ``base``."""
+    """The URL a blob GET is redirected to, for storage ``kind`` (s3, azure or gcs) at ``base``.
+
+    ``extras`` names query keys some registries add: ``X-Amz-Security-Token`` (ECR's temporary
+    credentials), ``akamai_signature`` (Quay's CDN), ``spr`` (the SAS protocol, GHCR).
+    """
     at = int(time.time() if now is None else now)
     path = cdn_path(hex_digest)
     expires = at + ttl
@@ -76,13 +81,16 @@ def signed_location(
             "X-Amz-Expires": str(ttl),
             "X-Amz-SignedHeaders": "host",
         }
-        if security_token:
+        if "X-Amz-Security-Token" in extras:
             query["X-Amz-Security-Token"] = base64.b64encode(_mac(secret, "sts", at).encode()).decode()
         query["X-Amz-Signature"] = _mac(secret, "GET", path, query["X-Amz-Date"], ttl)
+        if "akamai_signature" in extras:
+            query["akamai_signature"] = f"exp={expires}~hmac={_mac(secret, 'akamai', path, expires)}"
     elif kind == "azure":
         se = datetime.fromtimestamp(expires, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         sig = base64.b64encode(bytes.fromhex(_mac(secret, "r", path, se))).decode()
-        query = {"sv": SAS_VERSION, "se": se, "sr": "b", "sp": "r", "sig": sig}
+        query = {"sv": SAS_VERSION, "se": se, "sr": "b", "sp": "r", **({"spr": "https"} if "spr" in extras else {})}
+        query["sig"] = sig
     elif kind == "gcs":
         sig = base64.urlsafe_b64encode(bytes.fromhex(_mac(secret, path, expires))).decode()
         query = {"Expires": str(expires), "KeyName": "regkit-lab", "Signature": sig}
@@ -107,7 +115,7 @@ def check_signed(
                 datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
             )
             ttl = int(query["X-Amz-Expires"])
-            good = hmac.compare_digest(query["X-Amz-Signature"], _mac(secret, method, path, query["X-Amz-Date"], ttl))
+            good = same(query["X-Amz-Signature"], _mac(secret, method, path, query["X-Amz-Date"], ttl))
         except (KeyError, ValueError):
             return _s3_error(
                 "AccessDenied",
@@ -125,9 +133,7 @@ def check_signed(
     if kind == "azure":
         try:
             expiry = datetime.strptime(query["se"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
-            good = hmac.compare_digest(
-                base64.b64decode(query["sig"]).hex(), _mac(secret, query["sp"], path, query["se"])
-            )
+            good = same(base64.b64decode(query["sig"]).hex(), _mac(secret, query["sp"], path, query["se"]))
         except (KeyError, ValueError):
             good, expiry = False, 0.0
         if not good or at > expiry:
@@ -141,7 +147,7 @@ def check_signed(
         return None
     try:
         expires = int(query["Expires"])
-        good = hmac.compare_digest(base64.urlsafe_b64decode(query["Signature"]).hex(), _mac(secret, path, expires))
+        good = same(base64.urlsafe_b64decode(query["Signature"]).hex(), _mac(secret, path, expires))
     except (KeyError, ValueError):
         good, expires = False, 0
     if not good or at > expires:
@@ -159,7 +165,7 @@ def gar_download(repository: str, hex_digest: str, secret: str, ttl: int, now: f
 def gar_blob(path: str, secret: str, now: float | None = None) -> str | None:
     """The hex digest an ``/artifacts-downloads/`` path grants, or None when it is forged or expired."""
     opaque, _, mac = path.rsplit("/", 1)[-1].partition(".")
-    if not hmac.compare_digest(mac, _mac(secret, opaque)[:32]):
+    if not same(mac, _mac(secret, opaque)[:32]):
         return None
     hex_digest, expires = json.loads(base64.urlsafe_b64decode(opaque + "=" * (-len(opaque) % 4)))
     return str(hex_digest) if (time.time() if now is None else now) <= expires else None
