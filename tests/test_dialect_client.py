@@ -35,7 +35,7 @@ class Drip(Canned):
     def do_GET(self) -> None:
         first, line = (
             (b"", b"HTTP/1.1 100 Continue\r\n\r\n")
-            if self.path.startswith("/continue")
+            if "/continue" in self.path
             else (b"HTTP/1.1 200 OK\r\n", b"X-Drip: 1\r\n")
         )
         self.close_connection = True
@@ -48,6 +48,9 @@ class Drip(Canned):
                 time.sleep(0.05)
         except OSError:
             pass  # the client cut it off: the point of the test
+
+    def do_CONNECT(self) -> None:
+        self.do_GET()
 
 
 def _timed_send(url: str, timeout: tuple[float, float]) -> tuple[BaseException | None, float]:
@@ -84,6 +87,31 @@ def test_headers_that_never_finish_are_cut_off_at_the_budget(path):
     assert error.exchange is not None and error.exchange.error == error.message
     assert "timeout" in (error.hint or "")
     assert 1.9 < took < 5, took
+
+
+def test_a_proxy_dripping_its_answer_to_connect_is_cut_off(monkeypatch):
+    with serving(Drip) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "https_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://{proxy}")
+        error, took = _timed_send("https://registry.example.invalid/v2/", (1.0, 1.0))
+    assert isinstance(error, TransportError) and error.kind == "header-timeout", error
+    assert "did not finish its answer to CONNECT) within 2 s" in error.message, error.message
+    assert error.exchange is not None and error.exchange.proxy == f"http://{proxy}"
+    assert 1.9 < took < 5, took
+
+
+def test_the_command_line_cuts_off_a_server_dripping_100_continue(tmp_path):
+    # The issue's case: `regkit pull` waited forever; now connect (10 s default) + --timeout 1.
+    with serving(Drip) as host:
+        start = time.monotonic()
+        done = cli(
+            "pull", f"{host}/continue/app:1", "-o", "o.tar", "--insecure-registry", "--timeout", "1", cwd=tmp_path
+        )
+        took = time.monotonic() - start
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"{host} sent no complete response headers within 11 s" in done.stderr, done.stderr
+    assert took < 20
 
 
 def test_interim_responses_within_the_budget_are_fine():
@@ -165,6 +193,11 @@ def test_identity_token_in_config_json_pulls_from_acr(dialects, tmp_path, monkey
     assert result.image.path.stat().st_size > 1_000_000
     assert asked and {(e.method, e.status) for e in asked} == {("POST", 200)}
     assert not any(k.lower() == "authorization" for e in asked for k, _ in e.request_headers)
+    form = dict(asked[0].request_form)
+    assert form["grant_type"] == "refresh_token" and form["client_id"] == "regkit"
+    assert form["service"] == lab.service and form["scope"] == "repository:private/busybox:pull"
+    assert form["refresh_token"].startswith("<redacted:")
+    assert '--data-urlencode "refresh_token=${REFRESH_TOKEN}"' in asked[0].to_curl()
     assert all(e.credentials_to == lab.registry for e in asked)
     assert lab.identity_token not in shown, shown[shown.find(lab.identity_token) - 300 :][:400]
     assert "identity_token='<redacted:" in shown
@@ -216,7 +249,7 @@ def test_a_wrong_identity_token_is_refused_as_sent(dialects, tmp_path, monkeypat
     with regkit.Client(insecure=True) as client, pytest.raises(AccessDenied) as denied:
         regkit.get_token(f"{lab.registry}/{PRIVATE}", client=client)
     assert denied.value.credentials_sent is True
-    assert "the identity token for" in denied.value.message and "was refused" in denied.value.message
+    assert f"{lab.registry} refused the identity token" in denied.value.message
     assert entry["identitytoken"] not in str(denied.value) + repr(denied.value.exchange)
 
 
@@ -258,7 +291,7 @@ def test_refused_credentials_are_said_to_be_refused(dialects, tmp_path):
     with regkit.Client(insecure=True, auth=auth, docker_config=False) as client, pytest.raises(AccessDenied) as denied:
         regkit.get_token(f"{lab.registry}/{PRIVATE}", client=client)
     assert denied.value.credentials_sent is True
-    assert f"the password of {lab.username!r} for {lab.registry} was refused" in denied.value.message
+    assert f"{lab.registry} refused the password of {lab.username!r}" in denied.value.message
 
 
 def test_a_token_without_expires_in_lives_60_s_and_says_so(dialects):

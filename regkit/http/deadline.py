@@ -18,6 +18,7 @@ import itertools
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 # (monotonic deadline, budget in seconds) for the headers of the request this thread sends; set by Transport.send.
@@ -29,11 +30,14 @@ header_deadline: contextvars.ContextVar[tuple[float, float] | None] = contextvar
 class HeaderDeadline(http.client.HTTPException):
     """The response headers did not arrive within the budget (raised inside urllib3, turned into a TransportError)."""
 
-    def __init__(self, budget: float, interim: int) -> None:
+    def __init__(self, budget: float, interim: int, tunnel: bool = False) -> None:
         self.budget = budget
         self.interim = interim
         more = f" after {interim} interim 1xx responses" if interim else ""
-        super().__init__(f"sent no complete response headers within {budget:g} s (the connect + read timeout){more}")
+        via = " (the proxy in between did not finish its answer to CONNECT)" if tunnel else ""
+        super().__init__(
+            f"sent no complete response headers{via} within {budget:g} s (the connect + read timeout){more}"
+        )
 
 
 class _Watch:
@@ -97,6 +101,26 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+@contextlib.contextmanager
+def _under_deadline(sock: socket.socket, interim: Callable[[], int], tunnel: bool = False) -> Iterator[None]:
+    """Run the block with ``sock`` watched until the deadline of :data:`header_deadline` (none if unset)."""
+    deadline = header_deadline.get()
+    if deadline is None:
+        yield
+        return
+    at, budget = deadline
+    watch = _WATCHDOG.start(at, sock)
+    try:
+        yield
+    except Exception:
+        if _WATCHDOG.stop(watch):
+            raise HeaderDeadline(budget, interim(), tunnel) from None
+        raise
+    # A shut-down socket reads as the end of the headers: what was parsed then is not the whole answer.
+    if _WATCHDOG.stop(watch):
+        raise HeaderDeadline(budget, interim(), tunnel)
+
+
 class DeadlineResponse(http.client.HTTPResponse):
     """http.client's response, reading its status line and headers under the deadline of :data:`header_deadline`."""
 
@@ -112,21 +136,22 @@ class DeadlineResponse(http.client.HTTPResponse):
         return version, status, reason
 
     def begin(self) -> None:
-        deadline = header_deadline.get()
-        if deadline is None or self.headers is not None:
+        if self.headers is not None:  # already read: http.client returns at once
             super().begin()
             return
-        at, budget = deadline
-        watch = _WATCHDOG.start(at, self._sock)
-        try:
+        with _under_deadline(self._sock, lambda: self._interim):
             super().begin()
-        except Exception:
-            if _WATCHDOG.stop(watch):
-                raise HeaderDeadline(budget, self._interim) from None
-            raise
-        # A shut-down socket reads as the end of the headers: what was parsed then is not the whole answer.
-        if _WATCHDOG.stop(watch):
-            raise HeaderDeadline(budget, self._interim)
+
+
+class _DeadlineConnection:
+    """Mixed into urllib3's connection classes: responses, and a proxy's answer to CONNECT, under the deadline."""
+
+    response_class = DeadlineResponse
+    sock: socket.socket
+
+    def _tunnel(self) -> None:
+        with _under_deadline(self.sock, lambda: 0, tunnel=True):
+            super()._tunnel()  # type: ignore[misc]
 
 
 _POOLS: dict[Any, Any] = {}
@@ -145,6 +170,6 @@ def _deadline_pool(pool: Any) -> Any:
     if getattr(pool, "_regkit_deadline", False):
         return pool
     if pool not in _POOLS:
-        connection = type(pool.ConnectionCls.__name__, (pool.ConnectionCls,), {"response_class": DeadlineResponse})
+        connection = type(pool.ConnectionCls.__name__, (_DeadlineConnection, pool.ConnectionCls), {})
         _POOLS[pool] = type(pool.__name__, (pool,), {"ConnectionCls": connection, "_regkit_deadline": True})
     return _POOLS[pool]

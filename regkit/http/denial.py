@@ -39,7 +39,7 @@ def access_denied(
             hint=login_hint(registry),
         )
     return AccessDenied(
-        f"{what}: {status}{said}; {sent} for {registry} was refused",
+        f"{what}: {status}{said}; {registry} refused {sent}",
         credentials_sent=True,
         exchange=exchange,
         hint="check the credentials (expired? missing the read/pull permission?) and that the repository name is right",

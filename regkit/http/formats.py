@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .._version import __version__
 
@@ -48,6 +48,7 @@ COLUMNS = (
     "credentials_to",
     "credentials_elsewhere",
 )
+FORM = "application/x-www-form-urlencoded"
 _REDACTED = re.compile(r"<redacted:[0-9a-f]+>")
 # Headers curl writes itself from the URL and the body.
 _CURL_SKIPS = {"connection", "content-length", "host"}
@@ -101,7 +102,7 @@ def _timings(exchange: Exchange) -> dict[str, float]:
 
 
 def _har_request(exchange: Exchange) -> dict[str, Any]:
-    return {
+    request = {
         "method": exchange.method,
         "url": exchange.url,
         "httpVersion": HTTP_VERSION,
@@ -109,8 +110,15 @@ def _har_request(exchange: Exchange) -> dict[str, Any]:
         "headers": _pairs(exchange.request_headers),
         "queryString": _pairs(parse_qsl(urlsplit(exchange.url).query, keep_blank_values=True)),
         "headersSize": -1,
-        "bodySize": 0,
+        "bodySize": -1 if exchange.request_form else 0,
     }
+    if exchange.request_form:
+        request["postData"] = {
+            "mimeType": FORM,
+            "params": _pairs(exchange.request_form),
+            "text": urlencode(exchange.request_form, safe="<>:"),
+        }
+    return request
 
 
 def _har_response(exchange: Exchange) -> dict[str, Any]:
@@ -224,6 +232,7 @@ def to_curl(exchange: Exchange) -> str:
     if exchange.proxy:
         options.append("--proxy " + _quote(exchange.proxy, _url_variable("PROXY_")))
     options += [_header_option(k, v) for k, v in exchange.request_headers if k.lower() not in _CURL_SKIPS]
+    options += ["--data-urlencode " + _quote(f"{k}={v}", _url_variable("")) for k, v in exchange.request_form]
     if exchange.step == "blob" and exchange.status == 200:
         options.append("-o blob")  # a layer is binary: into a file, not onto the terminal
     options.append(_quote(exchange.url, _url_variable("")))

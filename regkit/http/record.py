@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from ..oci.headers import unsigned
-from ..oci.redact import redact_headers, redact_url
+from ..oci.redact import redact_headers, redact_pairs, redact_url
 
 R = TypeVar("R", bound="ExchangeRecord")
 
@@ -38,6 +38,7 @@ class ExchangeRecord:
     proxy: str = ""  # the HTTP(S)_PROXY the request went through (requests honours the environment)
     credentials_to: str = ""  # host[:port] the user's password went to (token requests), if any
     credentials_elsewhere: bool = False  # ... and that host is not the registry's
+    request_form: list[tuple[str, str]] = field(default_factory=list)  # a form body's fields (the OAuth2 POST)
 
     @classmethod
     def begin(
@@ -48,8 +49,9 @@ class ExchangeRecord:
         headers: dict[str, str],
         started: float,
         original_url: str | None = None,
+        form: list[tuple[str, str]] | None = None,
     ) -> R:
-        """A new exchange for a request about to be sent; URLs and headers are redacted here."""
+        """A new exchange for a request about to be sent; URLs, headers and form fields are redacted here."""
         return cls(
             step=step,
             method=method,
@@ -57,6 +59,7 @@ class ExchangeRecord:
             original_url=redact_url(original_url or url),
             request_headers=redact_headers(headers),
             started=started,
+            request_form=redact_pairs(form or []),
         )
 
     def header(self, name: str) -> str | None:

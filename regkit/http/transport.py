@@ -328,7 +328,10 @@ class Transport:
         except (requests.exceptions.RequestException, ValueError) as exc:
             # The message may quote the URL or a header value: say what, not how.
             raise TransportError(f"cannot build a request for {redact_url(url)} ({exc.__class__.__name__})") from None
-        exchange = Exchange.begin(step, method, prepared.url or url, dict(prepared.headers), time.time(), original_url)
+        form = data if isinstance(data, list) else []
+        exchange = Exchange.begin(
+            step, method, prepared.url or url, dict(prepared.headers), time.time(), original_url, form
+        )
         exchange.attempt, exchange.note = attempt, note
         proxies = requests.utils.get_environ_proxies(prepared.url or url)
         exchange.proxy = redact_url(_proxy_for(prepared.url or url, proxies))
@@ -359,7 +362,6 @@ class Transport:
         exchange.time_to_headers = time.perf_counter() - start
         exchange.status, exchange.reason = response.status_code, response.reason or ""
         exchange.response_headers = _redacted_response_headers(response)
-        form = data if isinstance(data, list) else []
         return HttpResponse(response, exchange, start, secrets_in(prepared.url or url, prepared.headers, form))
 
     def close(self) -> None:

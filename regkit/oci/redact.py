@@ -121,8 +121,13 @@ def redact_url(url: str) -> str:
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         if any(_SECRET_QUERY.search(k) for k, _ in pairs):
-            query = urlencode([(k, fingerprint(v) if _SECRET_QUERY.search(k) else v) for k, v in pairs], safe="<>/:")
+            query = urlencode(redact_pairs(pairs), safe="<>/:")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_pairs(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Query or form fields with the values of secret-named ones (``refresh_token``, ``sig``…) as fingerprints."""
+    return [(k, fingerprint(v) if _SECRET_QUERY.search(k) else v) for k, v in pairs]
 
 
 def _redact_userinfo(netloc: str, username: str | None, password: str | None) -> str:
