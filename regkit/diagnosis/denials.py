@@ -95,17 +95,19 @@ def credentials_expired(exchanges: list[Exchange], context: Context) -> Iterable
     denied = _denial(context)
     if denied is None or not credentials_sent(exchanges) or IDENTITY_NOTE in denied.note:
         return  # a refused identity token is the identity-token finding's
-    if _EXPIRED.search(denied.body_preview) and context.username == ECR_USER:
+    expired = _EXPIRED.search(_said(denied)) is not None
+    if expired and context.username == ECR_USER:
         lifetime = "ECR passwords last 12 h"
         renew = "aws ecr get-login-password | docker login --username AWS --password-stdin {registry}"
-    elif _EXPIRED.search(denied.body_preview):
-        lifetime, renew = "the registry says they expired", "docker login {registry}"
     elif context.username == GAR_TOKEN_USER and denied.status == 401:
+        # An expired access token may get a plain 401 without saying why: the user name tells the shape.
         lifetime = "Artifact Registry access tokens (user oauth2accesstoken) last 1 h"
         renew = (
             "gcloud auth print-access-token | docker login -u oauth2accesstoken --password-stdin https://{registry} "
             "(or log in as _json_key with a service account key, which does not expire)"
         )
+    elif expired:
+        lifetime, renew = "the registry says they expired", "docker login {registry}"
     else:
         return
     yield Finding(
