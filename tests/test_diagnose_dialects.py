@@ -12,6 +12,8 @@ from regkit.diagnosis import Diagnosis
 from regkit.lab import Lab
 from regkit.lab.dialectlab import DialectLab
 from regkit.lab.dialects import ACR_NULL_USER
+from regkit.lab.nginx import namespacing_mirror, nginx_process, standalone_config, write_config
+from regkit.lab.process import pick_port
 
 from .test_dialect_client import docker_config, identity_entry
 
@@ -127,3 +129,29 @@ def test_an_expired_identity_token_is_refused_at_acrs_realm(acr, tmp_path: Path,
     assert found.severity == "error" and "was refused at" in found.message and "az acr login" in found.fix
     assert {"credentials-expired", "anonymous-denied"}.isdisjoint(codes(result))
     assert expired not in str(result) + result._repr_html_()
+
+
+@pytest.fixture(scope="module")
+def namespacing(gar: DialectLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """nginx in front of the gar dialect, adding ``repository:docker.io/<name>:pull`` to every challenge's scope."""
+    state, port = tmp_path_factory.mktemp("namespacing"), pick_port()
+    write_config(state, standalone_config(state, namespacing_mirror(port, f"http://{gar.registry}", "docker.io")))
+    with nginx_process(state, [port]):
+        yield f"http://127.0.0.1:{port}"
+
+
+def test_a_strict_token_service_refuses_an_extra_scope(gar, namespacing):
+    result = regkit.diagnose(
+        f"{gar.registry}/library/busybox",
+        endpoints=regkit.Endpoints.create(registry=namespacing, insecure=True),
+        insecure=True,
+        check_upstream=False,
+    )
+    found = finding(result, "scope-rejected")
+    assert (
+        "asked for repository:docker.io/library/busybox:pull besides repository:library/busybox:pull" in found.message
+    )
+    assert found.evidence[0].status == 403 and "containerd#9648" in found.message
+    assert {"anonymous-denied", "denied-at-token-service"}.isdisjoint(codes(result))
+    direct = regkit.diagnose(f"{gar.registry}/library/busybox", insecure=True, check_upstream=False)
+    assert direct.ok and "scope-rejected" not in codes(direct), str(direct)

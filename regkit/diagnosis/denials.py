@@ -54,8 +54,8 @@ def anonymous_denied(exchanges: list[Exchange], context: Context) -> Iterable[Fi
     denied = _denial(context)
     error = context.error
     sent = error.credentials_sent if isinstance(error, AccessDenied) else credentials_sent(exchanges)
-    if denied is None or sent:
-        return
+    if denied is None or sent or _extra_scopes(context):
+        return  # logging in helps nothing when an extra scope was refused (scope-rejected)
     registry = context.reference.registry
     said = _said(denied)
     yield Finding(
@@ -69,14 +69,51 @@ def anonymous_denied(exchanges: list[Exchange], context: Context) -> Iterable[Fi
     )
 
 
-def denied_at_token_service(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
-    """The token service refused the scope outright, instead of handing out a token with less access."""
+def _token_denial(context: Context) -> Exchange | None:
+    """The token service's own refusal the flow ended with (not the registry's challenge to the probe)."""
     denied = _denial(context)
     if denied is None or denied.step != "token" or "/manifests/" in urlsplit(denied.url).path:
-        return  # the registry's own challenge to the probe, not the token service
-    if denied.status == 401 and credentials_sent(exchanges):
-        return  # a 401 for credentials that were sent is a wrong or expired password
-    scopes = parse_qs(urlsplit(denied.url).query).get("scope", [])
+        return None
+    return denied
+
+
+def _scopes(exchange: Exchange) -> list[str]:
+    """The scopes a token request asked for."""
+    return " ".join(parse_qs(urlsplit(exchange.url).query).get("scope", [])).split()
+
+
+def _extra_scopes(context: Context) -> list[str]:
+    """Scopes of a refused token request other than the repository's own (the whole request was refused)."""
+    denied = _token_denial(context)
+    own = f"repository:{context.reference.repository}:"
+    return [scope for scope in _scopes(denied) if not scope.startswith(own)] if denied else []
+
+
+def scope_rejected(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """A strict token service refused a request that asked for more than the repository's own scope."""
+    denied, extra = _token_denial(context), _extra_scopes(context)
+    own = f"repository:{context.reference.repository}:"
+    if denied is None or not extra:
+        return
+    yield Finding(
+        "scope-rejected",
+        ERROR,
+        f"the token service {host(denied.url)} refused the whole request ({denied.status}: {_said(denied)}), which "
+        f"asked for {', '.join(extra)} besides {own}pull: strict services (GHCR, Artifact Registry) refuse all "
+        "scopes when one is unknown (containerd#9648)",
+        "ask for the repository's own scope only: the extra one comes from the registry's challenge, rewritten by "
+        "a mirror that namespaces its upstreams; pull from the registry directly, or use a mirror that keeps "
+        "the challenge as it is",
+        (denied,),
+    )
+
+
+def denied_at_token_service(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
+    """The token service refused the scope outright, instead of handing out a token with less access."""
+    denied = _token_denial(context)
+    if denied is None or (denied.status == 401 and credentials_sent(exchanges)) or _extra_scopes(context):
+        return  # a wrong or expired password, or a refusal of the extra scope (scope-rejected)
+    scopes = _scopes(denied)
     permission = _PERMISSION.search(_said(denied))
     missing = f"the permission {permission[1]}" if permission else f"the scope {' '.join(scopes) or '(none asked)'}"
     yield Finding(

@@ -24,6 +24,7 @@ from .denials import (
     credentials_expired,
     denied_at_token_service,
     identity_token,
+    scope_rejected,
 )
 from .network import (
     HEAD_PROBE,
@@ -465,6 +466,7 @@ DETECTORS: tuple[Detector, ...] = (
     storage_head,
     anonymous_denied,
     denied_at_token_service,
+    scope_rejected,
     credentials_expired,
     identity_token,
     basic_only_registry,

@@ -287,6 +287,27 @@ def mutual_tls_config(state: Path, port: int, upstream: int, tls: Path, client_c
     )
 
 
+def namespacing_mirror(listen: int, upstream: str, namespace: str) -> str:
+    """A mirror that also asks for its upstream's name for each repository: every challenge's scope gets
+    ``repository:<namespace>/<name>:pull`` added, as a mirror namespacing its upstreams makes containerd ask
+    for (containerd#9648); strict token services refuse the whole request."""
+    return f"""
+    map $upstream_http_www_authenticate $lab_namespaced_{listen} {{
+        "~^(?<ns_pre>.*scope=\\")repository:(?<ns_name>[^:\\"]+):pull(?<ns_post>.*)$"
+            "${{ns_pre}}repository:{namespace}/${{ns_name}}:pull repository:${{ns_name}}:pull${{ns_post}}";
+        default $upstream_http_www_authenticate;
+    }}
+    server {{
+        listen 127.0.0.1:{listen};
+        location / {{
+            proxy_pass {upstream};
+            proxy_hide_header WWW-Authenticate;
+            add_header WWW-Authenticate $lab_namespaced_{listen} always;
+        }}
+    }}
+"""
+
+
 def standalone_config(state: Path, servers: str) -> str:
     """A whole nginx.conf with the lab's common settings around ``servers``."""
     return _common(state) + servers + "}\n"
