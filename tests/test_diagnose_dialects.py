@@ -96,6 +96,18 @@ def test_ecr_with_a_fresh_password_is_ok_and_says_basic_only(ecr):
     assert result.ok and codes(result) & DIALECT_FINDINGS == {"basic-only-registry"}, str(result)
 
 
+def test_ecrs_s3_storage_refuses_an_expired_url_while_the_clocks_agree(ecr):
+    ecr.expire_signed_urls(2)  # the first and the one the client asks again for
+    try:
+        result = diagnose(ecr, ecr.credentials)
+    finally:
+        ecr.expire_signed_urls(0)
+    found = finding(result, "signed-url-expired")
+    assert "AccessDenied (Request has expired)" in found.message and "not clock skew" in found.message
+    assert found.evidence[0].status == 403 and found.evidence[1].status in (302, 307)
+    assert {"storage-access-denied", "anonymous-denied", "credentials-expired"}.isdisjoint(codes(result))
+
+
 def test_ecrs_s3_storage_refuses_head_on_a_get_signed_url(ecr):
     result = diagnose(ecr, ecr.credentials)
     found = finding(result, "storage-head-forbidden")

@@ -225,7 +225,7 @@ def signed_url_expired(exchanges: list[Exchange], context: Context) -> Iterable[
                 cause = f"clock skew: the storage host's clock is {skew:.0f} s ahead of the registry's, which signs"
                 fix = "sync the clocks (NTP) of the registry host, which signs the URLs, and the storage; "
             else:
-                cause = "a slow start: the URL was used after it expired"
+                cause = "not clock skew: the URL was used after it expired (a slow start, or a replayed redirect)"
                 fix = "follow a blob redirect at once (a queued layer should ask the registry again); "
         else:
             cause, fix = "clock skew or a slow start", "sync the registry's clock (NTP), or follow redirects at once; "
