@@ -378,3 +378,28 @@ def test_a_storage_that_keeps_refusing_is_asked_twice_and_named(expiring, tmp_pa
     assert f"the storage host {expiring} refused the signed URL" in (refused.value.hint or "")
     assert "stalesig" not in str(refused.value)
     assert not (tmp_path / "blobs" / "sha256" / BLOB.hex).exists()
+
+
+@pytest.mark.parametrize("name", ["ecr", "acr", "gar"])
+def test_an_expired_signed_url_from_a_lab_dialect_is_asked_again(dialects, tmp_path, name):
+    # S3 (403 AccessDenied Request has expired), Azure (403 AuthenticationFailed), GAR's relative download (403).
+    lab = dialects[name]
+    ref = f"{lab.registry}/{PRIVATE}"
+    with regkit.Client(insecure=True, auth=lab.credentials, docker_config=False) as client:
+        manifest = regkit.get_manifest(ref, client=client)
+        lab.expire_signed_urls(1)
+        try:
+            blob = regkit.fetch_blob(ref, manifest.config, tmp_path / "blobs", token=manifest.token, client=client)
+            lab.expire_signed_urls(2)
+            with pytest.raises(regkit.AuthError) as refused:
+                regkit.fetch_blob(ref, manifest.layers[0], tmp_path / "blobs", token=manifest.token, client=client)
+        finally:
+            lab.expire_signed_urls(0)
+    assert blob.path.is_file()
+    refusals = [e for e in blob.exchanges if e.status == 403]
+    assert len(refusals) == 1 and "asking the registry again" in refusals[0].note
+    assert [e.status for e in blob.exchanges if e.url.endswith(f"/blobs/{manifest.config.digest}")] == [
+        lab.spec.redirect_status
+    ] * 2
+    assert not isinstance(refused.value, AccessDenied) and "refused the signed URL" in (refused.value.hint or "")
+    assert not (tmp_path / "blobs" / "sha256" / manifest.layers[0].digest.hex).exists()

@@ -22,6 +22,16 @@ def login_hint(registry: str) -> str:
     )
 
 
+def basic_wanted(registry: str, exchange: Exchange) -> AccessDenied:
+    """The error for a Basic-only registry (ECR) asked without credentials."""
+    return AccessDenied(
+        f"{registry} wants a username and password (HTTP Basic); no credentials were sent",
+        credentials_sent=False,
+        exchange=exchange,
+        hint=login_hint(registry),
+    )
+
+
 def access_denied(
     what: str, status: str, detail: str, registry: str, sent: str | None, exchange: Exchange | None
 ) -> AccessDenied:

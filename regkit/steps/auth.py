@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..errors import AccessDenied, AuthError
+from ..errors import AuthError
 from ..http.client import Client, ClientOptions, as_reference, client_for
-from ..http.denial import login_hint
+from ..http.denial import basic_wanted
 from ..http.exchange import Exchange
 from ..http.tokens import Token  # with the cache that holds it, below the client that owns that
 from ..http.transport import HttpResponse
@@ -68,12 +68,7 @@ def token_from_challenge(
     if find_challenge(challenges, "basic") is not None:
         credentials = client.credentials_for(ref)
         if credentials is None:
-            raise AccessDenied(
-                f"{ref.registry} wants a username and password (HTTP Basic); no credentials were sent",
-                credentials_sent=False,
-                exchange=unauthorized,
-                hint=login_hint(ref.registry),
-            )
+            raise basic_wanted(ref.registry, unauthorized)
         return Token("basic", basic(credentials), challenge=challenges[0], exchanges=(unauthorized,))
     shown = ", ".join(str(c.scheme) for c in challenges) or "no WWW-Authenticate header"
     raise AuthError(f"the registry answered 401 with a challenge regkit cannot answer ({shown})", exchange=unauthorized)
