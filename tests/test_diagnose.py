@@ -56,7 +56,7 @@ def test_the_seed_proxy_with_all_three_variables_is_ok(hub_lab):
 
 def test_authorization_forwarded_to_the_cdn(open_lab):
     result = via_fault(open_lab, "auth-to-cdn")
-    found = finding(result, "authorization-sent-to-cdn")
+    found = finding(result, "storage-rejects-authorization")
     assert "Only one auth mechanism allowed" in found.message and "Authorization" in found.fix
     assert "<ArgumentValue>Bearer <redacted:" in found.evidence[0].body_preview
 

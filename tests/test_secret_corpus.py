@@ -39,6 +39,8 @@ REFRESH = "rt-5f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c"
 # A Docker identity token (an OAuth2 refresh token, opaque: Azure's start "0.A"), known by no shape.
 IDENTITY = "0.ARoAv4j5cvGGr0GRqy180BHbR1kJrHq2Ut1Nr0Lnk3QnEW4aAOc.AgABAAEAAAD-DLA3VO7QrddgJg7Wevr"
 PASSWORD = "correct-horse-battery-staple"
+AKAMAI_HMAC = "6f2d8e1c4b7a9f0e3d5c8b1a4f7e0d3c6b9a2f5e8d1c4b7a0f3e6d9c2b5a8f1e"
+PROXY_PASSWORD = "Pr0xy-Pa55w0rd-corp"
 CORPUS = [
     JWT,
     AWS_KEY_ID,
@@ -55,6 +57,8 @@ CORPUS = [
     REFRESH,
     IDENTITY,
     PASSWORD,
+    AKAMAI_HMAC,
+    PROXY_PASSWORD,
 ]
 
 AWS_QUERY = (
@@ -64,6 +68,7 @@ AWS_QUERY = (
 )
 GCS_QUERY = f"X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Expires=600&X-Goog-Signature={GCS_SIGNATURE}"
 AZURE_QUERY = f"sv=2021-08-06&se=2030-01-01&sr=b&sp=r&sig={quote(AZURE_SIG, safe='')}"
+AKAMAI_QUERY = f"akamai_signature={quote(f'exp=1893456000~acl=/*~hmac={AKAMAI_HMAC}', safe='')}"
 API_QUERY = f"auth_key={HMAC_HEX}&key={API_KEY}&apikey={DOCKER_PAT}&hash={HMAC_HEX}&hmac={HMAC_HEX}&jwt={JWT}"
 BLOB = regkit.Digest.of(b"leaky blob")
 
@@ -119,6 +124,7 @@ class Leaky(Canned):
                 "aws": f"{base}/cdn/data?{AWS_QUERY}",
                 "gcs": f"{base}/cdn/data?{GCS_QUERY}",
                 "azure": f"{base}/cdn/data?{AZURE_QUERY}",
+                "akamai": f"{base}/cdn/data?{AKAMAI_QUERY}",
                 "keys": f"{base}/cdn/data?{API_QUERY}",
                 "usertoken": f"http://{GITHUB_TOKEN}@{self.headers['Host']}/cdn/data?x=1",
                 "userpass": f"http://lab:{PASSWORD}@{self.headers['Host']}/cdn/data?x=1",
@@ -166,12 +172,12 @@ def test_no_secret_survives_any_output(leaky, tmp_path):
         regkit.get_token(f"{leaky}/text/app:1", client=client)
     errors.append(not_json.value)
     descriptor = Descriptor("application/octet-stream", BLOB, 10)
-    for kind in ("aws", "gcs", "azure", "keys", "usertoken", "userpass", "unparsable"):
+    for kind in ("aws", "gcs", "azure", "akamai", "keys", "usertoken", "userpass", "unparsable"):
         with pytest.raises(regkit.RegkitError) as failed:
             regkit.fetch_blob(f"{leaky}/{kind}/app:1", descriptor, tmp_path / "blobs", token=token, client=client)
         errors.append(failed.value)
     shown = every_output(client, *errors)
-    assert len(client.transcript) >= 17
+    assert len(client.transcript) >= 19
     assert "MANIFEST_UNKNOWN" in shown and "AccessDenied" in shown  # the pages are shown, minus secrets
     assert survivors(shown) == []
 
@@ -201,3 +207,18 @@ def test_each_shape_is_redacted_by_the_pure_functions(secret):
     assert survivors(redact_header("Refresh", f"0; url=/x?signature={quote(secret, safe='')}")) == []
     assert survivors(redact_header("X-Auth-Token", secret)) == []
     assert survivors(redact_text(f"password={secret} and /x?hmac={secret}")) == []
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"])
+def test_proxy_credentials_survive_no_output(leaky, tmp_path, monkeypatch, variable):
+    """The proxy's password rides in the proxy URL; nothing listens there, so every error names the proxy."""
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, f"http://corp:{PROXY_PASSWORD}@127.0.0.1:1")
+    scheme = "https" if variable == "HTTPS_PROXY" else "http"
+    client = regkit.Client(insecure=True, docker_config=False)
+    with pytest.raises(regkit.TransportError) as failed:
+        client.send("probe", "GET", f"{scheme}://{leaky}/v2/")
+    shown = every_output(client, [failed.value])
+    assert client.transcript[-1].proxy.startswith("http://corp:<redacted:")
+    assert survivors(shown) == []

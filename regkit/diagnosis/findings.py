@@ -6,78 +6,45 @@ the error the flow ended with, and returns findings: what happened, the evidence
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from ..errors import DigestMismatch, Hint, RegkitError, SizeMismatch, TransportError
-from ..http.endpoints import Endpoints
+from ..errors import DigestMismatch, Hint, SizeMismatch, TransportError
 from ..http.exchange import Exchange
 from ..http.httperrors import registry_errors, who_answered
 from ..http.ratelimit import RateLimit
 from ..oci import mediatypes as mt
 from ..oci.challenge import find_challenge
-from ..oci.redact import host_of
 from ..oci.reference import Reference
 from ..steps.auth import challenges_of
+from .base import ENGINE_MIRROR_TIMEOUT, ERROR, INFO, WARNING, Context, Detector, Finding, host
+from .denials import (
+    anonymous_denied,
+    basic_only_registry,
+    credentials_expired,
+    denied_at_token_service,
+    identity_token,
+    scope_rejected,
+)
+from .network import (
+    HEAD_PROBE,
+    S3_AUTH_REFUSALS,
+    claimed,
+    proxy_auth,
+    signed_url_expired,
+    storage_authorization,
+    storage_denied,
+    storage_error,
+    storage_head,
+    storage_hop,
+)
 
-ERROR, WARNING, INFO = "error", "warning", "info"
-# dockerd gives a mirror's /v2/ ping 15 s (moby registry.PingV2Registry), then moves on to the next endpoint.
-ENGINE_MIRROR_TIMEOUT = 15.0
-_CDN_AUTH_REFUSALS = ("Only one auth mechanism allowed", "Missing x-amz-content-sha256")
+__all__ = ["ENGINE_MIRROR_TIMEOUT", "ERROR", "INFO", "WARNING", "Context", "Finding", "detect"]
 
 
 def both(hint: Hint | None) -> str:
     """A hint as a finding's fix: a diagnosis is read in Python and on the command line, so both spellings."""
     return hint.said("html") if hint else ""
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One diagnosis: a short code, what happened, what to change, and the exchanges that show it.
-
-    Attributes
-    ----------
-    code : str
-        A stable short name (``tls-error``, ``realm-unreachable``, …).
-    severity : str
-        ``error``, ``warning`` or ``ok``.
-    message : str
-        What happened.
-    fix : str
-        What to change, when there is something to change.
-    evidence : tuple of Exchange
-        The exchanges that show it.
-    """
-
-    code: str
-    severity: str
-    message: str
-    fix: str = ""
-    evidence: tuple[Exchange, ...] = field(default=(), repr=False)
-
-    def __str__(self) -> str:
-        fix = f"\n    fix: {self.fix}" if self.fix else ""
-        shown = "".join(f"\n    evidence: {e.summary()}" for e in self.evidence[:3])
-        return f"[{self.severity}] {self.code}: {self.message}{fix}{shown}"
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the detectors know besides the exchanges."""
-
-    reference: Reference
-    endpoints: Endpoints
-    error: RegkitError | None
-    engine_timeout: float = ENGINE_MIRROR_TIMEOUT
-
-
-Detector = Callable[[list[Exchange], Context], Iterable[Finding]]
-
-
-def host(url: str) -> str:
-    """``host:port`` of a URL (without userinfo)."""
-    return host_of(url)
 
 
 def _failed_at(context: Context, step: str) -> Exchange | None:
@@ -134,7 +101,7 @@ def blob_redirect(exchanges: list[Exchange], context: Context) -> Iterable[Findi
     """Where blob redirects point: an unreachable CDN, or one that bypasses the configured proxy."""
     hops = [e for e in exchanges if e.step == "blob" and "redirect" in e.note]
     for hop in hops:
-        if hop.error:
+        if hop.error and not claimed(context):
             yield Finding(
                 "cdn-unreachable",
                 ERROR,
@@ -155,23 +122,6 @@ def blob_redirect(exchanges: list[Exchange], context: Context) -> Iterable[Findi
                 "fine if that host is reachable; otherwise set DOCKER_BLOB_REVERSE_PROXY",
                 (first,),
             )
-
-
-def auth_to_cdn(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
-    """A storage backend refusing a request because it carried the registry's Authorization."""
-    for exchange in exchanges:
-        refusal = next((text for text in _CDN_AUTH_REFUSALS if text in exchange.body_preview), None)
-        if refusal:
-            yield Finding(
-                "authorization-sent-to-cdn",
-                ERROR,
-                f"{host(exchange.url)} refused the request: {refusal!r}: the registry's Authorization header "
-                "reached the blob storage, which accepts only its signed URL",
-                "the proxy must not forward Authorization on blob redirects "
-                '(nginx: proxy_set_header Authorization "" in the blob location), nor follow the redirect itself',
-                (exchange,),
-            )
-            return
 
 
 def credentials_elsewhere(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
@@ -246,8 +196,10 @@ def html_not_json(exchanges: list[Exchange], context: Context) -> Iterable[Findi
             continue
         ctype = (exchange.content_type or "").lower()
         if "html" in ctype or "xml" in ctype or exchange.body_preview.lstrip().startswith("<"):
-            if any(text in exchange.body_preview for text in _CDN_AUTH_REFUSALS):
-                continue  # reported as authorization-sent-to-cdn
+            if any(text in exchange.body_preview for text in S3_AUTH_REFUSALS) or storage_error(exchange):
+                continue  # the storage host's own XML: reported by the network detectors
+            if HEAD_PROBE in exchange.note:
+                continue  # diagnose's HEAD of a storage URL: storage-head-forbidden
             yield Finding(
                 "html-instead-of-json",
                 ERROR,
@@ -262,7 +214,7 @@ def html_not_json(exchanges: list[Exchange], context: Context) -> Iterable[Findi
 def transport(exchanges: list[Exchange], context: Context) -> Iterable[Finding]:
     """TLS versus plain HTTP, certificates, and other connection failures."""
     error = context.error
-    if not isinstance(error, TransportError):
+    if not isinstance(error, TransportError) or claimed(context):
         return
     evidence = (error.exchange,) if error.exchange else ()
     if error.kind == "http-to-https":
@@ -511,7 +463,18 @@ def library_only(repository: str, probe: Exchange, evidence: Exchange) -> Findin
 DETECTORS: tuple[Detector, ...] = (
     realm,
     blob_redirect,
-    auth_to_cdn,
+    storage_authorization,
+    proxy_auth,
+    storage_hop,
+    storage_denied,
+    signed_url_expired,
+    storage_head,
+    anonymous_denied,
+    denied_at_token_service,
+    scope_rejected,
+    credentials_expired,
+    identity_token,
+    basic_only_registry,
     credentials_elsewhere,
     missing_library,
     rate_limits,

@@ -9,6 +9,7 @@ from pathlib import Path
 from .._repr import HtmlRepr
 from ..errors import RegkitError
 from ..http.client import AuthArg, CaCertArg, Client, as_reference
+from ..http.credentials import as_credentials
 from ..http.endpoints import Endpoints
 from ..http.exchange import Exchange
 from ..http.ratelimit import RateLimit
@@ -16,10 +17,12 @@ from ..http.retry import NO_RETRY
 from ..http.timeouts import DEFAULT_TIMEOUT
 from ..oci import jsonsafe
 from ..oci import mediatypes as mt
+from ..oci.redact import host_of
 from ..oci.reference import Reference, resolve
 from ..steps.auth import Token, get_token, send_authorized
 from ..steps.blobs import fetch_blob
 from ..steps.manifest_fetch import get_manifest
+from ..steps.redirects import REDIRECTS, redirect_target
 from .findings import (
     ENGINE_MIRROR_TIMEOUT,
     ERROR,
@@ -33,6 +36,7 @@ from .findings import (
     stale_tag,
     upstream_comparison,
 )
+from .network import HEAD_PROBE
 
 LIBRARY_PROBE = "library/busybox:latest"  # asked of a mirror to see whether it serves official images
 
@@ -136,11 +140,14 @@ def diagnose(
         token = get_token(ref, client=client)
         head_manifest(client, ref, token)
         if fetch_config:
-            served = _digest_and_created(client, ref, token)
+            served = _digest_and_created(client, ref, token, probe_storage=True)
     except RegkitError as exc:
         error = exc
     exchanges = list(client.transcript)
-    findings = detect(exchanges, Context(ref, endpoints, error, engine_timeout))
+    given = as_credentials(auth)
+    username = given.username if given else ""
+    context = Context(ref, endpoints, error, engine_timeout, _trusted(client, exchanges), username)
+    findings = detect(exchanges, context)
     if check_upstream and endpoints.registry:
         findings += _compare_with_upstream(ref, exchanges, endpoints, insecure, auth, ca_cert)
         if served is not None and ref.tag and not ref.digest:
@@ -153,6 +160,13 @@ def diagnose(
         findings.append(Finding("ok", INFO, f"the flow works: {what} fetched and verified"))
     client.close()
     return Diagnosis(ref, endpoints, tuple(findings), tuple(exchanges), error)
+
+
+def _trusted(client: Client, exchanges: list[Exchange]) -> dict[str, tuple[str, ...]]:
+    """The CA files trusted for each HTTPS host the flow talked to, besides the base bundle."""
+    tls = getattr(client.transport, "tls", None)  # a MockTransport has none
+    hosts = {host_of(e.url) for e in exchanges if e.url.startswith("https://")}
+    return {name: tuple(str(f) for f in tls.for_host(name).ca_files) for name in hosts} if tls else {}
 
 
 def rate_limit(
@@ -213,11 +227,18 @@ def head_manifest(client: Client, ref: Reference, token: Token) -> Exchange:
     return head.exchange
 
 
-def _digest_and_created(client: Client, ref: Reference, token: Token) -> tuple[str, str, Exchange]:
-    """The image manifest's digest, its config's ``created`` and the manifest exchange (fetches the config)."""
+def _digest_and_created(
+    client: Client, ref: Reference, token: Token, probe_storage: bool = False
+) -> tuple[str, str, Exchange]:
+    """The image manifest's digest, its config's ``created`` and the manifest exchange (fetches the config).
+
+    With ``probe_storage``, the storage URL the config's GET is redirected to is asked with HEAD too.
+    """
     manifest = get_manifest(ref, token=token, client=client)
     with tempfile.TemporaryDirectory(prefix="regkit-diagnose-") as scratch:
         blob = fetch_blob(ref, manifest.config, scratch, token=manifest.token, client=client)
+        if probe_storage:
+            _storage_head(client, ref, manifest.token, str(manifest.config.digest))
         try:
             config = jsonsafe.loads(Path(blob.path).read_bytes())
         except jsonsafe.JsonError:
@@ -225,6 +246,19 @@ def _digest_and_created(client: Client, ref: Reference, token: Token) -> tuple[s
     created = config.get("created") if isinstance(config, dict) else None
     evidence = next(e for e in reversed(manifest.exchanges) if e.status == 200)
     return str(manifest.digest), created if isinstance(created, str) else "", evidence
+
+
+def _storage_head(client: Client, ref: Reference, token: Token, digest: str) -> None:
+    """HEAD the storage URL a blob's GET is redirected to, as tools and caches do (S3 signs the method)."""
+    url, meant = client.registry_url(ref, f"blobs/{digest}")
+    try:
+        response, _ = send_authorized(client, "blob", ref, token, "GET", url, meant, {}, [])
+        response.close()
+        if response.status in REDIRECTS:
+            target = client.endpoints.blob_location(redirect_target(response, f"blob {digest}"), ref)
+            client.send("blob", "HEAD", target, note=HEAD_PROBE).close()
+    except RegkitError:
+        pass  # the GET before worked: whatever this probe meets is recorded, and judged by the detectors
 
 
 def _status(client: Client, ref: Reference) -> tuple[int | None, Exchange | None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import http.cookiejar
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -43,11 +44,16 @@ _NOT_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+# urllib3's words when an HTTPS proxy answers CONNECT with anything but 2xx (407, 403 ...).
+_TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3}[\w ]*)")
+
+
 def _describe(exc: Exception, url: str) -> tuple[str, str]:
     """``(kind, sentence)`` naming the host and what went wrong, without requests' nested noise.
 
     Kinds: ``http-to-https``, ``tls``, ``connect-timeout``, ``read-timeout``, ``header-timeout``, ``dns``,
-    ``refused``, ``protocol``, ``reset`` (the only transient one: the connection broke), ``other``.
+    ``refused``, ``protocol``, ``proxy`` (the proxy refused the tunnel), ``reset`` (the only transient one: the
+    connection broke), ``other``.
     """
     host = host_of(url)
     text = redact_text(str(exc))
@@ -60,6 +66,9 @@ def _describe(exc: Exception, url: str) -> tuple[str, str]:
         if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
             return "http-to-https", f"{host} answered plain HTTP to a TLS (https) request"
         return "tls", f"TLS failed with {host}: {_last_reason(text)}"
+    tunnel = _TUNNEL_REFUSED.search(text) if isinstance(exc, requests.exceptions.ProxyError) else None
+    if tunnel is not None:
+        return "proxy", f"the proxy refused a tunnel (CONNECT) to {host}: {tunnel[1].strip()}"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return "connect-timeout", f"connecting to {host} timed out"
     if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):

@@ -239,6 +239,11 @@ class Lab(Service):
         return f"http://127.0.0.1:{self.settings.cache}"
 
     @property
+    def registry_storage(self) -> Path:
+        """The registry's storage directory (the CDN serves blob files from it)."""
+        return self._registry().storage_dir
+
+    @property
     def tls_host(self) -> str:
         """The registry over TLS with a self-signed certificate (``tls/cert.pem`` in the state directory)."""
         return f"127.0.0.1:{self.settings.tls}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,14 +103,19 @@ def _front(ports: NginxPorts) -> str:
 
 
 def _cdn(ports: NginxPorts, storage: Path, secret: str, rate: int = 0) -> str:
-    """The blob CDN: signed, expiring URLs (secure_link); like S3, no Authorization header allowed.
+    """The lab's blob CDN."""
+    return cdn_server(ports.cdn, storage, secret, rate)
+
+
+def cdn_server(listen: int, storage: Path, secret: str, rate: int = 0) -> str:
+    """A blob CDN: signed, expiring URLs (secure_link); like S3, no Authorization header allowed.
 
     ``rate`` (bytes per second, 0 for none) caps each response, as one long-haul TCP connection is capped.
     """
     limit = f"limit_rate {rate};" if rate else ""
     return f"""
     server {{
-        listen 127.0.0.1:{ports.cdn};
+        listen 127.0.0.1:{listen};
         location /registry-v2/ {{
             default_type application/xml;
             if ($http_authorization) {{
@@ -164,13 +169,54 @@ def _seed_proxy(ports: NginxPorts) -> str:
 
 def _forward_proxy(ports: NginxPorts) -> str:
     """A plain-HTTP forward proxy (like a corporate HTTP_PROXY) that only reaches loopback addresses."""
+    return forward_proxy(ports.forward)
+
+
+# What S3 answers when a bucket or VPC endpoint policy denies the request (docker/hub-feedback#1318).
+S3_ACCESS_DENIED = (
+    '<?xml version="1.0" encoding="UTF-8"?>\\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message>'
+    "<RequestId>REGKITLAB0000001</RequestId></Error>\\n"
+)
+
+
+def forward_proxy(
+    listen: int, *, credentials: str = "", adds_authorization: tuple[str, str] | None = None, denies: str = ""
+) -> str:
+    """A plain-HTTP forward proxy to loopback; it never passes the client's Proxy-Authorization on.
+
+    ``credentials`` (``Basic`` base64 of ``user:password``) are required, else ``407``;
+    ``adds_authorization`` (``host:port``, header value) is put on requests to that host that carry
+    no Authorization (as proxies that log users in to a web service do); ``denies`` (``host:port``) is
+    answered with S3's policy ``AccessDenied``.
+    """
+    checks = []
+    if credentials:
+        checks.append(f"""
+            if ($http_proxy_authorization != "Basic {credentials}") {{
+                add_header Proxy-Authenticate 'Basic realm="regkit lab corporate proxy"' always;
+                return 407 "proxy authentication required\\n";
+            }}""")
+    if denies:
+        checks.append(f"""
+            if ($http_host = "{denies}") {{
+                add_header x-amz-request-id REGKITLAB0000001 always;
+                return 403 '{S3_ACCESS_DENIED}';
+            }}""")
+    added = f'"{adds_authorization[0]}|" "{adds_authorization[1]}";' if adds_authorization else ""
     return f"""
+    map "$http_host|$http_authorization" $lab_forward_authorization_{listen} {{
+        {added}
+        default $http_authorization;
+    }}
     server {{
-        listen 127.0.0.1:{ports.forward};
+        listen 127.0.0.1:{listen};
+        {"default_type application/xml;" if denies else ""}
         location / {{
             if ($host !~ "^(127\\.0\\.0\\.1|localhost)$") {{
                 return 403 "this lab proxy only forwards to loopback\\n";
-            }}
+            }}{"".join(checks)}
+            proxy_set_header Proxy-Authorization "";
+            proxy_set_header Authorization $lab_forward_authorization_{listen};
             proxy_pass http://$http_host$request_uri;
         }}
     }}
@@ -179,14 +225,22 @@ def _forward_proxy(ports: NginxPorts) -> str:
 
 def _tls_front(ports: NginxPorts, tls: Path) -> str:
     """The registry front over TLS, with a self-signed certificate: for TLS lessons and errors."""
+    return front_server(ports.tls, ports.front, tls)
+
+
+def front_server(listen: int, upstream: int, tls: Path | None, redirect: tuple[str, str] | None = None) -> str:
+    """``listen`` in front of plain HTTP on ``upstream``: TLS with ``tls/cert.pem`` unless ``tls`` is None;
+    ``redirect`` rewrites the Location of redirects (``proxy_redirect FROM TO``)."""
+    rewrite = f"proxy_redirect {redirect[0]} {redirect[1]};" if redirect else ""
+    certificate = f"ssl_certificate {tls}/cert.pem;\n        ssl_certificate_key {tls}/key.pem;" if tls else ""
     return f"""
     server {{
-        listen 127.0.0.1:{ports.tls} ssl;
-        ssl_certificate {tls}/cert.pem;
-        ssl_certificate_key {tls}/key.pem;
+        listen 127.0.0.1:{listen}{" ssl" if tls else ""};
+        {certificate}
         location / {{
             proxy_set_header Host $http_host;
-            proxy_pass http://127.0.0.1:{ports.front};
+            proxy_pass http://127.0.0.1:{upstream};
+            {rewrite}
         }}
     }}
 """
@@ -238,6 +292,32 @@ def mutual_tls_config(state: Path, port: int, upstream: int, tls: Path, client_c
     )
 
 
+def namespacing_mirror(listen: int, upstream: str, namespace: str) -> str:
+    """A mirror that also asks for its upstream's name for each repository: every challenge's scope gets
+    ``repository:<namespace>/<name>:pull`` added, as a mirror namespacing its upstreams makes containerd ask
+    for (containerd#9648); strict token services refuse the whole request."""
+    return f"""
+    map $upstream_http_www_authenticate $lab_namespaced_{listen} {{
+        "~^(?<ns_pre>.*scope=\\")repository:(?<ns_name>[^:\\"]+):pull(?<ns_post>.*)$"
+            "${{ns_pre}}repository:{namespace}/${{ns_name}}:pull repository:${{ns_name}}:pull${{ns_post}}";
+        default $upstream_http_www_authenticate;
+    }}
+    server {{
+        listen 127.0.0.1:{listen};
+        location / {{
+            proxy_pass {upstream};
+            proxy_hide_header WWW-Authenticate;
+            add_header WWW-Authenticate $lab_namespaced_{listen} always;
+        }}
+    }}
+"""
+
+
+def standalone_config(state: Path, servers: str) -> str:
+    """A whole nginx.conf with the lab's common settings around ``servers``."""
+    return _common(state) + servers + "}\n"
+
+
 def write_config(state: Path, config_text: str) -> Path:
     """Write nginx.conf and the temp directories it names."""
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -247,10 +327,11 @@ def write_config(state: Path, config_text: str) -> Path:
     return config
 
 
-def nginx_process(state: Path, ports: Sequence[int]) -> ManagedProcess:
-    """nginx in the foreground with its own prefix and config (written by :func:`write_config`), on ``ports``."""
+def nginx_process(state: Path, ports: Sequence[int], env: Mapping[str, str] | None = None) -> ManagedProcess:
+    """nginx in the foreground with its own prefix and config (written by :func:`write_config`), on ``ports``;
+    ``env`` replaces its environment."""
     argv = [str(NGINX), "-p", str(state), "-c", str(state / "nginx.conf"), "-g", "daemon off;"]
-    return ManagedProcess("nginx", argv, state, ready=tcp_probe(ports[0]), ports=ports)
+    return ManagedProcess("nginx", argv, state, ready=tcp_probe(ports[0]), ports=ports, env=env)
 
 
 def dialect_config(
