@@ -28,6 +28,7 @@ _EXPORTS = {
     "InvalidOption": ".errors",
     "InvalidPlatform": ".errors",
     "InvalidReference": ".errors",
+    "ListingStopped": ".errors",
     "LabError": ".errors",
     "ManifestError": ".errors",
     "NoMatchingPlatform": ".errors",
@@ -55,6 +56,9 @@ _EXPORTS = {
     "Reference": ".oci.reference",
     "resolve": ".oci.reference",
     "get_token": ".steps.auth",
+    "NameList": ".steps.listing",
+    "catalog": ".steps.listing",
+    "list_tags": ".steps.listing",
     "BlobResult": ".steps.blobs",
     "fetch_blob": ".steps.blobs",
     "ManifestResult": ".steps.manifest_fetch",
@@ -79,6 +83,7 @@ if TYPE_CHECKING:
         InvalidPlatform,
         InvalidReference,
         LabError,
+        ListingStopped,
         ManifestError,
         NoMatchingPlatform,
         NotFound,
@@ -103,6 +108,7 @@ if TYPE_CHECKING:
     from .oci.reference import Reference, resolve
     from .steps.auth import get_token
     from .steps.blobs import BlobResult, fetch_blob
+    from .steps.listing import NameList, catalog, list_tags
     from .steps.manifest_fetch import ManifestResult, get_manifest
     from .steps.pull import PullResult, pull
     from .steps.repository import Client, Repository
@@ -144,8 +150,10 @@ __all__ = [
     "InvalidPlatform",
     "InvalidReference",
     "LabError",
+    "ListingStopped",
     "ManifestError",
     "ManifestResult",
+    "NameList",
     "NoMatchingPlatform",
     "NotFound",
     "OutputError",
@@ -165,10 +173,12 @@ __all__ = [
     "VerificationError",
     "__version__",
     "assemble",
+    "catalog",
     "diagnose",
     "fetch_blob",
     "get_manifest",
     "get_token",
+    "list_tags",
     "pull",
     "resolve",
 ]
