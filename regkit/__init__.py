@@ -59,6 +59,8 @@ _EXPORTS = {
     "NameList": ".steps.listing",
     "catalog": ".steps.listing",
     "list_tags": ".steps.listing",
+    "ImageTree": ".steps.referrers",
+    "image_tree": ".steps.referrers",
     "BlobResult": ".steps.blobs",
     "fetch_blob": ".steps.blobs",
     "ManifestResult": ".steps.manifest_fetch",
@@ -111,6 +113,7 @@ if TYPE_CHECKING:
     from .steps.listing import NameList, catalog, list_tags
     from .steps.manifest_fetch import ManifestResult, get_manifest
     from .steps.pull import PullResult, pull
+    from .steps.referrers import ImageTree, image_tree
     from .steps.repository import Client, Repository
     from .steps.store import BlobStore
     from .steps.tarball import AssembledImage, assemble
@@ -145,6 +148,7 @@ __all__ = [
     "Exchange",
     "Finding",
     "ImageManifest",
+    "ImageTree",
     "Index",
     "InvalidOption",
     "InvalidPlatform",
@@ -178,6 +182,7 @@ __all__ = [
     "fetch_blob",
     "get_manifest",
     "get_token",
+    "image_tree",
     "list_tags",
     "pull",
     "resolve",

@@ -1,4 +1,4 @@
-"""``regkit tags | catalog``: what a repository and a registry hold, listed page by page."""
+"""``regkit tags | catalog | referrers``: what a repository and a registry hold, and what is attached to an image."""
 
 from __future__ import annotations
 
@@ -18,6 +18,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     catalog = commands.add_parser("catalog", help="the repositories a registry lists in /v2/_catalog")
     catalog.add_argument("host", metavar="HOST", help="registry host[:port], e.g. 127.0.0.1:5000")
     _listing_options(catalog, _catalog)
+
+    referrers = commands.add_parser(
+        "referrers", help="an image as a tree: platforms, attestations, referrers (SBOMs, provenance), signatures"
+    )
+    referrers.add_argument("reference", metavar="REF", help="image reference, e.g. 127.0.0.1:5000/library/app:v1")
+    referrers.add_argument(
+        "--artifact-type", metavar="TYPE", help="only artifacts of this type (application/spdx+json)"
+    )
+    add_registry_options(referrers)
+    referrers.add_argument("--json", action="store_true", help="print the tree as JSON")
+    referrers.set_defaults(func=_referrers)
 
 
 def _listing_options(parser: argparse.ArgumentParser, func: Any) -> None:
@@ -56,4 +67,16 @@ def _print_names(args: argparse.Namespace, summary: dict[str, Any], names: tuple
     else:
         for name in names:
             print(printable(name))
+    return 0
+
+
+def _referrers(args: argparse.Namespace) -> int:
+    from ..steps.referrers import image_tree
+
+    with client_from_args(args) as client:
+        tree = image_tree(args.reference, artifact_type=args.artifact_type, client=client)
+    if args.json:
+        print_json(tree.to_dict())
+    else:
+        print(printable(tree.text()))
     return 0

@@ -25,11 +25,14 @@ from ..steps.auth import Token
 from ..steps.blobs import BlobResult
 from ..steps.manifest_fetch import ManifestResult
 from ..steps.pull import PullResult
+from ..steps.referrers import ImageTree
 from ..steps.tarball import AssembledImage
 from . import analysis_html, diagnosis_html, html
+from .artifact_tree import tree_html, tree_text
 from .sequence import sequence
 
-__all__ = ["RENDERERS", "render_html", "sequence"]  # sequence: Transcript.sequence() reaches it from here
+# sequence and tree_text: Transcript.sequence() and ImageTree.text() reach them from here
+__all__ = ["RENDERERS", "render_html", "sequence", "tree_text"]
 
 
 @singledispatch
@@ -61,6 +64,7 @@ RENDERERS: dict[type, Callable[[Any], str]] = {
     ImageComparison: analysis_html.comparison_html,
     ExportResult: analysis_html.export_html,
     Diagnosis: diagnosis_html.diagnosis_html,
+    ImageTree: tree_html,
 }
 for result_type, renderer in RENDERERS.items():
     render_html.register(result_type, renderer)

@@ -41,6 +41,7 @@ from ..errors import LabError, PortInUse
 from ..http.client import Client
 from ..http.endpoints import ENV_AUTH, ENV_BLOB, ENV_REGISTRY, Endpoints
 from ..oci.reference import resolve
+from .artifacts import push_repository
 from .busybox import busybox_binary
 from .certs import make_key_pair
 from .images import SampleImage, sample_images
@@ -97,6 +98,7 @@ class LabSettings:
     delayed_proxy: int = 0  # the relay in front of the seed's proxy, when proxy_delay is set
     gateway: int = 0
     cache: int = 0
+    referrers: int = 0  # the registry behind a front answering the OCI referrers API
 
 
 class Lab(Service):
@@ -178,6 +180,11 @@ class Lab(Service):
         if not self.settings.cache:
             raise LabError("this lab runs no pull-through cache", hint="start it with Lab(..., pull_through=True)")
         return f"http://127.0.0.1:{self.settings.cache}"
+
+    @property
+    def referrers_host(self) -> str:
+        """The registry behind a front that answers the OCI 1.1 referrers API (distribution 2.8 has none)."""
+        return f"127.0.0.1:{self.settings.referrers}"
 
     @property
     def tls_host(self) -> str:
@@ -285,6 +292,7 @@ class Lab(Service):
                 "private_namespaces": [PRIVATE_NAMESPACE],
             },
             "faults": {"front": f"http://127.0.0.1:{told['front']}"},
+            "referrers": {"storage": str(self.state_dir / "registry" / "storage")},  # the registry's storage_dir
             "relay": {"target": told["proxy"], "delay": self.proxy_delay},
             "edge": {
                 "registry": f"http://127.0.0.1:{told['registry']}",
@@ -402,6 +410,7 @@ class Lab(Service):
         with Client(endpoints=endpoints, insecure=True, auth=self.credentials) as client:
             for sample in self.images:
                 push_image(client, resolve(f"127.0.0.1:{s.registry}/{sample.repository}:{sample.tag}"), sample.image)
+            push_repository(client, f"127.0.0.1:{s.registry}")
 
     def down(self) -> None:
         """Stop every lab process by PID; the state directory stays for inspection, except a kernel's lab's.
