@@ -18,6 +18,8 @@ from ._version import __version__
 # command line, whose ``--help`` must be instant) loads requests, pandas and the rest only when a
 # name that needs them is used.
 _EXPORTS = {
+    "RepositoryUsage": ".analysis.usage",
+    "repository_usage": ".analysis.usage",
     "Diagnosis": ".diagnosis",
     "Finding": ".diagnosis",
     "diagnose": ".diagnosis",
@@ -75,6 +77,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
+    from .analysis.usage import RepositoryUsage, repository_usage
     from .diagnosis import Diagnosis, Finding, diagnose
     from .errors import (
         AuthError,
@@ -167,6 +170,7 @@ __all__ = [
     "RegistryError",
     "RegkitError",
     "Repository",
+    "RepositoryUsage",
     "SizeMismatch",
     "Token",
     "Transcript",
@@ -185,5 +189,6 @@ __all__ = [
     "image_tree",
     "list_tags",
     "pull",
+    "repository_usage",
     "resolve",
 ]

@@ -1,4 +1,5 @@
-"""``regkit tags | catalog | referrers``: what a repository and a registry hold, and what is attached to an image."""
+"""``regkit tags | catalog | referrers | du``: what a repository and a registry hold, what is attached to an
+image, and what each tag costs."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 from typing import Any
 
 from ..oci.budget_options import MAX_NAMES
-from .common import add_registry_options, client_from_args, positive, print_json, printable
+from .common import add_registry_options, client_from_args, positive, print_json, print_table, printable
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,6 +30,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     add_registry_options(referrers)
     referrers.add_argument("--json", action="store_true", help="print the tree as JSON")
     referrers.set_defaults(func=_referrers)
+
+    du = commands.add_parser("du", help="what each tag of a repository costs: shared bytes, bytes only it keeps")
+    du.add_argument("reference", metavar="REPO", help="repository, e.g. 127.0.0.1:5000/library/app")
+    du.add_argument("--tags", metavar="GLOB", help="only tags matching GLOB ('v1.*'); the others still share")
+    du.add_argument("--all-platforms", action="store_true", help="a row for every platform of an index")
+    du.add_argument("--platform", help="os/arch[/variant] whose rows are shown (default: this host)")
+    du.add_argument("--csv", action="store_true", help="print the rows as CSV")
+    du.add_argument(
+        "--max-tags", type=positive, default=MAX_NAMES, metavar="N", help=f"budget of tags (default {MAX_NAMES})"
+    )
+    add_registry_options(du)
+    du.add_argument("--json", action="store_true", help="print rows, tags, layers and totals as JSON")
+    du.set_defaults(func=_du)
 
 
 def _listing_options(parser: argparse.ArgumentParser, func: Any) -> None:
@@ -79,4 +93,41 @@ def _referrers(args: argparse.Namespace) -> int:
         print_json(tree.to_dict())
     else:
         print(printable(tree.text()))
+    return 0
+
+
+def _du(args: argparse.Namespace) -> int:
+    from ..analysis.usage import repository_usage
+    from ..display.html import human_size
+
+    with client_from_args(args) as client:
+        usage = repository_usage(
+            args.reference,
+            tags=args.tags,
+            all_platforms=args.all_platforms,
+            platform=args.platform,
+            max_names=args.max_tags,
+            client=client,
+        )
+    if args.json:
+        print_json(usage.to_dict())
+    elif args.csv:
+        print(usage.frame().to_csv(index=False), end="")
+    else:
+        rows = [
+            (
+                r["tag"],
+                r["platform"] or "-",
+                human_size(r["compressed_size"]),
+                human_size(r["shared_bytes"]),
+                human_size(r["unique_bytes"]),
+            )
+            for r in usage.rows()
+        ]
+        print_table(("TAG", "PLATFORM", "SIZE", "SHARED", "UNIQUE"), rows)
+        totals = usage.totals()
+        print(
+            f"{totals['tags']} tags: {human_size(totals['total_bytes'])} as the sum of their sizes, "
+            f"{human_size(totals['stored_bytes'])} stored once (dedup ratio {totals['dedup_ratio']:.2f})"
+        )
     return 0

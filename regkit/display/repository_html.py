@@ -1,13 +1,30 @@
-"""An image and what is attached to it, drawn as a tree: nested ``<details>`` in notebooks, box lines in text."""
+"""A repository's listings: tag lists and catalogues as tables, and an image with what is attached to it drawn as a
+tree (nested ``<details>`` in notebooks, box lines in text)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .html import _text, box, human_size
+from .html import _text, box, human_size, plural, table
 
 if TYPE_CHECKING:
+    from ..steps.listing import NameList
     from ..steps.referrers import ImageTree, TreeNode
+
+MAX_NAMES_SHOWN = 200  # rows of a listing in HTML; the DataFrame has every name
+
+
+def names_html(listed: NameList) -> str:
+    """A tag list or catalogue: its names, and how many pages and requests it took."""
+    rows = [(name,) for name in listed.names[:MAX_NAMES_SHOWN]]
+    more = len(listed.names) - len(rows)
+    tail = f"<p>… {more} more in the DataFrame (.frame())</p>" if more > 0 else ""
+    title = (
+        f"{plural(len(listed.names), listed.kind[:-1])} of {listed.source} "
+        f"({plural(listed.pages, 'page')}, {plural(len(listed.exchanges), 'request')})"
+    )
+    return box(title, table(rows, (listed.kind[:-1],)) + tail)
+
 
 # Words, not colours, say what each node is (the styles may be stripped in an untrusted notebook).
 _KIND = {
