@@ -135,7 +135,7 @@ def test_no_authorization_ever_reaches_the_cdn(hub_lab, tmp_path):
 
 
 def test_the_cdn_behaves_like_s3_and_checks_signatures(hub_lab):
-    blob = hub_lab.images[0].image.blobs
+    blob = hub_lab.samples[0].image.blobs
     digest = next(iter(blob))
     good = signed_url(hub_lab.cdn_url, digest.hex, hub_lab.settings.secret, 60)
     assert requests.get(good, timeout=10).content == blob[digest]
@@ -246,7 +246,7 @@ def test_lab_cli_status_and_images(hub_lab, samples: list[SampleImage]):
     status = cli("lab", "--dir", str(hub_lab.state_dir), "status")
     assert status.returncode == 0
     assert "hub mode" in status.stdout and "regkit pull busybox --mirror=" in status.stdout
-    assert {(s.repository, s.tag) for s in hub_lab.images} == {(s.repository, s.tag) for s in samples}
+    assert {(s.repository, s.tag) for s in hub_lab.samples} == {(s.repository, s.tag) for s in samples}
 
 
 def test_the_main_job_runs(tmp_path):

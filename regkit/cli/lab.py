@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
 
+from ..errors import UsageError
 from ..lab import MODES
+from ..lab.dialects import DIALECTS
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -19,6 +22,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     up.add_argument(
         "--mode", choices=MODES, default="hub", help="hub: realm and CDN reachable only through the proxy (default)"
     )
+    up.add_argument(
+        "--dialect",
+        choices=list(DIALECTS),
+        default="hub",
+        help="which registry the lab speaks like (default: hub, Docker Hub); see: regkit lab dialects",
+    )
+    up.add_argument("--json", action="store_true", help="print the lab's registry, images and credentials as JSON")
     up.add_argument(
         "--large", type=int, default=0, metavar="N", help="also push a throughput image of N layers of 32 MiB"
     )
@@ -40,6 +50,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     up.set_defaults(func=_up)
     actions.add_parser("down", help="stop the lab's processes").set_defaults(func=_down)
+    actions.add_parser("dialects", help="the registry dialects the lab speaks, one a line").set_defaults(func=_dialects)
     actions.add_parser("status", help="what runs where, and commands to try").set_defaults(func=_status)
     demo = actions.add_parser(
         "demo", help="the main job: lab up, pull through the seed proxy, docker load, run, lab down"
@@ -51,15 +62,29 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 def _up(args: argparse.Namespace) -> int:
     from ..lab.lab import Lab
 
-    lab = Lab(
-        args.dir,
-        mode=args.mode,
-        large_layers=args.large,
-        proxy_delay=args.proxy_delay,
-        cdn_rate=args.cdn_rate,
-        pull_through=args.pull_through,
-    ).up()
-    print(lab.describe())
+    if args.dialect == "hub":
+        lab = Lab(
+            args.dir,
+            mode=args.mode,
+            large_layers=args.large,
+            proxy_delay=args.proxy_delay,
+            cdn_rate=args.cdn_rate,
+            pull_through=args.pull_through,
+        ).up()
+    else:
+        hub_only = {"--mode": args.mode != "hub", "--large": args.large, "--proxy-delay": args.proxy_delay}
+        hub_only["--cdn-rate"] = args.cdn_rate
+        given = [option for option, value in hub_only.items() if value]
+        if given:
+            raise UsageError(f"{', '.join(given)}: for the hub lab only, not for --dialect {args.dialect}")
+        lab = Lab(args.dir, dialect=args.dialect).up()
+    print(json.dumps(lab.summary(), indent=2) if args.json else lab.describe())
+    return 0
+
+
+def _dialects(args: argparse.Namespace) -> int:
+    for spec in DIALECTS.values():
+        print(spec.summary())
     return 0
 
 

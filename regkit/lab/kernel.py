@@ -43,6 +43,14 @@ def watchdog(state_dir: Path, pid: int) -> ManagedProcess:
     return ManagedProcess("watchdog", argv, state_dir, ready=lambda: True)
 
 
+def end_kernel_lab(state_dir: Path) -> None:
+    """After a lab's servers stopped: a kernel's lab's watchdog goes, and so does its temporary directory."""
+    process = ManagedProcess.recorded("watchdog", state_dir)
+    if process.pid is not None:
+        process.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
 def kernel_lab(make: Callable[[Path], L], key: Hashable) -> L:
     """This kernel's lab for ``key``: made by ``make(state_dir)`` and started on the first call, then the running one.
 

@@ -30,10 +30,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import sys
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +43,9 @@ from ..oci.reference import resolve
 from .artifacts import push_repository
 from .busybox import busybox_binary
 from .certs import make_key_pair
+from .dialectlab import SETTINGS_FILE, DialectLab
 from .images import SampleImage, sample_images
-from .kernel import kernel_lab
+from .kernel import end_kernel_lab, kernel_lab
 from .modes import MODES
 from .nginx import NGINX, NginxPorts, lab_config, nginx_process, write_config
 from .process import ManagedProcess, Service, pick_port, require_binary
@@ -98,16 +98,39 @@ class LabSettings:
     delayed_proxy: int = 0  # the relay in front of the seed's proxy, when proxy_delay is set
     gateway: int = 0
     cache: int = 0
+    images: tuple[str, ...] = ()  # repository:tag of each sample image pushed
     referrers: int = 0  # the registry behind a front answering the OCI referrers API
 
 
 class Lab(Service):
-    """Start, use and stop the lab; also a context manager (``with Lab(tmp) as lab: …``)."""
+    """Start, use and stop the lab; also a context manager (``with Lab(tmp) as lab: …``).
+
+    ``Lab(state_dir, dialect=NAME)`` with another dialect than ``hub`` (see :mod:`regkit.lab.dialects`)
+    is a :class:`regkit.lab.dialectlab.DialectLab`, and so is ``Lab(state_dir)`` on the state
+    directory of one, so ``regkit lab status`` and ``down`` work on either.
+    """
+
+    dialect = "hub"
+
+    def __new__(
+        cls, state_dir: str | os.PathLike[str] | None = None, *, dialect: str | None = None, **options: Any
+    ) -> Any:
+        directory = Path(state_dir) if state_dir is not None else default_state_dir()
+        if dialect is None and (directory / SETTINGS_FILE).exists():
+            return DialectLab.recorded(directory)
+        if dialect not in (None, "hub"):
+            # Lab.for_kernel passes the default mode along; any other hub option does not apply.
+            unused = sorted(k for k, v in options.items() if k != "registry" and (k, v) != ("mode", "hub"))
+            if unused:
+                raise LabError(f"a {dialect} lab takes no {', '.join(unused)}", hint="only registry= (a shared one)")
+            return DialectLab(directory, dialect=dialect, registry=options.get("registry"))
+        return super().__new__(cls)
 
     def __init__(
         self,
         state_dir: str | os.PathLike[str] | None = None,
         *,
+        dialect: str | None = None,
         mode: str = "hub",
         large_layers: int = 0,
         large_layer_size: int = 32 << 20,
@@ -135,7 +158,7 @@ class Lab(Service):
         self.large_layer_size = large_layer_size
         self.proxy_delay = proxy_delay
         self.cdn_rate = cdn_rate
-        self.images: list[SampleImage] = []
+        self.samples: list[SampleImage] = []  # the images pushed by seed() in this process
         self._settings: LabSettings | None = None
 
     # -- settings and addresses -------------------------------------------------------------------
@@ -216,6 +239,48 @@ class Lab(Service):
     def credentials(self) -> tuple[str, str]:
         """The lab user, who may pull the private namespace and push."""
         return LAB_USER, self.settings.password
+
+    # The same names as a dialect lab's (regkit.lab.dialectlab.DialectLab), for code that takes either.
+
+    @property
+    def registry(self) -> str:
+        """The registry as image references spell it (the front, like registry-1.docker.io)."""
+        return self.front_host
+
+    @property
+    def images(self) -> list[str]:
+        """Every sample image reference on the front (public and private)."""
+        return [f"{self.front_host}/{name}" for name in self.settings.images]
+
+    @property
+    def private(self) -> list[str]:
+        """The image references only the lab user may pull."""
+        return [ref for ref in self.images if ref.split("/", 1)[1].startswith(f"{PRIVATE_NAMESPACE}/")]
+
+    @property
+    def username(self) -> str:
+        """The lab user."""
+        return LAB_USER
+
+    @property
+    def password(self) -> str:
+        """The lab user's password."""
+        return self.settings.password
+
+    def summary(self) -> dict[str, Any]:
+        """What ``regkit lab up --json`` prints (the lab's own secrets only)."""
+        return {
+            "dialect": self.dialect,
+            "registry": self.registry,
+            "images": self.images,
+            "private": self.private,
+            "username": self.username,
+            "password": self.password,
+            "state_dir": str(self.state_dir),
+            "realm": self.advertised_realm,
+            "service": SERVICE_NAME,
+            "storage": self.advertised_cdn.removeprefix("http://"),
+        }
 
     def proxy_env(self) -> dict[str, str]:
         """The seed's three environment variables, pointing at the lab's reverse proxy."""
@@ -341,6 +406,7 @@ class Lab(Service):
             raise LabError(f"a lab is already running in {self.state_dir}", hint="stop it with: regkit lab down")
         require_binary(NGINX, "nginx")
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / SETTINGS_FILE).unlink(missing_ok=True)  # a dialect lab that ran here before
         make_key_pair(self.state_dir / "keys", "regkit lab token signer")
         make_key_pair(self.state_dir / "tls", "regkit lab registry", ip="127.0.0.1")
         password, secret = secrets.token_urlsafe(12), secrets.token_urlsafe(24)
@@ -374,6 +440,7 @@ class Lab(Service):
             secret=secret,
             proxy_delay=self.proxy_delay,
             cdn_rate=self.cdn_rate,
+            images=(),
             **told,
             **bound,
         )
@@ -398,7 +465,7 @@ class Lab(Service):
 
     def seed(self) -> None:
         """Push the sample images through the real protocol, as the lab user, with token auth."""
-        self.images = sample_images(
+        self.samples = sample_images(
             busybox_binary(self.state_dir / "cache"),
             large_layers=self.large_layers,
             large_layer_size=self.large_layer_size,
@@ -408,9 +475,11 @@ class Lab(Service):
         # client's own auth rewrite points at the token service: the same fix users apply.
         endpoints = Endpoints.create(auth=self.token_url, insecure=True)
         with Client(endpoints=endpoints, insecure=True, auth=self.credentials) as client:
-            for sample in self.images:
+            for sample in self.samples:
                 push_image(client, resolve(f"127.0.0.1:{s.registry}/{sample.repository}:{sample.tag}"), sample.image)
             push_repository(client, f"127.0.0.1:{s.registry}")
+        self._settings = replace(s, images=tuple(f"{sample.repository}:{sample.tag}" for sample in self.samples))
+        (self.state_dir / "lab.json").write_text(json.dumps(asdict(self._settings), indent=2))
 
     def down(self) -> None:
         """Stop every lab process by PID; the state directory stays for inspection, except a kernel's lab's.
@@ -419,10 +488,7 @@ class Lab(Service):
         process: both go too.
         """
         self.stop_servers()
-        watchdog = ManagedProcess.recorded("watchdog", self.state_dir)
-        if watchdog.pid is not None:
-            watchdog.stop()
-            shutil.rmtree(self.state_dir, ignore_errors=True)
+        end_kernel_lab(self.state_dir)
 
     def stop_servers(self) -> None:
         """Stop the servers (registry, service, nginx) by PID, and nothing else."""

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..diagnosis.proxyconfig import ProxyUpstreams, nginx_config
+from .dialects import Dialect
 from .process import ManagedProcess, tcp_probe
+from .signedurls import S3_ONE_AUTH_MESSAGE
 
 NGINX = Path("/usr/sbin/nginx")
 
@@ -16,8 +18,7 @@ NGINX = Path("/usr/sbin/nginx")
 # the header's value back, which is why regkit scrubs what it sent out of every error body.
 S3_ONE_AUTH = (
     '<?xml version="1.0" encoding="UTF-8"?>\\n<Error><Code>InvalidArgument</Code>'
-    "<Message>Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query "
-    "string parameter or the Authorization header should be specified</Message>"
+    f"<Message>{S3_ONE_AUTH_MESSAGE}</Message>"
     "<ArgumentName>Authorization</ArgumentName><ArgumentValue>$http_authorization</ArgumentValue></Error>\\n"
 )
 
@@ -35,6 +36,17 @@ class NginxPorts:
     forward: int
     tls: int
     gateway: int
+
+
+@dataclass(frozen=True)
+class DialectPorts:
+    """A dialect lab's ports: the registry host, the storage host, the token host, the front and docker-registry."""
+
+    front: int
+    storage: int
+    auth: int
+    service: int
+    registry: int
 
 
 def _common(state: Path) -> str:
@@ -232,3 +244,56 @@ def nginx_process(state: Path, ports: Sequence[int]) -> ManagedProcess:
     """nginx in the foreground with its own prefix and config (written by :func:`write_config`), on ``ports``."""
     argv = [str(NGINX), "-p", str(state), "-c", str(state / "nginx.conf"), "-g", "daemon off;"]
     return ManagedProcess("nginx", argv, state, ready=tcp_probe(ports[0]), ports=ports)
+
+
+def dialect_config(
+    state: Path, dialect: Dialect, ports: DialectPorts, storage: Path, storage_headers: dict[str, str]
+) -> str:
+    """A whole nginx.conf for a dialect lab: registry host, storage host and (GitLab) token host, all via the front.
+
+    The front (:mod:`regkit.lab.dialectfront`) answers or names an internal location in
+    ``X-Accel-Redirect``: ``/_registry/`` is docker-registry, ``/_blobs/`` the registry's storage.
+    """
+    front = f"http://127.0.0.1:{ports.service}"
+    blobs = f"""
+        location /_blobs/ {{
+            internal;
+            types {{ }}
+            default_type application/octet-stream;
+            alias {storage}/;
+{"".join(f'            add_header {name} "{value}";' + chr(10) for name, value in storage_headers.items())}        }}"""
+    servers = f"""
+    server {{
+        listen 127.0.0.1:{ports.front};
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Lab-Role front;
+        location / {{
+            proxy_pass {front};
+        }}
+        location /_registry/ {{
+            internal;
+            rewrite ^/_registry/(.*)$ /$1 break;
+            proxy_pass http://127.0.0.1:{ports.registry};
+        }}{blobs if dialect.redirect == "relative" else ""}
+    }}
+    server {{
+        listen 127.0.0.1:{ports.storage};
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Lab-Role storage;
+        location / {{
+            proxy_pass {front};
+        }}{blobs}
+    }}
+"""
+    if dialect.auth_host:
+        servers += f"""
+    server {{
+        listen 127.0.0.1:{ports.auth};
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Lab-Role auth;
+        location / {{
+            proxy_pass {front};
+        }}
+    }}
+"""
+    return _common(state) + servers + "}\n"
