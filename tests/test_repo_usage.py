@@ -148,3 +148,25 @@ def test_cli_du_table_json_and_csv(app_registry, tmp_path):
     assert [r["platform"] for r in rows] == ["linux/amd64", "linux/arm64/v8"]
     done = cli("du", repo, "--insecure-registry", "--all-platforms", "--platform", "linux/amd64", cwd=tmp_path)
     assert done.returncode == 2 and "not both" in done.stderr
+
+
+def test_the_scan_runs_on_a_dask_cluster_through_its_executor(app_registry):
+    from distributed import Client as DaskClient
+    from distributed import LocalCluster
+
+    repo = f"{app_registry.host}/{REPOSITORY}"
+    local = repository_usage(repo, all_platforms=True, insecure=True)
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None) as cluster,
+        DaskClient(cluster) as dask,
+        regkit.Client(insecure=True) as client,
+    ):
+        usage = repository_usage(repo, all_platforms=True, executor=dask.get_executor(), client=client)
+    assert usage.tag_rows() == local.tag_rows() and usage.rows() == local.rows()
+    # The manifest requests were made in the workers' processes: this process's client saw only the token
+    # probe and the tag list, the result has every exchange.
+    here = {id(e) for e in client.transcript}
+    remote = [e for e in usage.exchanges if e.step == "manifest"]
+    assert len(remote) == len(usage.tags) + len(usage.manifests)
+    assert not any(id(e) in here for e in remote)
+    assert [e.step for e in client.transcript] == ["token", "list"]

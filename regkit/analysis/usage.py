@@ -14,6 +14,8 @@ included; only digests and sizes are kept, never manifest bodies.
 from __future__ import annotations
 
 import fnmatch
+import threading
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -23,7 +25,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._repr import HtmlRepr
-from ..errors import ManifestError, UsageError
+from ..errors import InvalidReference, ManifestError, UsageError
 from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
 from ..http.httperrors import error_for
@@ -261,20 +263,30 @@ def repository_usage(
     if all_platforms and platform is not None:
         raise UsageError("give either all_platforms or platform, not both")
     with client_for(client, options) as session, _executor(executor) as pool:
-        scan = _Scan(session, ref)
-        listed = list_names(session, ref, TAGS, None, max_names, scan.exchanges)
+        exchanges: list[Exchange] = []
+        token = probe_token(session, ref, exchanges)
+        listed = list_names(session, ref, TAGS, None, max_names, exchanges)
         chosen = [tag for tag in listed.names if tags is None or fnmatch.fnmatchcase(tag, tags)]
-        digests = dict(zip(chosen, _map(pool, scan.head, chosen), strict=True))
-        wanted = list(dict.fromkeys(digests.values()))
-        for _ in range(MAX_NESTING + 1):
-            nodes = _map(pool, scan.get, [d for d in wanted if d not in scan.nodes])
-            scan.nodes.update((node.digest, node) for node in nodes)
-            wanted = [c.digest for node in nodes for c in node.children if c.digest not in scan.nodes]
-            if not wanted:
-                break
-        else:
-            raise ManifestError(f"indexes of {ref.name} nest more than {MAX_NESTING} deep; the scan stops")
-        return RepositoryUsage(ref, digests, dict(scan.nodes), shown, tuple(scan.exchanges))
+        with _Task.bound(session, ref, token) as task:
+            nodes: dict[Digest, ManifestNode] = {}
+            digests: dict[str, Digest] = {}
+            for tag, (digest, node, made) in zip(chosen, _map(pool, task.head, chosen), strict=True):
+                digests[tag] = digest
+                exchanges += made
+                if node is not None:
+                    nodes.setdefault(digest, node)
+            wanted: list[tuple[Digest, Descriptor | None]] = [(d, None) for d in dict.fromkeys(digests.values())]
+            for _ in range(MAX_NESTING + 1):
+                fetched = _map(pool, task.get, [item for item in dict(wanted).items() if item[0] not in nodes])
+                for node, made in fetched:
+                    nodes[node.digest] = node
+                    exchanges += made
+                wanted = [(c.digest, c) for node, _ in fetched for c in node.children if c.digest not in nodes]
+                if not wanted:
+                    break
+            else:
+                raise ManifestError(f"indexes of {ref.name} nest more than {MAX_NESTING} deep; the scan stops")
+        return RepositoryUsage(ref, digests, nodes, shown, tuple(exchanges))
 
 
 def _map(pool: Executor, func: Callable[[T], R], items: list[T]) -> list[R]:
@@ -282,51 +294,88 @@ def _map(pool: Executor, func: Callable[[T], R], items: list[T]) -> list[R]:
     return list(pool.map(func, items))
 
 
-class _Scan:
-    """The manifest requests of one scan: one token for the repository, renewed as it expires."""
+# The clients of the scans running in this process, by scan key: a task unpickled in another process (a Dask
+# worker) finds none and builds its own from the settings it carries, once per scan and process.
+_CLIENTS: dict[str, Client] = {}
+_CLIENTS_LOCK = threading.Lock()
 
-    def __init__(self, client: Client, ref: Reference) -> None:
-        self.client, self.ref = client, ref
-        self.exchanges: list[Exchange] = []  # list.extend is atomic: threads append whole batches
-        self.token: Token = probe_token(client, ref, self.exchanges)
-        self.nodes: dict[Digest, ManifestNode] = {}
-        self.entries: dict[Digest, Descriptor] = {}  # index entries by digest, to verify children against
 
-    def head(self, tag: str) -> Digest:
-        """The digest ``tag`` points to, from a HEAD (a GET when the registry does not say)."""
+@dataclass(frozen=True)
+class _Task:
+    """The manifest requests of one scan as picklable calls: reference, token, and how to rebuild the client.
+
+    In this process they use the scan's own client (one token for the repository, renewed as it expires);
+    on a Dask or process-pool worker, a client built from ``settings`` (the credentials travel with them).
+    """
+
+    key: str
+    ref: Reference
+    token: Token
+    settings: dict[str, Any]
+
+    @classmethod
+    @contextmanager
+    def bound(cls, client: Client, ref: Reference, token: Token) -> Iterator[_Task]:
+        """A task for ``client``'s scan of ``ref``, its client registered for the scan's life."""
+        settings = {
+            "endpoints": client.endpoints,
+            "insecure": client.insecure,
+            "auth": client.credentials,
+            "timeout": client.transport.timeout,
+            "docker_config": client.docker_config,
+            "retry": client.retry,
+            "speed_limit": client.speed_limit,
+            "ca_cert": tuple(client.transport.tls.ca_cert),
+        }
+        task = cls(uuid.uuid4().hex, ref, token, settings)
+        with _CLIENTS_LOCK:
+            _CLIENTS[task.key] = client
+        try:
+            yield task
+        finally:
+            with _CLIENTS_LOCK:
+                _CLIENTS.pop(task.key, None)
+
+    @property
+    def client(self) -> Client:
+        """The scan's client in this process (built here, once, on a worker)."""
+        with _CLIENTS_LOCK:
+            if self.key not in _CLIENTS:
+                _CLIENTS[self.key] = Client(**self.settings)
+            return _CLIENTS[self.key]
+
+    def head(self, tag: str) -> tuple[Digest, ManifestNode | None, list[Exchange]]:
+        """The digest ``tag`` points to, from a HEAD (from a GET, with the manifest, when the registry does not
+        say), and the exchanges made."""
         made: list[Exchange] = []
-        url, meant = self.client.registry_url(self.ref, f"manifests/{tag}")
+        client = self.client
+        url, meant = client.registry_url(self.ref, f"manifests/{tag}")
         accept = {"Accept": ", ".join(mt.ACCEPT_MANIFESTS)}
-        try:
-            response, self.token = send_authorized(
-                self.client, "manifest", self.ref, self.token, "HEAD", url, meant, accept, made
-            )
-            response.close()
-            if response.status != 200:
-                raise error_for(response, f"manifest {self.ref.repository}:{tag}")
-            claimed = response.headers.get("Docker-Content-Digest")
-            if claimed:
-                return Digest.parse(claimed.strip())
-            node = self._fetch(tag, None, None, made)
-            self.nodes.setdefault(node.digest, node)
-            return node.digest
-        finally:
-            self.exchanges.extend(made)
+        response, token = send_authorized(client, "manifest", self.ref, self.token, "HEAD", url, meant, accept, made)
+        response.close()
+        if response.status != 200:
+            raise error_for(response, f"manifest {self.ref.repository}:{tag}")
+        claimed = response.headers.get("Docker-Content-Digest")
+        if claimed:
+            try:
+                return Digest.parse(claimed.strip()), None, made  # checked when the manifest is fetched by it
+            except InvalidReference as exc:
+                raise ManifestError(
+                    f"Docker-Content-Digest of {tag}: {exc.message}", exchange=response.exchange
+                ) from None
+        node = self._fetch(tag, None, None, token, made)
+        return node.digest, node, made
 
-    def get(self, digest: Digest) -> ManifestNode:
-        """The manifest ``digest``, verified (against its index entry when it is a child)."""
+    def get(self, item: tuple[Digest, Descriptor | None]) -> tuple[ManifestNode, list[Exchange]]:
+        """The manifest of a digest, verified (against its index entry when it is a child), and the exchanges."""
         made: list[Exchange] = []
-        try:
-            return self._fetch(str(digest), digest, self.entries.get(digest), made)
-        finally:
-            self.exchanges.extend(made)
+        digest, entry = item
+        return self._fetch(str(digest), digest, entry, self.token, made), made
 
     def _fetch(
-        self, identifier: str, digest: Digest | None, entry: Descriptor | None, made: list[Exchange]
+        self, identifier: str, digest: Digest | None, entry: Descriptor | None, token: Token, made: list[Exchange]
     ) -> ManifestNode:
-        parsed, self.token = fetch_manifest(self.client, self.ref, identifier, digest, self.token, made, entry)
+        parsed, _ = fetch_manifest(self.client, self.ref, identifier, digest, token, made, entry)
         if isinstance(parsed, ImageManifest):
             return ManifestNode(parsed.digest, len(parsed.raw), parsed.media_type, (parsed.config, *parsed.layers))
-        for child in parsed.manifests:
-            self.entries.setdefault(child.digest, child)
         return ManifestNode(parsed.digest, len(parsed.raw), parsed.media_type, (), parsed.manifests)

@@ -521,6 +521,11 @@ class Lab(Service):
             f"  HTTP_PROXY     {self.forward_proxy_url}  (a forward proxy to loopback, for proxy lessons)",
             f"  TLS registry   https://{self.tls_host}  (self-signed: {self.state_dir / 'tls' / 'cert.pem'})",
             f"  faults         {self.fault_url('<fault>')}  (use as --mirror; the list is at that URL)",
+            *(
+                [f"  referrers API  http://{self.referrers_host}  (the registry, and the OCI referrers API)"]
+                if s.referrers
+                else []
+            ),
             f"  lab user       {LAB_USER} / {s.password}  (for {PRIVATE_NAMESPACE}/*)",
             "Try:",
             *(f"  {line}" for line in self.commands()),
