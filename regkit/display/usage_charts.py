@@ -22,7 +22,9 @@ def usage_matrix_chart(usage: RepositoryUsage) -> Figure:
 
     matrix = usage.matrix().iloc[:MAX_TAGS, :MAX_LAYERS]
     layers = usage.layer_rows()[: matrix.shape[1]]
-    figure = Figure(figsize=(2.5 + 0.35 * max(matrix.shape[1], 1), 1.5 + 0.3 * max(matrix.shape[0], 1)))
+    # Room for the rotated layer labels below and the tag names on the left, however few rows there are.
+    size = (4.5 + 0.35 * max(matrix.shape[1], 1), 3.0 + 0.3 * max(matrix.shape[0], 1))
+    figure = Figure(figsize=size, layout="constrained")
     axes = figure.subplots()
     image = axes.imshow(matrix.to_numpy(), aspect="auto", cmap="Blues", interpolation="nearest")
     axes.set_yticks(range(matrix.shape[0]), [_short(str(tag)) for tag in matrix.index], fontsize=8)
@@ -33,7 +35,6 @@ def usage_matrix_chart(usage: RepositoryUsage) -> Figure:
     colour.set_label("layer size")
     colour.ax.yaxis.set_major_formatter(lambda value, _: human_size(value))
     axes.set_title(f"Which tag of {usage.reference.repository} keeps which layer".replace("$", r"\$"))
-    figure.set_layout_engine("constrained")
     return figure
 
 
