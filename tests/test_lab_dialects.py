@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -80,7 +81,7 @@ def assert_storage_never_saw_authorization(lab: DialectLab) -> None:
 
 
 @pytest.mark.parametrize("name", DIALECT_NAMES)
-def test_cli_pull_private_with_the_dialects_credentials(labs, tmp_path, name):
+def test_cli_pull_private_with_the_dialects_credentials_and_no_secret_in_the_logs(labs, tmp_path, name):
     lab = labs[name]
     before = len(lab.storage_requests())
     ref = f"{lab.registry}/{PRIVATE}"
@@ -90,6 +91,12 @@ def test_cli_pull_private_with_the_dialects_credentials(labs, tmp_path, name):
     assert (tmp_path / "o.tar").stat().st_size > 1_000_000
     assert_storage_never_saw_authorization(lab)
     assert len(lab.storage_requests()) > before
+    # The lab's own logs keep none of its secrets.
+    logs = "".join(p.read_text(errors="replace") for p in lab.state_dir.rglob("*.log"))
+    assert "/v2/private/busybox/manifests/latest" in logs
+    for secret in (lab.password, lab.settings.secret, "X-Amz-Signature=", "sig=", "Signature="):
+        assert secret not in logs
+    assert re.search(r"/downloads/(?!<download token>)", logs) is None  # Artifact Registry's opaque token
 
 
 @pytest.mark.parametrize("name", DIALECT_NAMES)
@@ -481,6 +488,8 @@ def test_lab_up_dialect_json_status_and_down(tmp_path):
         down = cli("lab", "--dir", str(state), "down", cwd=tmp_path)
     assert down.returncode == 0
     assert not any(Lab(state).running().values())
+    # The directory remembers its dialect; any hub option (or dialect="hub") means the hub lab.
+    assert isinstance(Lab(state), DialectLab) and not isinstance(Lab(state, mode="hub"), DialectLab)
 
 
 # -- scope grammar ---------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ def _up(args: argparse.Namespace) -> int:
     if args.dialect == "hub":
         lab = Lab(
             args.dir,
+            dialect="hub",
             mode=args.mode,
             large_layers=args.large,
             proxy_delay=args.proxy_delay,

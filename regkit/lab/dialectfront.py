@@ -183,8 +183,11 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
             return {key: values[0] for key, values in form.items()}
 
         def log_message(self, format: str, *args: Any) -> None:
-            # The request line carries signed query strings: log the path only.
-            sys.stderr.write(f"{d.name} {self.command} {urlsplit(self.path).path} {args[1] if len(args) > 1 else ''}\n")
+            # The request line carries signed query strings: log the path only, and no download token.
+            path = urlsplit(self.path).path
+            if path.startswith(GAR_DOWNLOADS + "/"):
+                path = path.rsplit("/", 1)[0] + "/<download token>"
+            sys.stderr.write(f"{d.name} {self.command} {path} {args[1] if len(args) > 1 else ''}\n")
 
         # -- dispatch ------------------------------------------------------------------------------
 

@@ -260,6 +260,7 @@ class DialectLab(Service):
         lines = [
             f"regkit lab, {self.dialect} dialect, in {self.state_dir}: {state}",
             f"  {self.spec.about}",
+            f"  (facts from {self.spec.source})",
             f"  registry   http://{self.registry}",
             f"  realm      {self.realm}  service {self.service}",
             f"  storage    http://{self.storage_host}",

@@ -106,8 +106,8 @@ class Lab(Service):
     """Start, use and stop the lab; also a context manager (``with Lab(tmp) as lab: …``).
 
     ``Lab(state_dir, dialect=NAME)`` with another dialect than ``hub`` (see :mod:`regkit.lab.dialects`)
-    is a :class:`regkit.lab.dialectlab.DialectLab`, and so is ``Lab(state_dir)`` on the state
-    directory of one, so ``regkit lab status`` and ``down`` work on either.
+    is a :class:`regkit.lab.dialectlab.DialectLab`, and so is ``Lab(state_dir)`` (no options) on the
+    state directory of one, so ``regkit lab status`` and ``down`` work on either.
     """
 
     dialect = "hub"
@@ -116,7 +116,7 @@ class Lab(Service):
         cls, state_dir: str | os.PathLike[str] | None = None, *, dialect: str | None = None, **options: Any
     ) -> Any:
         directory = Path(state_dir) if state_dir is not None else default_state_dir()
-        if dialect is None and (directory / SETTINGS_FILE).exists():
+        if dialect is None and not options and (directory / SETTINGS_FILE).exists():
             return DialectLab.recorded(directory)
         if dialect not in (None, "hub"):
             # Lab.for_kernel passes the default mode along; any other hub option does not apply.

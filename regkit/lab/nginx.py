@@ -62,7 +62,9 @@ http {{
     # Whether a request carried Authorization, never its value: tests read this from the log.
     map $http_authorization $lab_has_auth {{ "" no; default yes; }}
     map $http_cookie $lab_has_cookie {{ "" no; default yes; }}
-    log_format lab '$server_port $request_method $uri $status $body_bytes_sent '
+    # Artifact Registry's download paths carry an opaque token: logged without it.
+    map $uri $lab_uri {{ "~^(?<kept>/artifacts-downloads/.*/downloads/)" "${{kept}}<download token>"; default $uri; }}
+    log_format lab '$server_port $request_method $lab_uri $status $body_bytes_sent '
                    'cookie=$lab_has_cookie auth=$lab_has_auth';
     access_log {state}/access.log lab;
     client_body_temp_path {temp}/body;
