@@ -136,3 +136,32 @@ def test_an_sbom_larger_than_the_payload_bound_is_named_not_read(registry):
 def test_a_missing_image_is_a_clear_error(registry, missing):
     with pytest.raises(regkit.NotFound):
         image_tree(f"{registry.host}/{missing}", insecure=True)
+
+
+def test_cyclonedx_and_slsa_v1_summaries_and_bounds():
+    from regkit.oci.artifacts import summarize
+
+    bom = {"bomFormat": "CycloneDX", "specVersion": "1.5", "components": [{"name": "openssl", "version": "3.0.11"}]}
+    assert (
+        summarize(json.dumps(bom).encode(), len(json.dumps(bom))).line() == "CycloneDX SBOM: 1 package (openssl 3.0.11)"
+    )
+    v1 = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {
+            "buildDefinition": {
+                "buildType": "https://actions.github.io/buildtypes/workflow/v1",
+                "resolvedDependencies": [{"uri": "git+https://github.com/o/r@refs/heads/main"}],
+            },
+            "runDetails": {"builder": {"id": "https://github.com/actions/runner"}},
+        },
+    }
+    raw = json.dumps(v1).encode()
+    summary = summarize(raw, len(raw))
+    assert (summary.builder, summary.build_type, summary.material_count) == (
+        "https://github.com/actions/runner",
+        "https://actions.github.io/buildtypes/workflow/v1",
+        1,
+    )
+    assert summarize(raw[:10], len(raw)).kind == "unknown"  # a prefix is named, not parsed
+    assert summarize(b"\xff\xfe", 2).note == "2 bytes, not JSON"

@@ -127,7 +127,8 @@ class PayloadSummary:
         if self.kind in ("spdx", "cyclonedx"):
             label = "SPDX SBOM" if self.kind == "spdx" else "CycloneDX SBOM"
             shown = ", ".join(self.names[:5]) + (", …" if len(self.names) > 5 or (self.packages or 0) > 5 else "")
-            return f"{label}: {self.packages} packages ({shown})" if self.packages else f"{label}: no packages"
+            count = f"{self.packages} package{'' if self.packages == 1 else 's'}"
+            return f"{label}: {count} ({shown})" if self.packages else f"{label}: no packages"
         if self.kind == "slsa-provenance":
             return (
                 f"SLSA provenance: builder {self.builder or '?'}, build type {self.build_type or '?'}, "
