@@ -29,6 +29,8 @@ _EXPORTS = {
     "display": ".",
     "errors": ".",
     "AccessDenied": ".errors",
+    "RepositoryUsage": ".analysis.usage",
+    "repository_usage": ".analysis.usage",
     "AuthError": ".errors",
     "BudgetExceeded": ".errors",
     "CacheWarning": ".errors",
@@ -38,6 +40,7 @@ _EXPORTS = {
     "InvalidOption": ".errors",
     "InvalidPlatform": ".errors",
     "InvalidReference": ".errors",
+    "ListingStopped": ".errors",
     "LabError": ".errors",
     "ManifestError": ".errors",
     "NoMatchingPlatform": ".errors",
@@ -95,6 +98,11 @@ _EXPORTS = {
     "resolve": ".oci.reference",
     "challenges_of": ".steps.auth",
     "get_token": ".steps.auth",
+    "NameList": ".steps.listing",
+    "catalog": ".steps.listing",
+    "list_tags": ".steps.listing",
+    "ImageTree": ".steps.referrers",
+    "image_tree": ".steps.referrers",
     "BlobResult": ".steps.blobs",
     "fetch_blob": ".steps.blobs",
     "ManifestResult": ".steps.manifest_fetch",
@@ -121,6 +129,7 @@ if TYPE_CHECKING:
         layer_sizes,
         manifest_sizes,
     )
+    from .analysis.usage import RepositoryUsage, repository_usage
     from .diagnosis.findings import Finding
     from .diagnosis.runner import Diagnosis, diagnose
     from .display import charts, tables, widgets
@@ -136,6 +145,7 @@ if TYPE_CHECKING:
         InvalidPlatform,
         InvalidReference,
         LabError,
+        ListingStopped,
         ManifestError,
         NoMatchingPlatform,
         NotFound,
@@ -168,9 +178,11 @@ if TYPE_CHECKING:
     from .oci.reference import Reference, resolve
     from .steps.auth import challenges_of, get_token
     from .steps.blobs import BlobResult, fetch_blob
+    from .steps.listing import NameList, catalog, list_tags
     from .steps.manifest_fetch import ManifestResult, get_manifest
     from .steps.progress import BarProgress, Progress
     from .steps.pull import PullResult, pull
+    from .steps.referrers import ImageTree, image_tree
     from .steps.repository import Repository
     from .steps.store import BlobStore
     from .steps.tarball import AssembledImage, assemble

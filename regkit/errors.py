@@ -251,6 +251,15 @@ class NoMatchingPlatform(RegistryError):
         self.available = available or []
 
 
+class ListingStopped(RegistryError):
+    """A tag list or catalogue that could not be finished (a loop, a repeated page, a budget); ``listed`` holds
+    the names listed before it stopped."""
+
+    def __init__(self, message: str, *, listed: tuple[str, ...] = (), **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.listed = listed
+
+
 class UnexpectedResponse(RegistryError):
     """A status or body the client cannot use."""
 

@@ -6,7 +6,6 @@ import argparse
 import operator
 import stat
 import sys
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .common import (
@@ -16,8 +15,9 @@ from .common import (
     byte_count,
     client_from_args,
     positive,
-    printable,
 )
+from .common import print_json as _print_json
+from .common import print_table as _print_table
 
 if TYPE_CHECKING:
     from ..analysis.image import ImageAnalysis
@@ -110,26 +110,6 @@ def _size(value: int | None) -> str:
     from ..display.html import human_size
 
     return "?" if value is None else human_size(value)
-
-
-def _print_json(data: object) -> None:
-    import json  # only --json needs it; every command's parser (regkit --help) loads this module
-
-    print(json.dumps(data, indent=2))
-
-
-def _print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Columns padded to their widest cell; numbers right-aligned, the last column left as is."""
-    # Paths, link targets and build steps come from the registry: no control character reaches the terminal.
-    cells = [[str(c) for c in header], *([printable(c) for c in row] for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    numeric = [bool(rows) and all(isinstance(row[i], int | float) for row in rows) for i in range(len(header))]
-    for row in cells:
-        padded = [
-            cell if i == len(row) - 1 else cell.rjust(widths[i]) if numeric[i] else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        print("  ".join(padded).rstrip())
 
 
 def _step(text: str) -> str:

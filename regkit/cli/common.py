@@ -6,6 +6,7 @@ import argparse
 import math
 import re
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidOption
@@ -252,3 +253,24 @@ def client_from_args(args: argparse.Namespace, *, pool_size: int = 8) -> Client:
     )
     client.on_wait = lambda message: print(f"regkit: {printable(message)}", file=sys.stderr)
     return client
+
+
+def print_json(data: object) -> None:
+    """``data`` as indented JSON on stdout."""
+    import json  # only --json needs it; every command's parser (regkit --help) loads this module
+
+    print(json.dumps(data, indent=2))
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Columns padded to their widest cell; numbers right-aligned, the last column left as is."""
+    # Paths, link targets and build steps come from the registry: no control character reaches the terminal.
+    cells = [[str(c) for c in header], *([printable(c) for c in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    numeric = [bool(rows) and all(isinstance(row[i], int | float) for row in rows) for i in range(len(header))]
+    for row in cells:
+        padded = [
+            cell if i == len(row) - 1 else cell.rjust(widths[i]) if numeric[i] else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        print("  ".join(padded).rstrip())

@@ -26,6 +26,7 @@ GROUPS = {
     "pull": "pull",
     "lab": "lab",
     "cache": "cache",
+    **dict.fromkeys(("tags", "catalog", "referrers", "du"), "repository"),
     **dict.fromkeys(("layers", "files", "analyze", "export", "sizes", "compare"), "analysis"),
     **dict.fromkeys(("diagnose", "ratelimit", "proxy-config"), "diagnosis"),
 }

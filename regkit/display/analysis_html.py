@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ..analysis.image import ImageAnalysis
     from ..analysis.layers import LayerReport
     from ..analysis.sizes import LayerSizes, SizeReport
+    from ..analysis.usage import RepositoryUsage
 
 # Long listings are cut in HTML; the DataFrames (``.frame()``, ``.files()``) have every row.
 MAX_ROWS = 50
@@ -144,3 +145,21 @@ def export_html(result: ExportResult) -> str:
         ("time", f"{result.seconds:.2f} s"),
     ]
     return box("Export", facts_table(rows) + "".join(exchange_row(e) for e in result.exchanges))
+
+
+def usage_html(usage: RepositoryUsage) -> str:
+    """Per tag: what it reaches, what only it keeps alive; the repository's totals."""
+    rows = [
+        (r["tag"], r["kind"], human_size(r["size_bytes"]), human_size(r["shared_bytes"]), human_size(r["unique_bytes"]))
+        for r in usage.tag_rows()[:MAX_ROWS]
+    ]
+    totals = usage.totals()
+    facts = [
+        ("tags", totals["tags"]),
+        ("stored once", human_size(totals["stored_bytes"])),
+        ("sum of the tags' sizes", human_size(totals["total_bytes"])),
+        ("dedup ratio", f"{totals['dedup_ratio']:.2f}"),
+    ]
+    header = ("tag", "kind", "size", "shared", "freed if deleted alone")
+    body = table(rows, header) + _more(len(usage.tags)) + facts_table(facts)
+    return box(f"What each tag of {usage.reference.name} costs", body)

@@ -17,6 +17,7 @@ from ..analysis.export import ExportResult
 from ..analysis.image import ImageAnalysis
 from ..analysis.layers import LayerReport
 from ..analysis.sizes import LayerSizes, SizeReport
+from ..analysis.usage import RepositoryUsage
 from ..diagnosis.runner import Diagnosis
 from ..errors import RegkitError
 from ..http.exchange import Exchange, Transcript
@@ -24,13 +25,17 @@ from ..oci.challenge import Challenge
 from ..oci.reference import Reference
 from ..steps.auth import Token
 from ..steps.blobs import BlobResult
+from ..steps.listing import NameList
 from ..steps.manifest_fetch import ManifestResult
 from ..steps.pull import PullResult
+from ..steps.referrers import ImageTree
 from ..steps.tarball import AssembledImage
 from . import analysis_html, costs_html, diagnosis_html, html
+from .repository_html import names_html, tree_html, tree_text
 from .sequence import sequence
 
-__all__ = ["RENDERERS", "render_html", "sequence"]  # sequence: Transcript.sequence() reaches it from here
+# sequence and tree_text: Transcript.sequence() and ImageTree.text() reach them from here
+__all__ = ["RENDERERS", "render_html", "sequence", "tree_text"]
 
 
 @singledispatch
@@ -65,6 +70,9 @@ RENDERERS: dict[type, Callable[[Any], str]] = {
     PullComparison: costs_html.pull_comparison_html,
     ProxyLatency: costs_html.proxy_latency_html,
     UpstreamCosts: costs_html.upstream_costs_html,
+    ImageTree: tree_html,
+    NameList: names_html,
+    RepositoryUsage: analysis_html.usage_html,
 }
 for result_type, renderer in RENDERERS.items():
     render_html.register(result_type, renderer)

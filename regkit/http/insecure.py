@@ -26,7 +26,8 @@ class SchemeChoice:
     def fallback(self, url: str, kind: str) -> str | None:
         """The plain-HTTP URL to try after an HTTPS failure of ``kind``, or None when none applies."""
         parts = urlsplit(url)
-        if parts.scheme != "https" or self._schemes.get(parts.netloc) != "https" or kind in _NO_FALLBACK:
+        # Already "http": a concurrent request fell back first, and this one was sent before it knew.
+        if parts.scheme != "https" or parts.netloc not in self._schemes or kind in _NO_FALLBACK:
             return None
         self._schemes[parts.netloc] = "http"
         return urlunsplit(parts._replace(scheme="http"))

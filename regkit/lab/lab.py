@@ -41,6 +41,7 @@ from ..errors import LabError, PortInUse
 from ..http.client import Client
 from ..http.endpoints import ENV_AUTH, ENV_BLOB, ENV_REGISTRY, Endpoints
 from ..oci.reference import resolve
+from .artifacts import push_repository
 from .busybox import busybox_binary
 from .certs import make_key_pair
 from .dialectlab import SETTINGS_FILE, DialectLab
@@ -100,6 +101,7 @@ class LabSettings:
     gateway: int = 0
     cache: int = 0
     images: tuple[str, ...] = ()  # repository:tag of each sample image pushed
+    referrers: int = 0  # the registry behind a front answering the OCI referrers API
 
 
 class Lab(Service):
@@ -242,6 +244,11 @@ class Lab(Service):
     def registry_storage(self) -> Path:
         """The registry's storage directory (the CDN serves blob files from it)."""
         return self._registry().storage_dir
+
+    @property
+    def referrers_host(self) -> str:
+        """The registry behind a front that answers the OCI 1.1 referrers API (distribution 2.8 has none)."""
+        return f"127.0.0.1:{self.settings.referrers}"
 
     @property
     def tls_host(self) -> str:
@@ -400,6 +407,7 @@ class Lab(Service):
                 "private_namespaces": [PRIVATE_NAMESPACE],
             },
             "faults": {"front": f"http://127.0.0.1:{told['front']}"},
+            "referrers": {"storage": str(self.state_dir / "registry" / "storage")},  # the registry's storage_dir
             "relay": {"target": told["proxy"], "delay": self.proxy_delay},
             "edge": {
                 "registry": f"http://127.0.0.1:{told['registry']}",
@@ -519,6 +527,7 @@ class Lab(Service):
         with Client(endpoints=endpoints, insecure=True, auth=self.credentials) as client:
             for sample in self.samples:
                 push_image(client, resolve(f"127.0.0.1:{s.registry}/{sample.repository}:{sample.tag}"), sample.image)
+            push_repository(client, f"127.0.0.1:{s.registry}")
         self._settings = replace(s, images=tuple(f"{sample.repository}:{sample.tag}" for sample in self.samples))
         (self.state_dir / "lab.json").write_text(json.dumps(asdict(self._settings), indent=2))
 
@@ -583,6 +592,11 @@ class Lab(Service):
             f"  HTTP_PROXY     {self.forward_proxy_url}  (a forward proxy to loopback, for proxy lessons)",
             f"  TLS registry   https://{self.tls_host}  (self-signed: {self.state_dir / 'tls' / 'cert.pem'})",
             f"  faults         {self.fault_url('<fault>')}  (use as --mirror; the list is at that URL)",
+            *(
+                [f"  referrers API  http://{self.referrers_host}  (the registry, and the OCI referrers API)"]
+                if s.referrers
+                else []
+            ),
             f"  lab user       {LAB_USER} / {s.password}  (for {PRIVATE_NAMESPACE}/*)",
             "Try:",
             *(f"  {line}" for line in self.commands()),

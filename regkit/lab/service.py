@@ -1,4 +1,4 @@
-"""The lab's Python service process: token service, blob-redirect edge, fault proxy, and the delaying relay.
+"""The lab's Python service process: token service, blob-redirect edge, fault proxy, referrers front, and relay.
 
 Run as ``python -m regkit.lab.service CONFIG.json PORTS.json``; the lab writes the config and starts
 it. The service binds its own ports (port 0: the kernel chooses, so no other socket can take them in
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .cdn import make_edge_handler
 from .faults import make_fault_handler
+from .referrers_front import make_referrers_handler
 from .relay import serve_delayed
 from .tokenserver import Policy, TokenIssuer, make_handler
 
@@ -66,11 +67,13 @@ def main(argv: list[str] | None = None) -> None:
     token_server = _serve(make_handler(policy, issuer))
     edge_server = _serve(edge_handler)
     fault_server = _serve(make_fault_handler(edge["registry"], config["faults"]["front"]))
-    servers = [token_server, edge_server, fault_server]
+    referrers_server = _serve(make_referrers_handler(edge["registry"], Path(config["referrers"]["storage"])))
+    servers = [token_server, edge_server, fault_server, referrers_server]
     ports = {
         "token": _port(token_server),
         "edge": _port(edge_server),
         "faults": _port(fault_server),
+        "referrers": _port(referrers_server),
         "dead_auth": _port(dead_auth),
         "dead_cdn": _port(dead_cdn),
     }

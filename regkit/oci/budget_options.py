@@ -21,3 +21,5 @@ DEFAULTS = {
     "image_entries": 1 << 22,
     "path_bytes": 1 << 30,
 }
+# Names one tag list or catalogue may return before it is refused (--max-tags, max_names=), see regkit.oci.paging.
+MAX_NAMES = 100_000

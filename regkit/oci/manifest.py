@@ -251,3 +251,7 @@ def config_diff_ids(config: dict[str, Any], layer_count: int) -> list[Digest]:
         return [Digest.parse(d) for d in raw]
     except InvalidReference as exc:
         raise ManifestError(f"the config's rootfs.diff_ids: {exc.message}") from None
+
+
+# The descriptor parser, for other documents that hold descriptors (referrers indexes, artifact manifests).
+parse_descriptor = _descriptor

@@ -115,6 +115,11 @@ class Reference(HtmlRepr):
         return text
 
 
+def valid_tag(text: str) -> bool:
+    """True when ``text`` is a tag as distribution/reference spells one (1-128 characters, no leading '.' or '-')."""
+    return _TAG.fullmatch(text) is not None
+
+
 def _shown(text: str) -> str:
     """``text`` quoted for an error message, cut to a readable length."""
     if len(text) <= _SHOWN_MAX:
