@@ -24,9 +24,16 @@ def dunder(name: str) -> bool:
     return name.startswith("__") and name.endswith("__")
 
 
+def is_package_module(name: str) -> bool:
+    """Whether ``name`` (``regkit.display.charts``) is a module of a package, not a name in a module."""
+    parent = importlib.import_module(name.rpartition(".")[0])
+    return hasattr(parent, "__path__") and importlib.util.find_spec(name) is not None
+
+
 def type_checking_imports(module: ModuleType) -> dict[str, str]:
     """Name -> the module it comes from, for each import under the package's ``if TYPE_CHECKING:``
-    (for ``from . import x``: ``x`` itself, a submodule, ending in ``:``)."""
+    (for a submodule, as in ``from . import x`` or ``from .display import charts``: the submodule itself,
+    ending in ``:``)."""
     tree = ast.parse(Path(module.__file__ or "").read_text())
     found: dict[str, str] = {}
     for node in tree.body:
@@ -35,7 +42,8 @@ def type_checking_imports(module: ModuleType) -> dict[str, str]:
                 assert isinstance(statement, ast.ImportFrom), ast.dump(statement)
                 base = importlib.util.resolve_name("." * statement.level + (statement.module or ""), module.__name__)
                 for alias in statement.names:
-                    found[alias.asname or alias.name] = f"{base}.{alias.name}:" if not statement.module else base
+                    submodule = f"{base}.{alias.name}"
+                    found[alias.asname or alias.name] = f"{submodule}:" if is_package_module(submodule) else base
     return found
 
 
@@ -82,7 +90,9 @@ def test_the_client_is_one_class():
 # What a documented keyword takes, by the names in the annotations of the public functions and classes. These
 # are no class a user needs: the standard library's, aliases of plain values (a str, a path, a tuple, a dict),
 # and what regkit builds itself (a Token's Challenge, a Transport other than the MockTransport).
+# The standard library's own types (concurrent.futures.Executor, …): a user imports them from there.
 PLAIN = {"Any", "Callable", "Iterable", "Literal", "Mapping", "None", "Path", "PathLike", "Sequence", "TextIO"}
+PLAIN |= {"Executor"}
 PLAIN |= {"AuthArg", "CaCertArg", "Front", "LayerCache", "Challenge", "Transport"}
 
 
