@@ -181,6 +181,21 @@ def test_five_steps_pull_and_the_wire_shows_the_dialect(labs, tmp_path, name, mi
     assert_storage_never_saw_authorization(lab)
 
 
+@pytest.mark.parametrize("name", DIALECT_NAMES)
+def test_docker_logs_in_and_pulls_from_every_dialect(labs, engine, name):
+    # The real client the dialects were written against: Docker's own login and pull.
+    lab = labs[name]
+    ref = f"{lab.registry}/{PRIVATE}"
+    engine.run("login", lab.registry, "-u", lab.username, "--password-stdin", input=lab.password + "\n")
+    try:
+        engine.run("pull", ref, timeout=120)
+        assert engine.run("image", "inspect", "--format", "{{.Id}}", ref).stdout.startswith("sha256:")
+    finally:
+        engine.run("logout", lab.registry, check=False)
+        engine.run("rmi", ref, check=False)
+    assert all(line.endswith("auth=no") for line in lab.storage_requests())
+
+
 # -- challenges and token answers ----------------------------------------------------------------------
 
 
