@@ -607,3 +607,10 @@ def test_signed_urls_without_a_server(kind):
     assert (head is not None) == (kind == "s3")  # S3 signs the method; SAS sp=r and Google's URLs allow HEAD
     both = check_signed(kind, "GET", parts.path, query, True, "secret")
     assert (both is not None and both.status == 400) == (kind == "s3")
+
+
+def test_the_command_lines_dialect_names_are_the_specs():
+    from regkit.lab.dialects import DIALECTS
+    from regkit.lab.modes import DIALECT_NAMES
+
+    assert tuple(DIALECTS) == DIALECT_NAMES

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 from ..errors import UsageError
-from ..lab import MODES
-from ..lab.dialects import DIALECTS
+from ..lab.modes import DIALECT_NAMES, MODES
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,7 +22,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     up.add_argument(
         "--dialect",
-        choices=list(DIALECTS),
+        choices=DIALECT_NAMES,
         default="hub",
         help="which registry the lab speaks like (default: hub, Docker Hub); see: regkit lab dialects",
     )
@@ -79,11 +77,18 @@ def _up(args: argparse.Namespace) -> int:
         if given:
             raise UsageError(f"{', '.join(given)}: for the hub lab only, not for --dialect {args.dialect}")
         lab = Lab(args.dir, dialect=args.dialect).up()
-    print(json.dumps(lab.summary(), indent=2) if args.json else lab.describe())
+    if args.json:
+        import json
+
+        print(json.dumps(lab.summary(), indent=2))
+    else:
+        print(lab.describe())
     return 0
 
 
 def _dialects(args: argparse.Namespace) -> int:
+    from ..lab.dialects import DIALECTS
+
     for spec in DIALECTS.values():
         print(spec.summary())
     return 0
