@@ -19,9 +19,9 @@ from .helpers import Member, cli, crafted, old_gnu_sparse, pax_sparse, push, reg
 MiB = 1 << 20
 
 
-def refused(budget: str, option: str, scope: str = r"layer \d+ \(sha256:[0-9a-f]{64}\)") -> str:
-    """The message of a :class:`BudgetExceeded` for ``budget``."""
-    return rf"{scope} passes the {budget} budget: more than \d+ .*; refused \(raise the budget with {option}"
+def refused(budget: str, scope: str = r"layer \d+ \(sha256:[0-9a-f]{64}\)") -> str:
+    """The message of a :class:`BudgetExceeded` for ``budget``, as Python says it (the CLI names its flag)."""
+    return rf"{scope} passes the {budget} budget: more than \d+ .*; refused \(raise the budget with budgets=Budgets\({budget}="
 
 
 def zeros(name: str, size: int) -> bytes:
@@ -32,7 +32,7 @@ def zeros(name: str, size: int) -> bytes:
 def test_a_gzip_bomb_stops_at_the_layer_budget(registry):
     ref = push(registry, "budgets/gzipbomb", zeros("bomb", 64 * MiB))
     started = time.perf_counter()
-    with pytest.raises(BudgetExceeded, match=refused("layer_bytes", "--max-layer-bytes")) as caught:
+    with pytest.raises(BudgetExceeded, match=refused("layer_bytes")) as caught:
         analyze(ref, insecure=True, budgets=Budgets(layer_bytes=8 * MiB))
     assert caught.value.budget == "layer_bytes" and caught.value.exchange is not None
     assert isinstance(caught.value, regkit.VerificationError)
@@ -44,7 +44,7 @@ def test_zstd_layers_add_up_to_the_image_budget(registry):
     ref = push(registry, "budgets/zstdimage", zeros("a", 6 * MiB), zeros("b", 6 * MiB), compression=mt.ZSTD)
     budgets = Budgets(layer_bytes=8 * MiB, image_bytes=10 * MiB)
     scope = r"the image \(at layer 1 \(sha256:[0-9a-f]{64}\)\)"
-    with pytest.raises(BudgetExceeded, match=refused("image_bytes", "--max-image-bytes", scope)):
+    with pytest.raises(BudgetExceeded, match=refused("image_bytes", scope)):
         analyze(ref, insecure=True, budgets=budgets)
     assert analyze_layer(ref, 1, insecure=True, budgets=budgets).uncompressed_size > 6 * MiB  # one layer fits
 
@@ -55,7 +55,7 @@ def test_a_terabyte_sparse_file_is_refused_by_its_claimed_size_at_once(registry)
     assert len(layer) < 16 << 10
     ref = push(registry, "budgets/sparsebomb", layer)
     started = time.perf_counter()
-    with pytest.raises(BudgetExceeded, match=refused("layer_bytes", "--max-layer-bytes")):
+    with pytest.raises(BudgetExceeded, match=refused("layer_bytes")):
         analyze(ref, insecure=True)
     assert time.perf_counter() - started < 10
 
@@ -82,7 +82,7 @@ def test_export_leaves_sparse_holes_unwritten_and_exports_old_gnu_sparse_files(r
 def test_pull_stops_converting_a_zstd_bomb_at_the_budget(registry, tmp_path):
     ref = push(registry, "budgets/pullbomb", zeros("bomb", 64 * MiB), compression=mt.ZSTD)
     output = tmp_path / "image.tar"
-    with pytest.raises(BudgetExceeded, match=refused("layer_bytes", "--max-layer-bytes")):
+    with pytest.raises(BudgetExceeded, match=refused("layer_bytes")):
         regkit.pull(ref, output, insecure=True, budgets=Budgets(layer_bytes=8 * MiB))
     assert list(tmp_path.iterdir()) == []  # neither the tar nor the work directory
     run = cli("pull", ref, "--insecure-registry", "-o", str(output), "--max-layer-bytes", "8MiB", cwd=tmp_path)
@@ -96,9 +96,9 @@ def test_entries_add_up_to_the_image_budget_across_layers(registry):
     layers = [crafted(*(Member(f"l{k}/{i}") for i in range(50_000))) for k in range(4)]
     ref = push(registry, "budgets/entries", *layers)
     scope = r"the image \(at layer 3 \(sha256:[0-9a-f]{64}\)\)"
-    with pytest.raises(BudgetExceeded, match=refused("image_entries", "--max-image-entries", scope)):
+    with pytest.raises(BudgetExceeded, match=refused("image_entries", scope)):
         analyze(ref, insecure=True, budgets=Budgets(image_entries=150_000))
-    with pytest.raises(BudgetExceeded, match=refused("layer_entries", "--max-layer-entries")):
+    with pytest.raises(BudgetExceeded, match=refused("layer_entries")):
         analyze(ref, insecure=True, budgets=Budgets(layer_entries=49_999))
     tracemalloc.start()
     try:
@@ -148,7 +148,7 @@ def test_a_deep_path_costs_its_depth_not_its_square(registry, tmp_path):
 def test_a_path_deeper_than_the_path_budget_is_a_budget_error(registry, tmp_path):
     ref = push(registry, "budgets/deeper", crafted(Member(deep(100_000), data=b"x")))
     scope = r"the image \(at layer 0 \(sha256:[0-9a-f]{64}\)\)"
-    with pytest.raises(BudgetExceeded, match=refused("path_bytes", "--max-path-bytes", scope)):
+    with pytest.raises(BudgetExceeded, match=refused("path_bytes", scope)):
         analyze(ref, insecure=True)  # 10 GB of paths: the old tree ran out of memory
     run = cli("layers", ref, "--insecure-registry", "--max-path-bytes", "1MiB", cwd=tmp_path)
     assert run.returncode == 1 and "path_bytes budget" in run.stderr and "internal error" not in run.stderr
