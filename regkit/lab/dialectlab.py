@@ -235,8 +235,9 @@ class DialectLab(Service):
         """Access-log lines of requests that reached the storage (Artifact Registry's: downloads on its own host)."""
         lines = self.access_log.read_text().splitlines() if self.access_log.exists() else []
         if self.spec.redirect == "relative":
-            # nginx logs the URI after the front's X-Accel-Redirect: a download is served from /_blobs/.
-            return [line for line in lines if line.startswith(f"{self.settings.front} ") and " /_blobs/" in line]
+            # nginx logs the path the client asked for (regkit.lab.nginx), its opaque download token hidden.
+            downloads = " /artifacts-downloads/"
+            return [line for line in lines if line.startswith(f"{self.settings.front} ") and downloads in line]
         return [line for line in lines if line.startswith(f"{self.settings.storage} ")]
 
     def summary(self) -> dict[str, Any]:
