@@ -15,7 +15,7 @@ import zstandard
 
 import regkit
 from regkit.analysis import Waste, analyze, compare, compare_images, layer_sizes, manifest_sizes
-from regkit.analysis.layers import tidy
+from regkit.analysis.tarscan import tidy
 from regkit.display.analysis_charts import changes_chart, largest_chart
 from regkit.lab import imagebuild as ib
 from regkit.lab.images import WHITEOUT_FILE_SIZE

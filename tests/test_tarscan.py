@@ -13,8 +13,8 @@ import time
 import pytest
 import zstandard
 
-from regkit.analysis.layers import FileEntry, scan, tidy
-from regkit.analysis.tarscan import BadTar, TarReader
+from regkit.analysis.layers import FileEntry, scan
+from regkit.analysis.tarscan import BadTar, TarReader, tidy
 from regkit.errors import BudgetExceeded
 from regkit.lab import imagebuild as ib
 from regkit.oci import mediatypes as mt

@@ -44,8 +44,8 @@ from ..oci.reference import Reference
 from ..steps.fileio import write_all_at
 from .filesystem import Filesystem, Node, parts_of
 from .image import ImageAnalysis, analyze
-from .layers import entry_of, open_layer, tidy
-from .tarscan import Member, TarReader
+from .layers import open_layer
+from .tarscan import Member, TarReader, entry_of, tidy
 
 if TYPE_CHECKING:  # typing_extensions: ~5 ms of start-up for what only the type checker reads
     from typing_extensions import Unpack

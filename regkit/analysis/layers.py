@@ -15,12 +15,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import sys
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, NamedTuple
+from typing import IO, TYPE_CHECKING
 
 import zstandard
 
@@ -38,52 +37,15 @@ from ..steps.auth import Token
 from ..steps.blobs import follow_blob
 from ..steps.cache import cached_blob, cached_chunks
 from ..steps.layerformat import uncompressed
-from .tarscan import BadTar, Member, TarReader
+from .tarscan import BadTar, FileEntry, TarReader
 
 if TYPE_CHECKING:
     import pandas as pd
 
 _CHUNK = 1 << 20
-# Modes (permission bits) and the usual uids and gids, one int object each for every entry that has them.
-_SMALL = tuple(range(1 << 12))
 # Columns of every file listing (a layer's entries, or the merged tree where ``layer`` is the origin).
 COLUMNS = ("path", "type", "size", "mode", "uid", "gid", "mtime", "link", "sha256", "layer")
 _BROKEN = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, BadTar)
-
-
-class FileEntry(NamedTuple):
-    """One tar member as listed; ``path`` and ``link`` are hostile data, shown as written."""
-
-    path: str
-    type: str  # file, dir, symlink, hardlink, char, block, fifo, other
-    size: int
-    mode: int
-    uid: int
-    gid: int
-    mtime: float
-    link: str
-    sha256: str  # of a regular file's content, else ""
-
-
-def tidy(name: str) -> str:
-    """A member name without ``./`` prefixes or a trailing slash; absolute paths and ``..`` stay visible."""
-    while name.startswith("./"):
-        name = name[2:]
-    return name.rstrip("/") or ("/" if name.startswith("/") else ".")
-
-
-def _shared(number: int) -> int:
-    """One object for each common mode, uid and gid: CPython caches only the ints up to 256."""
-    return _SMALL[number] if 0 <= number < len(_SMALL) else number
-
-
-def entry_of(member: Member, sha256: str = "") -> FileEntry:
-    """The listing of one tar member; link targets, digests and small numbers are shared: entries repeat them."""
-    kind = member.kind
-    size = member.size if kind == "file" else 0
-    link, digest = sys.intern(member.link), sys.intern(sha256)
-    mode, uid, gid = _shared(member.mode), _shared(member.uid), _shared(member.gid)
-    return FileEntry(tidy(member.name), kind, size, mode, uid, gid, member.mtime, link, digest)
 
 
 def scan(tar: TarReader, meter: Meter | None = None) -> Iterator[FileEntry]:
@@ -91,12 +53,7 @@ def scan(tar: TarReader, meter: Meter | None = None) -> Iterator[FileEntry]:
 
     Each member is charged to ``meter`` (default budgets when None) before it is read, a sparse file's holes included.
     """
-    meter = meter or Meter()
-    sha256 = hashlib.sha256
-    for member in tar:
-        meter.entries()
-        meter.bytes(member.holes())
-        yield entry_of(member, tar.digest(member, sha256) if member.isreg() else "")
+    return tar.listing(meter or Meter())
 
 
 @dataclass(frozen=True)

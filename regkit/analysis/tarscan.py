@@ -15,11 +15,16 @@ Metadata is admitted before it is read: an extended header or a sparse map may t
 
 from __future__ import annotations
 
+import hashlib
 import re
 import struct
+import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from ..oci.budgets import Meter
 
 BLOCK = 512
 _CHUNK = 1 << 20
@@ -48,6 +53,9 @@ _EXTENDED = {
 _REGULAR = frozenset((b"0", b"\0", b"7", b"S"))
 _SUPPORTED = _REGULAR | frozenset((b"1", b"2", b"3", b"4", b"5", b"6", b"L", b"K"))
 _GNU = frozenset((b"L", b"K", b"S"))
+_PLAIN = _SUPPORTED - _GNU  # the types a member header describes on its own
+_NUMBERS_CACHED = 1 << 14
+_UNTIDY = ("", "/")
 KINDS = {
     b"0": "file",
     b"\0": "file",
@@ -66,6 +74,29 @@ _PAX_NUMBERS: dict[str, Callable[[str], float]] = {"mtime": float, "uid": int, "
 _ZEROS = bytes(_CHUNK)
 _ZERO_BLOCK = bytes(BLOCK)
 _SPACES = b" " * 8
+
+
+class FileEntry(NamedTuple):
+    """One tar member as listed; ``path`` and ``link`` are hostile data, shown as written."""
+
+    path: str
+    type: str  # file, dir, symlink, hardlink, char, block, fifo, other
+    size: int
+    mode: int
+    uid: int
+    gid: int
+    mtime: float
+    link: str
+    sha256: str  # of a regular file's content, else ""
+
+
+def tidy(name: str) -> str:
+    """A member name without ``./`` prefixes or a trailing slash; absolute paths and ``..`` stay visible."""
+    if name[-1:] not in _UNTIDY and name[:2] != "./":
+        return name  # the usual name: nothing to take off
+    while name.startswith("./"):
+        name = name[2:]
+    return name.rstrip("/") or ("/" if name.startswith("/") else ".")
 
 
 class BadTar(ValueError):
@@ -106,6 +137,14 @@ class Member:
         return 0 if self.sparse is None else max(0, self.size - sum(length for _, length in self.sparse))
 
 
+def entry_of(member: Member, sha256: str = "") -> FileEntry:
+    """The listing of one tar member; link targets are shared (entries repeat them, and numbers: see TarReader)."""
+    kind = KINDS.get(member.type, "other")
+    link = sys.intern(member.link) if member.link else ""
+    size = member.size if kind == "file" else 0
+    return FileEntry(tidy(member.name), kind, size, member.mode, member.uid, member.gid, member.mtime, link, sha256)
+
+
 def _text(raw: bytes) -> str:
     """A NUL-terminated field as tarfile decodes it (UTF-8, undecodable bytes kept as surrogates)."""
     end = raw.find(0)
@@ -114,6 +153,10 @@ def _text(raw: bytes) -> str:
 
 def _number(raw: bytes) -> int:
     """A numeric header field: octal text, or GNU base-256 when the first byte says so."""
+    try:
+        return int(raw.split(b"\0", 1)[0], 8)  # the usual field: digits, maybe spaces, then a NUL
+    except ValueError:
+        pass
     if raw[0] in (0o200, 0o377):
         value = int.from_bytes(raw[1:], "big")
         return value - 256 ** (len(raw) - 1) if raw[0] == 0o377 else value
@@ -158,6 +201,8 @@ class TarReader:
         self.metadata = 0  # bytes of extended headers and sparse maps charged so far
         self.global_headers = 0
         self._global: dict[str, str] = {}
+        # Modes, owners and times repeat across a layer: each raw field is parsed once, one int object shared.
+        self._numbers: dict[bytes, int] = {}
         self.last = ""  # the last member's name, for errors about what follows it
 
     @property
@@ -202,10 +247,21 @@ class TarReader:
             size -= count
 
     def _skip_to(self, offset: int, what: str) -> None:
+        gap = offset - self._base
+        if self._pos <= gap <= len(self._data):  # the usual case: within the buffer
+            self._pos = gap
+            return
         if offset < self.offset:
             raise BadTar(f"{what} claims more data than it has room for")
         for _ in self._pieces(offset - self.offset, what):
             pass
+
+    def _number(self, raw: bytes) -> int:
+        """A numeric field through the layer's cache of the repeating ones (bounded: a hostile tar varies them)."""
+        value = _number(raw)
+        if len(self._numbers) < _NUMBERS_CACHED:
+            self._numbers[raw] = value
+        return value
 
     def _admit(self, kind: str, size: int, new: int, offset: int) -> None:
         """Let ``size`` bytes of ``kind`` be read, ``new`` of them not yet charged to the layer."""
@@ -228,6 +284,76 @@ class TarReader:
             self.last = member.name
             yield member
 
+    def listing(self, meter: Meter) -> Iterator[FileEntry]:
+        """Every member listed, regular files with the SHA-256 of their content, each charged to ``meter`` first.
+
+        The usual member (a header in the buffer, ASCII, nothing to apply) is taken in this loop
+        alone; anything else goes through :meth:`_member`, which reads what tarfile reads.
+        """
+        sha256 = hashlib.sha256
+        charge = meter.entries
+        unpack = _HEADER.unpack_from
+        adler = zlib.adler32
+        numbers = self._numbers
+        next_header = 0
+        while True:
+            data = self._data
+            gap = next_header - self._base
+            fast = self._pos <= gap and gap + BLOCK <= len(data) and not self._global
+            if fast:
+                header = data[gap : gap + BLOCK]
+                raw_name, mode, uid, gid, size, mtime, kind, link, prefix = unpack(header)
+                fast = kind in _PLAIN and not prefix[0] and header.isascii()
+            if fast:
+                try:
+                    checksum = int(header[148:156].split(b"\0", 1)[0], 8)
+                    length = int(size.split(b"\0", 1)[0], 8)
+                except ValueError:
+                    checksum = length = -1
+                summed = adler(header[156:], adler(_SPACES, adler(header[:148]))) & 0xFFFF
+                fast = checksum == summed - 1 and length >= 0 and not (kind == b"\0" and raw_name.endswith(b"/\0"))
+            if not fast:  # the general reader, which also tells the end and every error
+                self._skip_to(next_header, f"entry {self.last!r}")
+                member, next_header = self._member()
+                if member is None:
+                    return
+                self.last = member.name
+                charge()
+                if member.sparse is not None:
+                    meter.bytes(member.holes())
+                yield entry_of(member, self.digest(member, sha256) if member.isreg() else "")
+                continue
+            name = raw_name.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            if kind == b"5":
+                name = name.rstrip("/")
+            self.last = name
+            charge()
+            start = gap + BLOCK
+            self._pos = start
+            next_header = self._base + start
+            digest = ""
+            if kind in _REGULAR:
+                end = start + length
+                if end <= len(data):
+                    digest = sha256(self._view[start:end]).hexdigest()
+                    self._pos = end
+                else:
+                    digest = self.digest(Member(name, kind, length, 0, 0, 0, 0, "", 0, next_header), sha256)
+                next_header += _block(length)
+            else:
+                length = 0
+            yield FileEntry(
+                name if name[-1:] not in _UNTIDY and name[:2] != "./" else tidy(name),
+                KINDS[kind],
+                length,
+                numbers[mode] if mode in numbers else self._number(mode),
+                numbers[uid] if uid in numbers else self._number(uid),
+                numbers[gid] if gid in numbers else self._number(gid),
+                numbers[mtime] if mtime in numbers else self._number(mtime),
+                sys.intern(_text(link)) if link[0] else "",
+                digest,
+            )
+
     def content(self, member: Member) -> Iterator[tuple[int, memoryview]]:
         """The current member's stored content as ``(file offset, piece)``, in order; holes are not in it."""
         if self.offset != member.data:
@@ -249,6 +375,11 @@ class TarReader:
         digest = hasher()
         update = digest.update  # type: ignore[attr-defined]
         if member.sparse is None:
+            start = member.data - self._base
+            if self._pos == start and start + member.size <= len(self._data):  # all of it in the buffer
+                self._pos += member.size
+                digest.update(self._view[start : self._pos])  # type: ignore[attr-defined]
+                return digest.hexdigest()  # type: ignore[attr-defined,no-any-return]
             for piece in self._pieces(member.size, f"entry {member.name!r}"):
                 update(piece)
             return digest.hexdigest()  # type: ignore[attr-defined,no-any-return]
@@ -262,8 +393,8 @@ class TarReader:
 
     def _header(self) -> tuple[bytes, int] | None:
         """The next 512-byte header and its offset, or None at the end of the archive."""
-        offset = self.offset
-        if not self._fill(BLOCK):
+        offset = self._base + self._pos
+        if len(self._data) - self._pos < BLOCK and not self._fill(BLOCK):
             if self._pos == len(self._data):
                 if offset == 0:
                     raise BadTar("empty file: not a tar")
@@ -335,24 +466,34 @@ class TarReader:
     ) -> tuple[Member, int]:
         """The member of ``header`` with the extended headers before it applied, innermost first, as tarfile does."""
         raw_name, mode, uid, gid, size, mtime, kind, link, prefix = _HEADER.unpack_from(header)
-        name = _text(raw_name)
+        name = raw_name.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
         if kind == b"\0" and name.endswith("/"):
             kind = b"5"  # an old V7 directory
         if kind == b"5":
             name = name.rstrip("/")
-        if kind not in _GNU and (prefix_text := _text(prefix)):
+        if prefix[0] and kind not in _GNU and (prefix_text := _text(prefix)):
             name = f"{prefix_text}/{name}"
+        numbers = self._numbers
         member = Member(
-            name, kind, _number(size), _number(mode), _number(uid), _number(gid), _number(mtime), _text(link),
-            start, 0,
-        )  # fmt: skip
+            name,
+            kind,
+            _number(size),
+            numbers[mode] if mode in numbers else self._number(mode),
+            numbers[uid] if uid in numbers else self._number(uid),
+            numbers[gid] if gid in numbers else self._number(gid),
+            numbers[mtime] if mtime in numbers else self._number(mtime),
+            _text(link) if link[0] else "",
+            start,
+            self._base + self._pos,
+        )
+        if not chain and kind in _PLAIN and not self._global:  # the usual member, nothing to apply
+            return member, member.data + (_block(member.size) if kind in _REGULAR else 0)
         if kind == b"S":
             self._old_sparse(member, header, offset)
             next_header = self.offset + _block(member.size)
             member.data = self.offset
             member.size = _number(header[483:495])
         else:
-            member.data = self.offset
             next_header = member.data + (_block(member.size) if kind in _REGULAR or kind not in _SUPPORTED else 0)
             if self._global:
                 _apply_pax(member, self._global)
