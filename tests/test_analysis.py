@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import tarfile
 import tracemalloc
 from html.parser import HTMLParser
@@ -19,7 +20,10 @@ from regkit.analysis.tarscan import tidy
 from regkit.display.analysis_charts import changes_chart, largest_chart
 from regkit.lab import imagebuild as ib
 from regkit.lab.images import WHITEOUT_FILE_SIZE
+from regkit.lab.upload import push_image
 from regkit.oci import mediatypes as mt
+from regkit.oci.digest import Digest
+from regkit.steps.layerformat import GZIP_READERS
 
 from .helpers import PULLABLE, Member, crafted, push
 
@@ -228,5 +232,54 @@ def test_a_chain_of_extended_headers_refuses_the_layer(registry):
     chain = (long_name.tobuf(tarfile.GNU_FORMAT) + b"n".ljust(512, b"\0")) * 2000  # tarfile recursed once a header
     ref = push(registry, "analysis/headerchain", chain + crafted(Member("f", data=b"x")))
     refused = "not a readable gzip tar: a chain of more than 32 extended headers at offset 0: refused"
+    with pytest.raises(regkit.VerificationError, match=refused):
+        analyze(ref, insecure=True)
+
+
+def push_blob(registry, name: str, blob: bytes, compression: str, tar: bytes) -> str:
+    """Push an image whose one layer is ``blob`` as served (damaged on purpose), its diff_id that of ``tar``."""
+    image = ib.build_image([(tar, compression)])
+    manifest = json.loads(image.manifest)
+    del image.blobs[Digest.parse(manifest["layers"][0]["digest"])]
+    image.blobs[Digest.of(blob)] = blob
+    manifest["layers"][0].update(digest=str(Digest.of(blob)), size=len(blob))
+    image.manifest = json.dumps(manifest).encode()
+    ref = f"{registry.host}/{name}:v1"
+    with regkit.Client(insecure=True) as client:
+        push_image(client, regkit.resolve(ref), image)
+    return ref
+
+
+WHERE = r"(entry 'file-[0-9]+'|before its first entry)"  # where the reader was, or had decompressed ahead to
+DAMAGED = crafted(*(Member(f"file-{i}", data=hashlib.sha256(b"%d" % i).hexdigest().encode() * 40) for i in range(400)))
+
+
+@pytest.mark.parametrize("reader", GZIP_READERS)
+def test_a_corrupt_or_truncated_gzip_layer_names_the_layer_and_the_entry(registry, monkeypatch, reader):
+    monkeypatch.setenv("REGKIT_GZIP", reader)
+    blob = bytearray(ib.compress(DAMAGED, mt.GZIP))
+    blob[len(blob) // 2 : len(blob) // 2 + 64] = bytes(64)  # the middle of the deflate stream
+    ref = push_blob(registry, f"analysis/corrupt-{reader}", bytes(blob), mt.GZIP, DAMAGED)
+    entry = r"layer 0 \(sha256:[0-9a-f]{64}\) is not a readable gzip tar: .*" + WHERE
+    with pytest.raises(regkit.VerificationError, match=entry):
+        analyze(ref, insecure=True)
+    truncated = ib.compress(DAMAGED, mt.GZIP)[:-5000]
+    ref = push_blob(registry, f"analysis/truncated-{reader}", truncated, mt.GZIP, DAMAGED)
+    with pytest.raises(regkit.VerificationError, match=entry.replace(".*", "Compressed file ended.*")):
+        analyze(ref, insecure=True)
+
+
+def test_a_truncated_zstd_layer_names_the_layer_and_the_entry(registry):
+    truncated = ib.compress(DAMAGED, mt.ZSTD)[:-3000]
+    ref = push_blob(registry, "analysis/truncated-zstd", truncated, mt.ZSTD, DAMAGED)
+    with pytest.raises(regkit.VerificationError, match=r"not a readable zstd tar: .*" + WHERE):
+        analyze(ref, insecure=True)
+
+
+def test_a_bad_header_checksum_in_a_layer_names_the_entry_before_it(registry):
+    tar = bytearray(DAMAGED)
+    tar[512 * 6] ^= 0x01  # the second member's header (the first has 5 blocks of data)
+    ref = push(registry, "analysis/badchecksum", bytes(tar))
+    refused = r"bad tar header checksum at offset 3072 .*after entry 'file-0'"
     with pytest.raises(regkit.VerificationError, match=refused):
         analyze(ref, insecure=True)

@@ -12,16 +12,12 @@ they claim before its content is hashed, so a bomb is refused as soon as it pass
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
-
-import zstandard
 
 from .._repr import HtmlRepr
 from ..errors import BudgetExceeded, DigestMismatch, ManifestError, SizeMismatch, VerificationError
@@ -36,7 +32,7 @@ from ..oci.reference import Reference
 from ..steps.auth import Token
 from ..steps.blobs import follow_blob
 from ..steps.cache import cached_blob, cached_chunks
-from ..steps.layerformat import uncompressed
+from ..steps.layerformat import corrupt_stream_errors, uncompressed
 from .tarscan import BadTar, FileEntry, TarReader
 
 if TYPE_CHECKING:
@@ -45,7 +41,6 @@ if TYPE_CHECKING:
 _CHUNK = 1 << 20
 # Columns of every file listing (a layer's entries, or the merged tree where ``layer`` is the origin).
 COLUMNS = ("path", "type", "size", "mode", "uid", "gid", "mtime", "link", "sha256", "layer")
-_BROKEN = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, BadTar)
 
 
 def scan(tar: TarReader, meter: Meter | None = None) -> Iterator[FileEntry]:
@@ -176,6 +171,11 @@ class TarStream:
         return Digest(self._hash.name, self._hash.hexdigest())
 
 
+def _broken() -> tuple[type[Exception], ...]:
+    """What a layer that is not a readable compressed tar raises (asked when raised: readers import on use)."""
+    return (*corrupt_stream_errors(), BadTar)
+
+
 @contextmanager
 def open_layer(
     client: Client,
@@ -223,8 +223,10 @@ def open_layer(
     except (DigestMismatch, SizeMismatch, BudgetExceeded) as exc:
         exc.exchange = exc.exchange or (response.exchange if response else None)
         raise
-    except _BROKEN as exc:
-        where = "" if isinstance(exc, BadTar) or tar is None else f" (reading entry {tar.last!r})"
+    except _broken() as exc:
+        where = ""
+        if not isinstance(exc, BadTar):  # a reader may decompress ahead: the last entry listed, not the one broken
+            where = f" (after entry {tar.last!r})" if tar is not None and tar.last else " (before its first entry)"
         raise VerificationError(
             f"layer {index} ({layer.digest}) is not a readable {compression} tar: {exc}{where}",
             exchange=response.exchange if response else None,
