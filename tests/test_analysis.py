@@ -15,7 +15,7 @@ import pytest
 import zstandard
 
 import regkit
-from regkit.analysis import Waste, analyze, compare, compare_images, layer_sizes, manifest_sizes
+from regkit.analysis import Waste, analyze, compare, compare_images, layer_sizes, listings, manifest_sizes
 from regkit.analysis.tarscan import tidy
 from regkit.display.analysis_charts import changes_chart, largest_chart
 from regkit.lab import imagebuild as ib
@@ -283,3 +283,26 @@ def test_a_bad_header_checksum_in_a_layer_names_the_entry_before_it(registry):
     refused = r"bad tar header checksum at offset 3072 .*after entry 'file-0'"
     with pytest.raises(regkit.VerificationError, match=refused):
         analyze(ref, insecure=True)
+
+
+def blob_reads(analysis) -> int:
+    return [e.step for e in analysis.exchanges].count("blob")
+
+
+def test_a_layer_listed_once_is_read_back_from_the_cache_by_any_image_sharing_it(registry):
+    base = crafted(*(Member(f"lib/{i}.so", data=b"%d" % i * 50) for i in range(30)))
+    first = analyze(push(registry, "analysis/kept1", base, crafted(Member("app", data=b"one"))), insecure=True)
+    assert blob_reads(first) == 3  # the config and both layers
+    path = listings.listing_path(first.layers[0].descriptor.digest)
+    assert path.read_bytes().startswith(b"regkit-listing-1 " + str(first.layers[0].diff_id).encode())
+    other = analyze(push(registry, "analysis/kept2", base, crafted(Member("app", data=b"two!"))), insecure=True)
+    assert blob_reads(other) == 2  # the config and the layer it does not share
+    assert other.layers[0].entries == first.layers[0].entries and len(other.layers[0].entries) == 30
+    assert other.layers[0].uncompressed_size == first.layers[0].uncompressed_size
+    again = analyze(str(first.reference), insecure=True)
+    assert blob_reads(again) == 1 and again.to_dict() == first.to_dict()
+    with pytest.raises(regkit.BudgetExceeded, match="layer_entries budget: more than 29 entries"):
+        analyze(str(first.reference), insecure=True, budgets=regkit.Budgets(layer_entries=29))  # still charged
+    path.write_bytes(path.read_bytes()[:-10])  # a torn listing is not used: the layer is read again
+    assert blob_reads(analyze(str(first.reference), insecure=True)) == 2
+    assert listings.load(first.layers[0].descriptor, first.layers[0].diff_id).entries == first.layers[0].entries

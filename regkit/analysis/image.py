@@ -22,6 +22,7 @@ from ..steps.auth import Token, probe_token
 from ..steps.blobs import follow_blob
 from ..steps.cache import cached_blob, cached_chunks
 from ..steps.manifest_fetch import ManifestResult, manifest_of, wanted_platform
+from . import listings
 from .filesystem import Filesystem, LayerChange, Unsafe, Waste
 from .layers import LayerReport, frame_of, read_layer
 
@@ -272,9 +273,7 @@ def analyze_with(
     for index, (layer, diff_id) in enumerate(zip(manifest.layers, diff_ids, strict=True)):
         known = cache.get(layer.digest)
         if known is None or known.diff_id != diff_id:
-            known = cache[layer.digest] = read_layer(
-                client, ref, layer, manifest.token, index=index, diff_id=diff_id, meter=meter
-            )
+            known = cache[layer.digest] = listed_layer(client, ref, layer, manifest.token, index, diff_id, meter)
             exchanges.extend(known.exchanges)
         else:  # read for another image: its cost still counts for this one
             meter.layer(f"layer {index} ({layer.digest})")
@@ -293,6 +292,24 @@ def analyze_with(
         time.perf_counter() - started,
         tuple(exchanges),
     )
+
+
+def listed_layer(
+    client: Client, ref: Reference, layer: Descriptor, token: Token, index: int, diff_id: Digest, meter: Meter
+) -> LayerReport:
+    """Layer ``index`` listed: read back from the blob cache's listings when kept there, else streamed and kept.
+
+    A listing read back still charges ``meter`` what reading the layer did.
+    """
+    kept = listings.load(layer, diff_id)
+    if kept is not None:
+        meter.layer(f"layer {index} ({layer.digest})")
+        meter.bytes(kept.charged)
+        meter.entries(len(kept.entries))
+        return LayerReport(index, layer, kept.uncompressed, diff_id, kept.entries)
+    report = read_layer(client, ref, layer, token, index=index, diff_id=diff_id, meter=meter)
+    listings.save(layer, diff_id, listings.Listing(report.uncompressed_size, meter.layer_bytes, report.entries))
+    return report
 
 
 def analyze_layer(
@@ -324,7 +341,5 @@ def _layer_of(
         raise InvalidOption(f"layer {index} does not exist: {ref} has {len(manifest.layers)} layers, from 0")
     diff_id = config_diff_ids(config, len(manifest.layers))[index]
     created_by = layer_steps(history).get(index, "")
-    layer = manifest.layers[index]
-    return read_layer(
-        client, ref, layer, manifest.token, index=index, diff_id=diff_id, created_by=created_by, budgets=budgets
-    )
+    report = listed_layer(client, ref, manifest.layers[index], manifest.token, index, diff_id, Meter(budgets))
+    return replace(report, created_by=created_by)
