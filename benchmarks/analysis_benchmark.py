@@ -12,6 +12,9 @@ blobs are in a fresh regkit blob cache, then per round runs, each in a child pro
 - ``regkit analyze (warm)``: the same again, every layer's listing read back from the cache;
 - ``python -c pass``, ``regkit --help``: the start-up the warm run includes.
 
+Then each gzip reader regkit could use (zlib, zlib-ng, ISA-L's igzip, libdeflate, rapidgzip: those
+installed; ``pip install .[bench]``) decompresses every layer blob in this process, interleaved.
+
 Prints medians, the ratios the README reports, the load average before and after (the machine is
 shared), and the per-entry memory the peak RSS works out to. Not a test: run it by hand.
 """
@@ -19,7 +22,9 @@ shared), and the per-entry memory the peak RSS works out to. Not a test: run it 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
+import io
 import os
 import random
 import shutil
@@ -27,6 +32,8 @@ import statistics
 import struct
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pull_benchmark import measure
@@ -63,8 +70,52 @@ def layer_tar(index: int, entries: int) -> bytes:
     return b"".join(parts)
 
 
-def median(samples: list[float]) -> float:
-    return statistics.median(samples)
+def _drain(reader: io.BufferedIOBase) -> int:
+    count = 0
+    while chunk := reader.read(1 << 20):
+        count += len(chunk)
+    return count
+
+
+def _gzip_readers() -> dict[str, Callable[[bytes], int]]:
+    """The gzip decompressors to compare, each reading a whole blob; those not installed are left out."""
+    readers: dict[str, Callable[[bytes], int]] = {}
+    readers["zlib (gzip module)"] = lambda b: _drain(gzip.GzipFile(fileobj=io.BytesIO(b)))
+    with contextlib.suppress(ImportError):
+        from zlib_ng import gzip_ng
+
+        readers["zlib-ng (gzip_ng)"] = lambda b: _drain(gzip_ng.GzipFile(fileobj=io.BytesIO(b)))
+    with contextlib.suppress(ImportError):
+        from isal import igzip
+
+        readers["isal (igzip)"] = lambda b: _drain(igzip.GzipFile(fileobj=io.BytesIO(b)))
+    with contextlib.suppress(ImportError):
+        import deflate
+
+        readers["libdeflate (whole blob in memory)"] = lambda b: len(deflate.gzip_decompress(b))
+    with contextlib.suppress(ImportError):
+        import rapidgzip
+
+        readers["rapidgzip (2 threads)"] = lambda b: _drain(rapidgzip.RapidgzipFile(io.BytesIO(b), parallelization=2))
+    return readers
+
+
+def compare_readers(files: list[Path], rounds: int) -> None:
+    """Each gzip reader over every layer blob, interleaved rounds: median wall and CPU seconds."""
+    blobs = [path.read_bytes() for path in files]
+    readers = _gzip_readers()
+    wall: dict[str, list[float]] = {name: [] for name in readers}
+    cpu: dict[str, list[float]] = {name: [] for name in readers}
+    for _ in range(rounds):
+        for name, read in readers.items():
+            started, used = time.perf_counter(), time.process_time()
+            for blob in blobs:
+                read(blob)
+            wall[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - used)
+    print(f"\n{'gzip reader':<36}{'median s':>10}{'CPU s':>8}")
+    for name in readers:
+        print(f"{name:<36}{statistics.median(wall[name]):>10.2f}{statistics.median(cpu[name]):>8.2f}")
 
 
 def main() -> int:
@@ -111,7 +162,8 @@ def main() -> int:
                         shutil.rmtree(scratch / "cache" / "analysis", ignore_errors=True)
                     results[name].append(measure(argv, env))
             load_after = os.getloadavg()
-    seconds = {name: median([s for s, _ in samples]) for name, samples in results.items()}
+            compare_readers(files, args.rounds)
+    seconds = {name: statistics.median([s for s, _ in samples]) for name, samples in results.items()}
     rss = {name: max(r for _, r in samples) for name, samples in results.items()}
     print(f"\n{args.entries} entries in {args.layers} gzip layers, {args.rounds} interleaved rounds")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min), {os.cpu_count()} cores\n")

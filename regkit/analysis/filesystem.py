@@ -141,7 +141,9 @@ class Filesystem:
     def apply(self, layer: int, entries: Sequence[FileEntry]) -> LayerChange:
         """Apply one layer's entries: its whiteouts first, then the rest in tar order."""
         change = LayerChange(layer)
-        placed: list[tuple[int, tuple[str, ...]]] = []  # entries to place after the whiteouts, with their parts
+        # Ordinals of the entries to place after the whiteouts (their parts are split again: kept, they
+        # would cost ~200 bytes an entry at the peak).
+        placed: list[int] = []
         for ordinal, entry in enumerate(entries):
             reason = unsafe_reason(entry)
             parts = parts_of(entry.path)
@@ -150,16 +152,16 @@ class Filesystem:
             elif not parts:
                 continue  # the root directory itself
             elif not parts[-1].startswith(WHITEOUT):
-                placed.append((ordinal, parts))
+                placed.append(ordinal)
             elif parts[-1] == OPAQUE:
                 directory = self.lookup(parts[:-1])
                 for name in list(directory.children or {}) if directory else []:
                     self._remove((*parts[:-1], name), layer, change)
             elif not parts[-1].startswith(AUFS_META):
                 self._remove((*parts[:-1], parts[-1][len(WHITEOUT) :]), layer, change)
-        for ordinal, parts in placed:
+        for ordinal in placed:
             entry = entries[ordinal]
-            self._put(parts, Node(entry, layer, ordinal, {} if entry.type == "dir" else None), change)
+            self._put(parts_of(entry.path), Node(entry, layer, ordinal, {} if entry.type == "dir" else None), change)
         self.changes.append(change)
         return change
 

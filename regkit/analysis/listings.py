@@ -46,15 +46,15 @@ def load(layer: Descriptor, diff_id: Digest) -> Listing | None:
         data = listing_path(layer.digest).read_bytes()
     except OSError:
         return None
-    head, _, body = data.partition(b"\n")
+    head = data[: data.find(b"\n")]
+    body = memoryview(data)[len(head) + 1 :]  # not a copy: listings of big layers are tens of MB
     fields = head.split(b" ")
     if len(fields) != 5 or fields[0] != FORMAT or fields[1] != str(diff_id).encode():
         return None
     if hashlib.sha256(body).hexdigest().encode() != fields[4]:
         return None  # torn or damaged: read the layer again
     try:
-        columns = marshal.loads(body)
-        entries = tuple(map(FileEntry, *columns))
+        entries = tuple(map(FileEntry, *marshal.loads(body)))
         return Listing(int(fields[2]), int(fields[3]), entries)
     except (ValueError, EOFError, TypeError):
         return None

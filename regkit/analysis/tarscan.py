@@ -138,11 +138,12 @@ class Member:
 
 
 def entry_of(member: Member, sha256: str = "") -> FileEntry:
-    """The listing of one tar member; link targets are shared (entries repeat them, and numbers: see TarReader)."""
+    """The listing of one tar member; links and digests are shared (entries repeat them, and numbers: see TarReader)."""
     kind = KINDS.get(member.type, "other")
     link = sys.intern(member.link) if member.link else ""
     size = member.size if kind == "file" else 0
-    return FileEntry(tidy(member.name), kind, size, member.mode, member.uid, member.gid, member.mtime, link, sha256)
+    digest = sys.intern(sha256)
+    return FileEntry(tidy(member.name), kind, size, member.mode, member.uid, member.gid, member.mtime, link, digest)
 
 
 def _text(raw: bytes) -> str:
@@ -334,11 +335,11 @@ class TarReader:
             digest = ""
             if kind in _REGULAR:
                 end = start + length
-                if end <= len(data):
-                    digest = sha256(self._view[start:end]).hexdigest()
+                if end <= len(data):  # interned: empty and repeated files share one string
+                    digest = sys.intern(sha256(self._view[start:end]).hexdigest())
                     self._pos = end
                 else:
-                    digest = self.digest(Member(name, kind, length, 0, 0, 0, 0, "", 0, next_header), sha256)
+                    digest = sys.intern(self.digest(Member(name, kind, length, 0, 0, 0, 0, "", 0, next_header), sha256))
                 next_header += _block(length)
             else:
                 length = 0
