@@ -105,10 +105,18 @@ class ImageAnalysis(HtmlRepr):
 
     def duplicates(self) -> list[tuple[str, int, list[tuple[int, str]]]]:
         """Contents stored more than once across all layers: ``(sha256, size, [(layer, path), …])``, largest first."""
-        places: dict[tuple[str, int], list[tuple[int, str]]] = defaultdict(list)
+        # Counted by digest first: a place list for every file would cost ~300 bytes an entry at the peak.
+        seen: set[str] = set()
+        repeated: set[str] = set()
         for layer in self.layers:
             for entry in layer.entries:
                 if entry.type == "file" and entry.size:
+                    (repeated if entry.sha256 in seen else seen).add(entry.sha256)
+        del seen
+        places: dict[tuple[str, int], list[tuple[int, str]]] = defaultdict(list)
+        for layer in self.layers:
+            for entry in layer.entries:
+                if entry.type == "file" and entry.size and entry.sha256 in repeated:
                     places[(entry.sha256, entry.size)].append((layer.index, entry.path))
         found = [(sha, size, where) for (sha, size), where in places.items() if len(where) > 1]
         return sorted(found, key=lambda d: (-(len(d[2]) - 1) * d[1], d[2]))
