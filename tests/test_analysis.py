@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import tarfile
 import tracemalloc
 from html.parser import HTMLParser
@@ -15,7 +16,7 @@ import pytest
 import zstandard
 
 import regkit
-from regkit.analysis import Waste, analyze, compare, compare_images, layer_sizes, listings, manifest_sizes
+from regkit.analysis import Waste, ahead, analyze, compare, compare_images, layer_sizes, listings, manifest_sizes
 from regkit.analysis.tarscan import tidy
 from regkit.display.analysis_charts import changes_chart, largest_chart
 from regkit.lab import imagebuild as ib
@@ -306,3 +307,35 @@ def test_a_layer_listed_once_is_read_back_from_the_cache_by_any_image_sharing_it
     path.write_bytes(path.read_bytes()[:-10])  # a torn listing is not used: the layer is read again
     assert blob_reads(analyze(str(first.reference), insecure=True)) == 2
     assert listings.load(first.layers[0].descriptor, first.layers[0].diff_id).entries == first.layers[0].entries
+
+
+LIST_ONE = ahead.list_one
+
+
+def recording_list_one(*args: object) -> bool:
+    """``ahead.list_one`` leaving the worker's pid in ``$WORKERS_SEEN/<layer index>`` (module level: it is pickled)."""
+    (Path(os.environ["WORKERS_SEEN"]) / str(args[2])).write_text(str(os.getpid()))
+    return LIST_ONE(*args)  # type: ignore[arg-type]
+
+
+def test_local_layers_are_listed_in_worker_processes_and_merged_in_layer_order(registry, tmp_path, monkeypatch):
+    layers = [crafted(*(Member(f"{k}/f{i}", data=b"%d.%d" % (k, i)) for i in range(200))) for k in range(4)]
+    layers.append(crafted(Member("0/f1", data=b"top"), Member("1/.wh.f2")))  # over what lower layers hold
+    ref = push(registry, "analysis/ahead", *layers)
+    regkit.pull(ref, tmp_path / "image.tar", insecure=True)  # the blobs are now local
+    workers = tmp_path / "workers"
+    workers.mkdir()
+    monkeypatch.setenv("WORKERS_SEEN", str(workers))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(ahead, "list_one", recording_list_one)
+    analysis = analyze(ref, insecure=True)
+    pids = {int(path.read_text()) for path in workers.iterdir()}
+    assert sorted(int(path.name) for path in workers.iterdir()) == [0, 1, 2, 3, 4]
+    assert pids and os.getpid() not in pids  # listed in other processes
+    assert blob_reads(analysis) == 0  # the config from the blob cache, every layer's listing read back
+    assert [layer.index for layer in analysis.layers] == [0, 1, 2, 3, 4]
+    for layer, tar in zip(analysis.layers, layers, strict=True):
+        with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+            assert [e.path for e in layer.entries] == [tidy(m.name) for m in archive]
+    assert analysis.filesystem.lookup(["0", "f1"]).entry.size == 3 and analysis.filesystem.lookup(["1", "f2"]) is None
+    assert analysis.waste == (Waste("0/f1", 3, 0, 4, "overwritten"), Waste("1/f2", 3, 1, 4, "deleted"))

@@ -23,6 +23,7 @@ from ..steps.blobs import follow_blob
 from ..steps.cache import cached_blob, cached_chunks
 from ..steps.manifest_fetch import ManifestResult, manifest_of, wanted_platform
 from . import listings
+from .ahead import listed_ahead
 from .filesystem import Filesystem, LayerChange, Unsafe, Waste
 from .layers import LayerReport, frame_of, read_layer
 
@@ -278,18 +279,22 @@ def analyze_with(
     meter = Meter(budgets)
     filesystem = Filesystem(meter)
     reports = []
-    for index, (layer, diff_id) in enumerate(zip(manifest.layers, diff_ids, strict=True)):
-        known = cache.get(layer.digest)
-        if known is None or known.diff_id != diff_id:
-            known = cache[layer.digest] = listed_layer(client, ref, layer, manifest.token, index, diff_id, meter)
-            exchanges.extend(known.exchanges)
-        else:  # read for another image: its cost still counts for this one
-            meter.layer(f"layer {index} ({layer.digest})")
-            meter.bytes(known.uncompressed_size)
-            meter.entries(known.file_count)
-        report = replace(known, index=index, created_by=steps.get(index, ""))
-        filesystem.apply(index, report.entries)
-        reports.append(report)
+    layers = list(zip(manifest.layers, diff_ids, strict=True))
+    unread = [(i, layer, diff_id) for i, (layer, diff_id) in enumerate(layers) if not _known(cache, layer, diff_id)]
+    with listed_ahead(unread, budgets) as wait:
+        for index, (layer, diff_id) in enumerate(layers):
+            known = cache.get(layer.digest)
+            if known is None or known.diff_id != diff_id:
+                wait(index)
+                known = cache[layer.digest] = listed_layer(client, ref, layer, manifest.token, index, diff_id, meter)
+                exchanges.extend(known.exchanges)
+            else:  # read for another image: its cost still counts for this one
+                meter.layer(f"layer {index} ({layer.digest})")
+                meter.bytes(known.uncompressed_size)
+                meter.entries(known.file_count)
+            report = replace(known, index=index, created_by=steps.get(index, ""))
+            filesystem.apply(index, report.entries)
+            reports.append(report)
     return ImageAnalysis(
         ref,
         manifest,
@@ -300,6 +305,11 @@ def analyze_with(
         time.perf_counter() - started,
         tuple(exchanges),
     )
+
+
+def _known(cache: LayerCache, layer: Descriptor, diff_id: Digest) -> bool:
+    known = cache.get(layer.digest)
+    return known is not None and known.diff_id == diff_id
 
 
 def listed_layer(
