@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
+import os
 import tarfile
 import tracemalloc
 from html.parser import HTMLParser
@@ -14,12 +16,15 @@ import pytest
 import zstandard
 
 import regkit
-from regkit.analysis import Waste, analyze, compare, compare_images, layer_sizes, manifest_sizes
-from regkit.analysis.layers import tidy
+from regkit.analysis import Waste, ahead, analyze, compare, compare_images, layer_sizes, listings, manifest_sizes
+from regkit.analysis.tarscan import tidy
 from regkit.display.analysis_charts import changes_chart, largest_chart
 from regkit.lab import imagebuild as ib
 from regkit.lab.images import WHITEOUT_FILE_SIZE
+from regkit.lab.upload import push_image
 from regkit.oci import mediatypes as mt
+from regkit.oci.digest import Digest
+from regkit.steps.layerformat import GZIP_READERS
 
 from .helpers import PULLABLE, Member, crafted, push
 
@@ -216,7 +221,7 @@ def test_a_huge_pax_header_is_refused_unread(registry):
 
 def test_headers_over_the_layer_budget_refuse_the_layer(registry, monkeypatch):
     ref = push(registry, "analysis/headerflood", crafted(*(Member(f"{i}/".ljust(500_000, "p")) for i in range(3))))
-    monkeypatch.setattr("regkit.analysis.layers.MAX_LAYER_METADATA", 1 << 20)  # two of those headers fit, not three
+    monkeypatch.setattr("regkit.analysis.tarscan.MAX_LAYER_METADATA", 1 << 20)  # two of those headers fit, not three
     refused = r"layer 0 \(sha256:[0-9a-f]{64}\) is not a readable gzip tar: pax extended header of 500013 bytes"
     with pytest.raises(regkit.VerificationError, match=refused + " at offset 1002496: refused, the layer's headers"):
         analyze(ref, insecure=True)
@@ -225,7 +230,112 @@ def test_headers_over_the_layer_budget_refuse_the_layer(registry, monkeypatch):
 def test_a_chain_of_extended_headers_refuses_the_layer(registry):
     long_name = tarfile.TarInfo("././@LongLink")
     long_name.type, long_name.size = tarfile.GNUTYPE_LONGNAME, 2
-    chain = (long_name.tobuf(tarfile.GNU_FORMAT) + b"n".ljust(512, b"\0")) * 2000  # tarfile recurses once a header
+    chain = (long_name.tobuf(tarfile.GNU_FORMAT) + b"n".ljust(512, b"\0")) * 2000  # tarfile recursed once a header
     ref = push(registry, "analysis/headerchain", chain + crafted(Member("f", data=b"x")))
-    with pytest.raises(regkit.VerificationError, match="not a readable gzip tar: maximum recursion depth exceeded"):
+    refused = "not a readable gzip tar: a chain of more than 32 extended headers at offset 0: refused"
+    with pytest.raises(regkit.VerificationError, match=refused):
         analyze(ref, insecure=True)
+
+
+def push_blob(registry, name: str, blob: bytes, compression: str, tar: bytes) -> str:
+    """Push an image whose one layer is ``blob`` as served (damaged on purpose), its diff_id that of ``tar``."""
+    image = ib.build_image([(tar, compression)])
+    manifest = json.loads(image.manifest)
+    del image.blobs[Digest.parse(manifest["layers"][0]["digest"])]
+    image.blobs[Digest.of(blob)] = blob
+    manifest["layers"][0].update(digest=str(Digest.of(blob)), size=len(blob))
+    image.manifest = json.dumps(manifest).encode()
+    ref = f"{registry.host}/{name}:v1"
+    with regkit.Client(insecure=True) as client:
+        push_image(client, regkit.resolve(ref), image)
+    return ref
+
+
+WHERE = r"(entry 'file-[0-9]+'|before its first entry)"  # where the reader was, or had decompressed ahead to
+DAMAGED = crafted(*(Member(f"file-{i}", data=hashlib.sha256(b"%d" % i).hexdigest().encode() * 40) for i in range(400)))
+
+
+@pytest.mark.parametrize("reader", GZIP_READERS)
+def test_a_corrupt_or_truncated_gzip_layer_names_the_layer_and_the_entry(registry, monkeypatch, reader):
+    monkeypatch.setenv("REGKIT_GZIP", reader)
+    blob = bytearray(ib.compress(DAMAGED, mt.GZIP))
+    blob[len(blob) // 2 : len(blob) // 2 + 64] = bytes(64)  # the middle of the deflate stream
+    ref = push_blob(registry, f"analysis/corrupt-{reader}", bytes(blob), mt.GZIP, DAMAGED)
+    entry = r"layer 0 \(sha256:[0-9a-f]{64}\) is not a readable gzip tar: .*" + WHERE
+    with pytest.raises(regkit.VerificationError, match=entry):
+        analyze(ref, insecure=True)
+    truncated = ib.compress(DAMAGED, mt.GZIP)[:-5000]
+    ref = push_blob(registry, f"analysis/truncated-{reader}", truncated, mt.GZIP, DAMAGED)
+    with pytest.raises(regkit.VerificationError, match=entry.replace(".*", "Compressed file ended.*")):
+        analyze(ref, insecure=True)
+
+
+def test_a_truncated_zstd_layer_names_the_layer_and_the_entry(registry):
+    truncated = ib.compress(DAMAGED, mt.ZSTD)[:-3000]
+    ref = push_blob(registry, "analysis/truncated-zstd", truncated, mt.ZSTD, DAMAGED)
+    with pytest.raises(regkit.VerificationError, match=r"not a readable zstd tar: .*" + WHERE):
+        analyze(ref, insecure=True)
+
+
+def test_a_bad_header_checksum_in_a_layer_names_the_entry_before_it(registry):
+    tar = bytearray(DAMAGED)
+    tar[512 * 6] ^= 0x01  # the second member's header (the first has 5 blocks of data)
+    ref = push(registry, "analysis/badchecksum", bytes(tar))
+    refused = r"bad tar header checksum at offset 3072 .*after entry 'file-0'"
+    with pytest.raises(regkit.VerificationError, match=refused):
+        analyze(ref, insecure=True)
+
+
+def blob_reads(analysis) -> int:
+    return [e.step for e in analysis.exchanges].count("blob")
+
+
+def test_a_layer_listed_once_is_read_back_from_the_cache_by_any_image_sharing_it(registry):
+    base = crafted(*(Member(f"lib/{i}.so", data=b"%d" % i * 50) for i in range(30)))
+    first = analyze(push(registry, "analysis/kept1", base, crafted(Member("app", data=b"one"))), insecure=True)
+    assert blob_reads(first) == 3  # the config and both layers
+    path = listings.listing_path(first.layers[0].descriptor.digest)
+    assert path.read_bytes().startswith(b"regkit-listing-1 " + str(first.layers[0].diff_id).encode())
+    other = analyze(push(registry, "analysis/kept2", base, crafted(Member("app", data=b"two!"))), insecure=True)
+    assert blob_reads(other) == 2  # the config and the layer it does not share
+    assert other.layers[0].entries == first.layers[0].entries and len(other.layers[0].entries) == 30
+    assert other.layers[0].uncompressed_size == first.layers[0].uncompressed_size
+    again = analyze(str(first.reference), insecure=True)
+    assert blob_reads(again) == 1 and again.to_dict() == first.to_dict()
+    with pytest.raises(regkit.BudgetExceeded, match="layer_entries budget: more than 29 entries"):
+        analyze(str(first.reference), insecure=True, budgets=regkit.Budgets(layer_entries=29))  # still charged
+    path.write_bytes(path.read_bytes()[:-10])  # a torn listing is not used: the layer is read again
+    assert blob_reads(analyze(str(first.reference), insecure=True)) == 2
+    assert listings.load(first.layers[0].descriptor, first.layers[0].diff_id).entries == first.layers[0].entries
+
+
+LIST_ONE = ahead.list_one
+
+
+def recording_list_one(*args: object) -> bool:
+    """``ahead.list_one`` leaving the worker's pid in ``$WORKERS_SEEN/<layer index>`` (module level: it is pickled)."""
+    (Path(os.environ["WORKERS_SEEN"]) / str(args[2])).write_text(str(os.getpid()))
+    return LIST_ONE(*args)  # type: ignore[arg-type]
+
+
+def test_local_layers_are_listed_in_worker_processes_and_merged_in_layer_order(registry, tmp_path, monkeypatch):
+    layers = [crafted(*(Member(f"{k}/f{i}", data=b"%d.%d" % (k, i)) for i in range(200))) for k in range(4)]
+    layers.append(crafted(Member("0/f1", data=b"top"), Member("1/.wh.f2")))  # over what lower layers hold
+    ref = push(registry, "analysis/ahead", *layers)
+    regkit.pull(ref, tmp_path / "image.tar", insecure=True)  # the blobs are now local
+    workers = tmp_path / "workers"
+    workers.mkdir()
+    monkeypatch.setenv("WORKERS_SEEN", str(workers))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(ahead, "list_one", recording_list_one)
+    analysis = analyze(ref, insecure=True)
+    pids = {int(path.read_text()) for path in workers.iterdir()}
+    assert sorted(int(path.name) for path in workers.iterdir()) == [0, 1, 2, 3, 4]
+    assert pids and os.getpid() not in pids  # listed in other processes
+    assert blob_reads(analysis) == 0  # the config from the blob cache, every layer's listing read back
+    assert [layer.index for layer in analysis.layers] == [0, 1, 2, 3, 4]
+    for layer, tar in zip(analysis.layers, layers, strict=True):
+        with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+            assert [e.path for e in layer.entries] == [tidy(m.name) for m in archive]
+    assert analysis.filesystem.lookup(["0", "f1"]).entry.size == 3 and analysis.filesystem.lookup(["1", "f2"]) is None
+    assert analysis.waste == (Waste("0/f1", 3, 0, 4, "overwritten"), Waste("1/f2", 3, 1, 4, "deleted"))

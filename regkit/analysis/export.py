@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import os
 import stat
-import tarfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from .._repr import HtmlRepr
 from ..errors import OutputError, UnsafeContent, VerificationError
@@ -42,17 +41,17 @@ from ..oci.budgets import Budgets, Meter
 from ..oci.digest import Digest
 from ..oci.platform import Platform
 from ..oci.reference import Reference
-from ..steps.fileio import write_all
+from ..steps.fileio import write_all_at
 from .filesystem import Filesystem, Node, parts_of
 from .image import ImageAnalysis, analyze
-from .layers import entry_of, members, open_layer, regions, tidy
+from .layers import open_layer
+from .tarscan import Member, TarReader, entry_of, tidy
 
 if TYPE_CHECKING:  # typing_extensions: ~5 ms of start-up for what only the type checker reads
     from typing_extensions import Unpack
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_CHUNK = 1 << 20
 _DROPPED_BITS = stat.S_ISUID | stat.S_ISGID
 _SPECIAL = {"char": "character device", "block": "block device", "fifo": "FIFO", "other": "special file"}
 # mtimes beyond this (year 2514) are hostile or broken; such files keep the time of writing.
@@ -296,7 +295,7 @@ class _Writer:
                 diff_id=report.diff_id,
                 meter=Meter(self.budgets),
             ) as (tar, _):
-                for ordinal, info in enumerate(members(tar)):
+                for ordinal, info in enumerate(tar):
                     if ordinal in wanted:
                         path, node = wanted[ordinal]
                         self._check(index, path, node, info)
@@ -305,7 +304,7 @@ class _Writer:
         finally:
             parent.close()
 
-    def _check(self, index: int, path: str, node: Node, info: tarfile.TarInfo) -> None:
+    def _check(self, index: int, path: str, node: Node, info: Member) -> None:
         """Refuse a member that is not the entry the analysis checked, or a symlink that now leads outside."""
         entry, again = node.entry, entry_of(info)
         fields = ("path", "type", "size", "mode", "link")
@@ -322,18 +321,16 @@ class _Writer:
         if again.type != "file" and again.type != "symlink":
             raise UnsafeContent(f"layer {index} entry {shown(path)!r} is a {again.type}, which export does not write")
 
-    def _write_member(self, parent: int, path: str, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
+    def _write_member(self, parent: int, path: str, tar: TarReader, info: Member) -> None:
         parts = path.split("/")
-        if info.issym():
-            os.symlink(_relative_link(parts, info.linkname), parts[-1], dir_fd=parent)
+        if info.kind == "symlink":
+            os.symlink(_relative_link(parts, info.link), parts[-1], dir_fd=parent)
             self.counts["symlink"] += 1
             return
-        source = tar.extractfile(info)
         fd = os.open(parts[-1], _FILE_FLAGS, 0o600, dir_fd=parent)
         try:
-            if source is not None:
-                _copy(source, fd, info)
-                self.bytes += info.size
+            _copy(tar, fd, info)
+            self.bytes += info.size
             self._finish(fd, parts, info.mode, info.mtime)
         finally:
             os.close(fd)
@@ -430,18 +427,11 @@ def _subdirectories(node: Node) -> Iterator[tuple[str, Node]]:
     return ((name, child) for name, child in (node.children or {}).items() if child.children is not None)
 
 
-def _copy(source: IO[bytes], fd: int, info: tarfile.TarInfo) -> None:
+def _copy(tar: TarReader, fd: int, info: Member) -> None:
     """A member's content into ``fd``; of a sparse file only its data regions, the holes left as holes."""
-    # The unbuffered reader under tarfile's file object: its seek only moves a position (the stream
-    # itself goes forward only, and a sparse map's regions are in order), where the buffered one
-    # insists on a seekable stream.
-    raw = getattr(source, "raw", source)
-    for offset, length in regions(info):
-        raw.seek(offset)
-        os.lseek(fd, offset, os.SEEK_SET)
-        while length > 0 and (chunk := raw.read(min(length, _CHUNK))):
-            write_all(fd, chunk)
-            length -= len(chunk)
+    for offset, piece in tar.content(info):
+        if offset < info.size:
+            write_all_at(fd, piece[: info.size - offset], offset)
     os.ftruncate(fd, info.size)
 
 

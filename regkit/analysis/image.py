@@ -22,6 +22,8 @@ from ..steps.auth import Token, probe_token
 from ..steps.blobs import follow_blob
 from ..steps.cache import cached_blob, cached_chunks
 from ..steps.manifest_fetch import ManifestResult, manifest_of, wanted_platform
+from . import listings
+from .ahead import listed_ahead
 from .filesystem import Filesystem, LayerChange, Unsafe, Waste
 from .layers import LayerReport, frame_of, read_layer
 
@@ -138,10 +140,18 @@ class ImageAnalysis(HtmlRepr):
 
     def duplicates(self) -> list[tuple[str, int, list[tuple[int, str]]]]:
         """Contents stored more than once across all layers: ``(sha256, size, [(layer, path), …])``, largest first."""
-        places: dict[tuple[str, int], list[tuple[int, str]]] = defaultdict(list)
+        # Counted by digest first: a place list for every file would cost ~300 bytes an entry at the peak.
+        seen: set[str] = set()
+        repeated: set[str] = set()
         for layer in self.layers:
             for entry in layer.entries:
                 if entry.type == "file" and entry.size:
+                    (repeated if entry.sha256 in seen else seen).add(entry.sha256)
+        del seen
+        places: dict[tuple[str, int], list[tuple[int, str]]] = defaultdict(list)
+        for layer in self.layers:
+            for entry in layer.entries:
+                if entry.type == "file" and entry.size and entry.sha256 in repeated:
                     places[(entry.sha256, entry.size)].append((layer.index, entry.path))
         found = [(sha, size, where) for (sha, size), where in places.items() if len(where) > 1]
         return sorted(found, key=lambda d: (-(len(d[2]) - 1) * d[1], d[2]))
@@ -332,20 +342,22 @@ def analyze_with(
     meter = Meter(budgets)
     filesystem = Filesystem(meter)
     reports = []
-    for index, (layer, diff_id) in enumerate(zip(manifest.layers, diff_ids, strict=True)):
-        known = cache.get(layer.digest)
-        if known is None or known.diff_id != diff_id:
-            known = cache[layer.digest] = read_layer(
-                client, ref, layer, manifest.token, index=index, diff_id=diff_id, meter=meter
-            )
-            exchanges.extend(known.exchanges)
-        else:  # read for another image: its cost still counts for this one
-            meter.layer(f"layer {index} ({layer.digest})")
-            meter.bytes(known.uncompressed_size)
-            meter.entries(known.file_count)
-        report = replace(known, index=index, created_by=steps.get(index, ""))
-        filesystem.apply(index, report.entries)
-        reports.append(report)
+    layers = list(zip(manifest.layers, diff_ids, strict=True))
+    unread = [(i, layer, diff_id) for i, (layer, diff_id) in enumerate(layers) if not _known(cache, layer, diff_id)]
+    with listed_ahead(unread, budgets) as wait:
+        for index, (layer, diff_id) in enumerate(layers):
+            known = cache.get(layer.digest)
+            if known is None or known.diff_id != diff_id:
+                wait(index)
+                known = cache[layer.digest] = listed_layer(client, ref, layer, manifest.token, index, diff_id, meter)
+                exchanges.extend(known.exchanges)
+            else:  # read for another image: its cost still counts for this one
+                meter.layer(f"layer {index} ({layer.digest})")
+                meter.bytes(known.uncompressed_size)
+                meter.entries(known.file_count)
+            report = replace(known, index=index, created_by=steps.get(index, ""))
+            filesystem.apply(index, report.entries)
+            reports.append(report)
     return ImageAnalysis(
         ref,
         manifest,
@@ -356,6 +368,29 @@ def analyze_with(
         time.perf_counter() - started,
         tuple(exchanges),
     )
+
+
+def _known(cache: LayerCache, layer: Descriptor, diff_id: Digest) -> bool:
+    known = cache.get(layer.digest)
+    return known is not None and known.diff_id == diff_id
+
+
+def listed_layer(
+    client: Client, ref: Reference, layer: Descriptor, token: Token, index: int, diff_id: Digest, meter: Meter
+) -> LayerReport:
+    """Layer ``index`` listed: read back from the blob cache's listings when kept there, else streamed and kept.
+
+    A listing read back still charges ``meter`` what reading the layer did.
+    """
+    kept = listings.load(layer, diff_id)
+    if kept is not None:
+        meter.layer(f"layer {index} ({layer.digest})")
+        meter.bytes(kept.charged)
+        meter.entries(len(kept.entries))
+        return LayerReport(index, layer, kept.uncompressed, diff_id, kept.entries)
+    report = read_layer(client, ref, layer, token, index=index, diff_id=diff_id, meter=meter)
+    listings.save(layer, diff_id, listings.Listing(report.uncompressed_size, meter.layer_bytes, report.entries))
+    return report
 
 
 def analyze_layer(
@@ -420,7 +455,5 @@ def _layer_of(
         raise InvalidOption(f"layer {index} does not exist: {ref} has {len(manifest.layers)} layers, from 0")
     diff_id = config_diff_ids(config, len(manifest.layers))[index]
     created_by = layer_steps(history).get(index, "")
-    layer = manifest.layers[index]
-    return read_layer(
-        client, ref, layer, manifest.token, index=index, diff_id=diff_id, created_by=created_by, budgets=budgets
-    )
+    report = listed_layer(client, ref, manifest.layers[index], manifest.token, index, diff_id, Meter(budgets))
+    return replace(report, created_by=created_by)

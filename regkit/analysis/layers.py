@@ -1,10 +1,10 @@
 """One layer read as it streams: decompressed, walked as a tar and listed, never held or written.
 
 The compressed body arrives in chunks and is checked against the layer's digest on the way; the
-tar inside (gzip, zstd or plain) is read forward only by ``tarfile`` in stream mode (``r|``) and
-checked against the config's ``diff_id``. File contents pass through a SHA-256 and are dropped,
-and the tar's metadata (extended headers, GNU long names, sparse maps) is refused unread past
-``MAX_EXTENDED_HEADER`` bytes a piece and ``MAX_LAYER_METADATA`` bytes a layer, so memory depends on
+tar inside (gzip, zstd or plain) is read forward only by :class:`~regkit.analysis.tarscan.TarReader` and
+checked against the config's ``diff_id``. File contents pass through a SHA-256 straight from the
+decompressed buffer, and the tar's metadata (extended headers, GNU long names, sparse maps) is
+refused unread past the caps of :mod:`~regkit.analysis.tarscan`, so memory depends on
 the number of entries, never on the size of the layer. Uncompressed bytes and entries are charged to
 the image's :class:`~regkit.oci.budgets.Meter` as they are read, and a sparse file's holes at the size
 they claim before its content is hashed, so a bomb is refused as soon as it passes a budget.
@@ -12,18 +12,12 @@ they claim before its content is hashed, so a bomb is refused as soon as it pass
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
-import sys
-import tarfile
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, NamedTuple
-
-import zstandard
+from typing import IO, TYPE_CHECKING
 
 from .._repr import HtmlRepr
 from ..errors import BudgetExceeded, DigestMismatch, ManifestError, SizeMismatch, VerificationError
@@ -39,254 +33,23 @@ from ..steps.auth import Token
 from ..steps.blobs import follow_blob
 from ..steps.cache import cached_blob, cached_chunks
 from ..steps.interrupt import checkpoint
-from ..steps.layerformat import uncompressed
+from ..steps.layerformat import corrupt_stream_errors, uncompressed
+from .tarscan import BadTar, FileEntry, TarReader
 
 if TYPE_CHECKING:
     import pandas as pd
 
 _CHUNK = 1 << 20
-# tarfile's stream mode slices off the rest of its buffer on every read, so each 512-byte header
-# copies the buffer: with a MiB buffer, a million empty files cost minutes of memcpy.
-_TAR_BUFFER = 32 << 10
-# Modes (permission bits) and the usual uids and gids, one int object each for every entry that has them.
-_SMALL = tuple(range(1 << 12))
-_KINDS = {
-    tarfile.REGTYPE: "file",
-    tarfile.AREGTYPE: "file",
-    tarfile.CONTTYPE: "file",
-    tarfile.GNUTYPE_SPARSE: "file",  # an old GNU sparse file: a regular file with holes
-    tarfile.DIRTYPE: "dir",
-    tarfile.SYMTYPE: "symlink",
-    tarfile.LNKTYPE: "hardlink",
-    tarfile.CHRTYPE: "char",
-    tarfile.BLKTYPE: "block",
-    tarfile.FIFOTYPE: "fifo",
-}
-# tarfile reads a pax extended header or a GNU long-name/long-link header whole into one bytes
-# object, whatever size it declares: a 300 MiB pax header gzips to a few hundred KB. Real ones hold
-# a path, a link target or a few xattrs (Linux caps an xattr value at 64 KiB), far below this.
-MAX_EXTENDED_HEADER = 1 << 20
-# Pieces under that cap still add up: every long path stays in the listing, a chain of extended
-# headers keeps each buffer until the member it describes, global pax headers last for the whole
-# layer. Real layers carry at most a few MiB of such metadata (long paths, a few xattrs); a hostile
-# one must not make regkit allocate more than a bounded amount however large it is, so every
-# extended header and sparse map of a layer is charged to this one budget before it is read.
-MAX_LAYER_METADATA = 64 << 20
-# tarfile copies the global pax headers into every later member, so their cost multiplies by the
-# number of entries; real tars carry at most a comment there (git archive's commit id).
-MAX_GLOBAL_HEADERS = 64 << 10
-_EXTENDED = {
-    tarfile.XHDTYPE: "pax extended",
-    tarfile.XGLTYPE: "pax global",
-    tarfile.SOLARIS_XHDTYPE: "Solaris extended",
-    tarfile.GNUTYPE_LONGNAME: "GNU long-name",
-    tarfile.GNUTYPE_LONGLINK: "GNU long-link",
-}
 # Columns of every file listing (a layer's entries, or the merged tree where ``layer`` is the origin).
 COLUMNS = ("path", "type", "size", "mode", "uid", "gid", "mtime", "link", "sha256", "layer")
-# tarfile reads a chain of extended headers recursively: a few hundred in a row exhaust the stack.
-_BROKEN = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, tarfile.TarError, RecursionError)
 
 
-class FileEntry(NamedTuple):
-    """One entry of a layer's tar, as listed (no content kept).
-
-    Attributes
-    ----------
-    path : str
-        The normalised path.
-    type : str
-        ``file``, ``dir``, ``symlink``, ``hardlink``, ``char``, ``block``, ``fifo`` or ``other``.
-    size : int
-        The content's size in bytes.
-    mode, uid, gid : int
-        Permissions and owner.
-    mtime : float
-        Modification time (seconds since the epoch).
-    link : str
-        A link's target, else empty.
-    sha256 : str
-        The SHA-256 of a regular file's content, else empty.
-    """
-
-    path: str
-    type: str  # file, dir, symlink, hardlink, char, block, fifo, other
-    size: int
-    mode: int
-    uid: int
-    gid: int
-    mtime: float
-    link: str
-    sha256: str  # of a regular file's content, else ""
-
-
-class BoundedTarInfo(tarfile.TarInfo):
-    """A tar header whose metadata is admitted before tarfile reads it, or refused with the layer.
-
-    Each extended header (pax, Solaris, GNU long name or link) and each member's sparse map may
-    take ``MAX_EXTENDED_HEADER`` bytes, and all of a layer's together ``MAX_LAYER_METADATA`` bytes,
-    counted on the :class:`BoundedTarFile` being read. The :class:`tarfile.HeaderError` passes
-    through ``TarFile.next`` unchanged (or as a ``ReadError`` when it is the header after another
-    extended one), both ``TarError``.
-    """
-
-    def _admit(self, archive: tarfile.TarFile, kind: str, size: int, new: int) -> None:
-        """Let ``size`` bytes of ``kind`` be read, ``new`` of them not yet charged to the layer."""
-        if not isinstance(archive, BoundedTarFile):
-            raise TypeError("a BoundedTarInfo is read by a BoundedTarFile, which keeps the layer's budget")
-        archive.metadata += new
-        if size > MAX_EXTENDED_HEADER:
-            limit = f"more than {MAX_EXTENDED_HEADER} bytes"
-        elif archive.metadata > MAX_LAYER_METADATA:
-            limit = f"the layer's headers and sparse maps pass {MAX_LAYER_METADATA} bytes"
-        else:
-            return
-        raise tarfile.HeaderError(f"{kind} of {size} bytes at offset {self.offset}: refused, {limit}")
-
-    def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
-        kind = _EXTENDED.get(self.type)
-        if kind is not None:
-            self._admit(archive, f"{kind} header", self.size, self.size)
-        if self.type == tarfile.XGLTYPE and isinstance(archive, BoundedTarFile):
-            archive.global_headers += self.size
-            if archive.global_headers > MAX_GLOBAL_HEADERS:
-                raise tarfile.HeaderError(
-                    f"pax global headers pass {MAX_GLOBAL_HEADERS} bytes at offset {self.offset}: refused, "
-                    "each later entry would copy them"
-                )
-        return super()._proc_member(archive)  # type: ignore[misc,no-any-return]
-
-    def _sparse_map(self, archive: tarfile.TarFile) -> Iterator[bytes]:
-        """The blocks of this member's sparse map, each admitted before it is read."""
-        size = 0
-        while True:
-            size += tarfile.BLOCKSIZE
-            self._admit(archive, "GNU sparse map", size, tarfile.BLOCKSIZE)
-            block = archive.fileobj.read(tarfile.BLOCKSIZE)
-            if len(block) < tarfile.BLOCKSIZE:
-                raise tarfile.HeaderError(f"GNU sparse map at offset {self.offset}: truncated")
-            yield block
-
-    def _proc_sparse(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
-        """An old GNU sparse member: tarfile's own reading, its extension blocks read by :meth:`_sparse_map`.
-
-        The header holds 4 regions, each extension block 21 more and a flag saying whether another
-        follows; tarfile alone reads them for as long as the flag is set.
-        """
-        regions, more, size = self._sparse_structs  # type: ignore[attr-defined]
-        del self._sparse_structs  # type: ignore[attr-defined]
-        number = tarfile.nti  # type: ignore[attr-defined]
-        blocks = self._sparse_map(archive)
-        while more:
-            block = next(blocks)
-            for pos in range(0, 21 * 24, 24):
-                try:
-                    offset, length = number(block[pos : pos + 12]), number(block[pos + 12 : pos + 24])
-                except ValueError:
-                    break
-                if offset and length:
-                    regions.append((offset, length))
-            more = bool(block[504])
-        self.sparse = regions
-        self.offset_data = archive.fileobj.tell()
-        archive.offset = self.offset_data + self._block(self.size)  # type: ignore[attr-defined]
-        self.size = size
-        return self
-
-    def _proc_gnusparse_10(self, member: tarfile.TarInfo, pax_headers: object, archive: tarfile.TarFile) -> None:
-        """A pax 1.0 sparse map: tarfile's own parsing, the blocks read by :meth:`_sparse_map`.
-
-        The map is lines at the start of the member's data: the number of regions, then each one's
-        offset and length; tarfile alone reads as many lines as the first one says, however long.
-        """
-        text = bytearray()
-        lines, wanted = 0, 1  # the number of regions, then an offset and a length for each
-        blocks = self._sparse_map(archive)
-        while lines < wanted:
-            block = next(blocks)
-            text += block
-            lines += block.count(b"\n")
-            if lines:
-                wanted = 1 + 2 * self._sparse_number(text[: text.index(b"\n")])
-        numbers = [self._sparse_number(line) for line in text.split(b"\n")[1:wanted]]
-        member.offset_data = archive.fileobj.tell()
-        member.sparse = list(zip(numbers[::2], numbers[1::2], strict=True))  # type: ignore[assignment]
-
-    def _sparse_number(self, line: bytearray) -> int:
-        """A line of a pax 1.0 sparse map: a decimal of at most 20 digits, as 64-bit offsets and lengths are."""
-        if not (line.isdigit() and len(line) <= 20):
-            raise tarfile.HeaderError(f"GNU sparse map at offset {self.offset}: {bytes(line[:24])!r} is not a number")
-        return int(line)
-
-
-class BoundedTarFile(tarfile.TarFile):
-    """A tar read with :class:`BoundedTarInfo` headers, counting the layer's metadata against its budget."""
-
-    tarinfo = BoundedTarInfo
-    metadata = 0  # bytes charged so far (a class default: TarFile.__init__ already reads the first header)
-    global_headers = 0  # bytes of pax global headers so far
-
-
-def tidy(name: str) -> str:
-    """A member name without ``./`` prefixes or a trailing slash; absolute paths and ``..`` stay visible."""
-    while name.startswith("./"):
-        name = name[2:]
-    return name.rstrip("/") or ("/" if name.startswith("/") else ".")
-
-
-def _shared(number: int) -> int:
-    """One object for each common mode, uid and gid: CPython caches only the ints up to 256."""
-    return _SMALL[number] if 0 <= number < len(_SMALL) else number
-
-
-def entry_of(info: tarfile.TarInfo, sha256: str = "") -> FileEntry:
-    """The listing of one tar member; link targets, digests and small numbers are shared: entries repeat them."""
-    kind = _KINDS.get(info.type, "other")
-    size = info.size if kind == "file" else 0
-    link, digest = sys.intern(info.linkname), sys.intern(sha256)
-    mode, uid, gid = _shared(info.mode), _shared(info.uid), _shared(info.gid)
-    return FileEntry(tidy(info.name), kind, size, mode, uid, gid, info.mtime, link, digest)
-
-
-def members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
-    """Members in stream order; tarfile keeps each for random access, which a stream cannot use: drop them."""
-    while (info := tar.next()) is not None:
-        tar.members.clear()  # type: ignore[attr-defined]
-        yield info
-
-
-def content_digest(tar: tarfile.TarFile, info: tarfile.TarInfo) -> str:
-    """SHA-256 of the current member's content, read in chunks."""
-    handle = tar.extractfile(info)
-    digest = hashlib.sha256()
-    if handle is not None:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def regions(info: tarfile.TarInfo) -> list[tuple[int, int]]:
-    """The ``(offset, length)`` pieces of a member's content its tar holds: all of it unless sparse."""
-    if info.issparse():
-        return list(info.sparse or ())  # type: ignore[arg-type]  # typeshed types it loosely
-    return [(0, info.size)]
-
-
-def holes(info: tarfile.TarInfo) -> int:
-    """Bytes of a member's content that its tar does not hold: the size a sparse file's holes claim."""
-    return max(0, info.size - sum(length for _, length in regions(info)))
-
-
-def scan(tar: tarfile.TarFile, meter: Meter | None = None) -> Iterator[FileEntry]:
-    """Every member of a tar opened in stream mode, regular files with their content digest.
+def scan(tar: TarReader, meter: Meter | None = None) -> Iterator[FileEntry]:
+    """Every member of a tar, regular files with their content digest.
 
     Each member is charged to ``meter`` (default budgets when None) before it is read, a sparse file's holes included.
     """
-    meter = meter or Meter()
-    for info in members(tar):
-        meter.entries()
-        meter.bytes(holes(info))
-        yield entry_of(info, content_digest(tar, info) if info.isreg() else "")
+    return tar.listing(meter or Meter())
 
 
 @dataclass(frozen=True)
@@ -428,6 +191,11 @@ class TarStream:
         return Digest(self._hash.name, self._hash.hexdigest())
 
 
+def _broken() -> tuple[type[Exception], ...]:
+    """What a layer that is not a readable compressed tar raises (asked when raised: readers import on use)."""
+    return (*corrupt_stream_errors(), BadTar)
+
+
 @contextmanager
 def open_layer(
     client: Client,
@@ -439,8 +207,8 @@ def open_layer(
     index: int,
     diff_id: Digest | None = None,
     meter: Meter | None = None,
-) -> Iterator[tuple[tarfile.TarFile, TarStream]]:
-    """The layer's tar in stream mode, read as it downloads; on leaving, the rest is read and verified.
+) -> Iterator[tuple[TarReader, TarStream]]:
+    """The layer's tar, read as it downloads; on leaving, the rest is read and verified.
 
     Raises :class:`VerificationError` when the blob or the tar inside does not match its digest
     or is not a readable tar, :class:`BudgetExceeded` as soon as it passes a budget of ``meter``.
@@ -458,11 +226,12 @@ def open_layer(
     else:
         chunks = cached_chunks(cached, layer.size, _CHUNK)
     body = _Body(chunks, Verifier(layer.digest, layer.size, f"layer {index}"))
+    tar: TarReader | None = None
     try:
         with uncompressed(io.BufferedReader(body, _CHUNK), compression) as plain:
             stream = TarStream(plain, diff_id.algorithm if diff_id else "sha256", meter)
-            with BoundedTarFile.open(fileobj=stream, mode="r|", bufsize=_TAR_BUFFER) as tar:  # type: ignore[call-overload]
-                yield tar, stream
+            tar = TarReader(stream.read)
+            yield tar, stream
             stream.drain()
         while body.read(_CHUNK):  # trailing bytes after the compressed stream still count for the digest
             pass
@@ -474,9 +243,12 @@ def open_layer(
     except (DigestMismatch, SizeMismatch, BudgetExceeded) as exc:
         exc.exchange = exc.exchange or (response.exchange if response else None)
         raise
-    except _BROKEN as exc:
+    except _broken() as exc:
+        where = ""
+        if not isinstance(exc, BadTar):  # a reader may decompress ahead: the last entry listed, not the one broken
+            where = f" (after entry {tar.last!r})" if tar is not None and tar.last else " (before its first entry)"
         raise VerificationError(
-            f"layer {index} ({layer.digest}) is not a readable {compression} tar: {exc}",
+            f"layer {index} ({layer.digest}) is not a readable {compression} tar: {exc}{where}",
             exchange=response.exchange if response else None,
         ) from None
     finally:

@@ -76,12 +76,17 @@ class Meter:
         """Charge ``count`` tar members to the layer and the image."""
         self.layer_entries += count
         self.image_entries += count
+        budgets = self.budgets
+        if self.layer_entries <= budgets.layer_entries and self.image_entries <= budgets.image_entries:
+            return  # the usual case, once per tar member: no call to find out
         self._check("layer_entries", self.layer_entries, "entries")
         self._check("image_entries", self.image_entries, "entries")
 
     def paths(self, count: int) -> None:
         """Charge ``count`` bytes of full paths placed in the merged tree."""
         self.path_bytes += count
+        if self.path_bytes <= self.budgets.path_bytes:
+            return
         self._check("path_bytes", self.path_bytes, "bytes of paths in the merged tree")
 
     def _check(self, budget: str, spent: int, what: str) -> None:

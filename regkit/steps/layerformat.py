@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
+import os
+import sys
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO, Protocol
 
-from ..errors import DigestMismatch, ManifestError
+from ..errors import DigestMismatch, InvalidOption, ManifestError
 from ..oci import mediatypes as mt
 from ..oci.budgets import Meter
 from ..oci.digest import Digest, Verifier
@@ -40,12 +43,42 @@ def target_compression(choice: str, source: str | None, *, docker_format: bool) 
     return None if choice == source else choice
 
 
+# gzip readers by name; "zlib-ng" (the zlib-ng wheel) reads about 3x as fast as "zlib" (the standard
+# library) on layer tars, ahead of ISA-L's igzip (README "Performance"). zlib stays for when the wheel is missing.
+GZIP_READERS = ("zlib-ng", "zlib")
+
+
+def gzip_reader() -> str:
+    """The gzip reader used: zlib-ng when its wheel is installed, else zlib; ``$REGKIT_GZIP`` may name one."""
+    wanted = os.environ.get("REGKIT_GZIP")
+    if wanted == "zlib" or (wanted is None and importlib.util.find_spec("zlib_ng") is None):
+        return "zlib"
+    if wanted not in (None, "zlib-ng"):
+        raise InvalidOption(f"REGKIT_GZIP={wanted!r}: the gzip readers are {', '.join(GZIP_READERS)}")
+    return "zlib-ng"
+
+
+def corrupt_stream_errors() -> tuple[type[Exception], ...]:
+    """What the readers of :func:`uncompressed` raise on a corrupt or truncated stream."""
+    errors: list[type[Exception]] = [EOFError, zlib.error, gzip.BadGzipFile]
+    for module, name in (("zlib_ng.zlib_ng", "error"), ("zstandard", "ZstdError")):
+        if module in sys.modules:  # only a reader in use can have raised it
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)
+
+
 @contextmanager
 def uncompressed(handle: BinaryIO, compression: str) -> Iterator[BinaryIO]:
-    """A reader of the tar stream inside a layer blob."""
+    """A reader of the tar stream inside a layer blob (gzip by :func:`gzip_reader`)."""
     if compression == mt.GZIP:
-        with gzip.GzipFile(fileobj=handle, mode="rb") as reader:
-            yield reader  # type: ignore[misc]
+        if gzip_reader() == "zlib-ng":
+            from zlib_ng import gzip_ng  # on use: start-up does not pay for it
+
+            with gzip_ng.GzipFile(fileobj=handle, mode="rb") as reader:
+                yield reader  # type: ignore[misc]
+        else:
+            with gzip.GzipFile(fileobj=handle, mode="rb") as reader:
+                yield reader  # type: ignore[misc]
     elif compression == mt.ZSTD:
         import zstandard  # on use: a pull that converts nothing never needs it
 
@@ -86,7 +119,6 @@ def convert_layer(
     cache as into a temporary store; a pending signal stops the conversion after the chunk (1 MiB, a few
     milliseconds even for a decompression bomb) and the partial file is removed.
     """
-    import zstandard
 
     meter = (meter or Meter()).layer(f"layer {index} ({layer.digest})")
     source = mt.layer_compression(layer.media_type)
@@ -107,7 +139,7 @@ def convert_layer(
                     meter.bytes(len(chunk))
                     diff.update(chunk)
                     sink.write(chunk)
-        except (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError) as exc:
+        except corrupt_stream_errors() as exc:
             raise DigestMismatch(f"layer {index} ({layer.digest}) is not valid {source}: {exc}") from None
         if diff.hexdigest() != diff_id.hex:
             raise DigestMismatch(
