@@ -21,7 +21,8 @@ MiB = 1 << 20
 
 def refused(budget: str, scope: str = r"layer \d+ \(sha256:[0-9a-f]{64}\)") -> str:
     """The message of a :class:`BudgetExceeded` for ``budget``, as Python says it (the CLI names its flag)."""
-    return rf"{scope} passes the {budget} budget: more than \d+ .*; refused \(raise the budget with budgets=Budgets\({budget}="
+    said = rf"{scope} passes the {budget} budget: more than \d+ .*; refused"
+    return rf"{said} \(raise the budget with budgets=Budgets\({budget}="
 
 
 def zeros(name: str, size: int) -> bytes:
