@@ -2,8 +2,7 @@
 
 Listing a layer is Python work that the GIL serialises, so when its blob is local it goes to a
 process per core; each worker keeps the listing it makes (:mod:`~regkit.analysis.listings`) and the
-merge, in layer order, waits for it and reads it back (in a process with one thread: a CLI run, not
-a Jupyter kernel). A worker that fails keeps nothing: the merge
+merge, in layer order, waits for it and reads it back. A worker that fails keeps nothing: the merge
 then reads that layer itself and raises what it raises, so errors and budget messages are those of
 a sequential analysis. Each worker charges the layer's budgets as reading it would; the image's
 budgets are charged by the merge, once a listing is read back.
@@ -13,7 +12,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
@@ -54,12 +52,16 @@ def listed_ahead(layers: list[Layer], budgets: Budgets | None) -> Iterator[Calla
         if not listings.listing_path(layer.digest).exists() and cached_blob(layer) is not None
     ]
     workers = min(os.cpu_count() or 1, len(local))
-    # fork: the workers start with regkit already imported (spawn would import it again in each), but
-    # forking a process with other threads (a Jupyter kernel's) may copy a lock some thread holds.
-    if workers < 2 or threading.active_count() > 1:
+    if workers < 2:
         yield lambda index: None  # the merge lists every layer itself
         return
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+    # forkserver, not fork: by now this process has threads (the HTTP header deadline's watchdog, a
+    # Jupyter kernel's), and a plain fork may copy a lock one of them holds. The server is a fresh
+    # interpreter that imports this module once; each worker is a fork of it, so regkit is not
+    # imported again per worker as with spawn.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures: dict[int, Future[bool]] = {
             index: pool.submit(list_one, layer, diff_id, index, budgets) for index, layer, diff_id in local
         }
