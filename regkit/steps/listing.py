@@ -31,7 +31,21 @@ TAGS, REPOSITORIES = "tags", "repositories"
 
 @dataclass(frozen=True)
 class NameList(HtmlRepr):
-    """The names one listing returned, in the registry's order: ``kind`` is ``tags`` or ``repositories``."""
+    """The names one listing returned, in the registry's order: ``kind`` is ``tags`` or ``repositories``.
+
+    Attributes
+    ----------
+    kind : {"tags", "repositories"}
+        What was listed.
+    source : str
+        The repository (for tags) or the registry host (for the catalogue).
+    names : tuple of str
+        The names, in the registry's order.
+    pages : int
+        How many pages the listing took.
+    exchanges : tuple of Exchange
+        Every request made, tokens included.
+    """
 
     kind: str
     source: str  # the repository (for tags) or the registry host (for the catalogue)
@@ -61,7 +75,39 @@ def tag_list(
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> NameList:
-    """Every tag of ``ref``'s repository (its tag or digest is ignored), following the registry's pages."""
+    """Every tag of ``ref``'s repository (its tag or digest is ignored), following the registry's pages.
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The repository; a tag or digest in it is ignored.
+    page_size : int, optional
+        The ``n`` asked per page; default the registry's choice bounded by :mod:`regkit.oci.paging`.
+    max_names : int, default 100000
+        Stop with :class:`ListingStopped` past this many names.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`Client`).
+
+    Returns
+    -------
+    NameList
+        The tags, pages and exchanges.
+
+    Raises
+    ------
+    ListingStopped
+        The listing could not be finished (a loop, a repeated page, ``max_names`` passed); ``listed`` holds
+        the names listed before it stopped.
+    RegistryError
+        The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+        ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     ref = as_reference(ref)
     with client_for(client, options) as session:
         return list_names(session, ref, TAGS, page_size, max_names, [])
@@ -75,19 +121,103 @@ def registry_catalog(
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> NameList:
-    """Every repository ``GET /v2/_catalog`` lists on the registry ``host`` (``host[:port]``)."""
+    """Every repository ``GET /v2/_catalog`` lists on the registry ``host`` (``host[:port]``).
+
+    Parameters
+    ----------
+    host : str
+        The registry, as ``host[:port]``.
+    page_size : int, optional
+        The ``n`` asked per page; default the registry's choice bounded by :mod:`regkit.oci.paging`.
+    max_names : int, default 100000
+        Stop with :class:`ListingStopped` past this many names.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`Client`).
+
+    Returns
+    -------
+    NameList
+        The repositories, pages and exchanges.
+
+    Raises
+    ------
+    ListingStopped
+        The listing could not be finished (a loop, a repeated page, ``max_names`` passed); ``listed`` holds
+        the names listed before it stopped.
+    RegistryError
+        The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+        ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     ref = registry_reference(host)
     with client_for(client, options) as session:
         return list_names(session, ref, REPOSITORIES, page_size, max_names, [])
 
 
 def list_tags(ref: Reference | str, **kwargs: Any) -> pd.DataFrame:
-    """:func:`tag_list` as a DataFrame: columns ``repository``, ``tag`` (pages and requests in ``.attrs``)."""
+    """:func:`tag_list` as a DataFrame: columns ``repository``, ``tag`` (pages and requests in ``.attrs``).
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The repository; a tag or digest in it is ignored.
+    **kwargs
+        What :func:`tag_list` takes: ``page_size``, ``max_names``, ``client`` or client options.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per tag.
+
+    Raises
+    ------
+    ListingStopped
+        The listing could not be finished (a loop, a repeated page, ``max_names`` passed); ``listed`` holds
+        the names listed before it stopped.
+    RegistryError
+        The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+        ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     return tag_list(ref, **kwargs).frame()
 
 
 def catalog(host: str, **kwargs: Any) -> pd.DataFrame:
-    """:func:`registry_catalog` as a DataFrame: columns ``registry``, ``repository``."""
+    """:func:`registry_catalog` as a DataFrame: columns ``registry``, ``repository``.
+
+    Parameters
+    ----------
+    host : str
+        The registry, as ``host[:port]``.
+    **kwargs
+        What :func:`registry_catalog` takes: ``page_size``, ``max_names``, ``client`` or client options.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per repository.
+
+    Raises
+    ------
+    ListingStopped
+        The listing could not be finished (a loop, a repeated page, ``max_names`` passed); ``listed`` holds
+        the names listed before it stopped.
+    RegistryError
+        The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+        ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     return registry_catalog(host, **kwargs).frame()
 
 

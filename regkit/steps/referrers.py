@@ -75,7 +75,19 @@ class TreeNode:
 
 @dataclass(frozen=True)
 class ImageTree(HtmlRepr):
-    """An image and everything attached to it; ``text()`` draws it, ``frame()`` is one row per node."""
+    """An image and everything attached to it; ``text()`` draws it, ``frame()`` is one row per node.
+
+    Attributes
+    ----------
+    reference : Reference
+        The image asked for.
+    root : TreeNode
+        The image's node; attached artifacts and an index's images are its descendants.
+    referrers_api : str
+        What the registry's referrers API did (answered, fell back to the tag schema, not asked).
+    exchanges : tuple of Exchange
+        Every request made.
+    """
 
     reference: Reference
     root: TreeNode
@@ -130,7 +142,36 @@ def image_tree(
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> ImageTree:
-    """``ref`` and what is attached to it (only artifacts of ``artifact_type`` when given)."""
+    """``ref`` and what is attached to it (only artifacts of ``artifact_type`` when given).
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The image, by tag or digest.
+    artifact_type : str, optional
+        Only artifacts of this type are shown; default every one.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`Client`).
+
+    Returns
+    -------
+    ImageTree
+        The image, its referrers (and theirs), and every exchange.
+
+    Raises
+    ------
+    ManifestError
+        A manifest that cannot be used.
+    RegistryError
+        The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+        ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     ref = as_reference(ref)
     with client_for(client, options) as session:
         return _Walker(session, ref, artifact_type).tree()
