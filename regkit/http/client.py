@@ -156,6 +156,21 @@ class Client:
 
         Explicit credentials without a registry are bound to the first registry they are used for, so a
         second registry (whatever realm its challenge names) never receives them.
+
+        Parameters
+        ----------
+        ref : Reference
+            The image whose registry is asked about.
+
+        Returns
+        -------
+        Credentials or None
+            None: anonymous.
+
+        Raises
+        ------
+        ConfigError
+            ``~/.docker/config.json`` (or its credential helper) cannot be read.
         """
         with self._credentials_lock:
             if self.credentials is not None and self.credentials.registry is None:
@@ -171,7 +186,20 @@ class Client:
         return self._config_credentials[ref.registry]
 
     def endpoint(self, ref: Reference, tail: str = "") -> tuple[str, str]:
-        """The URL to send for ``/v2/<tail>``, and the one meant before any rewriting."""
+        """The URL to send for ``/v2/<tail>``, and the one meant before any rewriting.
+
+        Parameters
+        ----------
+        ref : Reference
+            The image whose registry (or its mirror) is addressed.
+        tail : str, default ""
+            What follows ``/v2/``.
+
+        Returns
+        -------
+        tuple of (str, str)
+            The URL sent (a mirror's, or plain HTTP for an insecure registry) and the one meant.
+        """
         mirrored = self.endpoints.registry is not None and self.endpoints.applies_to(ref)
         base = self.endpoints.registry_base(ref)
         if self.insecure and not mirrored:
@@ -189,7 +217,20 @@ class Client:
         return self._insecure_hosts | {url for url in (self.endpoints.registry, self.endpoints.auth) if url}
 
     def registry_url(self, ref: Reference, path: str) -> tuple[str, str]:
-        """The URLs (sent, meant) of ``/v2/<repository>/<path>``."""
+        """The URLs (sent, meant) of ``/v2/<repository>/<path>``.
+
+        Parameters
+        ----------
+        ref : Reference
+            The image whose repository is addressed.
+        path : str
+            What follows the repository, such as ``manifests/latest``.
+
+        Returns
+        -------
+        tuple of (str, str)
+            The URL sent and the one meant, as :meth:`endpoint`.
+        """
         return self.endpoint(ref, f"{ref.repository}/{path}")
 
     def send(self, step: str, method: str, url: str, *, attempt: int = 1, **kwargs: Any) -> HttpResponse:
@@ -198,6 +239,31 @@ class Client:
         Broken connections, 5xx and 429 are retried with backoff (``Retry-After`` honoured) up to
         the policy's bound; each attempt is its own exchange (the earlier ones on the response's
         ``retried``). The last answer is returned as is, for the caller to turn into an error.
+
+        Parameters
+        ----------
+        step : str
+            The pull step the request belongs to (``token``, ``manifest``, ``blob``…), for the transcript.
+        method : str
+            The HTTP method.
+        url : str
+            The URL to send.
+        attempt : int, default 1
+            The number of the first attempt, counted on in retries.
+        **kwargs
+            What :meth:`Transport.send` takes: ``headers``, ``original_url``, ``note``, ``stream``…
+
+        Returns
+        -------
+        HttpResponse
+            The last answer, of whatever status.
+
+        Raises
+        ------
+        TransportError
+            No HTTP answer, after the retries the policy allows.
+        Cancelled
+            :meth:`abort` was called while waiting to retry.
         """
         verify = urlsplit(url).netloc not in self._insecure_hosts
         tries, waited = 1, 0.0

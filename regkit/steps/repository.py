@@ -64,7 +64,21 @@ class Repository:
             self._log.extend(exchanges)
 
     def token(self) -> Token:
-        """The token for pulling, from the 401 challenge the first time (renewed as requests need it)."""
+        """The token for pulling, from the 401 challenge the first time (renewed as requests need it).
+
+        Returns
+        -------
+        Token
+            The token the next request sends (``none`` for an open registry).
+
+        Raises
+        ------
+        RegistryError
+            The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+            ``UnexpectedResponse``.
+        TransportError
+            No HTTP answer: DNS, refused, TLS, timeout, too slow.
+        """
         with self._token_lock:
             if self._token is None:
                 made: list[Exchange] = []
@@ -80,7 +94,30 @@ class Repository:
             self._token = None
 
     def manifest(self, platform: Platform | str | None = None) -> ManifestResult:
-        """The image manifest (from an index: the one for ``platform``, default the host's), verified."""
+        """The image manifest (from an index: the one for ``platform``, default the host's), verified.
+
+        Parameters
+        ----------
+        platform : Platform or str, optional
+            The platform to pick from an index; default the host's.
+
+        Returns
+        -------
+        ManifestResult
+            The image manifest, the index it came from if any, and the token (renewed if it had to be).
+
+        Raises
+        ------
+        NoMatchingPlatform
+            An index without an image for ``platform``.
+        ManifestError
+            A manifest that does not match its digest, or cannot be used.
+        RegistryError
+            The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+            ``UnexpectedResponse``.
+        TransportError
+            No HTTP answer: DNS, refused, TLS, timeout, too slow.
+        """
         wanted = wanted_platform(platform)
         made: list[Exchange] = []
         try:
@@ -97,7 +134,34 @@ class Repository:
         *,
         progress: Progress | None = None,
     ) -> BlobResult:
-        """The blob verified into ``dest`` (a :class:`BlobStore` or its directory); a stored one is not fetched."""
+        """The blob verified into ``dest`` (a :class:`BlobStore` or its directory); a stored one is not fetched.
+
+        Parameters
+        ----------
+        descriptor : Descriptor
+            The blob, from a manifest.
+        dest : BlobStore or str or os.PathLike, default "blobs"
+            Where it is stored, by digest.
+        progress : Progress, optional
+            Told of its bytes.
+
+        Returns
+        -------
+        BlobResult
+            Where the blob is, whether it was downloaded, and its exchanges.
+
+        Raises
+        ------
+        VerificationError
+            The bytes do not match the digest or size; nothing is left in ``dest``.
+        OutputError
+            ``dest`` cannot be written.
+        RegistryError
+            The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+            ``UnexpectedResponse``.
+        TransportError
+            No HTTP answer: DNS, refused, TLS, timeout, too slow.
+        """
         made: list[Exchange] = []
         try:
             return blob_of(self.client, self.reference, descriptor, dest, self.token, progress, made)
@@ -107,7 +171,34 @@ class Repository:
     def download(
         self, descriptor: Descriptor, handle: Writable, verifier: Verifier, progress: Progress | None = None
     ) -> tuple[Exchange, ...]:
-        """Stream the blob into ``handle`` (a place in an output, not a store), verified; logged like the rest."""
+        """Stream the blob into ``handle`` (a place in an output, not a store), verified; logged like the rest.
+
+        Parameters
+        ----------
+        descriptor : Descriptor
+            The blob, from a manifest.
+        handle : Writable
+            Where its bytes go, from the start.
+        verifier : Verifier
+            Checks the bytes against the digest and size as they pass.
+        progress : Progress, optional
+            Told of its bytes.
+
+        Returns
+        -------
+        tuple of Exchange
+            The exchanges the download made (redirects and retries included).
+
+        Raises
+        ------
+        VerificationError
+            The bytes do not match the digest or size.
+        RegistryError
+            The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+            ``UnexpectedResponse``.
+        TransportError
+            No HTTP answer: DNS, refused, TLS, timeout, too slow.
+        """
         made: list[Exchange] = []
         try:
             return download_into(
