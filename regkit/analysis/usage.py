@@ -35,7 +35,8 @@ from ..oci.digest import Digest
 from ..oci.manifest import Descriptor, ImageManifest
 from ..oci.platform import Platform
 from ..oci.reference import Reference
-from ..steps.auth import Token, probe_token, send_authorized
+from ..steps.auth import Token, probe_token
+from ..steps.fetcher import send_authorized
 from ..steps.listing import TAGS, list_names
 from ..steps.manifest_fetch import fetch_manifest, wanted_platform
 

@@ -19,8 +19,9 @@ from ..oci import jsonsafe
 from ..oci import mediatypes as mt
 from ..oci.redact import host_of
 from ..oci.reference import Reference, resolve
-from ..steps.auth import Token, get_token, send_authorized
+from ..steps.auth import Token, get_token
 from ..steps.blobs import fetch_blob
+from ..steps.fetcher import Fetcher
 from ..steps.manifest_fetch import get_manifest
 from ..steps.redirects import REDIRECTS, redirect_target
 from .findings import (
@@ -220,9 +221,8 @@ def rate_limit(
 def head_manifest(client: Client, ref: Reference, token: Token) -> Exchange:
     """HEAD the manifest with the token: digest and rate-limit headers without spending a pull."""
     url, meant = client.registry_url(ref, f"manifests/{ref.identifier}")
-    head, _ = send_authorized(
-        client, "manifest", ref, token, "HEAD", url, meant, {"Accept": ", ".join(mt.ACCEPT_MANIFESTS)}, []
-    )
+    accept = {"Accept": ", ".join(mt.ACCEPT_MANIFESTS)}
+    head = Fetcher(client, ref, token=token).send("manifest", "HEAD", url, meant, accept)
     head.close()
     return head.exchange
 
@@ -252,7 +252,7 @@ def _storage_head(client: Client, ref: Reference, token: Token, digest: str) -> 
     """HEAD the storage URL a blob's GET is redirected to, as tools and caches do (S3 signs the method)."""
     url, meant = client.registry_url(ref, f"blobs/{digest}")
     try:
-        response, _ = send_authorized(client, "blob", ref, token, "GET", url, meant, {}, [])
+        response = Fetcher(client, ref, token=token).send("blob", "GET", url, meant, {})
         response.close()
         if response.status in REDIRECTS:
             target = client.endpoints.blob_location(redirect_target(response, f"blob {digest}"), ref)

@@ -20,7 +20,8 @@ from ..http.httperrors import error_for
 from ..oci import jsonsafe
 from ..oci.paging import MAX_NAMES, MAX_PAGE_BYTES, Pager, follow, next_link, page_size, with_query
 from ..oci.reference import Reference, resolve, valid_tag
-from .auth import Token, send_authorized, token_from_challenge
+from .auth import Token, token_from_challenge
+from .fetcher import Fetcher
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -240,7 +241,8 @@ def list_names(
     what = f"the tags of {ref.name}" if kind == TAGS else f"the catalogue of {ref.registry}"
     pager = Pager(what, max_names)
     accept = {"Accept": "application/json"}
-    exchanges: list[Exchange] = []
+    exchanges: list[Exchange] = []  # the probe's and the challenge's; the pages' are the fetcher's
+    fetcher: Fetcher | None = None
     try:
         # Unauthenticated first, as a probe: its 401 names the scope (tags: pull; catalogue: registry:catalog:*),
         # and an insecure registry's scheme is settled before the URL of the first page is built.
@@ -255,8 +257,10 @@ def list_names(
             token = token_from_challenge(client, ref, response.exchange, scope=scope)
             if token.exchanges and token.exchanges[0] is response.exchange:  # a new token, not a cached one
                 exchanges.extend(token.exchanges[1:])
+        fetcher = Fetcher(client, ref, token=token)
+        if response.status == 401:
             url, meant = _first_page(client, ref, kind, size)
-            response, token = send_authorized(client, "list", ref, token, "GET", url, meant, accept, exchanges)
+            response = fetcher.send("list", "GET", url, meant, accept)
         linked = False
         while True:
             url = response.raw.url or url  # after an insecure registry's fall back to plain HTTP, that one
@@ -278,12 +282,12 @@ def list_names(
                 raise
             if following is None:
                 source = ref.repository if kind == TAGS else ref.registry
-                return NameList(kind, source, tuple(pager.names), pager.pages, tuple(exchanges))
+                return NameList(kind, source, tuple(pager.names), pager.pages, (*exchanges, *fetcher.exchanges))
             url = following
             meant = urlsplit(meant)._replace(query=urlsplit(url).query).geturl()
-            response, token = send_authorized(client, "list", ref, token, "GET", url, meant, accept, exchanges)
+            response = fetcher.send("list", "GET", url, meant, accept)
     finally:
-        log.extend(exchanges)
+        log.extend((*exchanges, *(fetcher.exchanges if fetcher is not None else ())))
 
 
 def _first_page(client: Client, ref: Reference, kind: str, size: int) -> tuple[str, str]:
