@@ -86,7 +86,13 @@ class Fetcher:
     @contextmanager
     def part(self) -> Iterator[Fetcher]:
         """A fetcher for one piece of work: same client, reference and token, its own exchanges (a result's),
-        logged here too when the piece ends, however it ends."""
+        logged here too when the piece ends, however it ends.
+
+        Yields
+        ------
+        Fetcher
+            The part; its :attr:`exchanges` are the piece's only.
+        """
         part = Fetcher(self.client, self.reference)
         part._tokens = self._tokens
         try:
@@ -128,6 +134,32 @@ class Fetcher:
         """Send with the token; on a 401 (expired or revoked), get a fresh token once and retry.
 
         The exchanges made (token renewals included) are logged; a renewed token is kept for what follows.
+
+        Parameters
+        ----------
+        step : str
+            The pull step the request belongs to, for the transcript.
+        method : str
+            The HTTP method.
+        url : str
+            The URL to send.
+        meant : str
+            The URL meant before any rewriting (a mirror's, plain HTTP).
+        headers : dict of str to str
+            Headers besides ``Authorization``.
+
+        Returns
+        -------
+        HttpResponse
+            The answer, of whatever status, its body unread.
+
+        Raises
+        ------
+        RegistryError
+            The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+            ``UnexpectedResponse``.
+        TransportError
+            No HTTP answer: DNS, refused, TLS, timeout, too slow.
         """
         token = self.client.tokens.newest(self.token())
         if token.expired:
@@ -161,7 +193,13 @@ class Fetcher:
             self._tokens.token = token
 
     def last_token(self) -> Token:
-        """The token the last request sent (without asking for one)."""
+        """The token the last request sent (without asking for one).
+
+        Returns
+        -------
+        Token
+            The token kept, or ``none`` when none was asked for yet.
+        """
         return self._tokens.token or Token("none")
 
     def follow_redirects(
@@ -171,6 +209,31 @@ class Fetcher:
 
         requests keeps ``Authorization`` on a redirect that stays on the same scheme, host and port, which
         hands the registry's token to a CDN served behind the same proxy; so every hop is a fresh request.
+
+        Parameters
+        ----------
+        step : str
+            The pull step (``blob`` redirects may be rewritten to a blob reverse proxy).
+        what : str
+            What is fetched, for messages (``blob sha256:…``).
+        response : HttpResponse
+            The registry's answer, a redirect or not.
+        headers : dict of str to str
+            The headers each hop is sent with (never ``Authorization``).
+        cdn_hint : str, default ""
+            The hint for a hop that fails to connect.
+
+        Returns
+        -------
+        HttpResponse
+            The first answer that is no redirect.
+
+        Raises
+        ------
+        UnexpectedResponse
+            A redirect without a usable http(s) ``Location``, or too many of them.
+        TransportError
+            A hop got no HTTP answer.
         """
         for hop in range(1, MAX_REDIRECTS + 1):
             if response.status not in REDIRECTS:
@@ -201,7 +264,27 @@ class Fetcher:
 
         A storage host refusing the signed URL it was sent to (expired: a slow start, a resume late in a
         long pull, clock skew) gets the registry asked once more for a fresh one, with a renewed token if
-        the old one expired meanwhile. Returns the final 200 or 206 response with its body unread.
+        the old one expired meanwhile.
+
+        Parameters
+        ----------
+        descriptor : Descriptor
+            The blob.
+        byte_range : str, optional
+            ``first-`` or ``first-last``, for a resume or a part.
+
+        Returns
+        -------
+        HttpResponse
+            The final 200 or 206 response, its body unread.
+
+        Raises
+        ------
+        RegistryError
+            The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+            ``UnexpectedResponse``.
+        TransportError
+            No HTTP answer: DNS, refused, TLS, timeout, too slow.
         """
         headers = {"Range": f"bytes={byte_range}"} if byte_range else {}
         url, meant = self.client.registry_url(self.reference, f"blobs/{descriptor.digest}")
@@ -234,7 +317,31 @@ class Fetcher:
     ) -> tuple[Exchange, ...]:
         """Stream the blob into ``handle`` (resuming with ``Range`` after a break) and check its digest and size.
 
-        Returns the download's own exchanges (redirects and resumes included), logged here as well.
+        Parameters
+        ----------
+        descriptor : Descriptor
+            The blob.
+        handle : Writable
+            Where its bytes go, from the start.
+        verifier : Verifier
+            Checks the bytes against the digest and size as they pass.
+        progress : callable, optional
+            Called with the number of bytes each time more arrive.
+
+        Returns
+        -------
+        tuple of Exchange
+            The download's own exchanges (redirects and resumes included), logged here as well.
+
+        Raises
+        ------
+        VerificationError
+            The bytes do not match the digest or size.
+        RegistryError
+            The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+            ``UnexpectedResponse``.
+        TransportError
+            No HTTP answer: DNS, refused, TLS, timeout, too slow.
         """
         with self.part() as part:
             part._copy(descriptor, handle, verifier, progress or (lambda count: None))
@@ -280,7 +387,34 @@ class Fetcher:
     def fetch_manifest(
         self, identifier: str, expected: Digest | None, descriptor: Descriptor | None = None
     ) -> ImageManifest | Index:
-        """GET one manifest, verify it against ``expected`` and ``Docker-Content-Digest``, and parse it."""
+        """GET one manifest, verify it against ``expected`` and ``Docker-Content-Digest``, and parse it.
+
+        Parameters
+        ----------
+        identifier : str
+            A tag or digest.
+        expected : Digest or None
+            The digest the body must have; None for a tag.
+        descriptor : Descriptor, optional
+            The index entry it was found by: its size and media type must match too.
+
+        Returns
+        -------
+        ImageManifest or Index
+            The manifest, parsed and verified.
+
+        Raises
+        ------
+        VerificationError
+            The body does not match ``expected``, ``Docker-Content-Digest`` or the entry's size.
+        ManifestError
+            A body that is no manifest, or not the entry's media type.
+        RegistryError
+            The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+            ``UnexpectedResponse``.
+        TransportError
+            No HTTP answer: DNS, refused, TLS, timeout, too slow.
+        """
         ref = self.reference
         url, meant = self.client.registry_url(ref, f"manifests/{identifier}")
         accept = {"Accept": ", ".join(mt.ACCEPT_MANIFESTS)}
@@ -312,7 +446,28 @@ class Fetcher:
         return parsed
 
     def image_manifest(self, entry: Descriptor) -> ImageManifest:
-        """The image manifest an index entry points to, verified against the entry."""
+        """The image manifest an index entry points to, verified against the entry.
+
+        Parameters
+        ----------
+        entry : Descriptor
+            The index entry.
+
+        Returns
+        -------
+        ImageManifest
+            The image manifest, verified.
+
+        Raises
+        ------
+        ManifestError
+            The entry is itself an index, or no manifest.
+        RegistryError
+            The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+            ``UnexpectedResponse``.
+        TransportError
+            No HTTP answer: DNS, refused, TLS, timeout, too slow.
+        """
         manifest = self.fetch_manifest(str(entry.digest), entry.digest, entry)
         if not isinstance(manifest, ImageManifest):
             raise ManifestError(f"index entry {entry.digest} is itself an index; nested indexes are not supported")
