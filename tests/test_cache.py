@@ -14,9 +14,9 @@ import pytest
 
 import regkit
 from regkit.analysis.image import analyze
-from regkit.steps.cache import blobs, default_cache_dir, parse_age, parse_size
 from regkit.steps.pull import fetch_all
-from regkit.steps.store import BlobStore
+from regkit.storage.cache import blobs, default_cache_dir, parse_age, parse_size
+from regkit.storage.store import BlobStore
 
 from .helpers import cli, flip_byte, push_unique
 

@@ -42,7 +42,7 @@ from ..oci.budgets import Budgets, Meter
 from ..oci.digest import Digest
 from ..oci.platform import Platform
 from ..oci.reference import Reference
-from ..steps.fileio import write_all
+from ..storage.fileio import write_all
 from .filesystem import Filesystem, Node, parts_of
 from .image import ImageAnalysis, analyze
 from .layers import entry_of, members, open_layer, regions, tidy

@@ -37,9 +37,9 @@ from ..oci.manifest import Descriptor
 from ..oci.reference import Reference
 from ..steps.auth import Token
 from ..steps.blobs import follow_blob
-from ..steps.cache import cached_blob, cached_chunks
-from ..steps.interrupt import checkpoint
-from ..steps.layerformat import uncompressed
+from ..storage.cache import cached_blob, cached_chunks
+from ..storage.interrupt import checkpoint
+from ..storage.layerformat import uncompressed
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -15,9 +15,9 @@ from ..http.exchange import Exchange
 from ..http.transport import HttpResponse
 from ..oci.manifest import Descriptor
 from ..oci.reference import Reference
+from ..storage.store import BlobStore
 from .auth import Token
 from .fetcher import Advance, Fetcher
-from .store import BlobStore
 
 if TYPE_CHECKING:  # typing_extensions: ~5 ms of start-up for what only the type checker reads
     from typing_extensions import Unpack

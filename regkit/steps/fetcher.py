@@ -34,8 +34,8 @@ from ..oci.digest import Digest, Verifier
 from ..oci.manifest import Descriptor, ImageManifest, Index, parse_manifest
 from ..oci.redact import host_of
 from ..oci.reference import Reference
+from ..storage.places import Writable
 from .auth import Token, probe_token, renew_token, token_from_challenge
-from .places import Writable
 from .redirects import MAX_REDIRECTS, REDIRECTS, redirect_target
 
 # Registries must accept at least 4 MiB manifests (distribution spec); more is not a manifest.

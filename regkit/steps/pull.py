@@ -24,15 +24,15 @@ from ..oci.digest import Digest, Verifier
 from ..oci.manifest import Descriptor, check_config_size
 from ..oci.platform import Platform
 from ..oci.reference import Reference
+from ..storage.cache import cache_warning, open_cache
+from ..storage.output import check_target, make_work_dir, work_name
+from ..storage.places import Place, TarPlace, enter_cache
+from ..storage.store import BlobStore
 from .auth import Token
 from .blobs import BlobResult
-from .cache import cache_warning, open_cache
 from .manifest_fetch import ManifestResult
-from .output import check_target, make_work_dir, work_name
-from .places import Place, TarPlace, enter_cache
 from .progress import Progress
 from .repository import Repository
-from .store import BlobStore
 from .tarball import (
     AssembledImage,
     Finished,
@@ -152,7 +152,7 @@ def pull(
     jobs : int, default 3
         Blobs downloaded at a time.
     cache_dir : str or os.PathLike, optional
-        The blob cache; default :func:`~regkit.steps.cache.default_cache_dir`. An unusable default cache is
+        The blob cache; default :func:`~regkit.storage.cache.default_cache_dir`. An unusable default cache is
         a :class:`~regkit.errors.CacheWarning` and the pull goes on without one.
     cache : bool, default True
         False neither reads nor fills the cache.

@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 from ..oci.manifest import Descriptor
 from ..oci.platform import Platform
+from ..storage.store import BlobStore
 from .blobs import BlobResult, blob_of
 from .fetcher import Fetcher
 from .manifest_fetch import ManifestResult, platform_manifest, wanted_platform
-from .store import BlobStore
 
 
 class Repository(Fetcher):

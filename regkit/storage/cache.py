@@ -2,7 +2,7 @@
 
 Location: ``$REGKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/regkit``, else ``~/.cache/regkit``. It is a
 :class:`BlobStore`: blobs enter only verified, by atomic rename (so concurrent pulls are safe), and
-are trusted while their verification record matches (see :mod:`regkit.steps.store`). A blob's last
+are trusted while their verification record matches (see :mod:`regkit.storage.store`). A blob's last
 use is its record's mtime, which least-recently-used pruning goes by. Blobs of tar outputs are
 ranges of packs (hard links of those outputs); a pack goes when none of its blobs is left.
 
