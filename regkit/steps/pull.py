@@ -342,7 +342,7 @@ def _linked_whole(cache: BlobStore | None, key: str, target: Path) -> Path | Non
     """Make ``target`` a name of the cached pack that is exactly this output, when there is one: nothing is
     written. Returns the pack, or None (no such pack, another output's file, or the link failed: the caller
     writes the output)."""
-    found = cache.whole_output(key) if cache is not None else None
+    found = cache.packs.whole_output(key) if cache is not None else None
     if found is None:
         return None
     pack, stat = found
