@@ -267,54 +267,28 @@ class Client:
         """
         verify = urlsplit(url).netloc not in self._insecure_hosts
         tries, waited = 1, 0.0
-        tries = 1
         retried: list[Exchange] = []
         while True:
             try:
-                response = self.transport.send(step, method, url, attempt=attempt, verify=verify, **kwargs)
-                with self._open_lock:
-                    self._open.add(response)
-                if self.aborting:  # abort() ran while this request was on its way
-                    response.abort()
+                response = self._attempt(step, method, url, attempt, verify, kwargs)
             except TransportError as exc:
-                plain = self._schemes.fallback(url, exc.kind)
-                if plain is not None and exc.exchange is not None:
-                    # No HTTP request went out over the failed handshake: the plain one carries its story.
-                    self.transcript.discard(exc.exchange)
-                    if kwargs.get("original_url") in (None, url):
-                        kwargs["original_url"] = plain
-                    said = f"{PLAIN_NOTE} ({exc.exchange.error})"
-                    kwargs["note"] = "; ".join(filter(None, (kwargs.get("note"), said)))
+                plain = self._plain_instead(url, exc, kwargs)
+                if plain is not None:
                     url = plain
                     continue
-                if exc.kind in ("tls", "http-to-https") and urlsplit(url).netloc in self._registry_hosts:
-                    plain = Hint("use " if exc.kind == "http-to-https" else "or ", INSECURE, " for this registry")
-                    exc.hint = exc.hint + "; " + plain if exc.hint else plain
-                wait = self.retry.delay(tries, waited=waited) if exc.transient and not self.aborting else None
-                if wait is None or exc.exchange is None:
+                decided = self._after_failure(exc, url, tries, waited)
+                if decided is None or exc.exchange is None:
                     raise
+                wait, reason = decided
                 exc.exchange.note = f"{exc.exchange.note} retrying in {wait:.1f} s".strip()
                 retried.append(exc.exchange)
-                reason = f"{urlsplit(url).netloc} broke the connection"
             else:
                 response.retried = tuple(retried)
-                if not self.retry.retryable_status(response.status) or self.aborting:
+                decided = self._after_answer(response, url, tries, waited)
+                if decided is None:
                     return response
-                asked = parse_retry_after(response.headers.get("Retry-After"))
-                wait = self.retry.delay(tries, asked, waited)
-                if wait is None:
-                    if asked is not None and tries < self.retry.attempts:
-                        response.exchange.note = (
-                            f"{response.status}: the server asks to wait {asked:.0f} s (Retry-After), more than "
-                            f"the {max(self.retry.max_wait - waited, 0):.0f} s left of the retry budget: not retried"
-                        )
-                    return response
-                response.preview()  # keep the error page on the exchange: diagnosis reads it
-                response.exchange.note = f"{response.status}: retrying in {wait:.1f} s"
+                wait, reason = decided
                 retried.append(response.exchange)
-                if asked is not None:
-                    response.exchange.note += " (Retry-After)"
-                reason = f"{response.status} {response.exchange.reason} from {urlsplit(url).netloc}".replace("  ", " ")
             if wait >= 1:  # a wait worth mentioning: nobody should wonder why nothing happens
                 self.on_wait(f"{reason}: waiting {wait:.0f} s before attempt {attempt + 1} of {step} {method}")
             waited += wait
@@ -322,6 +296,58 @@ class Client:
                 raise Cancelled(f"{method} {url} was not retried: the pull was cancelled")
             tries += 1
             attempt += 1
+
+    def _attempt(
+        self, step: str, method: str, url: str, attempt: int, verify: bool, kwargs: dict[str, Any]
+    ) -> HttpResponse:
+        """One request, tracked so that :meth:`abort` can break it."""
+        response = self.transport.send(step, method, url, attempt=attempt, verify=verify, **kwargs)
+        with self._open_lock:
+            self._open.add(response)
+        if self.aborting:  # abort() ran while this request was on its way
+            response.abort()
+        return response
+
+    def _plain_instead(self, url: str, exc: TransportError, kwargs: dict[str, Any]) -> str | None:
+        """The plain-HTTP URL to try for an insecure registry whose HTTPS failed (``kwargs`` noted), else None."""
+        plain = self._schemes.fallback(url, exc.kind)
+        if plain is None or exc.exchange is None:
+            return None
+        # No HTTP request went out over the failed handshake: the plain one carries its story.
+        self.transcript.discard(exc.exchange)
+        if kwargs.get("original_url") in (None, url):
+            kwargs["original_url"] = plain
+        said = f"{PLAIN_NOTE} ({exc.exchange.error})"
+        kwargs["note"] = "; ".join(filter(None, (kwargs.get("note"), said)))
+        return plain
+
+    def _after_failure(self, exc: TransportError, url: str, tries: int, waited: float) -> tuple[float, str] | None:
+        """The wait before trying again after no answer, and why; None: give up (the hint says what to try)."""
+        if exc.kind in ("tls", "http-to-https") and urlsplit(url).netloc in self._registry_hosts:
+            plain = Hint("use " if exc.kind == "http-to-https" else "or ", INSECURE, " for this registry")
+            exc.hint = exc.hint + "; " + plain if exc.hint else plain
+        wait = self.retry.delay(tries, waited=waited) if exc.transient and not self.aborting else None
+        return None if wait is None else (wait, f"{urlsplit(url).netloc} broke the connection")
+
+    def _after_answer(self, response: HttpResponse, url: str, tries: int, waited: float) -> tuple[float, str] | None:
+        """The wait before asking again after a 5xx or 429, and why (noted on the exchange); None: keep it."""
+        if not self.retry.retryable_status(response.status) or self.aborting:
+            return None
+        asked = parse_retry_after(response.headers.get("Retry-After"))
+        wait = self.retry.delay(tries, asked, waited)
+        if wait is None:
+            if asked is not None and tries < self.retry.attempts:
+                response.exchange.note = (
+                    f"{response.status}: the server asks to wait {asked:.0f} s (Retry-After), more than "
+                    f"the {max(self.retry.max_wait - waited, 0):.0f} s left of the retry budget: not retried"
+                )
+            return None
+        response.preview()  # keep the error page on the exchange: diagnosis reads it
+        response.exchange.note = f"{response.status}: retrying in {wait:.1f} s"
+        if asked is not None:
+            response.exchange.note += " (Retry-After)"
+        reason = f"{response.status} {response.exchange.reason} from {urlsplit(url).netloc}".replace("  ", " ")
+        return wait, reason
 
     @property
     def aborting(self) -> bool:
