@@ -162,7 +162,8 @@ def _client(client: Client | None, options: ClientOptions) -> Iterator[Client]:
         with client_for(client, options) as given:
             yield given
         return
-    with Client(retry=NO_RETRY, **options) as made:
+    settings: ClientOptions = {**options, "retry": NO_RETRY}
+    with Client(**settings) as made:
         yield made
 
 
