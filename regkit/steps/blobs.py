@@ -17,7 +17,7 @@ from ..oci.manifest import Descriptor
 from ..oci.reference import Reference
 from ..storage.store import BlobStore
 from .auth import Token
-from .fetcher import Advance, Fetcher
+from .fetcher import Advance, Fetcher, logged
 
 if TYPE_CHECKING:  # typing_extensions: ~5 ms of start-up for what only the type checker reads
     from typing_extensions import Unpack
@@ -103,10 +103,10 @@ def fetch_blob(
     """
     ref = as_reference(ref)
     with client_for(client, options) as session:
-        return blob_of(Fetcher(session, ref, token=token), descriptor, dest, progress)
+        return fetch_blob_into(Fetcher(session, ref, token=token), descriptor, dest, progress)
 
 
-def blob_of(
+def fetch_blob_into(
     fetcher: Fetcher,
     descriptor: Descriptor,
     dest: BlobStore | str | os.PathLike[str],
@@ -138,8 +138,5 @@ def follow_blob(
 
     The exchanges made are appended to ``exchanges``.
     """
-    fetcher = Fetcher(client, ref, token=token)
-    try:
+    with logged(client, ref, token, exchanges) as fetcher:
         return fetcher.open_blob(descriptor, byte_range)
-    finally:
-        exchanges.extend(fetcher.exchanges)

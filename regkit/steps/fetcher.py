@@ -445,7 +445,7 @@ class Fetcher:
             )
         return parsed
 
-    def image_manifest(self, entry: Descriptor) -> ImageManifest:
+    def fetch_image_manifest(self, entry: Descriptor) -> ImageManifest:
         """The image manifest an index entry points to, verified against the entry.
 
         Parameters
@@ -546,6 +546,17 @@ def _verify(body: bytes, expected: Digest | None, exchange: Exchange, descriptor
     return expected or Digest.of(body)
 
 
+@contextmanager
+def logged(client: http.Client, ref: Reference, token: Token, exchanges: list[Exchange]) -> Iterator[Fetcher]:
+    """A fetcher for code that holds the four values apart (a push, analysis/, until they hold a fetcher):
+    what it made is appended to ``exchanges`` when the block ends, however it ends."""
+    fetcher = Fetcher(client, ref, token=token)
+    try:
+        yield fetcher
+    finally:
+        exchanges.extend(fetcher.exchanges)
+
+
 def send_authorized(
     client: http.Client,
     step: str,
@@ -559,8 +570,5 @@ def send_authorized(
 ) -> tuple[HttpResponse, Token]:
     """:meth:`Fetcher.send` for code that holds the four values apart (a push, a diagnosis, analysis/): the
     response and the token after it; the exchanges made are appended to ``exchanges``."""
-    fetcher = Fetcher(client, ref, token=token)
-    try:
+    with logged(client, ref, token, exchanges) as fetcher:
         return fetcher.send(step, method, url, meant, headers), fetcher.last_token()
-    finally:
-        exchanges.extend(fetcher.exchanges)

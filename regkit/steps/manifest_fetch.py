@@ -13,7 +13,7 @@ from ..oci.manifest import Descriptor, ImageManifest, Index
 from ..oci.platform import Platform
 from ..oci.reference import Reference
 from .auth import Token
-from .fetcher import Fetcher
+from .fetcher import Fetcher, logged
 
 if TYPE_CHECKING:  # typing_extensions: ~5 ms of start-up for what only the type checker reads
     from typing_extensions import Unpack
@@ -108,7 +108,7 @@ def get_manifest(
     """
     ref, wanted = as_reference(ref), wanted_platform(platform)  # both checked before the first request
     with client_for(client, options) as session:
-        return platform_manifest(Fetcher(session, ref, token=token), wanted)
+        return fetch_platform_manifest(Fetcher(session, ref, token=token), wanted)
 
 
 def wanted_platform(platform: Platform | str | None) -> Platform:
@@ -116,7 +116,7 @@ def wanted_platform(platform: Platform | str | None) -> Platform:
     return Platform.parse(platform) if isinstance(platform, str) else platform or Platform.host()
 
 
-def platform_manifest(fetcher: Fetcher, wanted: Platform) -> ManifestResult:
+def fetch_platform_manifest(fetcher: Fetcher, wanted: Platform) -> ManifestResult:
     """:func:`get_manifest` through a fetcher; the result's exchanges are the manifests' (the token's are the
     fetcher's, as the token step's), logged by the fetcher too."""
     fetcher.token()
@@ -125,20 +125,17 @@ def platform_manifest(fetcher: Fetcher, wanted: Platform) -> ManifestResult:
         if isinstance(top, ImageManifest):
             return ManifestResult(fetcher.reference, top, None, None, part.last_token(), part.exchanges)
         chosen = top.select(wanted)
-        manifest = part.image_manifest(chosen)
+        manifest = part.fetch_image_manifest(chosen)
         return ManifestResult(fetcher.reference, manifest, top, chosen.platform, part.last_token(), part.exchanges)
 
 
 def manifest_of(
     client: Client, ref: Reference, token: Token, wanted: Platform, exchanges: list[Exchange]
 ) -> ManifestResult:
-    """:func:`platform_manifest` for code that holds the four values apart (analysis/, until it holds a
+    """:func:`fetch_platform_manifest` for code that holds the four values apart (analysis/, until it holds a
     fetcher); the exchanges made are appended to ``exchanges``."""
-    fetcher = Fetcher(client, ref, token=token)
-    try:
-        return platform_manifest(fetcher, wanted)
-    finally:
-        exchanges.extend(fetcher.exchanges)
+    with logged(client, ref, token, exchanges) as fetcher:
+        return fetch_platform_manifest(fetcher, wanted)
 
 
 def fetch_manifest(
@@ -152,19 +149,13 @@ def fetch_manifest(
 ) -> tuple[ImageManifest | Index, Token]:
     """:meth:`Fetcher.fetch_manifest` for code that holds the four values apart (analysis/, until it holds a
     fetcher): the manifest and the token after it; the exchanges made are appended to ``exchanges``."""
-    fetcher = Fetcher(client, ref, token=token)
-    try:
+    with logged(client, ref, token, exchanges) as fetcher:
         return fetcher.fetch_manifest(identifier, expected, descriptor), fetcher.last_token()
-    finally:
-        exchanges.extend(fetcher.exchanges)
 
 
 def fetch_image_manifest(
     client: Client, ref: Reference, entry: Descriptor, token: Token, exchanges: list[Exchange]
 ) -> tuple[ImageManifest, Token]:
-    """:meth:`Fetcher.image_manifest` for code that holds the four values apart, like :func:`fetch_manifest`."""
-    fetcher = Fetcher(client, ref, token=token)
-    try:
-        return fetcher.image_manifest(entry), fetcher.last_token()
-    finally:
-        exchanges.extend(fetcher.exchanges)
+    """:meth:`Fetcher.fetch_image_manifest` for code that holds the four values apart, like :func:`fetch_manifest`."""
+    with logged(client, ref, token, exchanges) as fetcher:
+        return fetcher.fetch_image_manifest(entry), fetcher.last_token()

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from ..oci.manifest import Descriptor
 from ..oci.platform import Platform
 from ..storage.store import BlobStore
-from .blobs import BlobResult, blob_of
+from .blobs import BlobResult, fetch_blob_into
 from .fetcher import Fetcher
-from .manifest_fetch import ManifestResult, platform_manifest, wanted_platform
+from .manifest_fetch import ManifestResult, fetch_platform_manifest, wanted_platform
 
 
 class Repository(Fetcher):
@@ -63,7 +63,7 @@ class Repository(Fetcher):
         TransportError
             No HTTP answer: DNS, refused, TLS, timeout, too slow.
         """
-        return platform_manifest(self, wanted_platform(platform))
+        return fetch_platform_manifest(self, wanted_platform(platform))
 
     def blob(
         self,
@@ -100,4 +100,4 @@ class Repository(Fetcher):
         TransportError
             No HTTP answer: DNS, refused, TLS, timeout, too slow.
         """
-        return blob_of(self, descriptor, dest, progress)
+        return fetch_blob_into(self, descriptor, dest, progress)
