@@ -112,7 +112,7 @@ _EXPORTS = {
     "PullResult": ".steps.pull",
     "pull": ".steps.pull",
     "Repository": ".steps.repository",
-    "BlobStore": ".steps.store",
+    "BlobStore": ".storage.store",
     "AssembledImage": ".steps.tarball",
     "assemble": ".steps.tarball",
 }
@@ -184,7 +184,7 @@ if TYPE_CHECKING:
     from .steps.pull import PullResult, pull
     from .steps.referrers import ImageTree, image_tree
     from .steps.repository import Repository
-    from .steps.store import BlobStore
     from .steps.tarball import AssembledImage, assemble
+    from .storage.store import BlobStore
 
 __all__, __getattr__, __dir__ = public(__name__, {**_EXPORTS, "__version__": "._version"})

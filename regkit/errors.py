@@ -253,7 +253,17 @@ class NoMatchingPlatform(RegistryError):
 
 class ListingStopped(RegistryError):
     """A tag list or catalogue that could not be finished (a loop, a repeated page, a budget); ``listed`` holds
-    the names listed before it stopped."""
+    the names listed before it stopped.
+
+    Parameters
+    ----------
+    message : str
+        What stopped the listing.
+    listed : tuple of str
+        The names listed before it stopped.
+    **kw
+        What :class:`RegkitError` takes (``exchange``, ``hint``).
+    """
 
     def __init__(self, message: str, *, listed: tuple[str, ...] = (), **kw: Any) -> None:
         super().__init__(message, **kw)

@@ -24,7 +24,7 @@ from regkit.lab.images import WHITEOUT_FILE_SIZE
 from regkit.lab.upload import push_image
 from regkit.oci import mediatypes as mt
 from regkit.oci.digest import Digest
-from regkit.steps.layerformat import GZIP_READERS
+from regkit.storage.layerformat import GZIP_READERS
 
 from .helpers import PULLABLE, Member, crafted, push
 

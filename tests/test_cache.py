@@ -14,9 +14,9 @@ import pytest
 
 import regkit
 from regkit.analysis.image import analyze
-from regkit.steps.cache import blobs, default_cache_dir, parse_age, parse_size
 from regkit.steps.pull import fetch_all
-from regkit.steps.store import BlobStore
+from regkit.storage.cache import blobs, default_cache_dir, parse_age, parse_size
+from regkit.storage.store import BlobStore
 
 from .helpers import cli, flip_byte, push_unique
 
@@ -133,7 +133,7 @@ def test_an_output_changed_in_place_is_hashed_again_before_its_blobs_are_used(re
     assert [b.descriptor.digest for b in second.blobs if not b.cached] == [edited.digest]
     assert (tmp_path / "2.tar").read_bytes() == original
     # the untouched blobs were hashed once and recorded again against the edited file
-    record = json.loads(store.packed_path(kept.digest).read_text())
+    record = json.loads(store.packs.record_path(kept.digest).read_text())
     assert record["file"]["mtime_ns"] == (tmp_path / "1.tar").stat().st_mtime_ns
     # the edited layer now comes from the second output's pack
     found = store.locate(edited.digest, edited.size)
@@ -214,7 +214,7 @@ def test_a_packed_blob_is_copied_out_for_a_reader_that_needs_a_file(registry, tm
     assert not store.path(layer.digest).exists()
     assert store.has(layer.digest, layer.size)  # the file a layer analysis opens
     assert regkit.Digest.of(store.path(layer.digest).read_bytes()) == layer.digest
-    assert not store.packed_path(layer.digest).exists() and store.locate(layer.digest, layer.size) == (
+    assert not store.packs.record_path(layer.digest).exists() and store.locate(layer.digest, layer.size) == (
         store.path(layer.digest),
         0,
     )
@@ -235,12 +235,12 @@ def test_a_malformed_pack_record_is_never_followed(tmp_path, record):
     data = b"verified content"
     digest = regkit.Digest.of(data)
     (tmp_path / "outside.tar").write_bytes(data)
-    store.pack_path("real.tar").parent.mkdir(parents=True)
-    store.pack_path("real.tar").write_bytes(data)
+    store.packs.pack_path("real.tar").parent.mkdir(parents=True)
+    store.packs.pack_path("real.tar").write_bytes(data)
     if isinstance(record, dict):
         record.setdefault("file", {"size": 16})
-    store.packed_path(digest).parent.mkdir(parents=True)
-    store.packed_path(digest).write_text(json.dumps(record))
+    store.packs.record_path(digest).parent.mkdir(parents=True)
+    store.packs.record_path(digest).write_text(json.dumps(record))
     assert store.locate(digest, len(data)) is None and not store.has(digest, len(data))
     assert list(blobs(store)) == []
 
@@ -321,7 +321,7 @@ def test_cache_ls_du_prune_verify(registry, tmp_path):
     # busybox's blobs were used longest ago: a limit that holds only the newer pull's evicts them first
     old = BlobStore(cache)
     for blob in busybox.blobs:
-        os.utime(old.packed_path(blob.descriptor.digest), (1, 1))
+        os.utime(old.packs.record_path(blob.descriptor.digest), (1, 1))
     newer = old.locate(layers.manifest.config.digest, layers.manifest.config.size)
     assert newer is not None
     pruned = cli(*opt, "prune", "--max-size", str(packs[newer[0].name]), cwd=tmp_path)
@@ -335,7 +335,7 @@ def test_cache_ls_du_prune_verify(registry, tmp_path):
     os.utime(pack, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # size, mtime and inode unchanged: only a hash sees it
     verified = cli(*opt, "verify", cwd=tmp_path)
     assert verified.returncode == 1 and f"removed {corrupt.digest}" in verified.stderr
-    assert not old.packed_path(corrupt.digest).exists()
+    assert not old.packs.record_path(corrupt.digest).exists()
     assert cli(*opt, "prune", "--older-than", "0s", cwd=tmp_path).returncode == 0
     assert list((cache / "packed/sha256").iterdir()) == [] and list((cache / "packs").iterdir()) == []
     # the user's output never belonged to the cache: pruning its pack leaves it whole
@@ -383,4 +383,4 @@ def test_analysis_reads_what_a_pull_cached(registry, tmp_path):
     # read as ranges of the pull's pack: no copy of the layer was made for the analysis
     store = BlobStore(default_cache_dir())
     layer = after.manifest.layers[0]
-    assert not store.path(layer.digest).exists() and store.packed_path(layer.digest).exists()
+    assert not store.path(layer.digest).exists() and store.packs.record_path(layer.digest).exists()

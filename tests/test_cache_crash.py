@@ -25,8 +25,8 @@ import regkit
 from regkit.lab import imagebuild as ib
 from regkit.lab.upload import push_image
 from regkit.oci import mediatypes as mt
-from regkit.steps.output import owner
-from regkit.steps.store import BlobStore
+from regkit.storage.output import owner
+from regkit.storage.store import BlobStore
 
 from .helpers import Member, checkout_env, cli, crafted, push
 
@@ -193,7 +193,7 @@ def test_a_full_cache_is_reported_and_left_alone(registry, tmp_path, monkeypatch
 
 def test_a_cache_that_fills_up_during_a_pull_costs_it_a_warning_only(registry, tmp_path, monkeypatch):
     """The disk fills while the blobs enter the cache (copied: the tmpfs is another file system than the output)."""
-    monkeypatch.setattr("regkit.steps.cache.MIN_FREE", 1)  # let the nearly full cache pass the check at the start
+    monkeypatch.setattr("regkit.storage.cache.MIN_FREE", 1)  # let the nearly full cache pass the check at the start
     ref = f"{registry.host}/library/busybox:latest"
     with mounted_tmpfs(tmp_path / "small-cache", "size=1m") as cache:
         with open(cache / "filler", "wb") as filler:

@@ -105,6 +105,23 @@ def test_three_kinds_of_429(open_lab, fault, code):
         assert "Retry-After: 1" in finding(result, code).message
 
 
+def test_diagnose_and_rate_limit_take_a_client_like_every_step(open_lab):
+    ref = f"{open_lab.front_host}/library/busybox"
+    with regkit.Client(insecure=True) as client:
+        regkit.get_token(ref, client=client)  # exchanges before the diagnosis are not its evidence
+        earlier = len(client.transcript)
+        result = regkit.diagnose(ref, client=client)
+        assert result.ok and codes(result) == ["ok"]
+        assert list(result.exchanges) == list(client.transcript)[earlier:]
+        _, asked = regkit.diagnosis.rate_limit(ref, client=client)
+        assert {e.method for e in asked} == {"HEAD"} and asked[-1].step == "manifest"  # this call's only
+        assert len(client.transcript) == earlier + len(result.exchanges) + len(asked)  # still open, still used
+        with pytest.raises(regkit.UsageError, match="either client= or client options"):
+            regkit.diagnose(ref, client=client, insecure=True)
+        with pytest.raises(regkit.UsageError, match="either client= or client options"):
+            regkit.diagnosis.rate_limit(ref, client=client, auth=("user", "secret"))
+
+
 def test_rate_limit_headers_and_the_ratelimit_command(open_lab):
     result = via_fault(open_lab, "hub-ratelimit", "library/layers")
     assert "100;" not in finding(result, "rate-limit").message  # parsed, not dumped

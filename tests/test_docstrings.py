@@ -72,6 +72,83 @@ def test_every_public_function_and_class_documents_its_parameters_returns_and_ra
     assert missing(name, value) == []
 
 
+def public_methods() -> Iterator[tuple[str, Callable[..., Any]]]:
+    """Each public method (static and class methods too) of a public class, by its class's name."""
+    for name, value in public_callables():
+        if not inspect.isclass(value):
+            continue
+        # What the class defines and what it inherits from regkit's own classes (a Repository is a Fetcher).
+        own = [klass for klass in value.__mro__ if klass.__module__.startswith("regkit.")]
+        members = {attribute: member for klass in reversed(own) for attribute, member in vars(klass).items()}
+        for attribute, member in members.items():
+            function = member.__func__ if isinstance(member, (staticmethod, classmethod)) else member
+            if not attribute.startswith("_") and inspect.isfunction(function):
+                yield f"{name}.{attribute}", getattr(value, attribute)
+
+
+def missing_in_method(name: str, method: Callable[..., Any]) -> list[str]:
+    """What a method's docstring leaves out: its parameters, and a Returns section unless it returns None.
+
+    A method raising nothing needs no Raises section (numpydoc's rule); those that do list theirs.
+    """
+    parameters = [
+        ("**" if p.kind is p.VAR_KEYWORD else "*" if p.kind is p.VAR_POSITIONAL else "") + p.name
+        for p in inspect.signature(method).parameters.values()
+        if p.name not in ("self", "cls")
+    ]
+    doc = FunctionDoc(method)
+    gaps = [f"parameter {p}" for p in parameters if p not in documented(doc, "Parameters", "Other Parameters")]
+    returns_none = inspect.signature(method).return_annotation in (None, "None")
+    gaps += [] if returns_none or doc["Returns"] or doc["Yields"] else ["a Returns section"]
+    gaps += [] if doc["Summary"] else ["a one-line summary"]
+    return [f"{name}: {gap}" for gap in gaps]
+
+
+# Classes whose modules other branches are rewriting now (the tar scanner in analysis/, the lab and its
+# notebooks): their methods are documented there, and each leaves this list as it is done. The test below
+# fails when a listed class is complete, so the list only shrinks.
+NOT_YET = {
+    "regkit.BlobStore",
+    "regkit.Descriptor",
+    "regkit.Digest",
+    "regkit.Endpoints",
+    "regkit.ImageAnalysis",
+    "regkit.ImageComparison",
+    "regkit.Index",
+    "regkit.Lab",
+    "regkit.LayerSizes",
+    "regkit.MockTransport",
+    "regkit.Mirrors",
+    "regkit.Platform",
+    "regkit.RepositoryUsage",
+    "regkit.RetryPolicy",
+    "regkit.SizeReport",
+    "regkit.SpeedLimit",
+    "regkit.analysis.Filesystem",
+    "regkit.analysis.LayerReport",
+    "regkit.analysis.PullComparison",
+    "regkit.display.LayerExplorer",
+    "regkit.display.PullStepper",
+    "regkit.lab.DockerEngine",
+    "regkit.Exchange",
+    "regkit.ImageTree",
+    "regkit.NameList",
+}
+
+
+@pytest.mark.parametrize("name", [name for name, _ in public_methods()])
+def test_every_public_method_documents_its_parameters_and_returns(name: str):
+    owner = name.rsplit(".", 1)[0]
+    gaps = missing_in_method(name, dict(public_methods())[name])
+    if owner not in NOT_YET:
+        assert gaps == []
+
+
+def test_the_classes_not_yet_documented_still_have_gaps():
+    gaps = {name.rsplit(".", 1)[0] for name, method in public_methods() if missing_in_method(name, method)}
+    assert NOT_YET - gaps == set(), "documented now: take these off NOT_YET"
+
+
 def test_the_check_finds_what_a_docstring_leaves_out():
     def bare(ref: str, *, client: object = None, **options: object) -> str:
         """One line only."""
@@ -85,3 +162,20 @@ def test_the_check_finds_what_a_docstring_leaves_out():
         "bare: a Raises section",
     ]
     assert missing("resolve", regkit.resolve) == []
+
+
+def test_the_method_check_finds_what_a_docstring_leaves_out():
+    class Bare:
+        def fetch(self, digest: str, *, dest: str = ".") -> bytes:
+            """One line only."""
+            return b""
+
+        def forget(self) -> None:
+            """Returns nothing, so says nothing of it."""
+
+    assert missing_in_method("Bare.fetch", Bare().fetch) == [
+        "Bare.fetch: parameter digest",
+        "Bare.fetch: parameter dest",
+        "Bare.fetch: a Returns section",
+    ]
+    assert missing_in_method("Bare.forget", Bare().forget) == []

@@ -15,7 +15,7 @@ from regkit.lab.engine import DockerEngine
 from regkit.oci import mediatypes as mt
 from regkit.oci.manifest import parse_manifest
 from regkit.oci.platform import Platform
-from regkit.steps.store import BlobStore
+from regkit.storage.store import BlobStore
 
 from .helpers import PULLABLE, flip_byte, push_unique, sample
 

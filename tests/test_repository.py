@@ -9,6 +9,8 @@ import pytest
 import regkit
 import regkit.http.client as http_client
 from regkit.analysis import analyze
+from regkit.oci.digest import Digest
+from regkit.oci.manifest import Descriptor
 
 
 def test_a_handle_binds_client_reference_and_token_and_logs_its_exchanges(open_lab, tmp_path: Path):
@@ -29,6 +31,19 @@ def test_a_handle_binds_client_reference_and_token_and_logs_its_exchanges(open_l
         other.manifest()
         assert not any(e is f for e in other.exchanges for f in repo.exchanges)
         assert len(client.transcript) == len(repo.exchanges) + len(other.exchanges)
+
+
+def test_a_failed_download_is_in_the_handles_log_and_the_token_renewed_there(registry, tmp_path: Path):
+    with regkit.Client(insecure=True) as client:
+        repo = regkit.Repository(client, f"{registry.host}/library/busybox:latest")
+        manifest = repo.manifest()
+        missing = Descriptor(manifest.config.media_type, Digest.of(b"no such blob"), 12)
+        with pytest.raises(regkit.NotFound):
+            repo.blob(missing, tmp_path / "blobs")
+        # The part that downloaded logged its 404 here although it raised; nothing was left half-written.
+        assert repo.exchanges[-1].status == 404 and repo.exchanges == tuple(client.transcript)
+        assert not list((tmp_path / "blobs").rglob("*" + missing.digest.hex))
+        assert [e.step for e in repo.exchanges].count("token") == 1  # one probe for manifest and blob alike
 
 
 def test_pull_reports_the_exchanges_of_its_own_repository(registry, tmp_path: Path):

@@ -12,10 +12,10 @@ from regkit import BlobStore, Digest, DigestMismatch, SizeMismatch
 from regkit.lab import imagebuild as ib
 from regkit.oci import mediatypes as mt
 from regkit.oci.manifest import Descriptor
-from regkit.steps import interrupt
-from regkit.steps.fileio import copy_range
-from regkit.steps.layerformat import convert_layer, target_compression
-from regkit.steps.output import owner
+from regkit.storage import interrupt
+from regkit.storage.fileio import copy_range
+from regkit.storage.layerformat import convert_layer, target_compression
+from regkit.storage.output import owner
 
 
 def test_verified_write_and_failed_write_leaves_nothing(tmp_path):

@@ -19,6 +19,7 @@ LAYERS: dict[str, int] = {
     "regkit.errors": 0,
     "regkit.oci": 1,
     "regkit.http": 2,
+    "regkit.storage": 2,  # beside http: neither imports the other
     "regkit.steps": 3,
     "regkit.analysis": 4,
     "regkit.diagnosis": 4,

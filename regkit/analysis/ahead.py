@@ -23,7 +23,7 @@ from ..oci.digest import Digest
 from ..oci.manifest import Descriptor
 from ..oci.reference import Reference
 from ..steps.auth import Token
-from ..steps.cache import cached_blob
+from ..storage.cache import cached_blob
 from . import listings
 from .layers import read_layer
 

@@ -41,7 +41,7 @@ from ..oci.budgets import Budgets, Meter
 from ..oci.digest import Digest
 from ..oci.platform import Platform
 from ..oci.reference import Reference
-from ..steps.fileio import write_all_at
+from ..storage.fileio import write_all_at
 from .filesystem import Filesystem, Node, parts_of
 from .image import ImageAnalysis, analyze
 from .layers import open_layer

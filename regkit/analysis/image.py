@@ -20,8 +20,8 @@ from ..oci.platform import Platform
 from ..oci.reference import Reference
 from ..steps.auth import Token, probe_token
 from ..steps.blobs import follow_blob
-from ..steps.cache import cached_blob, cached_chunks
 from ..steps.manifest_fetch import ManifestResult, manifest_of, wanted_platform
+from ..storage.cache import cached_blob, cached_chunks
 from . import listings
 from .ahead import listed_ahead
 from .filesystem import Filesystem, LayerChange, Unsafe, Waste

@@ -31,9 +31,9 @@ from ..oci.manifest import Descriptor
 from ..oci.reference import Reference
 from ..steps.auth import Token
 from ..steps.blobs import follow_blob
-from ..steps.cache import cached_blob, cached_chunks
-from ..steps.interrupt import checkpoint
-from ..steps.layerformat import corrupt_stream_errors, uncompressed
+from ..storage.cache import cached_blob, cached_chunks
+from ..storage.interrupt import checkpoint
+from ..storage.layerformat import corrupt_stream_errors, uncompressed
 from .tarscan import BadTar, FileEntry, TarReader
 
 if TYPE_CHECKING:

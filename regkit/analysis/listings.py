@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..oci.digest import Digest
 from ..oci.manifest import Descriptor
-from ..steps.cache import default_cache_dir
+from ..storage.cache import default_cache_dir
 from .tarscan import FileEntry
 
 FORMAT = b"regkit-listing-1"

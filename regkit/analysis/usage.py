@@ -35,7 +35,8 @@ from ..oci.digest import Digest
 from ..oci.manifest import Descriptor, ImageManifest
 from ..oci.platform import Platform
 from ..oci.reference import Reference
-from ..steps.auth import Token, probe_token, send_authorized
+from ..steps.auth import Token, probe_token
+from ..steps.fetcher import send_authorized
 from ..steps.listing import TAGS, list_names
 from ..steps.manifest_fetch import fetch_manifest, wanted_platform
 
@@ -67,7 +68,21 @@ class ManifestNode:
 
 @dataclass(frozen=True)
 class RepositoryUsage(HtmlRepr):
-    """Tags, the manifests they reach, and what each blob is shared by; see the module docstring."""
+    """Tags, the manifests they reach, and what each blob is shared by; see the module docstring.
+
+    Attributes
+    ----------
+    reference : Reference
+        The repository scanned.
+    tags : dict of str to Digest
+        Each tag scanned and the digest it points to, in listing order.
+    manifests : dict of Digest to ManifestNode
+        Every manifest the tags reach, children of indexes included.
+    platform : Platform or None
+        The platform whose rows are shown; None: every platform.
+    exchanges : tuple of Exchange
+        Every request made.
+    """
 
     reference: Reference
     tags: dict[str, Digest]  # tag -> the digest it points to, in listing order
@@ -257,7 +272,47 @@ def repository_usage(
     **options: Unpack[ClientOptions],
 ) -> RepositoryUsage:
     """The tags of ``repo`` (those matching the glob ``tags``) and what each costs; rows for ``platform``
-    (default the host's) or, with ``all_platforms``, for every platform. ``executor`` runs the manifest work."""
+    (default the host's) or, with ``all_platforms``, for every platform. ``executor`` runs the manifest work.
+
+    Parameters
+    ----------
+    repo : Reference or str
+        The repository; a tag or digest in it is ignored.
+    tags : str, optional
+        A glob (``fnmatch``) the tags scanned must match; default every tag.
+    all_platforms : bool, default False
+        Rows for every platform of an index, not only one.
+    platform : Platform or str, optional
+        The platform whose rows are shown; default the host's.
+    executor : concurrent.futures.Executor, optional
+        Runs the manifest requests; default a thread pool made (and shut down) for this call.
+    max_names : int, default 100000
+        Stop the tag list past this many names.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`Client`).
+
+    Returns
+    -------
+    RepositoryUsage
+        The tags, the manifests they reach and every exchange; ``frame()`` is what each tag costs.
+
+    Raises
+    ------
+    ManifestError
+        A manifest that cannot be used, or indexes nesting too deep.
+    ListingStopped
+        The tag list could not be finished; ``listed`` holds the names listed before it stopped.
+    RegistryError
+        The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+        ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, ``all_platforms`` with ``platform``, or ``client``
+        together with client options.
+    """
     ref = as_reference(repo)
     shown = None if all_platforms else wanted_platform(platform)
     if all_platforms and platform is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..steps.store import BlobStore
+    from ..storage.store import BlobStore
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,8 +35,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 def _cache(args: argparse.Namespace) -> BlobStore:
     """The cache to read; a ``--cache-dir`` that is something other than a directory is a usage error."""
     from ..errors import InvalidOption
-    from ..steps.cache import default_cache_dir
-    from ..steps.store import BlobStore
+    from ..storage.cache import default_cache_dir
+    from ..storage.store import BlobStore
 
     root = args.cache_dir or default_cache_dir()
     if root.exists() and not root.is_dir():
@@ -55,7 +55,7 @@ def _swept(args: argparse.Namespace) -> BlobStore:
 
 
 def _ls(args: argparse.Namespace) -> int:
-    from ..steps.cache import blobs
+    from ..storage.cache import blobs
 
     for blob in sorted(blobs(_cache(args)), key=lambda b: -b.last_used):
         used = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(blob.last_used))
@@ -65,7 +65,7 @@ def _ls(args: argparse.Namespace) -> int:
 
 
 def _du(args: argparse.Namespace) -> int:
-    from ..steps.cache import blobs, total_size
+    from ..storage.cache import blobs, total_size
 
     cache = _cache(args)
     entries = list(blobs(cache))
@@ -82,7 +82,7 @@ def _du(args: argparse.Namespace) -> int:
 
 def _prune(args: argparse.Namespace) -> int:
     from ..errors import InvalidOption
-    from ..steps.cache import parse_age, parse_size, prune
+    from ..storage.cache import parse_age, parse_size, prune
 
     if args.max_size is None and args.older_than is None:
         raise InvalidOption("say what to prune: --max-size SIZE and/or --older-than AGE")
@@ -96,7 +96,7 @@ def _prune(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from ..steps.cache import verify
+    from ..storage.cache import verify
 
     good, bad = verify(_swept(args))
     for blob in bad:

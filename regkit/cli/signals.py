@@ -15,7 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from ..errors import RegkitError
-from ..steps import interrupt
+from ..storage import interrupt
 
 if TYPE_CHECKING:
     from ..http.client import Client
@@ -53,7 +53,7 @@ def signals_abort(client: Client) -> Iterator[None]:
 
     A KeyboardInterrupt raised at an arbitrary point could leave a lock of the download pool held
     (and the pool waiting forever); aborting the network instead lets every thread end normally,
-    and the signal left pending in :mod:`regkit.steps.interrupt` ends the loops that use no network
+    and the signal left pending in :mod:`regkit.storage.interrupt` ends the loops that use no network
     (conversion, hashing, copying) at their next checkpoint.
     """
     received: list[int] = []

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .._repr import HtmlRepr
 from ..errors import RegkitError
-from ..http.client import AuthArg, CaCertArg, Client, as_reference
-from ..http.credentials import as_credentials
+from ..http.client import AuthArg, CaCertArg, Client, ClientOptions, as_reference, client_for
 from ..http.endpoints import Endpoints
 from ..http.exchange import Exchange
 from ..http.ratelimit import RateLimit
@@ -19,8 +20,9 @@ from ..oci import jsonsafe
 from ..oci import mediatypes as mt
 from ..oci.redact import host_of
 from ..oci.reference import Reference, resolve
-from ..steps.auth import Token, get_token, send_authorized
+from ..steps.auth import Token, get_token
 from ..steps.blobs import fetch_blob
+from ..steps.fetcher import Fetcher
 from ..steps.manifest_fetch import get_manifest
 from ..steps.redirects import REDIRECTS, redirect_target
 from .findings import (
@@ -87,6 +89,7 @@ def diagnose(
     timeout: float | None = DEFAULT_TIMEOUT[1],
     ca_cert: CaCertArg = None,
     engine_timeout: float = ENGINE_MIRROR_TIMEOUT,
+    client: Client | None = None,
 ) -> Diagnosis:
     """Token, manifest and (unless ``fetch_config`` is False) the config blob, then the findings.
 
@@ -113,6 +116,9 @@ def diagnose(
         CA certificates to trust besides the usual ones.
     engine_timeout : float, default 15.0
         How long the Docker engine waits for a mirror, to say when it would give up on one.
+    client : Client, optional
+        The client to diagnose through (kept open, its own settings and retry policy kept; only the
+        exchanges this diagnosis made are looked at); not together with the client settings above.
 
     Returns
     -------
@@ -122,18 +128,53 @@ def diagnose(
     Raises
     ------
     UsageError
-        A bad argument, such as an invalid reference; failures of the registry are findings, not errors.
+        A bad argument, such as an invalid reference, or ``client`` together with client settings; failures
+        of the registry are findings, not errors.
     """
     ref = as_reference(ref)
-    endpoints = endpoints or Endpoints(insecure=insecure)
-    client = Client(
-        endpoints=endpoints,
-        insecure=insecure,
-        auth=auth,
-        retry=NO_RETRY,
-        timeout=(DEFAULT_TIMEOUT[0], timeout),
-        ca_cert=ca_cert,
-    )
+    options = _options(endpoints, insecure, auth, timeout, ca_cert)
+    with _client(client, options) as session:
+        return _diagnose(session, ref, fetch_config, check_upstream, engine_timeout)
+
+
+def _options(
+    endpoints: Endpoints | None, insecure: bool, auth: AuthArg, timeout: float | None, ca_cert: CaCertArg
+) -> ClientOptions:
+    """The client settings given (defaults left out: a ``client=`` without any is no conflict)."""
+    options = ClientOptions()
+    if endpoints is not None:
+        options["endpoints"] = endpoints
+    if insecure:
+        options["insecure"] = insecure
+    if auth is not None:
+        options["auth"] = auth
+    if timeout != DEFAULT_TIMEOUT[1]:
+        options["timeout"] = (DEFAULT_TIMEOUT[0], timeout)
+    if ca_cert is not None:
+        options["ca_cert"] = ca_cert
+    return options
+
+
+@contextmanager
+def _client(client: Client | None, options: ClientOptions) -> Iterator[Client]:
+    """The given client, or one made from ``options`` that retries nothing (failures shown as they happen)."""
+    if client is not None:
+        with client_for(client, options) as given:
+            yield given
+        return
+    settings: ClientOptions = {**options, "retry": NO_RETRY}
+    with Client(**settings) as made:
+        yield made
+
+
+def _diagnose(
+    client: Client, ref: Reference, fetch_config: bool, check_upstream: bool, engine_timeout: float
+) -> Diagnosis:
+    """:func:`diagnose` through ``client``: the flow, then the findings from its exchanges."""
+    endpoints, insecure, auth = client.endpoints, client.insecure, client.credentials
+    tls = getattr(client.transport, "tls", None)  # a MockTransport has none
+    ca_cert = list(tls.ca_cert) if tls is not None else None
+    before = len(client.transcript)
     error = None
     served: tuple[str, str, Exchange] | None = None
     try:
@@ -143,9 +184,8 @@ def diagnose(
             served = _digest_and_created(client, ref, token, probe_storage=True)
     except RegkitError as exc:
         error = exc
-    exchanges = list(client.transcript)
-    given = as_credentials(auth)
-    username = given.username if given else ""
+    exchanges = list(client.transcript)[before:]
+    username = auth.username if auth else ""
     context = Context(ref, endpoints, error, engine_timeout, _trusted(client, exchanges), username)
     findings = detect(exchanges, context)
     if check_upstream and endpoints.registry:
@@ -158,7 +198,6 @@ def diagnose(
     if error is None and not any(f.severity == ERROR for f in findings):
         what = "token, manifest and config blob" if fetch_config else "token and manifest HEAD"
         findings.append(Finding("ok", INFO, f"the flow works: {what} fetched and verified"))
-    client.close()
     return Diagnosis(ref, endpoints, tuple(findings), tuple(exchanges), error)
 
 
@@ -177,6 +216,7 @@ def rate_limit(
     auth: AuthArg = None,
     timeout: float | None = DEFAULT_TIMEOUT[1],
     ca_cert: CaCertArg = None,
+    client: Client | None = None,
 ) -> tuple[RateLimit | None, tuple[Exchange, ...]]:
     """The pull budget the registry announces for ``ref``, read with HEAD (which spends no pull).
 
@@ -194,11 +234,14 @@ def rate_limit(
         Seconds each request may take.
     ca_cert : str or os.PathLike or list of them, optional
         CA certificates to trust besides the usual ones.
+    client : Client, optional
+        The client to ask through (kept open); not together with the client settings above.
 
     Returns
     -------
     tuple
-        The :class:`~regkit.http.ratelimit.RateLimit` (None when the registry announces none) and the exchanges.
+        The :class:`~regkit.http.ratelimit.RateLimit` (None when the registry announces none) and the exchanges
+        made for it.
 
     Raises
     ------
@@ -207,22 +250,20 @@ def rate_limit(
     TransportError
         No HTTP answer.
     UsageError
-        A bad argument, such as an invalid reference.
+        A bad argument, such as an invalid reference, or ``client`` together with client settings.
     """
     ref = as_reference(ref)
-    endpoints = endpoints or Endpoints(insecure=insecure)
-    timeouts = (DEFAULT_TIMEOUT[0], timeout)
-    with Client(endpoints=endpoints, insecure=insecure, auth=auth, timeout=timeouts, ca_cert=ca_cert) as client:
-        exchange = head_manifest(client, ref, get_token(ref, client=client))
-        return RateLimit.of(exchange), tuple(client.transcript)
+    with client_for(client, _options(endpoints, insecure, auth, timeout, ca_cert)) as session:
+        before = len(session.transcript)
+        exchange = head_manifest(session, ref, get_token(ref, client=session))
+        return RateLimit.of(exchange), tuple(session.transcript)[before:]
 
 
 def head_manifest(client: Client, ref: Reference, token: Token) -> Exchange:
     """HEAD the manifest with the token: digest and rate-limit headers without spending a pull."""
     url, meant = client.registry_url(ref, f"manifests/{ref.identifier}")
-    head, _ = send_authorized(
-        client, "manifest", ref, token, "HEAD", url, meant, {"Accept": ", ".join(mt.ACCEPT_MANIFESTS)}, []
-    )
+    accept = {"Accept": ", ".join(mt.ACCEPT_MANIFESTS)}
+    head = Fetcher(client, ref, token=token).send("manifest", "HEAD", url, meant, accept)
     head.close()
     return head.exchange
 
@@ -252,7 +293,7 @@ def _storage_head(client: Client, ref: Reference, token: Token, digest: str) -> 
     """HEAD the storage URL a blob's GET is redirected to, as tools and caches do (S3 signs the method)."""
     url, meant = client.registry_url(ref, f"blobs/{digest}")
     try:
-        response, _ = send_authorized(client, "blob", ref, token, "GET", url, meant, {}, [])
+        response = Fetcher(client, ref, token=token).send("blob", "GET", url, meant, {})
         response.close()
         if response.status in REDIRECTS:
             target = client.endpoints.blob_location(redirect_target(response, f"blob {digest}"), ref)

@@ -20,13 +20,13 @@ from ..oci.manifest import Descriptor, ImageManifest
 from ..oci.platform import Platform
 from ..oci.reference import resolve
 from ..steps.auth import get_token
-from ..steps.cache import default_cache_dir, swept
 from ..steps.manifest_fetch import ManifestResult, get_manifest
 from ..steps.progress import Progress
 from ..steps.pull import DEFAULT_JOBS, default_output, fetch_all
 from ..steps.repository import Repository
-from ..steps.store import BlobStore
 from ..steps.tarball import assemble
+from ..storage.cache import default_cache_dir, swept
+from ..storage.store import BlobStore
 from .html import box, facts_table, human_size
 from .tables import layers_table
 

@@ -156,6 +156,21 @@ class Client:
 
         Explicit credentials without a registry are bound to the first registry they are used for, so a
         second registry (whatever realm its challenge names) never receives them.
+
+        Parameters
+        ----------
+        ref : Reference
+            The image whose registry is asked about.
+
+        Returns
+        -------
+        Credentials or None
+            None: anonymous.
+
+        Raises
+        ------
+        ConfigError
+            ``~/.docker/config.json`` (or its credential helper) cannot be read.
         """
         with self._credentials_lock:
             if self.credentials is not None and self.credentials.registry is None:
@@ -171,7 +186,20 @@ class Client:
         return self._config_credentials[ref.registry]
 
     def endpoint(self, ref: Reference, tail: str = "") -> tuple[str, str]:
-        """The URL to send for ``/v2/<tail>``, and the one meant before any rewriting."""
+        """The URL to send for ``/v2/<tail>``, and the one meant before any rewriting.
+
+        Parameters
+        ----------
+        ref : Reference
+            The image whose registry (or its mirror) is addressed.
+        tail : str, default ""
+            What follows ``/v2/``.
+
+        Returns
+        -------
+        tuple of (str, str)
+            The URL sent (a mirror's, or plain HTTP for an insecure registry) and the one meant.
+        """
         mirrored = self.endpoints.registry is not None and self.endpoints.applies_to(ref)
         base = self.endpoints.registry_base(ref)
         if self.insecure and not mirrored:
@@ -189,7 +217,20 @@ class Client:
         return self._insecure_hosts | {url for url in (self.endpoints.registry, self.endpoints.auth) if url}
 
     def registry_url(self, ref: Reference, path: str) -> tuple[str, str]:
-        """The URLs (sent, meant) of ``/v2/<repository>/<path>``."""
+        """The URLs (sent, meant) of ``/v2/<repository>/<path>``.
+
+        Parameters
+        ----------
+        ref : Reference
+            The image whose repository is addressed.
+        path : str
+            What follows the repository, such as ``manifests/latest``.
+
+        Returns
+        -------
+        tuple of (str, str)
+            The URL sent and the one meant, as :meth:`endpoint`.
+        """
         return self.endpoint(ref, f"{ref.repository}/{path}")
 
     def send(self, step: str, method: str, url: str, *, attempt: int = 1, **kwargs: Any) -> HttpResponse:
@@ -198,57 +239,56 @@ class Client:
         Broken connections, 5xx and 429 are retried with backoff (``Retry-After`` honoured) up to
         the policy's bound; each attempt is its own exchange (the earlier ones on the response's
         ``retried``). The last answer is returned as is, for the caller to turn into an error.
+
+        Parameters
+        ----------
+        step : str
+            The pull step the request belongs to (``token``, ``manifest``, ``blob``…), for the transcript.
+        method : str
+            The HTTP method.
+        url : str
+            The URL to send.
+        attempt : int, default 1
+            The number of the first attempt, counted on in retries.
+        **kwargs
+            What :meth:`Transport.send` takes: ``headers``, ``original_url``, ``note``, ``stream``…
+
+        Returns
+        -------
+        HttpResponse
+            The last answer, of whatever status.
+
+        Raises
+        ------
+        TransportError
+            No HTTP answer, after the retries the policy allows.
+        Cancelled
+            :meth:`abort` was called while waiting to retry.
         """
         verify = urlsplit(url).netloc not in self._insecure_hosts
         tries, waited = 1, 0.0
-        tries = 1
         retried: list[Exchange] = []
         while True:
             try:
-                response = self.transport.send(step, method, url, attempt=attempt, verify=verify, **kwargs)
-                with self._open_lock:
-                    self._open.add(response)
-                if self.aborting:  # abort() ran while this request was on its way
-                    response.abort()
+                response = self._attempt(step, method, url, attempt, verify, kwargs)
             except TransportError as exc:
-                plain = self._schemes.fallback(url, exc.kind)
-                if plain is not None and exc.exchange is not None:
-                    # No HTTP request went out over the failed handshake: the plain one carries its story.
-                    self.transcript.discard(exc.exchange)
-                    if kwargs.get("original_url") in (None, url):
-                        kwargs["original_url"] = plain
-                    said = f"{PLAIN_NOTE} ({exc.exchange.error})"
-                    kwargs["note"] = "; ".join(filter(None, (kwargs.get("note"), said)))
+                plain = self._plain_instead(url, exc, kwargs)
+                if plain is not None:
                     url = plain
                     continue
-                if exc.kind in ("tls", "http-to-https") and urlsplit(url).netloc in self._registry_hosts:
-                    plain = Hint("use " if exc.kind == "http-to-https" else "or ", INSECURE, " for this registry")
-                    exc.hint = exc.hint + "; " + plain if exc.hint else plain
-                wait = self.retry.delay(tries, waited=waited) if exc.transient and not self.aborting else None
-                if wait is None or exc.exchange is None:
+                decided = self._after_failure(exc, url, tries, waited)
+                if decided is None or exc.exchange is None:
                     raise
+                wait, reason = decided
                 exc.exchange.note = f"{exc.exchange.note} retrying in {wait:.1f} s".strip()
                 retried.append(exc.exchange)
-                reason = f"{urlsplit(url).netloc} broke the connection"
             else:
                 response.retried = tuple(retried)
-                if not self.retry.retryable_status(response.status) or self.aborting:
+                decided = self._after_answer(response, url, tries, waited)
+                if decided is None:
                     return response
-                asked = parse_retry_after(response.headers.get("Retry-After"))
-                wait = self.retry.delay(tries, asked, waited)
-                if wait is None:
-                    if asked is not None and tries < self.retry.attempts:
-                        response.exchange.note = (
-                            f"{response.status}: the server asks to wait {asked:.0f} s (Retry-After), more than "
-                            f"the {max(self.retry.max_wait - waited, 0):.0f} s left of the retry budget: not retried"
-                        )
-                    return response
-                response.preview()  # keep the error page on the exchange: diagnosis reads it
-                response.exchange.note = f"{response.status}: retrying in {wait:.1f} s"
+                wait, reason = decided
                 retried.append(response.exchange)
-                if asked is not None:
-                    response.exchange.note += " (Retry-After)"
-                reason = f"{response.status} {response.exchange.reason} from {urlsplit(url).netloc}".replace("  ", " ")
             if wait >= 1:  # a wait worth mentioning: nobody should wonder why nothing happens
                 self.on_wait(f"{reason}: waiting {wait:.0f} s before attempt {attempt + 1} of {step} {method}")
             waited += wait
@@ -256,6 +296,58 @@ class Client:
                 raise Cancelled(f"{method} {url} was not retried: the pull was cancelled")
             tries += 1
             attempt += 1
+
+    def _attempt(
+        self, step: str, method: str, url: str, attempt: int, verify: bool, kwargs: dict[str, Any]
+    ) -> HttpResponse:
+        """One request, tracked so that :meth:`abort` can break it."""
+        response = self.transport.send(step, method, url, attempt=attempt, verify=verify, **kwargs)
+        with self._open_lock:
+            self._open.add(response)
+        if self.aborting:  # abort() ran while this request was on its way
+            response.abort()
+        return response
+
+    def _plain_instead(self, url: str, exc: TransportError, kwargs: dict[str, Any]) -> str | None:
+        """The plain-HTTP URL to try for an insecure registry whose HTTPS failed (``kwargs`` noted), else None."""
+        plain = self._schemes.fallback(url, exc.kind)
+        if plain is None or exc.exchange is None:
+            return None
+        # No HTTP request went out over the failed handshake: the plain one carries its story.
+        self.transcript.discard(exc.exchange)
+        if kwargs.get("original_url") in (None, url):
+            kwargs["original_url"] = plain
+        said = f"{PLAIN_NOTE} ({exc.exchange.error})"
+        kwargs["note"] = "; ".join(filter(None, (kwargs.get("note"), said)))
+        return plain
+
+    def _after_failure(self, exc: TransportError, url: str, tries: int, waited: float) -> tuple[float, str] | None:
+        """The wait before trying again after no answer, and why; None: give up (the hint says what to try)."""
+        if exc.kind in ("tls", "http-to-https") and urlsplit(url).netloc in self._registry_hosts:
+            plain = Hint("use " if exc.kind == "http-to-https" else "or ", INSECURE, " for this registry")
+            exc.hint = exc.hint + "; " + plain if exc.hint else plain
+        wait = self.retry.delay(tries, waited=waited) if exc.transient and not self.aborting else None
+        return None if wait is None else (wait, f"{urlsplit(url).netloc} broke the connection")
+
+    def _after_answer(self, response: HttpResponse, url: str, tries: int, waited: float) -> tuple[float, str] | None:
+        """The wait before asking again after a 5xx or 429, and why (noted on the exchange); None: keep it."""
+        if not self.retry.retryable_status(response.status) or self.aborting:
+            return None
+        asked = parse_retry_after(response.headers.get("Retry-After"))
+        wait = self.retry.delay(tries, asked, waited)
+        if wait is None:
+            if asked is not None and tries < self.retry.attempts:
+                response.exchange.note = (
+                    f"{response.status}: the server asks to wait {asked:.0f} s (Retry-After), more than "
+                    f"the {max(self.retry.max_wait - waited, 0):.0f} s left of the retry budget: not retried"
+                )
+            return None
+        response.preview()  # keep the error page on the exchange: diagnosis reads it
+        response.exchange.note = f"{response.status}: retrying in {wait:.1f} s"
+        if asked is not None:
+            response.exchange.note += " (Retry-After)"
+        reason = f"{response.status} {response.exchange.reason} from {urlsplit(url).netloc}".replace("  ", " ")
+        return wait, reason
 
     @property
     def aborting(self) -> bool:

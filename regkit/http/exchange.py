@@ -75,12 +75,24 @@ class Transcript(HtmlRepr):
         self._lock = threading.Lock()
 
     def append(self, exchange: Exchange) -> None:
-        """Record one exchange."""
+        """Record one exchange.
+
+        Parameters
+        ----------
+        exchange : Exchange
+            The exchange, appended last.
+        """
         with self._lock:
             self._items.append(exchange)
 
     def discard(self, exchange: Exchange) -> None:
-        """Forget one exchange (an HTTPS attempt replaced by plain HTTP; its error moves to the next note)."""
+        """Forget one exchange (an HTTPS attempt replaced by plain HTTP; its error moves to the next note).
+
+        Parameters
+        ----------
+        exchange : Exchange
+            The exchange to forget (compared by identity); absent, nothing happens.
+        """
         with self._lock:
             self._items = [e for e in self._items if e is not exchange]
 
@@ -101,19 +113,42 @@ class Transcript(HtmlRepr):
         return f"<Transcript of {len(self)} exchanges>"
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per exchange (see :data:`regkit.http.formats.COLUMNS`); needs pandas."""
+        """One row per exchange (see :data:`regkit.http.formats.COLUMNS`); needs pandas.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per exchange, in order.
+        """
         from .formats import to_dataframe
 
         return to_dataframe(list(self))
 
     def to_har(self, title: str = "regkit") -> dict[str, Any]:
-        """A HAR 1.2 document for browser devtools and HAR viewers (write it with ``json.dump``)."""
+        """A HAR 1.2 document for browser devtools and HAR viewers (write it with ``json.dump``).
+
+        Parameters
+        ----------
+        title : str, default "regkit"
+            The page title the HAR names.
+
+        Returns
+        -------
+        dict
+            The HAR document, secrets redacted.
+        """
         from .formats import to_har
 
         return to_har(list(self), title)
 
     def to_jsonl(self) -> str:
-        """One JSON object per exchange and line."""
+        """One JSON object per exchange and line.
+
+        Returns
+        -------
+        str
+            JSON Lines, secrets redacted.
+        """
         from .formats import to_jsonl
 
         return to_jsonl(self)
@@ -121,6 +156,14 @@ class Transcript(HtmlRepr):
     def sequence(self, title: str = "") -> Any:
         """The exchanges as a sequence diagram (client, registry, token service, CDN): SVG, and text in print().
 
-        A :class:`regkit.display.sequence.SequenceDiagram`, from the display layer (see :func:`display_layer`).
+        Parameters
+        ----------
+        title : str, default ""
+            A title over the diagram.
+
+        Returns
+        -------
+        SequenceDiagram
+            A :class:`regkit.display.sequence.SequenceDiagram`, from the display layer (see :func:`display_layer`).
         """
         return display_layer().sequence(self, title)

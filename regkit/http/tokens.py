@@ -67,7 +67,18 @@ class Token(HtmlRepr):
         return self.obtained_at + self.expires_in if self.kind == "bearer" else None
 
     def seconds_left(self, now: float | None = None) -> float | None:
-        """Seconds until expiry (negative when expired), None when it never expires."""
+        """Seconds until expiry (negative when expired), None when it never expires.
+
+        Parameters
+        ----------
+        now : float, optional
+            The time to count from (seconds since the epoch); default now.
+
+        Returns
+        -------
+        float or None
+            Seconds left, negative once expired; None for a token without an expiry.
+        """
         expires = self.expires_at
         return None if expires is None else expires - (time.time() if now is None else now)
 
@@ -88,7 +99,13 @@ class Token(HtmlRepr):
         return self.kind == "basic" or any(exchange.credentials_to for exchange in self.exchanges)
 
     def headers(self) -> dict[str, str]:
-        """The ``Authorization`` header for registry requests (empty when none is needed)."""
+        """The ``Authorization`` header for registry requests (empty when none is needed).
+
+        Returns
+        -------
+        dict of str to str
+            ``{"Authorization": "Bearer …"}`` or ``Basic``, or empty for an anonymous registry.
+        """
         if self.kind == "bearer":
             return {"Authorization": f"Bearer {self.value}"}
         if self.kind == "basic":

@@ -9,7 +9,8 @@ from ..http.client import Client
 from ..http.httperrors import error_for
 from ..oci.digest import Digest
 from ..oci.reference import Reference
-from ..steps.auth import Token, send_authorized, token_from_challenge
+from ..steps.auth import Token, token_from_challenge
+from ..steps.fetcher import send_authorized
 from .imagebuild import BuiltImage
 
 

@@ -103,7 +103,18 @@ class Reference(HtmlRepr):
         return f"repository:{self.repository}:pull"
 
     def with_digest(self, digest: Digest) -> Reference:
-        """The same reference pinned to ``digest``."""
+        """The same reference pinned to ``digest``.
+
+        Parameters
+        ----------
+        digest : Digest
+            The digest to pin to; the tag is kept, for display.
+
+        Returns
+        -------
+        Reference
+            A new reference; this one is unchanged.
+        """
         return Reference(self.registry, self.repository, self.tag, digest, self.original)
 
     def __str__(self) -> str:

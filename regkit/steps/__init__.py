@@ -1,7 +1,7 @@
-"""The pull, step by step: ``repository`` (the handle binding client, reference and token, with its
-log of exchanges), token (``auth``), manifest (``manifest_fetch``), blobs, assembling the tar from
-blobs on disk, without network (``tarball`` with ``store``, ``layerformat``, ``fileio``), and ``pull``
-composing them with progress; ``interrupt`` holds the signal every long loop checks for.
+"""The pull, step by step: ``fetcher`` (one repository's client, reference, token and log of exchanges),
+``repository`` (the public handle on it), token (``auth``), manifest (``manifest_fetch``), blobs, assembling
+the tar from blobs in :mod:`regkit.storage` without network (``tarball``), and ``pull`` composing them
+with progress.
 
-May import :mod:`regkit.http`, :mod:`regkit.oci` and :mod:`regkit.errors`.
+May import :mod:`regkit.storage`, :mod:`regkit.http`, :mod:`regkit.oci` and :mod:`regkit.errors`.
 """

@@ -10,7 +10,6 @@ from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.denial import basic_wanted
 from ..http.exchange import Exchange
 from ..http.tokens import Token  # with the cache that holds it, below the client that owns that
-from ..http.transport import HttpResponse
 from ..oci import mediatypes as mt
 from ..oci.challenge import Challenge, find_challenge, parse_challenges
 from ..oci.reference import Reference
@@ -138,48 +137,6 @@ def _bearer_token(
         return replace(token, registry=registry)
 
     return client.tokens.obtain((registry, realm, service, scope), request, renew=renew, rejected=rejected)
-
-
-def send_authorized(
-    client: Client,
-    step: str,
-    ref: Reference,
-    token: Token,
-    method: str,
-    url: str,
-    meant: str,
-    headers: dict[str, str],
-    record: list[Exchange],
-) -> tuple[HttpResponse, Token]:
-    """Send with the token; on a 401 (expired or revoked), get a fresh token once and retry.
-
-    Every exchange made (token renewals included) is appended to ``record``.
-    """
-    token = client.tokens.newest(token)
-    if token.expired:
-        token = renew_token(client, ref, token)
-        record.append(token.exchanges[-1])
-    response = client.send(step, method, url, headers={**headers, **token.headers()}, original_url=meant)
-    record.extend(response.attempts)
-    if response.status != 401:
-        return response, token
-    response.preview()
-    response.exchange.note = "401: token rejected or missing, getting a new one"
-    renewed = token_from_challenge(client, ref, response.exchange, renew=True, rejected=token)
-    if renewed.exchanges and renewed.exchanges[0] is response.exchange:
-        record.extend(renewed.exchanges[1:])  # the first is the 401 itself, already recorded
-    token = renewed
-    retry = client.send(
-        step,
-        method,
-        url,
-        headers={**headers, **token.headers()},
-        original_url=meant,
-        attempt=2,
-        note="retry with renewed token",
-    )
-    record.extend(retry.attempts)
-    return retry, token
 
 
 def renew_token(client: Client, ref: Reference, token: Token) -> Token:

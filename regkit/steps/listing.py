@@ -20,7 +20,8 @@ from ..http.httperrors import error_for
 from ..oci import jsonsafe
 from ..oci.paging import MAX_NAMES, MAX_PAGE_BYTES, Pager, follow, next_link, page_size, with_query
 from ..oci.reference import Reference, resolve, valid_tag
-from .auth import Token, send_authorized, token_from_challenge
+from .auth import Token, token_from_challenge
+from .fetcher import Fetcher
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +32,21 @@ TAGS, REPOSITORIES = "tags", "repositories"
 
 @dataclass(frozen=True)
 class NameList(HtmlRepr):
-    """The names one listing returned, in the registry's order: ``kind`` is ``tags`` or ``repositories``."""
+    """The names one listing returned, in the registry's order: ``kind`` is ``tags`` or ``repositories``.
+
+    Attributes
+    ----------
+    kind : {"tags", "repositories"}
+        What was listed.
+    source : str
+        The repository (for tags) or the registry host (for the catalogue).
+    names : tuple of str
+        The names, in the registry's order.
+    pages : int
+        How many pages the listing took.
+    exchanges : tuple of Exchange
+        Every request made, tokens included.
+    """
 
     kind: str
     source: str  # the repository (for tags) or the registry host (for the catalogue)
@@ -61,7 +76,39 @@ def tag_list(
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> NameList:
-    """Every tag of ``ref``'s repository (its tag or digest is ignored), following the registry's pages."""
+    """Every tag of ``ref``'s repository (its tag or digest is ignored), following the registry's pages.
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The repository; a tag or digest in it is ignored.
+    page_size : int, optional
+        The ``n`` asked per page; default the registry's choice bounded by :mod:`regkit.oci.paging`.
+    max_names : int, default 100000
+        Stop with :class:`ListingStopped` past this many names.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`Client`).
+
+    Returns
+    -------
+    NameList
+        The tags, pages and exchanges.
+
+    Raises
+    ------
+    ListingStopped
+        The listing could not be finished (a loop, a repeated page, ``max_names`` passed); ``listed`` holds
+        the names listed before it stopped.
+    RegistryError
+        The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+        ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     ref = as_reference(ref)
     with client_for(client, options) as session:
         return list_names(session, ref, TAGS, page_size, max_names, [])
@@ -75,19 +122,103 @@ def registry_catalog(
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> NameList:
-    """Every repository ``GET /v2/_catalog`` lists on the registry ``host`` (``host[:port]``)."""
+    """Every repository ``GET /v2/_catalog`` lists on the registry ``host`` (``host[:port]``).
+
+    Parameters
+    ----------
+    host : str
+        The registry, as ``host[:port]``.
+    page_size : int, optional
+        The ``n`` asked per page; default the registry's choice bounded by :mod:`regkit.oci.paging`.
+    max_names : int, default 100000
+        Stop with :class:`ListingStopped` past this many names.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`Client`).
+
+    Returns
+    -------
+    NameList
+        The repositories, pages and exchanges.
+
+    Raises
+    ------
+    ListingStopped
+        The listing could not be finished (a loop, a repeated page, ``max_names`` passed); ``listed`` holds
+        the names listed before it stopped.
+    RegistryError
+        The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+        ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     ref = registry_reference(host)
     with client_for(client, options) as session:
         return list_names(session, ref, REPOSITORIES, page_size, max_names, [])
 
 
 def list_tags(ref: Reference | str, **kwargs: Any) -> pd.DataFrame:
-    """:func:`tag_list` as a DataFrame: columns ``repository``, ``tag`` (pages and requests in ``.attrs``)."""
+    """:func:`tag_list` as a DataFrame: columns ``repository``, ``tag`` (pages and requests in ``.attrs``).
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The repository; a tag or digest in it is ignored.
+    **kwargs
+        What :func:`tag_list` takes: ``page_size``, ``max_names``, ``client`` or client options.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per tag.
+
+    Raises
+    ------
+    ListingStopped
+        The listing could not be finished (a loop, a repeated page, ``max_names`` passed); ``listed`` holds
+        the names listed before it stopped.
+    RegistryError
+        The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+        ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     return tag_list(ref, **kwargs).frame()
 
 
 def catalog(host: str, **kwargs: Any) -> pd.DataFrame:
-    """:func:`registry_catalog` as a DataFrame: columns ``registry``, ``repository``."""
+    """:func:`registry_catalog` as a DataFrame: columns ``registry``, ``repository``.
+
+    Parameters
+    ----------
+    host : str
+        The registry, as ``host[:port]``.
+    **kwargs
+        What :func:`registry_catalog` takes: ``page_size``, ``max_names``, ``client`` or client options.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per repository.
+
+    Raises
+    ------
+    ListingStopped
+        The listing could not be finished (a loop, a repeated page, ``max_names`` passed); ``listed`` holds
+        the names listed before it stopped.
+    RegistryError
+        The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+        ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     return registry_catalog(host, **kwargs).frame()
 
 
@@ -110,7 +241,8 @@ def list_names(
     what = f"the tags of {ref.name}" if kind == TAGS else f"the catalogue of {ref.registry}"
     pager = Pager(what, max_names)
     accept = {"Accept": "application/json"}
-    exchanges: list[Exchange] = []
+    exchanges: list[Exchange] = []  # the probe's and the challenge's; the pages' are the fetcher's
+    fetcher: Fetcher | None = None
     try:
         # Unauthenticated first, as a probe: its 401 names the scope (tags: pull; catalogue: registry:catalog:*),
         # and an insecure registry's scheme is settled before the URL of the first page is built.
@@ -125,8 +257,10 @@ def list_names(
             token = token_from_challenge(client, ref, response.exchange, scope=scope)
             if token.exchanges and token.exchanges[0] is response.exchange:  # a new token, not a cached one
                 exchanges.extend(token.exchanges[1:])
+        fetcher = Fetcher(client, ref, token=token)
+        if response.status == 401:
             url, meant = _first_page(client, ref, kind, size)
-            response, token = send_authorized(client, "list", ref, token, "GET", url, meant, accept, exchanges)
+            response = fetcher.send("list", "GET", url, meant, accept)
         linked = False
         while True:
             url = response.raw.url or url  # after an insecure registry's fall back to plain HTTP, that one
@@ -148,12 +282,12 @@ def list_names(
                 raise
             if following is None:
                 source = ref.repository if kind == TAGS else ref.registry
-                return NameList(kind, source, tuple(pager.names), pager.pages, tuple(exchanges))
+                return NameList(kind, source, tuple(pager.names), pager.pages, (*exchanges, *fetcher.exchanges))
             url = following
             meant = urlsplit(meant)._replace(query=urlsplit(url).query).geturl()
-            response, token = send_authorized(client, "list", ref, token, "GET", url, meant, accept, exchanges)
+            response = fetcher.send("list", "GET", url, meant, accept)
     finally:
-        log.extend(exchanges)
+        log.extend((*exchanges, *(fetcher.exchanges if fetcher is not None else ())))
 
 
 def _first_page(client: Client, ref: Reference, kind: str, size: int) -> tuple[str, str]:

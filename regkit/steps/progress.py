@@ -13,16 +13,46 @@ class Progress:
     """Receives pull events; the base class ignores them all."""
 
     def step(self, name: str, detail: str) -> None:
-        """A step started (``token``, ``manifest``, ``blobs``, ``assemble``)."""
+        """A step started (``token``, ``manifest``, ``blobs``, ``assemble``).
+
+        Parameters
+        ----------
+        name : str
+            The step.
+        detail : str
+            One line on what it does.
+        """
 
     def begin(self, descriptor: Descriptor, label: str) -> None:
-        """A blob download starts."""
+        """A blob download starts.
+
+        Parameters
+        ----------
+        descriptor : Descriptor
+            The blob; its ``size`` is the total to expect.
+        label : str
+            A short name for it (``config``, ``layer 1/3``).
+        """
 
     def advance(self, descriptor: Descriptor, count: int) -> None:
-        """``count`` more bytes of the blob arrived."""
+        """``count`` more bytes of the blob arrived.
+
+        Parameters
+        ----------
+        descriptor : Descriptor
+            The blob, as given to :meth:`begin`.
+        count : int
+            The bytes that arrived since the last call.
+        """
 
     def end(self, descriptor: Descriptor) -> None:
-        """The blob is complete and verified (or was already there)."""
+        """The blob is complete and verified (or was already there).
+
+        Parameters
+        ----------
+        descriptor : Descriptor
+            The blob, as given to :meth:`begin`.
+        """
 
 
 class BarProgress(Progress):

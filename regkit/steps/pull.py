@@ -24,15 +24,15 @@ from ..oci.digest import Digest, Verifier
 from ..oci.manifest import Descriptor, check_config_size
 from ..oci.platform import Platform
 from ..oci.reference import Reference
+from ..storage.cache import cache_warning, open_cache
+from ..storage.output import check_target, make_work_dir, work_name
+from ..storage.places import Place, TarPlace, enter_cache
+from ..storage.store import BlobStore
 from .auth import Token
 from .blobs import BlobResult
-from .cache import cache_warning, open_cache
 from .manifest_fetch import ManifestResult
-from .output import check_target, make_work_dir, work_name
-from .places import Place, TarPlace, enter_cache
 from .progress import Progress
 from .repository import Repository
-from .store import BlobStore
 from .tarball import (
     AssembledImage,
     Finished,
@@ -152,7 +152,7 @@ def pull(
     jobs : int, default 3
         Blobs downloaded at a time.
     cache_dir : str or os.PathLike, optional
-        The blob cache; default :func:`~regkit.steps.cache.default_cache_dir`. An unusable default cache is
+        The blob cache; default :func:`~regkit.storage.cache.default_cache_dir`. An unusable default cache is
         a :class:`~regkit.errors.CacheWarning` and the pull goes on without one.
     cache : bool, default True
         False neither reads nor fills the cache.
@@ -209,27 +209,31 @@ def pull(
         raise OutputError(f"cannot create the output directory {target.parent}: {exc.strerror or exc}") from None
     blob_cache = open_cache(cache_dir, enabled=cache)  # an explicit cache_dir that cannot be used is refused here
     with client_for(client, options, pool_size=max(jobs, 4) * 2) as session:
-        repo = Repository(session, ref)
-        return _pull(
-            repo, target, platform, format, layer_format, jobs, blob_cache, progress, started, mirrors, budgets
+        settings = _Settings(
+            target, platform, format, layer_format, jobs, blob_cache, progress, mirrors or Mirrors(), budgets
         )
+        return _pull(Repository(session, ref), settings, started)
 
 
-def _pull(
-    repo: Repository,
-    target: Path,
-    platform: Platform | None,
-    format: str,
-    layer_format: str,
-    jobs: int,
-    blob_cache: BlobStore | None,
-    progress: Progress,
-    started: float,
-    mirrors: Mirrors | None,
-    budgets: Budgets | None,
-) -> PullResult:
+@dataclass(frozen=True)
+class _Settings:
+    """What one pull was asked to do, checked: where, which platform, in which format, how."""
+
+    target: Path
+    platform: Platform | None
+    format: str
+    layer_format: str
+    jobs: int
+    cache: BlobStore | None
+    progress: Progress
+    mirrors: Mirrors
+    budgets: Budgets | None
+
+
+def _pull(repo: Repository, settings: _Settings, started: float) -> PullResult:
     ref = repo.reference
-    mirrors = mirrors or Mirrors()
+    target, format, layer_format = settings.target, settings.format, settings.layer_format
+    jobs, blob_cache, progress, mirrors = settings.jobs, settings.cache, settings.progress, settings.mirrors
 
     progress.step("resolve", str(ref))
 
@@ -238,7 +242,7 @@ def _pull(
         repo.drop_token()  # a token from a route that failed belongs to that route's registry
         token = repo.token()
         progress.step("token", token_summary(token, ref))
-        return repo.manifest(platform)
+        return repo.manifest(settings.platform)
 
     # Like the engine, a mirror that fails before the manifest is passed over for the next route; the
     # route that answers serves the blobs.
@@ -250,9 +254,7 @@ def _pull(
         "manifest", f"{manifest.digest}{chosen}, {len(manifest.layers)} layers, {manifest.manifest.total_size} bytes"
     )
     if needs_conversion(manifest, format, layer_format):
-        blobs, image = _stored_then_converted(
-            repo, manifest, target, blob_cache, jobs, progress, format, layer_format, budgets
-        )
+        blobs, image = _stored_then_converted(repo, manifest, settings)
     else:
         key = output_key(manifest, format) if blob_cache is not None and is_tar(target, format) else ""
         linked = _linked_whole(blob_cache, key, target) if key else None
@@ -340,7 +342,7 @@ def _linked_whole(cache: BlobStore | None, key: str, target: Path) -> Path | Non
     """Make ``target`` a name of the cached pack that is exactly this output, when there is one: nothing is
     written. Returns the pack, or None (no such pack, another output's file, or the link failed: the caller
     writes the output)."""
-    found = cache.whole_output(key) if cache is not None else None
+    found = cache.packs.whole_output(key) if cache is not None else None
     if found is None:
         return None
     pack, stat = found
@@ -373,15 +375,7 @@ def _distinct_blobs(manifest: ManifestResult) -> list[tuple[Descriptor, str]]:
 
 
 def _stored_then_converted(
-    repo: Repository,
-    manifest: ManifestResult,
-    target: Path,
-    cache: BlobStore | None,
-    jobs: int,
-    progress: Progress,
-    format: str,
-    layer_format: str,
-    budgets: Budgets | None,
+    repo: Repository, manifest: ManifestResult, settings: _Settings
 ) -> tuple[tuple[BlobResult, ...], AssembledImage]:
     """Layers to re-compress: every blob into a store (the cache, else a temporary one), then :func:`assemble`.
 
@@ -389,10 +383,19 @@ def _stored_then_converted(
     temporary store beside the output.
     """
 
+    target, cache, progress = settings.target, settings.cache, settings.progress
+
     def converted_in(store: BlobStore) -> tuple[tuple[BlobResult, ...], AssembledImage]:
-        blobs = fetch_all(repo, manifest, store, jobs, progress)
+        blobs = fetch_all(repo, manifest, store, settings.jobs, progress)
         progress.step("assemble", f"writing {target}")
-        return blobs, assemble(manifest, store, target, format=format, layer_format=layer_format, budgets=budgets)
+        return blobs, assemble(
+            manifest,
+            store,
+            target,
+            format=settings.format,
+            layer_format=settings.layer_format,
+            budgets=settings.budgets,
+        )
 
     if cache is not None:
         try:

@@ -25,9 +25,7 @@ from ..oci.manifest import Descriptor, ImageManifest, Index
 from ..oci.paging import Pager, follow, next_link, with_query
 from ..oci.platform import Platform
 from ..oci.reference import Reference
-from .auth import Token, probe_token, send_authorized
-from .blobs import follow_blob
-from .manifest_fetch import MAX_MANIFEST_SIZE, fetch_manifest
+from .fetcher import MAX_MANIFEST_SIZE, Fetcher
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,7 +73,19 @@ class TreeNode:
 
 @dataclass(frozen=True)
 class ImageTree(HtmlRepr):
-    """An image and everything attached to it; ``text()`` draws it, ``frame()`` is one row per node."""
+    """An image and everything attached to it; ``text()`` draws it, ``frame()`` is one row per node.
+
+    Attributes
+    ----------
+    reference : Reference
+        The image asked for.
+    root : TreeNode
+        The image's node; attached artifacts and an index's images are its descendants.
+    referrers_api : str
+        What the registry's referrers API did (answered, fell back to the tag schema, not asked).
+    exchanges : tuple of Exchange
+        Every request made.
+    """
 
     reference: Reference
     root: TreeNode
@@ -130,7 +140,36 @@ def image_tree(
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> ImageTree:
-    """``ref`` and what is attached to it (only artifacts of ``artifact_type`` when given)."""
+    """``ref`` and what is attached to it (only artifacts of ``artifact_type`` when given).
+
+    Parameters
+    ----------
+    ref : Reference or str
+        The image, by tag or digest.
+    artifact_type : str, optional
+        Only artifacts of this type are shown; default every one.
+    client : Client, optional
+        The client to use (kept open); else one is made from ``options``.
+    **options : ClientOptions
+        Settings for a client made for this call and closed after it (see :class:`Client`).
+
+    Returns
+    -------
+    ImageTree
+        The image, its referrers (and theirs), and every exchange.
+
+    Raises
+    ------
+    ManifestError
+        A manifest that cannot be used.
+    RegistryError
+        The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+        ``UnexpectedResponse``.
+    TransportError
+        No HTTP answer: DNS, refused, TLS, timeout, too slow.
+    UsageError
+        A bad argument, such as an invalid reference, or ``client`` together with client options.
+    """
     ref = as_reference(ref)
     with client_for(client, options) as session:
         return _Walker(session, ref, artifact_type).tree()
@@ -141,16 +180,14 @@ class _Walker:
 
     def __init__(self, client: Client, ref: Reference, artifact_type: str | None) -> None:
         self.client, self.ref, self.artifact_type = client, ref, artifact_type
-        self.exchanges: list[Exchange] = []
-        self.token: Token = probe_token(client, ref, self.exchanges)
+        self.fetcher = Fetcher(client, ref)
+        self.fetcher.token()
         self.seen: set[Digest] = set()
         self.nodes = 0
         self.api: str = "not asked"
 
     def tree(self) -> ImageTree:
-        top, self.token = fetch_manifest(
-            self.client, self.ref, self.ref.identifier, self.ref.digest, self.token, self.exchanges
-        )
+        top = self.fetcher.fetch_manifest(self.ref.identifier, self.ref.digest)
         self.seen.add(top.digest)
         if isinstance(top, Index):
             root = self._index(top)
@@ -158,7 +195,7 @@ class _Walker:
             root = self._node("image", f"image {top.media_type}", top.digest, top.media_type, len(top.raw))
             root = _with(root, self._attached(top.digest, 1))
         root = _with(root, self._cosign(top.digest))
-        return ImageTree(self.ref, root, self.api, tuple(self.exchanges))
+        return ImageTree(self.ref, root, self.api, self.fetcher.exchanges)
 
     def _node(
         self, kind: str, label: str, digest: Digest | None = None, media_type: str = "", size: int = 0, **more: Any
@@ -231,9 +268,7 @@ class _Walker:
             if found is not None:
                 return found, "referrers API"
         try:
-            index, self.token = fetch_manifest(
-                self.client, self.ref, art.fallback_tag(subject), None, self.token, self.exchanges
-            )
+            index = self.fetcher.fetch_manifest(art.fallback_tag(subject), None)
         except NotFound:
             return [], "fallback tag"
         # GitLab answers the fallback tag with the subject itself (oras-go#1396): that is no referrers index.
@@ -251,9 +286,7 @@ class _Walker:
         accept = {"Accept": mt.OCI_INDEX}
         while True:
             pager.ask(url)
-            response, self.token = send_authorized(
-                self.client, "referrers", self.ref, self.token, "GET", url, meant, accept, self.exchanges
-            )
+            response = self.fetcher.send("referrers", "GET", url, meant, accept)
             if response.status in _NO_API and not found:
                 response.preview()
                 self.api = "absent (404): fallback tag used"
@@ -275,9 +308,7 @@ class _Walker:
     ) -> TreeNode:
         """An artifact or attestation manifest, verified against its entry, with a summary of its payloads."""
         self.seen.add(entry.digest)
-        manifest, self.token = fetch_manifest(
-            self.client, self.ref, str(entry.digest), entry.digest, self.token, self.exchanges, entry
-        )
+        manifest = self.fetcher.fetch_manifest(str(entry.digest), entry.digest, entry)
         if not isinstance(manifest, ImageManifest):
             return self._node(
                 kind, "an index as an artifact: not walked", entry.digest, entry.media_type, entry.size, via=via
@@ -320,7 +351,7 @@ class _Walker:
 
     def _read(self, layer: Descriptor) -> bytes:
         """A small blob, whole and verified."""
-        response = follow_blob(self.client, self.ref, layer, self.token, self.exchanges)
+        response = self.fetcher.open_blob(layer)
         try:
             data = response.read(layer.size, f"payload {layer.digest}")
         finally:
@@ -338,13 +369,11 @@ class _Walker:
             tag = art.fallback_tag(digest) + suffix
             url, meant = self.client.registry_url(self.ref, f"manifests/{tag}")
             accept = {"Accept": ", ".join(mt.ACCEPT_MANIFESTS)}
-            head, self.token = send_authorized(
-                self.client, "referrers", self.ref, self.token, "HEAD", url, meant, accept, self.exchanges
-            )
+            head = self.fetcher.send("referrers", "HEAD", url, meant, accept)
             head.close()
             if head.status != 200:
                 continue
-            manifest, self.token = fetch_manifest(self.client, self.ref, tag, None, self.token, self.exchanges)
+            manifest = self.fetcher.fetch_manifest(tag, None)
             if manifest.digest in self.seen or not isinstance(manifest, ImageManifest):
                 continue
             self.seen.add(manifest.digest)

@@ -26,12 +26,12 @@ from ..oci.budgets import Budgets, Meter
 from ..oci.digest import Digest
 from ..oci.manifest import Descriptor, ImageManifest, check_config_size, config_diff_ids, parse_config
 from ..oci.reference import Reference, resolve
-from .fileio import write_all_at
-from .layerformat import LAYER_FORMATS, convert_layer, target_compression
+from ..storage.fileio import write_all_at
+from ..storage.layerformat import LAYER_FORMATS, convert_layer, target_compression
+from ..storage.output import make_work_dir, work_name
+from ..storage.places import FilePlace, Place, TarPlace
+from ..storage.store import BlobStore
 from .manifest_fetch import ManifestResult
-from .output import make_work_dir, work_name
-from .places import FilePlace, Place, TarPlace
-from .store import BlobStore
 
 FORMATS = ("docker", "oci")
 Finished = Callable[[Path], None]  # told the finished output's temporary path, before it is renamed

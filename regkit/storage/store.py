@@ -7,12 +7,9 @@ anything else (a rewritten or replaced file, a reboot that may have lost unsynce
 regkit hash it once more, and remove it if it no longer matches. Blob files are not fsynced: a
 crash that could lose their data is also a reboot, which voids every record made before it.
 
-Packed blobs: a pull into a tar writes each blob once, straight into the tar, so the cache does
-not copy them out of it; it hard-links the finished tar (``packs/<name>.tar``) and records, per
-blob, its range there (``packed/<algorithm>/<hex>``) with the tar's size, mtime, inode and boot.
-The same rule applies: a tar changed since (its mtime moves with any write) is hashed again
-before a range of it is used. A reader that needs a blob file (analysis, layer conversion)
-gets one copied out of the pack the first time.
+Packed blobs (see :mod:`.packs`, the store's ``packs``): a blob written straight into a finished
+tar is found there by its range, under the same rule; a reader that needs a blob file (analysis,
+layer conversion) gets one copied out of the pack the first time.
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ import errno
 import json
 import os
 import re
-import secrets
 import tempfile
 import time
 import warnings
@@ -29,15 +25,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from ..errors import CacheWarning, OutputError
 from ..oci.digest import Digest, Verifier
-from .fileio import chunks_at, copy_range
+from .fileio import copy_range
 from .output import owner, owner_alive
-
-_HASH_READ = 4 << 20
-Location = tuple[Path, int]  # a file and the offset of a blob's first byte in it
+from .packs import Location, PackIndex
+from .records import file_record, hashes_to, write_record
 
 # Temporary files carry their writer (see output.owner): .incoming.<pid>-<start>-<ns>.<random>.partial (a blob
 # being written) and .record.<pid>-<start>-<ns>.<random> (a record being saved). Older regkits named no owner.
@@ -60,17 +55,6 @@ class Partial:
     live: bool
 
 
-def boot_id() -> str:
-    """This boot's identity (Linux), or '' where the system does not say."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-_BOOT = boot_id()
-
-
 class BlobStore:
     """``root/blobs/<algorithm>/<hex>``: written through a temporary file, renamed when verified.
 
@@ -90,6 +74,7 @@ class BlobStore:
     def __init__(self, root: str | os.PathLike[str], *, trusted: bool = False) -> None:
         self.root = Path(root)
         self.trusted = trusted
+        self.packs = PackIndex(self.root)
         self._verified: set[Digest] = set()
 
     def path(self, digest: Digest) -> Path:
@@ -100,19 +85,11 @@ class BlobStore:
         """Where the verification record of ``digest`` lives."""
         return self.root / "verified" / digest.algorithm / digest.hex
 
-    def packed_path(self, digest: Digest) -> Path:
-        """Where the record of ``digest``'s range in a packed output lives."""
-        return self.root / "packed" / digest.algorithm / digest.hex
-
-    def pack_path(self, name: str) -> Path:
-        """Where the pack called ``name`` lives."""
-        return self.root / "packs" / name
-
     def has(self, digest: Digest, size: int) -> bool:
         """True when a verified file of the blob is present (copied out of a pack if only a pack has it)."""
         if self._has_file(digest, size):
             return True
-        packed = self._packed(digest, size)
+        packed = self.packs.find(digest, size)
         if packed is None:
             return False
         try:
@@ -125,7 +102,7 @@ class BlobStore:
         """Where the verified bytes of the blob are: its own file (offset 0) or a range of a pack; no copy."""
         if self._has_file(digest, size):
             return self.path(digest), 0
-        return self._packed(digest, size)
+        return self.packs.find(digest, size)
 
     def _has_file(self, digest: Digest, size: int) -> bool:
         path = self.path(digest)
@@ -144,12 +121,12 @@ class BlobStore:
 
     def verify(self, digest: Digest, size: int) -> bool:
         """Hash the stored blob (file or packed range) now; record it when it matches, remove it when not."""
-        if not self.path(digest).is_file() and self.packed_path(digest).is_file():
-            return self._verify_packed(digest, size, self._read_packed(digest))
+        if not self.path(digest).is_file() and self.packs.has_record(digest):
+            return self.packs.verify(digest, size)
         try:
             with open(self.path(digest), "rb", buffering=0) as handle:
                 stat = os.fstat(handle.fileno())
-                good = _hashes_to(handle.fileno(), 0, size, digest) and stat.st_size == size
+                good = hashes_to(handle.fileno(), 0, size, digest) and stat.st_size == size
         except OSError:
             return False
         if not good:
@@ -159,10 +136,10 @@ class BlobStore:
         return True
 
     def remove(self, digest: Digest) -> None:
-        """Delete a blob and its records (any may already be gone); :meth:`collect_packs` removes unused packs."""
+        """Delete a blob and its records (any may already be gone); :meth:`PackIndex.collect` removes unused packs."""
         self._verified.discard(digest)
         self.record_path(digest).unlink(missing_ok=True)
-        self.packed_path(digest).unlink(missing_ok=True)
+        self.packs.forget(digest)
         self.path(digest).unlink(missing_ok=True)
 
     def partials(self) -> list[Partial]:
@@ -201,43 +178,6 @@ class BlobStore:
                     removed.append(partial)
         return removed
 
-    def packs_in_use(self) -> set[str]:
-        """The names of the packs some blob record points into."""
-        root = self.root / "packed"
-        records = root.glob("*/*") if root.is_dir() else ()
-        return {entry["pack"] for path in records if (entry := load_packed(path)) is not None}
-
-    def collect_packs(self) -> None:
-        """Remove the packs no record points into, and their whole-output records."""
-        folder = self.root / "packs"
-        if not folder.is_dir():
-            return
-        used, gone = self.packs_in_use(), set()
-        # A pull links its pack a moment before recording its blobs; removing it in between costs that
-        # pull's blobs their cache entries, never its output (the output is another name of the file).
-        for pack in folder.iterdir():
-            if pack.name not in used:
-                with suppress(OSError):
-                    pack.unlink()
-                    gone.add(pack.name)
-        self._drop_outputs(gone)
-
-    def output_path(self, key: str) -> Path:
-        """Where the record of the pack that is the whole output ``key`` (a hex digest) lives."""
-        return self.root / "outputs" / key
-
-    def whole_output(self, key: str) -> tuple[Path, os.stat_result] | None:
-        """A pack that is byte for byte the output ``key`` names and unchanged since, with its stat; else None."""
-        entry = load_packed(self.output_path(key))
-        if entry is None:
-            return None
-        pack = self.pack_path(entry["pack"])
-        try:
-            stat = pack.stat()
-        except OSError:
-            return None
-        return (pack, stat) if entry["file"] == _record_of(stat) else None
-
     def adopt_pack(self, source: Path, ranges: Mapping[Digest, tuple[int, int]], output_key: str = "") -> None:
         """Enter verified blobs that are ``(offset, size)`` ranges of the finished file ``source``.
 
@@ -247,23 +187,14 @@ class BlobStore:
         wanted = {digest: span for digest, span in ranges.items() if self.locate(digest, span[1]) is None}
         if not wanted:
             return
-        name = f"{secrets.token_hex(8)}.tar"
-        pack = self.pack_path(name)
         try:
-            pack.parent.mkdir(parents=True, exist_ok=True)
-            os.link(source, pack)
-            stat = pack.stat()
+            self.packs.link(source, wanted, output_key)
         except OSError as exc:
             if exc.errno in _NO_LINKS:
                 self._warn_copies(source)
             with open(source, "rb", buffering=0) as handle:
                 for digest, (offset, size) in wanted.items():
                     self.adopt_range(digest, handle.fileno(), offset, size)
-            return
-        for digest, (offset, size) in wanted.items():
-            _write_json(self.packed_path(digest), _packed_of(name, offset, size, stat))
-        if output_key:
-            _write_json(self.output_path(output_key), _packed_of(name, 0, stat.st_size, stat))
 
     def _warn_copies(self, source: Path) -> None:
         warnings.warn(
@@ -274,51 +205,6 @@ class BlobStore:
             stacklevel=4,
         )
 
-    def _packed(self, digest: Digest, size: int) -> Location | None:
-        """The pack range holding the blob when its record still matches (else hashed once, or dropped)."""
-        entry = self._read_packed(digest)
-        if entry is None or entry["size"] != size:
-            return None
-        pack = self.pack_path(entry["pack"])
-        try:
-            stat = pack.stat()
-        except OSError:
-            self.packed_path(digest).unlink(missing_ok=True)
-            return None
-        if entry["file"] != _record_of(stat) and not self._verify_packed(digest, size, entry):
-            return None
-        with suppress(OSError):
-            os.utime(self.packed_path(digest))  # last use, for least-recently-used pruning
-        return pack, entry["offset"]
-
-    def _read_packed(self, digest: Digest) -> dict[str, Any] | None:
-        return load_packed(self.packed_path(digest))
-
-    def _verify_packed(self, digest: Digest, size: int, entry: dict[str, Any] | None) -> bool:
-        """Hash a pack range; re-record it when it matches, drop the record when not."""
-        if entry is not None and entry["size"] == size:
-            pack = self.pack_path(entry["pack"])
-            try:
-                with open(pack, "rb", buffering=0) as handle:
-                    stat = os.fstat(handle.fileno())
-                    if _hashes_to(handle.fileno(), entry["offset"], size, digest):
-                        _write_json(self.packed_path(digest), _packed_of(entry["pack"], entry["offset"], size, stat))
-                        return True
-            except OSError:
-                pass
-        self.packed_path(digest).unlink(missing_ok=True)
-        if entry is not None:
-            self._drop_outputs({entry["pack"]})  # a pack that failed a hash is no output to reuse either
-        return False
-
-    def _drop_outputs(self, packs: set[str]) -> None:
-        """Forget the whole-output records of ``packs``."""
-        folder = self.root / "outputs"
-        for record in folder.iterdir() if folder.is_dir() else ():
-            entry = load_packed(record)
-            if entry is None or entry["pack"] in packs:
-                record.unlink(missing_ok=True)
-
     def _extract(self, digest: Digest, size: int, location: Location) -> None:
         """Copy a packed blob out into its own file (for readers that need one)."""
         pack, offset = location
@@ -328,7 +214,7 @@ class BlobStore:
             finally:
                 os.close(fd)
             self._placed(tmp, digest)
-        self.packed_path(digest).unlink(missing_ok=True)
+        self.packs.forget(digest)
 
     def _record_matches(self, digest: Digest, stat: os.stat_result) -> bool:
         record = self.record_path(digest)
@@ -336,7 +222,7 @@ class BlobStore:
             saved = json.loads(record.read_bytes())
         except (OSError, ValueError):
             return False
-        if saved != _record_of(stat):
+        if saved != file_record(stat):
             return False
         with suppress(OSError):
             os.utime(record)  # the record's mtime is the blob's last use, for least-recently-used pruning
@@ -344,7 +230,7 @@ class BlobStore:
 
     def _record(self, digest: Digest, stat: os.stat_result) -> None:
         self._verified.add(digest)
-        _write_json(self.record_path(digest), _record_of(stat))
+        write_record(self.record_path(digest), file_record(stat))
 
     def _placed(self, tmp: str, digest: Digest) -> None:
         """Rename a verified temporary file into place and record it."""
@@ -420,53 +306,3 @@ class BlobStore:
             verifier.update(data)
             handle.write(data)
         return self.path(digest)
-
-
-def _record_of(stat: os.stat_result) -> dict[str, object]:
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino, "boot": _BOOT}
-
-
-def _packed_of(pack: str, offset: int, size: int, stat: os.stat_result) -> dict[str, object]:
-    return {"pack": pack, "offset": offset, "size": size, "file": _record_of(stat)}
-
-
-def load_packed(path: Path) -> dict[str, Any] | None:
-    """A packed-blob record, or None when missing or malformed (a name that is not a plain file name too)."""
-    try:
-        entry = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(entry, dict) or not isinstance(entry.get("file"), dict):
-        return None
-    pack, offset, size = entry.get("pack"), entry.get("offset"), entry.get("size")
-    if not isinstance(pack, str) or not pack or "/" in pack or pack.startswith("."):
-        return None
-    if type(offset) is not int or type(size) is not int or offset < 0 or size < 0:
-        return None
-    return entry
-
-
-def _write_json(path: Path, data: object) -> None:
-    """Write a record atomically; a store that cannot take one just hashes again next time."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".record.{owner()}.", dir=path.parent)
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)  # Ctrl-C too: no stray record file
-        raise
-
-
-def _hashes_to(fd: int, offset: int, size: int, digest: Digest) -> bool:
-    """Whether ``size`` bytes of ``fd`` from ``offset`` have ``digest``."""
-    verifier = Verifier(digest, None, "cached blob")
-    for chunk in chunks_at(fd, offset, size, _HASH_READ):
-        verifier.update(chunk)
-    return verifier.actual == digest and verifier.count == size

@@ -3,7 +3,7 @@
 Downloads write straight into these places (the output is written once); a blob already in the
 cache is copied in by the kernel (``copy_file_range``) or hard-linked. When the output is complete,
 its downloaded blobs enter the cache without a copy: a tar is hard-linked in whole as a pack, an
-OCI layout directory's blob files one by one (see :mod:`regkit.steps.store`).
+OCI layout directory's blob files one by one (see :mod:`regkit.storage.store`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Location: ``$REGKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/regkit``, else ``~/.cache/regkit``. It is a
 :class:`BlobStore`: blobs enter only verified, by atomic rename (so concurrent pulls are safe), and
-are trusted while their verification record matches (see :mod:`regkit.steps.store`). A blob's last
+are trusted while their verification record matches (see :mod:`regkit.storage.store`). A blob's last
 use is its record's mtime, which least-recently-used pruning goes by. Blobs of tar outputs are
 ranges of packs (hard links of those outputs); a pack goes when none of its blobs is left.
 
@@ -29,7 +29,8 @@ from ..oci.digest import Digest
 from ..oci.manifest import Descriptor
 from .fileio import chunks_at
 from .output import owner
-from .store import BlobStore, Location, load_packed
+from .packs import Location, load_packed
+from .store import BlobStore
 
 MIN_FREE = 1 << 20  # bytes: a file system with less free is full for the cache's purposes
 _swept: set[Path] = set()  # caches whose dead writers' files this process has removed already
@@ -158,7 +159,9 @@ def blobs(cache: BlobStore) -> Iterator[CachedBlob]:
             continue
         with suppress(OSError):
             last_used = record.stat().st_mtime
-            yield CachedBlob(digest, entry["size"], last_used, cache.pack_path(entry["pack"]), entry["offset"], True)
+            yield CachedBlob(
+                digest, entry["size"], last_used, cache.packs.pack_path(entry["pack"]), entry["offset"], True
+            )
 
 
 def total_size(cache: BlobStore) -> int:
@@ -197,7 +200,7 @@ def prune(cache: BlobStore, *, max_size: int | None = None, older_than: float | 
         else:
             users[blob.path.name] -= 1
             left -= _size(blob.path) if users[blob.path.name] == 0 else 0
-    cache.collect_packs()
+    cache.packs.collect()
     return removed
 
 
@@ -207,7 +210,7 @@ def verify(cache: BlobStore) -> tuple[list[CachedBlob], list[CachedBlob]]:
     bad: list[CachedBlob] = []
     for blob in blobs(cache):
         (good if cache.verify(blob.digest, blob.size) else bad).append(blob)
-    cache.collect_packs()
+    cache.packs.collect()
     return good, bad
 
 
