@@ -24,7 +24,8 @@ from regkit.http.endpoints import Endpoints
 from regkit.lab import Lab
 from regkit.lab.dialectlab import DialectLab
 from regkit.lab.dialects import ACR_NULL_USER, DIALECTS, GAR_KEY_USER
-from regkit.lab.signedurls import signed_location
+from regkit.lab.dialecttags import page_tags
+from regkit.lab.signedurls import check_signed, signed_location
 
 from .helpers import cli
 
@@ -178,6 +179,21 @@ def test_five_steps_pull_and_the_wire_shows_the_dialect(labs, tmp_path, name, mi
     # Azure's and Google's storage answer without the registry's digest header; S3 too.
     assert all(header(e, "Docker-Content-Digest") is None for e in storage)
     assert_storage_never_saw_authorization(lab)
+
+
+@pytest.mark.parametrize("name", DIALECT_NAMES)
+def test_docker_logs_in_and_pulls_from_every_dialect(labs, engine, name):
+    # The real client the dialects were written against: Docker's own login and pull.
+    lab = labs[name]
+    ref = f"{lab.registry}/{PRIVATE}"
+    engine.run("login", lab.registry, "-u", lab.username, "--password-stdin", input=lab.password + "\n")
+    try:
+        engine.run("pull", ref, timeout=120)
+        assert engine.run("image", "inspect", "--format", "{{.Id}}", ref).stdout.startswith("sha256:")
+    finally:
+        engine.run("logout", lab.registry, check=False)
+        engine.run("rmi", ref, check=False)
+    assert all(line.endswith("auth=no") for line in lab.storage_requests())
 
 
 # -- challenges and token answers ----------------------------------------------------------------------
@@ -558,3 +574,36 @@ def test_the_lab_can_hand_out_expired_signed_urls(labs, name):
     base = "" if stale.startswith("http") else f"http://{lab.registry}"
     assert raw().get(base + stale).status_code == 403
     assert raw().get(base + fresh).status_code == 200
+
+
+# -- the pure parts, without servers ------------------------------------------------------------------------
+
+TAGS = ["a", "b", "c", "d", "e"]
+
+
+def test_paging_rules_without_a_server():
+    ecr, acr, ghcr = DIALECTS["ecr"], DIALECTS["acr"], DIALECTS["ghcr"]
+    assert page_tags(ghcr, "s", "r", TAGS, {"n": "x"}).code == "PAGINATION_NUMBER_INVALID"
+    assert page_tags(ghcr, "s", "r", TAGS, {"n": "2000"}).status == 200  # only ECR caps n
+    assert page_tags(ecr, "s", "r", TAGS, {"n": "1001"}).code == "UNSUPPORTED"
+    first = page_tags(ecr, "s", "r", TAGS, {"n": "2"})
+    last = parse_qs(urlsplit(first.link.split(";")[0].strip("<>")).query)["last"][0]
+    assert page_tags(ecr, "s", "r", TAGS, {"n": "2", "last": last}).doc["tags"] == ["c", "d"]
+    assert page_tags(ecr, "other secret", "r", TAGS, {"n": "2", "last": last}).status == 400
+    assert page_tags(acr, "s", "r", TAGS, {"n": "2"}).link == '</v2/r/tags/list?last=b&n=2&orderby=>; rel="next"'
+    end = page_tags(ghcr, "s", "r", TAGS, {"n": "2", "last": "e"})
+    assert (end.doc["tags"], end.link) == ([], "")
+
+
+@pytest.mark.parametrize("kind", ["s3", "azure", "gcs"])
+def test_signed_urls_without_a_server(kind):
+    url = signed_location(kind, "http://storage", "ab" * 32, "secret", 600, extras=("X-Amz-Security-Token", "spr"))
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert check_signed(kind, "GET", parts.path, query, False, "secret") is None
+    assert check_signed(kind, "GET", parts.path, query, False, "another secret") is not None
+    assert check_signed(kind, "GET", parts.path, query, False, "secret", now=time.time() + 601) is not None
+    head = check_signed(kind, "HEAD", parts.path, query, False, "secret")
+    assert (head is not None) == (kind == "s3")  # S3 signs the method; SAS sp=r and Google's URLs allow HEAD
+    both = check_signed(kind, "GET", parts.path, query, True, "secret")
+    assert (both is not None and both.status == 400) == (kind == "s3")

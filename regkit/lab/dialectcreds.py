@@ -1,4 +1,4 @@
-"""Credentials in the dialects' shapes, minted and checked by the lab with its own secret.
+"""Credentials in the dialects' shapes and the bearer tokens of their token services, minted and checked by the lab.
 
 Shapes from ``/work/shared/notes/registry-dialects.md`` ("Authentication"): ECR's password (what
 ``aws ecr get-login-password`` prints) is base64 of a JSON document with an ``expiration``, valid
@@ -12,10 +12,12 @@ can hand out one that already expired and see the registry's own answer to it.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
 import time
+from typing import Any
 
 EXPIRED = "expired"
 VALID = "valid"
@@ -79,3 +81,33 @@ def check(kind: str, secret: str, value: str, now: float | None = None) -> str:
     if not same(mac, _sign(secret, kind, expires)):
         return INVALID
     return VALID if (time.time() if now is None else now) < expires else EXPIRED
+
+
+def issue_token(secret: str, audience: str, ttl: int, subject: str, access: list[dict[str, Any]]) -> str:
+    """A bearer token: an HS256 JWT with distribution's claims (the lab's front is the only one that checks it)."""
+    now = int(time.time())
+    claims = {"iss": "regkit-lab", "sub": subject, "aud": audience, "iat": now, "nbf": now - 1, "exp": now + ttl}
+    head = _b64url(json.dumps({"typ": "JWT", "alg": "HS256"}).encode())
+    body = f"{head}.{_b64url(json.dumps({**claims, 'access': access}).encode())}"
+    return f"{body}.{_b64url(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())}"
+
+
+def token_access(secret: str, token: str) -> list[dict[str, Any]] | None:
+    """The access claim of a token :func:`issue_token` signed with ``secret`` and that has not expired; else None."""
+    body, _, mac = token.rpartition(".")
+    if not body or not same(mac, _b64url(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())):
+        return None
+    claims = json.loads(_unb64(body.split(".")[1]))
+    return list(claims["access"]) if claims["exp"] > time.time() else None
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """``(user, password)`` from a Basic Authorization header, else None."""
+    scheme, _, encoded = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user, password

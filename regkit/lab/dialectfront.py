@@ -10,9 +10,6 @@ send the bytes. Facts: ``/work/shared/notes/registry-dialects.md``, via :mod:`re
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -24,18 +21,18 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
 from . import dialectcreds as creds
 from .dialects import ACR_NULL_USER, DIALECTS, ECR_USER, GAR_KEY_USER, GAR_TOKEN_USER, Dialect
+from .dialecttags import page_tags
 from .signedurls import GAR_DOWNLOADS, check_signed, gar_blob, gar_download, signed_location
 
 _REPO_PATH = re.compile(r"/v2/(?P<name>[a-z0-9._/-]+?)/(?P<kind>manifests|blobs|tags)/(?P<rest>.+)")
 _BLOB = re.compile(r"sha256:(?P<hex>[a-f0-9]{64})")
 ECR_EXPIRED = "Your authorization token has expired. Reauthenticate and try again."
-ECR_MAX_RESULTS = 1000
 # ACR's answer to an anonymous token request when anonymous pull is off.
 ACR_ANONYMOUS = "authentication required, visit https://aka.ms/acr/authorization for more information."
 
@@ -80,50 +77,6 @@ def errors_body(code: str, message: str, detail: Any = None) -> bytes:
     if detail is not None:
         error["detail"] = detail
     return json.dumps({"errors": [error]}).encode()
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def issue_token(config: FrontConfig, subject: str, access: list[dict[str, Any]]) -> str:
-    """An HS256 JWT with distribution's claims; the front is the only one that checks it."""
-    now = int(time.time())
-    claims = {
-        "iss": "regkit-lab",
-        "sub": subject,
-        "aud": config.dialect.name,
-        "iat": now,
-        "nbf": now - 1,
-        "exp": now + config.dialect.token_ttl,
-        "access": access,
-    }
-    head = _b64url(json.dumps({"typ": "JWT", "alg": "HS256"}).encode())
-    body = f"{head}.{_b64url(json.dumps(claims).encode())}"
-    mac = hmac.new(config.secret.encode(), body.encode(), hashlib.sha256).digest()
-    return f"{body}.{_b64url(mac)}"
-
-
-def token_access(config: FrontConfig, token: str) -> list[dict[str, Any]] | None:
-    """The access claim of a token this front issued and that has not expired; None otherwise."""
-    body, _, mac = token.rpartition(".")
-    expected = _b64url(hmac.new(config.secret.encode(), body.encode(), hashlib.sha256).digest())
-    if not body or not creds.same(mac, expected):
-        return None
-    claims = json.loads(base64.urlsafe_b64decode(body.split(".")[1] + "=="))
-    return list(claims["access"]) if claims["exp"] > time.time() else None
-
-
-def basic_credentials(header: str | None) -> tuple[str, str] | None:
-    """``(user, password)`` from a Basic Authorization header, else None."""
-    scheme, _, encoded = (header or "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return user, password
 
 
 def check_login(config: FrontConfig, user: str, password: str) -> str:
@@ -247,13 +200,13 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
             """VALID when the request may read ``name`` (None: any valid credential, for /v2/); else why not."""
             header = self.headers.get("Authorization")
             if d.scheme == "Basic":
-                login = basic_credentials(header)
+                login = creds.basic_credentials(header)
                 return check_login(config, *login) if login else creds.INVALID
             public = name is not None and name.split("/", 1)[0] not in config.private
             if not header and d.tokenless_public and public:
                 return creds.VALID
             scheme, _, token = (header or "").partition(" ")
-            access = token_access(config, token) if scheme.lower() == "bearer" else None
+            access = creds.token_access(config.secret, token) if scheme.lower() == "bearer" else None
             if access is None:
                 return creds.INVALID
             if name is None:
@@ -348,55 +301,11 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
                 self._send(answer.status_code, answer.content, {"Content-Type": "application/json"})
                 return
             tags = sorted(answer.json().get("tags") or [])
-            try:
-                n = int(query["n"]) if query.get("n") else None
-            except ValueError:
-                self._error(400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested")
+            page = page_tags(d, config.secret, name, tags, query)
+            if page.status != 200:
+                self._error(page.status, page.code, page.message)
                 return
-            if d.paging == "ecr" and n is not None and n > ECR_MAX_RESULTS:
-                # go-containerregistry#681: ECR maps n to maxResults and refuses more than 1000.
-                message = (
-                    "Invalid parameter at 'maxResults' failed to satisfy constraint: "
-                    "'member must have value less than or equal to 1000'"
-                )
-                self._error(400, "UNSUPPORTED", message)
-                return
-            start = self._page_start(tags, query.get("last"))
-            if start is None:
-                self._error(400, "UNSUPPORTED", "Invalid parameter at 'nextToken': the pagination token is invalid")
-                return
-            page = tags[start : start + n] if n is not None else tags[start:]
-            doc: dict[str, Any] = {"name": name, "tags": page}
-            if d.tag_extras:
-                # Artifact Registry's Google fields beside the spec's two.
-                doc = {"child": [], "manifest": {}, **doc}
-            headers = {}
-            if n is not None and start + n < len(tags):
-                headers["Link"] = f'<{self._next_page(name, tags, start + n - 1, n)}>; rel="next"'
-            self._json(200, doc, headers)
-
-        def _cursor(self, index: int) -> str:
-            raw = json.dumps([index]).encode()
-            return _b64url(raw + hmac.new(config.secret.encode(), raw, hashlib.sha256).digest()[:16])
-
-        def _page_start(self, tags: list[str], last: str | None) -> int | None:
-            if not last:
-                return 0
-            if d.paging != "ecr":
-                return sum(1 for tag in tags if tag <= last)
-            try:
-                raw = base64.urlsafe_b64decode(last + "=" * (-len(last) % 4))
-                index = int(json.loads(raw[:-16])[0])
-            except (ValueError, IndexError, KeyError, TypeError):
-                return None
-            return index + 1 if creds.same(last, self._cursor(index)) else None
-
-        def _next_page(self, name: str, tags: list[str], index: int, n: int) -> str:
-            if d.paging == "ecr":
-                return f"/v2/{name}/tags/list?" + urlencode({"last": self._cursor(index), "n": n})
-            if d.paging == "orderby":
-                return f"/v2/{name}/tags/list?last={quote(tags[index])}&n={n}&orderby="
-            return f"/v2/{name}/tags/list?" + urlencode({"last": tags[index], "n": n})
+            self._json(200, page.doc, {"Link": page.link} if page.link else {})
 
         # -- token services ------------------------------------------------------------------------
 
@@ -406,7 +315,7 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
             if service and service != expected:
                 self._error(400, "INVALID_SERVICE", f"unknown service {service!r}")
                 return
-            login = basic_credentials(header)
+            login = creds.basic_credentials(header)
             if header and login is None:
                 self._error(401, "UNAUTHORIZED", "only Basic credentials are accepted here")
                 return
@@ -444,7 +353,7 @@ def make_front_handler(config: FrontConfig) -> type[BaseHTTPRequestHandler]:
                     continue
                 if "pull" in actions.split(","):
                     access.append({"type": "repository", "name": name, "actions": ["pull"]})
-            token = issue_token(config, user or "", access)
+            token = creds.issue_token(config.secret, d.name, d.token_ttl, user or "", access)
             doc: dict[str, Any] = {field: token for field in d.token_fields}
             if d.expires_in is not None:
                 doc["expires_in"] = d.expires_in
