@@ -17,7 +17,7 @@ from ..analysis.export import ExportResult
 from ..analysis.image import ImageAnalysis
 from ..analysis.layers import LayerReport
 from ..analysis.sizes import LayerSizes, SizeReport
-from ..analysis.usage import RepositoryUsage
+from ..analysis.usage import CollectionCheck, RepositoryUsage
 from ..diagnosis.runner import Diagnosis
 from ..errors import RegkitError
 from ..http.exchange import Exchange, Transcript
@@ -73,6 +73,7 @@ RENDERERS: dict[type, Callable[[Any], str]] = {
     ImageTree: tree_html,
     NameList: names_html,
     RepositoryUsage: analysis_html.usage_html,
+    CollectionCheck: analysis_html.collection_check_html,
 }
 for result_type, renderer in RENDERERS.items():
     render_html.register(result_type, renderer)
