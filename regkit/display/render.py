@@ -13,6 +13,7 @@ from typing import Any
 
 from ..analysis.compare import ImageComparison
 from ..analysis.costs import ProxyLatency, PullComparison, UpstreamCosts
+from ..analysis.dialects import DialectComparison
 from ..analysis.export import ExportResult
 from ..analysis.image import ImageAnalysis
 from ..analysis.layers import LayerReport
@@ -70,6 +71,7 @@ RENDERERS: dict[type, Callable[[Any], str]] = {
     PullComparison: costs_html.pull_comparison_html,
     ProxyLatency: costs_html.proxy_latency_html,
     UpstreamCosts: costs_html.upstream_costs_html,
+    DialectComparison: costs_html.dialect_comparison_html,
     ImageTree: tree_html,
     NameList: names_html,
     RepositoryUsage: analysis_html.usage_html,
