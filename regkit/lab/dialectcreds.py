@@ -24,7 +24,8 @@ VALID = "valid"
 INVALID = "invalid"
 
 
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """Base64url without padding, as JWTs write it."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
@@ -47,7 +48,7 @@ def mint(kind: str, secret: str, expires: float) -> str:
     mac = _sign(secret, kind, at)
     if kind == "ecr":
         doc = {
-            "payload": _b64url(bytes.fromhex(mac)),
+            "payload": b64url(bytes.fromhex(mac)),
             "datakey": "regkit-lab",
             "version": "2",
             "type": "DATA_KEY",
@@ -55,10 +56,10 @@ def mint(kind: str, secret: str, expires: float) -> str:
         }
         return base64.b64encode(json.dumps(doc).encode()).decode()
     if kind == "gar":
-        return f"ya29.{_b64url(str(at).encode())}.{mac}"
+        return f"ya29.{b64url(str(at).encode())}.{mac}"
     # ACR's refresh tokens and Azure AD's access tokens are JWTs: header.claims.signature.
-    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    claims = _b64url(json.dumps({"exp": at, "grant_type": "refresh_token" if kind == "acr" else "aad"}).encode())
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = b64url(json.dumps({"exp": at, "grant_type": "refresh_token" if kind == "acr" else "aad"}).encode())
     return f"{header}.{claims}.{mac}"
 
 
@@ -87,15 +88,15 @@ def issue_token(secret: str, audience: str, ttl: int, subject: str, access: list
     """A bearer token: an HS256 JWT with distribution's claims (the lab's front is the only one that checks it)."""
     now = int(time.time())
     claims = {"iss": "regkit-lab", "sub": subject, "aud": audience, "iat": now, "nbf": now - 1, "exp": now + ttl}
-    head = _b64url(json.dumps({"typ": "JWT", "alg": "HS256"}).encode())
-    body = f"{head}.{_b64url(json.dumps({**claims, 'access': access}).encode())}"
-    return f"{body}.{_b64url(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())}"
+    head = b64url(json.dumps({"typ": "JWT", "alg": "HS256"}).encode())
+    body = f"{head}.{b64url(json.dumps({**claims, 'access': access}).encode())}"
+    return f"{body}.{b64url(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())}"
 
 
 def token_access(secret: str, token: str) -> list[dict[str, Any]] | None:
     """The access claim of a token :func:`issue_token` signed with ``secret`` and that has not expired; else None."""
     body, _, mac = token.rpartition(".")
-    if not body or not same(mac, _b64url(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())):
+    if not body or not same(mac, b64url(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())):
         return None
     claims = json.loads(_unb64(body.split(".")[1]))
     return list(claims["access"]) if claims["exp"] > time.time() else None

@@ -52,7 +52,7 @@ STORAGE_HEADERS = {
     "gcs": {"x-goog-storage-class": "STANDARD", "x-goog-stored-content-encoding": "identity"},
     "relative": {},
 }
-PREFIXES = {"ghcr": "ghp_", "gitlab": "gldt-", "harbor": ""}
+PREFIXES = {"ghcr": "ghp_", "gitlab": "gldt-"}  # GitHub PATs and GitLab deploy tokens
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,11 @@ class DialectSettings:
     secret: str
     json_key: str
     images: list[str]
+
+
+def private_refs(images: list[str]) -> list[str]:
+    """The references (``host:port/name:tag``) in the private namespace: only the lab's credentials pull them."""
+    return [ref for ref in images if ref.split("/", 1)[1].startswith(f"{PRIVATE_NAMESPACE}/")]
 
 
 def _json_key(secret_bytes: bytes) -> str:
@@ -169,7 +174,7 @@ class DialectLab(Service):
     @property
     def private(self) -> list[str]:
         """The image references only the lab's credentials may pull."""
-        return [ref for ref in self.images if ref.split("/", 1)[1].startswith(f"{PRIVATE_NAMESPACE}/")]
+        return private_refs(self.images)
 
     @property
     def username(self) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from .dialectcreds import same
+from .dialectcreds import b64url, same
 from .dialects import Dialect
 
 ECR_MAX_RESULTS = 1000
@@ -37,14 +37,10 @@ class TagPage:
     link: str = ""
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def cursor(secret: str, index: int) -> str:
     """ECR-style opaque ``last``: the position and a MAC, so a rebuilt ``last=<tag>`` is refused."""
     raw = json.dumps([index]).encode()
-    return _b64url(raw + hmac.new(secret.encode(), raw, hashlib.sha256).digest()[:_CURSOR_MAC])
+    return b64url(raw + hmac.new(secret.encode(), raw, hashlib.sha256).digest()[:_CURSOR_MAC])
 
 
 def _start(spec: Dialect, secret: str, tags: list[str], last: str | None) -> int | None:

@@ -46,7 +46,7 @@ from ..oci.reference import resolve
 from .artifacts import push_repository
 from .busybox import busybox_binary
 from .certs import make_key_pair
-from .dialectlab import SETTINGS_FILE, DialectLab
+from .dialectlab import PRIVATE_NAMESPACE, SETTINGS_FILE, DialectLab, private_refs
 from .dialects import DIALECTS
 from .images import SampleImage, sample_images
 from .kernel import end_kernel_lab, kernel_lab
@@ -61,7 +61,6 @@ from .upload import push_image
 SERVICE_NAME = "regkit-lab-registry"
 ISSUER = "regkit-lab-token-issuer"
 LAB_USER = "lab"
-PRIVATE_NAMESPACE = "private"
 TOKEN_TTL = 300
 CDN_URL_TTL = 600
 # Ports the lab tells its servers (docker-registry and nginx), as opposed to ports the service binds itself.
@@ -299,7 +298,7 @@ class Lab(Service):
     @property
     def private(self) -> list[str]:
         """The image references only the lab user may pull."""
-        return [ref for ref in self.images if ref.split("/", 1)[1].startswith(f"{PRIVATE_NAMESPACE}/")]
+        return private_refs(self.images)
 
     @property
     def username(self) -> str:
