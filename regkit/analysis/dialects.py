@@ -9,6 +9,7 @@ name: a row says what that registry answered in this run. The HTML is in :mod:`r
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 ASSUMED_LIFETIME = 60  # seconds: distribution's token spec, for an answer without expires_in
+# The realm is the token endpoint's column, and the scope is the same for every registry: what is left of a
+# challenge is its scheme and service, quoted or not.
+_REALM_AND_SCOPE = re.compile(r'(?:realm|scope)="[^"]*",?')
 REDIRECTS = range(300, 400)
 
 
@@ -62,7 +66,7 @@ class DialectRow:
         """The row for a DataFrame."""
         return {
             "registry": self.name,
-            "challenge": self.challenge or "none: served without a token",
+            "challenge": _REALM_AND_SCOPE.sub("", self.challenge).rstrip(", ") or "none: served without a token",
             "token endpoint": self.token_endpoint or "—",
             "token fields": ", ".join(self.token_fields) or "—",
             "token lifetime": self.lifetime,
