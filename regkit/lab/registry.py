@@ -118,15 +118,19 @@ class RegistryServer(Service):
 
     def delete_manifest(self, repository: str, digest: str) -> None:
         """``DELETE /v2/<repository>/manifests/<digest>`` (distribution deletes by digest: every tag on it goes)."""
-        deleted = requests.delete(f"{self.url}/v2/{repository}/manifests/{digest}", timeout=30)
+        with _direct() as session:
+            deleted = session.delete(f"{self.url}/v2/{repository}/manifests/{digest}", timeout=30)
         if deleted.status_code != 202:
             raise LabError(f"deleting {repository}@{digest} answered {deleted.status_code}: {deleted.text[:200]}")
 
     def delete_tag(self, repository: str, tag: str) -> str:
         """Delete the manifest ``tag`` names through the registry API (with every tag on it); returns its digest."""
-        head = requests.head(
-            f"{self.url}/v2/{repository}/manifests/{tag}", headers={"Accept": ", ".join(ACCEPT_MANIFESTS)}, timeout=30
-        )
+        with _direct() as session:
+            head = session.head(
+                f"{self.url}/v2/{repository}/manifests/{tag}",
+                headers={"Accept": ", ".join(ACCEPT_MANIFESTS)},
+                timeout=30,
+            )
         digest = head.headers.get("Docker-Content-Digest")
         if head.status_code != 200 or not digest:
             raise LabError(f"{repository}:{tag} answered {head.status_code} without a digest", hint="is it pushed?")
@@ -155,6 +159,13 @@ class RegistryServer(Service):
         if done.returncode != 0:
             raise LabError(f"garbage-collect failed ({done.returncode}): {done.stderr.strip()[-500:]}")
         return before - self.stored_bytes()
+
+
+def _direct() -> requests.Session:
+    """A session that goes straight to the loopback registry, whatever proxy the environment names."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
 
 
 def registry_config(
