@@ -49,6 +49,8 @@ from regkit.steps.auth import Token as _Token
 from regkit.http.exchange import Exchange as _Exchange
 from regkit.lab.cdn import signature as _signature
 from regkit.lab.lab import LAB_USER as _LAB_USER, LabSettings as _LabSettings
+from regkit.lab.corpnet import CorporateNetwork as _CorporateNetwork
+from regkit.lab.dialectlab import DialectLab as _DialectLab
 
 _objects = _gc.get_objects()
 _labs = [o for o in _objects if isinstance(o, _LabSettings)]
@@ -56,6 +58,12 @@ _secrets = set(_issued_tokens) | {o.value for o in _objects if isinstance(o, _To
 _secrets |= {t.rsplit(".", 1)[1] for t in list(_secrets) if t.count(".") == 2}  # a JWT's signature alone
 for _lab in _labs:
     _secrets |= {_lab.password, _lab.secret, _base64.b64encode(f"{_LAB_USER}:{_lab.password}".encode()).decode()}
+# The dialect labs' and the corporate network's own (lesson 06): passwords, signing secrets, identity tokens.
+for _dialect in (o for o in _objects if isinstance(o, _DialectLab)):
+    _secrets |= {_s for _s in (_dialect.settings.password, _dialect.settings.secret, _dialect.settings.json_key) if _s}
+    _secrets |= {_dialect.identity_token, _dialect.aad_token} if _dialect.dialect == "acr" else set()
+for _corp in (o for o in _objects if isinstance(o, _CorporateNetwork)):
+    _secrets |= {_corp.password, _corp.sso_token}
 for _exchange in (o for o in _objects if isinstance(o, _Exchange)):
     _meant = _urlsplit(_exchange.original_url)
     for _expires in _parse_qs(_meant.query).get("expires", []):
