@@ -70,6 +70,7 @@ _EXPORTS = {
     "compare_pulls": ".analysis.costs",
     "proxy_latency": ".analysis.costs",
     "upstream_costs": ".analysis.costs",
+    "compare_dialects": ".analysis.dialects",
     "charts": ".display",
     "tables": ".display",
     "widgets": ".display",
@@ -121,6 +122,7 @@ if TYPE_CHECKING:
     from . import analysis, diagnosis, display, errors, lab
     from .analysis.compare import ImageComparison, compare_images
     from .analysis.costs import compare_pulls, proxy_latency, upstream_costs
+    from .analysis.dialects import compare_dialects
     from .analysis.export import ExportResult, export
     from .analysis.image import ImageAnalysis, analyze
     from .analysis.sizes import (

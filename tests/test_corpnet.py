@@ -4,6 +4,7 @@ credentials, block the storage host, add Authorization to it or deny it by polic
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +14,10 @@ import pytest
 import regkit
 from regkit.diagnosis import Diagnosis
 from regkit.lab import Lab
-from regkit.lab.corpnet import CorporateNetwork
+from regkit.lab.corpnet import PROXY_VARIABLES, CorporateNetwork
 
 from .test_credentials import every_output
 
-PROXY_VARIABLES = ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
-PROXY_VARIABLES += ("ALL_PROXY", "all_proxy")
 NETWORK_FINDINGS = {
     "proxy-auth-required",
     "cdn-certificate-untrusted",
@@ -169,3 +168,17 @@ def test_a_storage_host_whose_clock_is_an_hour_ahead(corp, certs_d):
     assert "AccessDenied (Request has expired)" in found.message
     assert "clock skew: the storage host's clock is 36" in found.message and "NTP" in found.fix
     assert found.evidence[1].status == 307 and "anonymous-denied" not in codes(result)
+
+
+def test_behind_sets_one_proxy_and_trusts_its_ca_for_the_named_hosts_only(corp, certs_d, monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "example.org")
+    with corp.behind("intercepting", trust=[corp.registry_host]):
+        assert os.environ["HTTPS_PROXY"] == corp.proxy_url("intercepting") and "NO_PROXY" not in os.environ
+        inside = Path(os.environ["REGKIT_CERTS_D"])
+        assert [path.relative_to(inside) for path in inside.rglob("ca.crt")] == [Path(corp.registry_host, "ca.crt")]
+        result = diagnose_tls(corp)
+    assert "cdn-certificate-untrusted" in codes(result)
+    assert os.environ["NO_PROXY"] == "example.org" and "HTTPS_PROXY" not in os.environ
+    assert os.environ["REGKIT_CERTS_D"] == str(certs_d)
+    with corp.behind("sso"):
+        assert os.environ["HTTP_PROXY"] == corp.proxy_url("sso") and "HTTPS_PROXY" not in os.environ

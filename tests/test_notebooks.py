@@ -12,12 +12,14 @@ import json
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from regkit.lab import Lab
+from regkit.lab.dialects import DIALECTS
 from regkit.lab.notebooks import NOTEBOOKS, TRANSLATIONS, execute, load, main, notebook_paths, to_html
 
 RECORD_TOKENS = """
@@ -47,6 +49,8 @@ from regkit.steps.auth import Token as _Token
 from regkit.http.exchange import Exchange as _Exchange
 from regkit.lab.cdn import signature as _signature
 from regkit.lab.lab import LAB_USER as _LAB_USER, LabSettings as _LabSettings
+from regkit.lab.corpnet import CorporateNetwork as _CorporateNetwork
+from regkit.lab.dialectlab import DialectLab as _DialectLab
 
 _objects = _gc.get_objects()
 _labs = [o for o in _objects if isinstance(o, _LabSettings)]
@@ -54,6 +58,12 @@ _secrets = set(_issued_tokens) | {o.value for o in _objects if isinstance(o, _To
 _secrets |= {t.rsplit(".", 1)[1] for t in list(_secrets) if t.count(".") == 2}  # a JWT's signature alone
 for _lab in _labs:
     _secrets |= {_lab.password, _lab.secret, _base64.b64encode(f"{_LAB_USER}:{_lab.password}".encode()).decode()}
+# The dialect labs' and the corporate network's own (lesson 06): passwords, signing secrets, identity tokens.
+for _dialect in (o for o in _objects if isinstance(o, _DialectLab)):
+    _secrets |= {_s for _s in (_dialect.settings.password, _dialect.settings.secret, _dialect.settings.json_key) if _s}
+    _secrets |= {_dialect.identity_token, _dialect.aad_token} if _dialect.dialect == "acr" else set()
+for _corp in (o for o in _objects if isinstance(o, _CorporateNetwork)):
+    _secrets |= {_corp.password, _corp.sso_token}
 for _exchange in (o for o in _objects if isinstance(o, _Exchange)):
     _meant = _urlsplit(_exchange.original_url)
     for _expires in _parse_qs(_meant.query).get("expires", []):
@@ -123,6 +133,25 @@ for _name, (_start, _end) in zip(runs, _pull_windows):
     _counted[_name] = {"requests": len(_gateway), "blob_bytes": _blobs, "status": runs[_name].status}
 _pathlib.Path(UPSTREAM_FILE).write_text(_json.dumps(_counted))
 """
+# Notebook 06 states what differs between the dialects; this cell records, from its probes' raw exchanges
+# and without regkit.analysis, what each registry answered.
+RECORD_DIALECTS = """
+import json as _json
+import pathlib as _pathlib
+
+_seen = {}
+for _name, _result in probes.items():
+    _ex = list(_result.exchanges)
+    _tokens = [_e for _e in _ex if _e.step == "token" and _e.method != "HEAD" and _e.status == 200]
+    _challenges = [_v for _e in _ex for _k, _v in _e.response_headers if _k.lower() == "www-authenticate"]
+    _seen[_name] = {
+        "scheme": _challenges[0][: _challenges[0].index(" ")] if _challenges else "",
+        "expires": ('"expires_in"' in _tokens[0].body_preview) if _tokens else None,
+        "redirect": next((_e.status for _e in _ex if _e.step == "blob" and 300 <= (_e.status or 0) < 400), None),
+        "head_refused": any(_e.method == "HEAD" and _e.status == 403 and "probe" in _e.note for _e in _ex),
+    }
+_pathlib.Path(DIALECTS_FILE).write_text(_json.dumps(_seen))
+"""
 LAB_GONE_WITHIN = 15.0  # seconds after the kernel shut down
 
 
@@ -157,13 +186,17 @@ def test_notebook_runs_and_shows_no_secret(path: Path, tmp_path: Path, monkeypat
     notebook.cells.insert(0, new_code_cell(RECORD_TOKENS))
     notebook.cells.append(new_code_cell(COLLECT_SECRETS.replace("SECRETS_FILE", repr(str(secrets_file)))))
     timings_file, upstream_file = tmp_path / "timings.json", tmp_path / "upstream.json"
+    dialects_file = tmp_path / "dialects.json"
     timed, mirrored = path.stem == "04-download-timings", path.stem == "05-mirrors-and-pull-through-caches"
     if timed:
         notebook.cells.append(new_code_cell(RECORD_TIMINGS.replace("TIMINGS_FILE", repr(str(timings_file)))))
     if mirrored:
         notebook.cells.insert(1, new_code_cell(RECORD_PULL_WINDOWS))
         notebook.cells.append(new_code_cell(RECORD_UPSTREAM.replace("UPSTREAM_FILE", repr(str(upstream_file)))))
-    added = (1 + mirrored, 1 + timed + mirrored)  # cells put before and after the lesson's own
+    compared = path.stem == "06-beyond-docker-hub"
+    if compared:
+        notebook.cells.append(new_code_cell(RECORD_DIALECTS.replace("DIALECTS_FILE", repr(str(dialects_file)))))
+    added = (1 + mirrored, 1 + timed + mirrored + compared)  # cells put before and after the lesson's own
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the kernel's temporary directories, labs included, go here
     try:
         execute(notebook, tmp_path)
@@ -180,6 +213,8 @@ def test_notebook_runs_and_shows_no_secret(path: Path, tmp_path: Path, monkeypat
         check_timing_conclusions(notebook, json.loads(timings_file.read_text()))
     if mirrored:
         check_upstream_costs(notebook, json.loads(upstream_file.read_text()))
+    if compared:
+        check_dialect_comparison(notebook, json.loads(dialects_file.read_text()))
     if path.stem == "07-what-a-repository-holds":  # its conclusion compares du with the registry's own GC
         assert "bytes: exactly what du said." in printed(notebook)
     secrets = json.loads(secrets_file.read_text())
@@ -207,6 +242,7 @@ LESSONS = [
     "03-layer-size-analysis",
     "04-download-timings",
     "05-mirrors-and-pull-through-caches",
+    "06-beyond-docker-hub",
     "07-what-a-repository-holds",
 ]
 
@@ -284,3 +320,41 @@ def check_upstream_costs(notebook: nbformat.NotebookNode, counted: dict[str, dic
     assert all(pull["requests"] > second["requests"] for pull in through)
     assert counted["seed proxy"]["status"] != 0 and counted["seed proxy"]["requests"] == 0
     assert all(counted[name]["status"] == 0 for name in counted if name != "seed proxy")
+
+
+def named(text: str) -> set[str]:
+    """``ghcr, acr`` as a set of names (``none``: the empty set)."""
+    return set() if text == "none" else set(text.split(", "))
+
+
+def check_dialect_comparison(notebook: nbformat.NotebookNode, seen: dict[str, dict[str, Any]]) -> None:
+    """Notebook 06's paragraph states what each registry answered, and its three failures are the ones meant."""
+    text = printed(notebook)
+    stated = re.search(
+        r"(\d+) registries served the same manifest sha256:[0-9a-f]{12}…\. "
+        r"Challenges: (\d+) Bearer, Basic only from ([\w, ]+), none from ([\w, ]+)\. "
+        r"(\d+) of (\d+) token answers carry no expires_in \(([\w, ]+)\): a client assumes 60 s\. "
+        r"Blob redirects: 302 from ([\w, ]+), 307 from the other (\d+); to the registry's own host from [\w, ]+\. "
+        r"The storage host refused a HEAD of a GET-signed URL from ([\w, ]+)\. "
+        r"Requests to a storage host carrying Authorization: 0\.",
+        text,
+    )
+    assert stated, text
+    schemes = {name: d["scheme"] for name, d in seen.items()}
+    assert int(stated[1]) == len(seen) == len(DIALECTS) - 1
+    assert int(stated[2]) == sum(s == "Bearer" for s in schemes.values())
+    assert named(stated[3]) == {n for n, s in schemes.items() if s == "Basic"}
+    assert named(stated[4]) == {n for n, s in schemes.items() if s == ""}
+    tokens = {name: d["expires"] for name, d in seen.items() if d["expires"] is not None}
+    assert (int(stated[5]), int(stated[6])) == (sum(not e for e in tokens.values()), len(tokens))
+    assert named(stated[7]) == {n for n, e in tokens.items() if not e}
+    assert named(stated[8]) == {n for n, d in seen.items() if d["redirect"] == 302}
+    assert int(stated[9]) == sum(d["redirect"] == 307 for d in seen.values())
+    assert named(stated[10]) == {n for n, d in seen.items() if d["head_refused"]}
+    # What the lab's dialects are meant to answer (regkit.lab.dialects), as the run saw it.
+    assert {n: d["redirect"] for n, d in seen.items()} == {n: DIALECTS[n].redirect_status for n in seen}
+    assert {n for n, s in schemes.items() if s == "Basic"} == {n for n in seen if DIALECTS[n].scheme == "Basic"}
+    found = dict(re.findall(r"^(.+?) -> (\[.*\])$", text, re.M))
+    assert "'anonymous-denied'" in found["anonymous on GHCR"]
+    assert "'storage-rejects-authorization'" in found["SSO proxy"]
+    assert "'cdn-certificate-untrusted'" in found["intercepting proxy"]

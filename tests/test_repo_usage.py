@@ -10,20 +10,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import requests
 
 import regkit
 from regkit.analysis.usage import repository_usage
 from regkit.display.usage_charts import usage_matrix_chart
 from regkit.lab.artifacts import REPOSITORY, push_repository, repository_samples
-from regkit.lab.registry import REGISTRY_BINARY, RegistryServer
+from regkit.lab.registry import RegistryServer
 from regkit.lab.upload import push_image
 
 from .helpers import cli
@@ -37,32 +35,6 @@ def app_registry(tmp_path: Path) -> Iterator[RegistryServer]:
         yield server
 
 
-def stored_bytes(server: RegistryServer) -> int:
-    """Bytes in the registry's blob store (each blob's ``data`` file; manifests are blobs too)."""
-    blobs = server.storage_dir / "docker" / "registry" / "v2" / "blobs"
-    return sum(path.stat().st_size for path in blobs.rglob("data"))
-
-
-def collect(server: RegistryServer, *options: str) -> int:
-    """Stop the registry, run its garbage collection, and return the bytes it freed."""
-    before = stored_bytes(server)
-    server.stop()
-    done = subprocess.run(
-        [str(REGISTRY_BINARY), "garbage-collect", *options, str(server.config_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return before - stored_bytes(server)
-
-
-def delete(server: RegistryServer, repository: str, digest: str) -> None:
-    """DELETE a manifest by digest (distribution 2.8 deletes by digest: every tag on it goes too)."""
-    deleted = requests.delete(f"{server.url}/v2/{repository}/manifests/{digest}", timeout=30)
-    assert deleted.status_code == 202, deleted.text
-
-
 @pytest.mark.parametrize("tag", ["v1", "v2"])
 def test_unique_bytes_are_what_delete_untagged_collection_frees(tmp_path, tag):
     # Tags of single images only: distribution 2.8's --delete-untagged mishandles index children (below).
@@ -71,10 +43,12 @@ def test_unique_bytes_are_what_delete_untagged_collection_frees(tmp_path, tag):
             if sample.tag in ("v1", "v2", "v2.1") or (sample.tag or "").endswith(".sig"):
                 push_image(client, regkit.resolve(f"{server.host}/{REPOSITORY}:{sample.tag}"), sample.image)
         usage = repository_usage(f"{server.host}/{REPOSITORY}", client=client)
-        assert usage.stored_bytes == stored_bytes(server)  # every blob in the store is some tag's
+        assert usage.stored_bytes == server.stored_bytes()  # every blob in the store is some tag's
         row = next(r for r in usage.tag_rows() if r["tag"] == tag)
-        delete(server, REPOSITORY, row["digest"])
-        freed = collect(server, "--delete-untagged")
+        assert server.delete_tag(REPOSITORY, tag) == row["digest"]
+        freed = server.garbage_collect()
+        assert server.pid is not None  # started again after the collection
+        assert usage.collected(tag, freed).agrees == (tag == "v1")
     if tag == "v2":  # v2.1 holds the same manifest: deleting by digest takes both, so nothing is unique to v2
         assert row["unique_bytes"] == 0 and freed > 0
         pair = sum(r["unique_bytes"] for r in usage.tag_rows() if r["tag"] in ("v2", "v2.1"))
@@ -86,15 +60,15 @@ def test_unique_bytes_are_what_delete_untagged_collection_frees(tmp_path, tag):
 @pytest.mark.parametrize("tag", ["v1", "multi"])
 def test_unique_bytes_of_an_index_are_what_collection_frees_once_its_manifests_go(app_registry, tag):
     usage = repository_usage(f"{app_registry.host}/{REPOSITORY}", insecure=True)
-    assert usage.stored_bytes == stored_bytes(app_registry)
+    assert usage.stored_bytes == app_registry.stored_bytes()
     row = next(r for r in usage.tag_rows() if r["tag"] == tag)
     users = usage.users()
     # The tag and the manifests only it reached (an index's platforms and attestations), deleted as a client would.
     own = [digest for digest in usage.reach(tag) if digest in usage.manifests and users[digest] == {tag}]
     assert len(own) == (5 if tag == "multi" else 1)
     for digest in own:
-        delete(app_registry, REPOSITORY, str(digest))
-    assert collect(app_registry) == row["unique_bytes"] > 0
+        app_registry.delete_manifest(REPOSITORY, str(digest))
+    assert app_registry.garbage_collect(delete_untagged=False) == row["unique_bytes"] > 0
 
 
 def test_delete_untagged_in_distribution_2_8_frees_the_contents_of_index_children(app_registry):
@@ -107,7 +81,7 @@ def test_delete_untagged_in_distribution_2_8_frees_the_contents_of_index_childre
     for digest in usage.tags.values():
         kept |= {d.digest for d in (*usage.manifests[digest].blobs, *usage.manifests[digest].children)}
     at_risk = {digest: size for digest, size in sizes.items() if digest not in kept}
-    assert collect(app_registry, "--delete-untagged") == sum(at_risk.values()) > 0
+    assert app_registry.garbage_collect() == sum(at_risk.values()) > 0
 
 
 def test_rows_totals_layers_and_each_manifest_fetched_once(app_registry):

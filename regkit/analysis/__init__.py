@@ -7,6 +7,7 @@
   downloading a layer; :func:`compare_images` puts two images side by side;
 - :func:`compare_pulls`, :func:`proxy_latency` and :func:`upstream_costs` (:mod:`.costs`) put what
   pulls cost side by side: time and throughput, a proxy's added wait, what a mirror sent upstream;
+- :func:`compare_dialects` (:mod:`.dialects`) puts the same pull from several registries side by side;
 - :func:`export` writes the merged tree into a directory and refuses anything that could leave it;
 - :mod:`regkit.display.analysis_charts` draws the changes and the largest files as matplotlib Figures.
 
@@ -25,6 +26,7 @@ from .._public import public
 if TYPE_CHECKING:
     from .compare import FileDifference, ImageComparison, compare, compare_images
     from .costs import ProxyLatency, PullComparison, UpstreamCosts, compare_pulls, proxy_latency, upstream_costs
+    from .dialects import DialectComparison, DialectRow, compare_dialects
     from .export import ExportResult, export, problems
     from .filesystem import Filesystem, LayerChange, Unsafe, Waste
     from .image import HistoryStep, ImageAnalysis, analyze, analyze_layer
@@ -44,6 +46,9 @@ _EXPORTS = {
     "compare_pulls": ".costs",
     "proxy_latency": ".costs",
     "upstream_costs": ".costs",
+    "DialectComparison": ".dialects",
+    "DialectRow": ".dialects",
+    "compare_dialects": ".dialects",
     "ExportResult": ".export",
     "export": ".export",
     "problems": ".export",

@@ -235,6 +235,26 @@ class RepositoryUsage(HtmlRepr):
         data = {row["digest"][7:19]: [row["size"] if tag in row["tags"] else 0 for tag in self.tags] for row in layers}
         return pd.DataFrame(data, index=list(self.tags))
 
+    @property
+    def summary(self) -> str:
+        """The totals in one line: the tags' sizes against what is stored, and the most shared layer."""
+        totals = self.totals()
+        line = (
+            f"{totals['tags']} tags add up to {totals['total_bytes']} bytes; the registry stores "
+            f"{totals['stored_bytes']}: each stored byte serves {self.dedup_ratio:.2f} tags' worth of size."
+        )
+        if layers := self.layer_rows():
+            base, users = layers[0], ", ".join(layers[0]["tags"])
+            line += f" The most shared layer ({base['size']} bytes) is used by {base['users']} tags: {users}."
+        return line
+
+    def collected(self, tag: str, freed: int) -> CollectionCheck:
+        """What this scan said deleting ``tag`` frees, next to the bytes garbage collection ``freed`` after it."""
+        row = next((row for row in self.tag_rows() if row["tag"] == tag), None)
+        if row is None:
+            raise UsageError(f"{tag!r} is not a tag of {self.reference.name}", hint=f"one of: {', '.join(self.tags)}")
+        return CollectionCheck(tag, row["unique_bytes"], row["shared_bytes"], freed)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
         return {
@@ -244,6 +264,30 @@ class RepositoryUsage(HtmlRepr):
             "tag_rows": self.tag_rows(),
             "layers": self.layer_rows(),
         }
+
+
+@dataclass(frozen=True)
+class CollectionCheck(HtmlRepr):
+    """A tag's unique bytes (what the scan said deleting it frees) against what garbage collection freed."""
+
+    tag: str
+    unique_bytes: int
+    shared_bytes: int
+    freed: int
+
+    @property
+    def agrees(self) -> bool:
+        """Whether the registry freed exactly the tag's unique bytes."""
+        return self.freed == self.unique_bytes
+
+    @property
+    def summary(self) -> str:
+        """This run's numbers in one line, and whether they agree."""
+        verdict = "exactly what" if self.agrees else "NOT what"
+        return (
+            f"du said deleting {self.tag} frees {self.unique_bytes} bytes and keeps {self.shared_bytes} shared ones; "
+            f"the registry's garbage collection freed {self.freed} bytes: {verdict} du said."
+        )
 
 
 def _distinct(blobs: Iterable[Descriptor]) -> list[Descriptor]:

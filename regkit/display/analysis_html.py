@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from typing import TYPE_CHECKING
 
 from .html import box, exchange_row, facts_table, human_size, table
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
     from ..analysis.image import ImageAnalysis
     from ..analysis.layers import LayerReport
     from ..analysis.sizes import LayerSizes, SizeReport
-    from ..analysis.usage import RepositoryUsage
+    from ..analysis.usage import CollectionCheck, RepositoryUsage
 
 # Long listings are cut in HTML; the DataFrames (``.frame()``, ``.files()``) have every row.
 MAX_ROWS = 50
@@ -161,5 +162,15 @@ def usage_html(usage: RepositoryUsage) -> str:
         ("dedup ratio", f"{totals['dedup_ratio']:.2f}"),
     ]
     header = ("tag", "kind", "size", "shared", "freed if deleted alone")
-    body = table(rows, header) + _more(len(usage.tags)) + facts_table(facts)
+    body = table(rows, header) + _more(len(usage.tags)) + facts_table(facts) + f"<p>{escape(usage.summary)}</p>"
     return box(f"What each tag of {usage.reference.name} costs", body)
+
+
+def collection_check_html(check: CollectionCheck) -> str:
+    """The tag's unique and shared bytes, the bytes garbage collection freed, and the verdict."""
+    facts = [
+        ("freed if deleted alone (du)", human_size(check.unique_bytes)),
+        ("kept: shared with other tags", human_size(check.shared_bytes)),
+        ("freed by garbage collection", human_size(check.freed)),
+    ]
+    return box(f"Deleting {check.tag}, checked", facts_table(facts) + f"<p>{escape(check.summary)}</p>")

@@ -1,4 +1,5 @@
-"""matplotlib charts: layer sizes, the download waterfall and throughput; each returns a Figure.
+"""matplotlib charts: layer sizes, the download waterfall and throughput, a repository's tags by layers
+(:mod:`.usage_charts`); each returns a Figure.
 
 Figures are built without pyplot, so nothing is shown or kept behind the caller's back: a notebook
 displays the returned Figure (``%matplotlib inline``), a script saves it with ``savefig``.
@@ -15,6 +16,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 
 from .html import human_size
 from .timeline import Timeline, end_of
+from .usage_charts import usage_matrix_chart as usage_matrix_chart  # one place for lessons: regkit.charts
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -9,6 +9,7 @@ from .html import box, human_size, table
 
 if TYPE_CHECKING:
     from ..analysis.costs import ProxyLatency, PullComparison, UpstreamCosts
+    from ..analysis.dialects import DialectComparison
 
 
 def _summary(text: str) -> str:
@@ -56,3 +57,11 @@ def upstream_costs_html(costs: UpstreamCosts) -> str:
     ]
     header = ("pull", "exit status", "time", f"requests to {costs.upstream}", "blob bytes", "requests per server")
     return box(f"What each pull cost upstream ({costs.upstream})", table(rows, header) + _summary(costs.summary))
+
+
+def dialect_comparison_html(comparison: DialectComparison) -> str:
+    """One row per registry: challenge, token endpoint, fields and lifetime, redirect, signed keys, refusals."""
+    records = [row.record() for row in comparison.rows]
+    header = tuple(records[0]) if records else ("registry",)
+    rows = [tuple(record.values()) for record in records]
+    return box("The same pull from each registry", table(rows, header) + _summary(comparison.summary))

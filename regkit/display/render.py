@@ -13,11 +13,12 @@ from typing import Any
 
 from ..analysis.compare import ImageComparison
 from ..analysis.costs import ProxyLatency, PullComparison, UpstreamCosts
+from ..analysis.dialects import DialectComparison
 from ..analysis.export import ExportResult
 from ..analysis.image import ImageAnalysis
 from ..analysis.layers import LayerReport
 from ..analysis.sizes import LayerSizes, SizeReport
-from ..analysis.usage import RepositoryUsage
+from ..analysis.usage import CollectionCheck, RepositoryUsage
 from ..diagnosis.runner import Diagnosis
 from ..errors import RegkitError
 from ..http.exchange import Exchange, Transcript
@@ -70,9 +71,11 @@ RENDERERS: dict[type, Callable[[Any], str]] = {
     PullComparison: costs_html.pull_comparison_html,
     ProxyLatency: costs_html.proxy_latency_html,
     UpstreamCosts: costs_html.upstream_costs_html,
+    DialectComparison: costs_html.dialect_comparison_html,
     ImageTree: tree_html,
     NameList: names_html,
     RepositoryUsage: analysis_html.usage_html,
+    CollectionCheck: analysis_html.collection_check_html,
 }
 for result_type, renderer in RENDERERS.items():
     render_html.register(result_type, renderer)

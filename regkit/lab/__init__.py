@@ -16,11 +16,19 @@ from typing import TYPE_CHECKING
 from .._public import public
 
 if TYPE_CHECKING:
+    from .corpnet import CorporateNetwork
     from .engine import DockerEngine, DockerPull
     from .lab import Lab, notebook_lab
     from .modes import MODES
 
 __all__, __getattr__, __dir__ = public(
     __name__,
-    {"DockerEngine": ".engine", "DockerPull": ".engine", "Lab": ".lab", "MODES": ".modes", "notebook_lab": ".lab"},
+    {
+        "CorporateNetwork": ".corpnet",
+        "DockerEngine": ".engine",
+        "DockerPull": ".engine",
+        "Lab": ".lab",
+        "MODES": ".modes",
+        "notebook_lab": ".lab",
+    },
 )

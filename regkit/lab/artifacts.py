@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,9 +193,12 @@ def repository_samples() -> list[Pushed]:
     ]
 
 
-def push_repository(client: Client, host: str, repository: str = REPOSITORY) -> list[Pushed]:
-    """Push :func:`repository_samples` to ``host`` (``repository`` instead of ``library/app`` when given)."""
-    samples = repository_samples()
+def push_repository(
+    client: Client, host: str, repository: str = REPOSITORY, tags: Collection[str] | None = None
+) -> list[Pushed]:
+    """Push :func:`repository_samples` to ``host`` (``repository`` instead of ``library/app`` when given; only
+    ``tags`` when given)."""
+    samples = [s for s in repository_samples() if tags is None or s.tag in tags]
     for sample in samples:
         where = f":{sample.tag}" if sample.tag else f"@{sample.image.digest}"
         push_image(client, resolve(f"{host}/{repository}{where}"), sample.image)

@@ -21,10 +21,15 @@ import base64
 import json
 import os
 import secrets
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LabError
+from ..http.tls import ENV_CERTS_D
 from .lab import Lab
 from .nginx import cdn_server, forward_proxy, front_server, nginx_process, standalone_config, write_config
 from .process import SETUP_SCRIPT, ManagedProcess, Service, pick_port, tcp_probe
@@ -40,6 +45,9 @@ SKEWED_PORTS = ("skewed_storage",)
 LIBFAKETIME = "/usr/lib/*/faketime/libfaketime.so.1"
 CLOCK_SKEW = "+1h"  # the lab's CDN URLs live 10 minutes
 MITM_PORTS = ("intercepting", "mitm_login", "blocking")
+# Every spelling curl and requests read; behind() sets one and hides the others for the block.
+PROXY_VARIABLES: tuple[str, ...] = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
+PROXY_VARIABLES += ("all_proxy", "NO_PROXY", "no_proxy")
 
 
 def mitmdump_binary() -> Path:
@@ -130,6 +138,30 @@ class CorporateNetwork(Service):
         """A proxy's URL, for HTTPS_PROXY (``intercepting``, ``mitm_login``, ``blocking``) or HTTP_PROXY (the rest)."""
         userinfo = f"{PROXY_USER}:{self.password}@" if credentials else ""
         return f"http://{userinfo}127.0.0.1:{getattr(self.ports, name)}"
+
+    @contextmanager
+    def behind(self, proxy: str, *, trust: Iterable[str] = ()) -> Iterator[None]:
+        """``with net.behind("sso"):`` this process goes through one proxy, as a machine whose IT set it up would.
+
+        Sets ``HTTPS_PROXY`` (the mitmproxy ones) or ``HTTP_PROXY`` (the nginx ones) and nothing else of the
+        proxy variables; with ``trust``, the intercepting proxy's CA is trusted for those hosts only (a
+        ``certs.d`` of the block's own, ``ca.crt`` per host, as Docker reads ``/etc/docker/certs.d``). The
+        environment is as it was after the block.
+        """
+        variable = "HTTPS_PROXY" if proxy in MITM_PORTS else "HTTP_PROXY"
+        certs_d = Path(tempfile.mkdtemp(prefix="certs.d-", dir=self.state_dir))
+        for host in trust:
+            (certs_d / host).mkdir()
+            shutil.copy(self.mitm_ca, certs_d / host / "ca.crt")
+        saved = {name: os.environ.pop(name, None) for name in (*PROXY_VARIABLES, ENV_CERTS_D)}
+        os.environ.update({variable: self.proxy_url(proxy), ENV_CERTS_D: str(certs_d)})
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                os.environ.pop(name, None)
+                if value is not None:
+                    os.environ[name] = value
 
     # -- processes --------------------------------------------------------------------------------
 

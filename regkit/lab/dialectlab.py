@@ -22,6 +22,7 @@ import secrets
 import sys
 import time
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,11 @@ class DialectLab(Service):
     def dialect(self) -> str:
         """The dialect's name (``ghcr``, ``ecr``, …)."""
         return self.spec.name
+
+    @cached_property
+    def registry_server(self) -> RegistryServer:
+        """The docker-registry behind the front: give it to another dialect's lab as ``registry=`` to share it."""
+        return self.shared_registry or RegistryServer(self.state_dir / "registry", self.settings.registry)
 
     @property
     def registry(self) -> str:

@@ -32,8 +32,10 @@ import os
 import secrets
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,7 @@ from .artifacts import push_repository
 from .busybox import busybox_binary
 from .certs import make_key_pair
 from .dialectlab import PRIVATE_NAMESPACE, SETTINGS_FILE, DialectLab, private_refs
+from .dialects import DIALECTS
 from .images import SampleImage, sample_images
 from .kernel import end_kernel_lab, kernel_lab
 from .modes import MODES
@@ -343,6 +346,18 @@ class Lab(Service):
         (self.state_dir / "work").mkdir(exist_ok=True)
         return Path(tempfile.mkdtemp(prefix="work-", dir=self.state_dir / "work"))
 
+    @contextmanager
+    def own_registry(self, *tags: str) -> Iterator[RegistryServer]:
+        """``with lab.own_registry("v1", "v2") as registry:`` a registry of its own (plain HTTP, deletes
+        enabled) holding ``library/app``'s ``tags``, stopped at the end of the block.
+
+        It is what :meth:`RegistryServer.delete_tag` and :meth:`RegistryServer.garbage_collect` are safe on:
+        the lab's own registry holds indexes, whose children distribution 2.8's ``--delete-untagged`` frees.
+        """
+        with RegistryServer(self.scratch() / "registry") as registry, Client(insecure=True) as client:
+            push_repository(client, registry.host, tags=tags)
+            yield registry
+
     def commands(self) -> list[str]:
         """``regkit pull`` command lines to try against this lab."""
         env = " ".join(f"{k}={v}" for k, v in self.proxy_env().items())
@@ -571,6 +586,23 @@ class Lab(Service):
         return kernel_lab(
             lambda state_dir: cls(state_dir, mode=mode, **options), (mode, tuple(sorted(options.items())))
         )
+
+    @classmethod
+    def dialects_for_kernel(cls, *names: str) -> dict[str, DialectLab]:
+        """This kernel's lab of each dialect (default: every one but ``hub``), all sharing the first one's registry.
+
+        One registry is started and seeded instead of one per dialect; each lab goes when the kernel does,
+        as :meth:`for_kernel`'s. Running the cell again returns the same labs.
+        """
+        first, *others = names or [name for name in DIALECTS if name != "hub"]
+        if unknown := sorted({first, *others} - DIALECTS.keys()):
+            raise LabError(f"lab dialect {unknown[0]!r} is unknown", hint=f"one of: {', '.join(DIALECTS)}")
+        owner = kernel_lab(partial(DialectLab, dialect=first), ("dialect", first))
+        server = owner.registry_server
+        shared = {
+            name: kernel_lab(partial(DialectLab, dialect=name, registry=server), (name, server)) for name in others
+        }
+        return {first: owner, **shared}
 
     def describe(self) -> str:
         """What runs where, and what to try: printed by ``regkit lab up`` and ``regkit lab status``."""

@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from ..errors import LabError, PortInUse
+from ..oci.mediatypes import ACCEPT_MANIFESTS
 from .process import ManagedProcess, Service, http_probe, pick_port, require_binary
 
 REGISTRY_BINARY = Path("/usr/bin/docker-registry")
 REGISTRY_PACKAGE = "docker-registry"
+GC_TIMEOUT = 120  # seconds for garbage-collect on a lab-sized store
 # Keys that YAML reads back as the same string without quotes.
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 # How often a registry whose port was chosen here starts again on a fresh port when it was taken.
@@ -101,6 +106,66 @@ class RegistryServer(Service):
     def stop(self) -> None:
         """Stop the registry; its storage stays in ``storage_dir``."""
         self.process.stop()
+
+    @property
+    def blobs_dir(self) -> Path:
+        """Where distribution's filesystem driver keeps blobs (each in a ``data`` file; manifests are blobs too)."""
+        return self.storage_dir / "docker" / "registry" / "v2" / "blobs"
+
+    def stored_bytes(self) -> int:
+        """Bytes in the blob store, as ``du`` of the ``data`` files would count them."""
+        return sum(path.stat().st_size for path in self.blobs_dir.rglob("data"))
+
+    def delete_manifest(self, repository: str, digest: str) -> None:
+        """``DELETE /v2/<repository>/manifests/<digest>`` (distribution deletes by digest: every tag on it goes)."""
+        with _direct() as session:
+            deleted = session.delete(f"{self.url}/v2/{repository}/manifests/{digest}", timeout=30)
+        if deleted.status_code != 202:
+            raise LabError(f"deleting {repository}@{digest} answered {deleted.status_code}: {deleted.text[:200]}")
+
+    def delete_tag(self, repository: str, tag: str) -> str:
+        """Delete the manifest ``tag`` names through the registry API (with every tag on it); returns its digest."""
+        with _direct() as session:
+            head = session.head(
+                f"{self.url}/v2/{repository}/manifests/{tag}",
+                headers={"Accept": ", ".join(ACCEPT_MANIFESTS)},
+                timeout=30,
+            )
+        digest = head.headers.get("Docker-Content-Digest")
+        if head.status_code != 200 or not digest:
+            raise LabError(f"{repository}:{tag} answered {head.status_code} without a digest", hint="is it pushed?")
+        self.delete_manifest(repository, digest)
+        return digest
+
+    def garbage_collect(self, *, delete_untagged: bool = True) -> int:
+        """Run ``docker-registry garbage-collect`` on this registry's config; returns the bytes it freed.
+
+        A running registry is stopped first (collection on a live store races with pushes) and started again
+        on its port after.
+        """
+        running = self.pid is not None
+        before = self.stored_bytes()
+        if running:
+            self.stop()
+        options = ["--delete-untagged"] if delete_untagged else []
+        done = subprocess.run(
+            [str(REGISTRY_BINARY), "garbage-collect", *options, str(self.config_path)],
+            capture_output=True,
+            text=True,
+            timeout=GC_TIMEOUT,
+        )
+        if running:
+            self.start()
+        if done.returncode != 0:
+            raise LabError(f"garbage-collect failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        return before - self.stored_bytes()
+
+
+def _direct() -> requests.Session:
+    """A session that goes straight to the loopback registry, whatever proxy the environment names."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
 
 
 def registry_config(
