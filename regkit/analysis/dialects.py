@@ -38,7 +38,35 @@ class Recorded(Protocol):
 
 @dataclass(frozen=True)
 class DialectRow:
-    """What one registry answered to the pull, step by step."""
+    """What one registry answered to the pull, step by step.
+
+    Attributes
+    ----------
+    name : str
+        The registry (the lab dialect's name).
+    digest : str
+        The manifest's ``Docker-Content-Digest`` ("" when none came).
+    challenge : str
+        ``WWW-Authenticate`` with the registry's host shown as ``<registry>``; "" when none came.
+    scheme : str
+        ``Bearer``, ``Basic``, or "" (no challenge).
+    token_endpoint : str
+        ``METHOD /path``, or ``METHOD host/path`` on a host of its own; "" without a token service.
+    token_fields : tuple of str
+        The fields of the token answer.
+    expires_in : int or None
+        The answer's ``expires_in``; None when it had none (or there was no token answer).
+    redirect_status : int or None
+        The blob redirect's status.
+    redirect_target : str
+        ``storage host``, ``same host (relative Location)`` or ``same host``.
+    signed_keys : tuple of str
+        The query keys of the signed storage URL.
+    refused : tuple of str
+        ``HEAD 403`` and the like, per request the storage host refused.
+    authorization_to_storage : bool
+        Whether some request to the storage host carried ``Authorization``.
+    """
 
     name: str
     digest: str  # the manifest's Docker-Content-Digest ("" when none came)
@@ -63,7 +91,14 @@ class DialectRow:
         return f"{self.expires_in} s"
 
     def record(self) -> dict[str, Any]:
-        """The row for a DataFrame."""
+        """The row for a DataFrame.
+
+        Returns
+        -------
+        dict
+            Column name -> the value as shown: registry, challenge (without realm and scope), token
+            endpoint, token fields, token lifetime, redirect, signed query keys, storage refuses.
+        """
         return {
             "registry": self.name,
             "challenge": _REALM_AND_SCOPE.sub("", self.challenge).rstrip(", ") or "none: served without a token",
@@ -82,12 +117,24 @@ def _names(rows: Sequence[DialectRow]) -> str:
 
 @dataclass(frozen=True)
 class DialectComparison(HtmlRepr):
-    """One row per registry (:class:`DialectRow`); ``summary`` says what differs, from this run's answers."""
+    """One row per registry (:class:`DialectRow`); ``summary`` says what differs, from this run's answers.
+
+    Attributes
+    ----------
+    rows : tuple of DialectRow
+        What each registry answered, in the order given.
+    """
 
     rows: tuple[DialectRow, ...]
 
     def frame(self) -> pd.DataFrame:
-        """One row per registry, the columns of :meth:`DialectRow.record`."""
+        """One row per registry, the columns of :meth:`DialectRow.record`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by registry.
+        """
         import pandas as pd
 
         return pd.DataFrame.from_records([row.record() for row in self.rows]).set_index("registry")
@@ -119,7 +166,18 @@ class DialectComparison(HtmlRepr):
         )
 
     def named_rows(self, scheme: str) -> list[DialectRow]:
-        """The rows whose challenge has ``scheme`` ("" for none)."""
+        """The rows whose challenge has ``scheme``.
+
+        Parameters
+        ----------
+        scheme : str
+            ``Bearer``, ``Basic``, or "" for none.
+
+        Returns
+        -------
+        list of DialectRow
+            In the order of :attr:`rows`.
+        """
         return [row for row in self.rows if row.scheme == scheme]
 
 

@@ -90,7 +90,20 @@ class CorporatePorts:
 
 
 class CorporateNetwork(Service):
-    """The TLS hosts and the proxies, started and stopped together (``with CorporateNetwork(lab, dir) as net``)."""
+    """The TLS hosts and the proxies, started and stopped together (``with CorporateNetwork(lab, dir) as net``).
+
+    Parameters
+    ----------
+    lab : Lab
+        An open-mode lab (its CDN must be reachable) whose registry and CDN the network fronts.
+    state_dir : str or os.PathLike
+        Where the proxies keep their configuration, certificates and logs.
+
+    Raises
+    ------
+    LabError
+        The lab is not in open mode, or a server could not be started.
+    """
 
     def __init__(self, lab: Lab, state_dir: str | os.PathLike[str]) -> None:
         if lab.settings.mode != "open":
@@ -135,7 +148,20 @@ class CorporateNetwork(Service):
         return PROXY_USER, self.password
 
     def proxy_url(self, name: str, *, credentials: bool = False) -> str:
-        """A proxy's URL, for HTTPS_PROXY (``intercepting``, ``mitm_login``, ``blocking``) or HTTP_PROXY (the rest)."""
+        """A proxy's URL, for HTTPS_PROXY (``intercepting``, ``mitm_login``, ``blocking``) or HTTP_PROXY (the rest).
+
+        Parameters
+        ----------
+        name : str
+            The proxy, as :class:`CorporatePorts` names it.
+        credentials : bool, default False
+            Put the proxy's user and password in the URL.
+
+        Returns
+        -------
+        str
+            ``http://[user:password@]127.0.0.1:PORT``.
+        """
         userinfo = f"{PROXY_USER}:{self.password}@" if credentials else ""
         return f"http://{userinfo}127.0.0.1:{getattr(self.ports, name)}"
 
@@ -147,6 +173,18 @@ class CorporateNetwork(Service):
         proxy variables; with ``trust``, the intercepting proxy's CA is trusted for those hosts only (a
         ``certs.d`` of the block's own, ``ca.crt`` per host, as Docker reads ``/etc/docker/certs.d``). The
         environment is as it was after the block.
+
+        Parameters
+        ----------
+        proxy : str
+            The proxy, as :class:`CorporatePorts` names it.
+        trust : Iterable of str
+            ``host:port`` names for which the intercepting proxy's CA is trusted.
+
+        Returns
+        -------
+        Iterator[None]
+            A context manager; the environment is restored when it ends.
         """
         variable = "HTTPS_PROXY" if proxy in MITM_PORTS else "HTTP_PROXY"
         certs_d = Path(tempfile.mkdtemp(prefix="certs.d-", dir=self.state_dir))
