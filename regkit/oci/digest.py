@@ -30,7 +30,24 @@ class Digest:
 
     @classmethod
     def parse(cls, text: object) -> Digest:
-        """Parse ``sha256:<64 hex>`` (or sha512), refusing anything that could be a path or is malformed."""
+        """Parse ``sha256:<64 hex>`` (or sha512), refusing anything that could be a path or is malformed.
+
+        Parameters
+        ----------
+        text : str
+            The digest as a manifest or a user writes it.
+
+        Returns
+        -------
+        Digest
+            The validated digest.
+
+        Raises
+        ------
+        InvalidReference
+            ``text`` is not a string, lacks the ``algorithm:`` prefix, names an algorithm other than sha256 or
+            sha512, or its hex part is not lowercase hex of the algorithm's length; the message says which.
+        """
         if not isinstance(text, str):
             raise InvalidReference(f"a digest must be a string, not {type(text).__name__}")
         algorithm, sep, hexpart = text.partition(":")
@@ -47,7 +64,25 @@ class Digest:
 
     @classmethod
     def of(cls, data: bytes, algorithm: str = "sha256") -> Digest:
-        """The digest of ``data``."""
+        """The digest of ``data``.
+
+        Parameters
+        ----------
+        data : bytes
+            The content.
+        algorithm : str, default "sha256"
+            A :mod:`hashlib` algorithm name (``sha256`` or ``sha512`` for a digest :meth:`parse` accepts).
+
+        Returns
+        -------
+        Digest
+            The content's digest.
+
+        Raises
+        ------
+        ValueError
+            :mod:`hashlib` does not know ``algorithm``.
+        """
         return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
 
     @property

@@ -52,7 +52,13 @@ class Descriptor:
         return self.platform is not None and self.platform.os == "unknown" and self.platform.architecture == "unknown"
 
     def to_json(self) -> dict[str, Any]:
-        """The descriptor as the OCI JSON object."""
+        """The descriptor as the OCI JSON object.
+
+        Returns
+        -------
+        dict
+            ``mediaType``, ``digest`` and ``size``; ``platform`` and ``annotations`` when it has them.
+        """
         out: dict[str, Any] = {"mediaType": self.media_type, "digest": str(self.digest), "size": self.size}
         if self.platform:
             out["platform"] = {"os": self.platform.os, "architecture": self.platform.architecture}
@@ -125,7 +131,24 @@ class Index:
         return [d for d in self.manifests if not d.is_attestation]
 
     def select(self, wanted: Platform) -> Descriptor:
-        """The entry to pull for ``wanted``: a compatible platform, exact variant first, like containerd."""
+        """The entry to pull for ``wanted``: a compatible platform, exact variant first, like containerd.
+
+        Parameters
+        ----------
+        wanted : Platform
+            The platform of the host that will run the image.
+
+        Returns
+        -------
+        Descriptor
+            The image entry (never an attestation) whose platform ``wanted`` runs best.
+
+        Raises
+        ------
+        NoMatchingPlatform
+            No image in the index runs on ``wanted``; ``error.available`` lists the platforms it has, and the
+            hint names the ``platform=`` option to choose one.
+        """
         candidates = [d for d in self.images if d.platform and wanted.runs(d.platform)]
         if not candidates:
             available = ", ".join(str(p) for p in self.platforms) or "none"

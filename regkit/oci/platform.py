@@ -127,7 +127,25 @@ class Platform:
 
     @classmethod
     def parse(cls, text: str) -> Platform:
-        """Parse ``os/arch[/variant]``, an OS alone (host architecture) or an architecture alone (Linux)."""
+        """Parse ``os/arch[/variant]``, an OS alone (host architecture) or an architecture alone (Linux).
+
+        Parameters
+        ----------
+        text : str
+            ``linux/arm64/v8``, ``linux/amd64``, ``windows`` or ``arm64``; case and spelling are normalised.
+
+        Returns
+        -------
+        Platform
+            The platform in normal form.
+
+        Raises
+        ------
+        InvalidPlatform
+            ``text`` is not a string, is empty, has an empty part, more than three parts, a wildcard, an OS
+            version (``windows(10.0.17763)``), characters outside letters, digits, ``_``, ``.`` and ``-``, or is
+            one word naming neither a known OS nor a known architecture; fix the string.
+        """
         if not isinstance(text, str):
             raise InvalidPlatform(f"a platform must be a string, not {type(text).__name__}; {_USAGE}")
         if "*" in text:
@@ -164,12 +182,34 @@ class Platform:
 
     @classmethod
     def of(cls, os: str, architecture: str, variant: str = "") -> Platform:
-        """Normalised platform from its parts (as found in an index's ``platform`` object)."""
+        """Normalised platform from its parts (as found in an index's ``platform`` object).
+
+        Parameters
+        ----------
+        os : str
+            The OS; lowercased, ``macOS`` becomes ``darwin``.
+        architecture : str
+            The architecture; ``x86_64`` becomes ``amd64``, ``aarch64`` ``arm64``, ``armhf`` ``arm/v7``, ….
+        variant : str, default ""
+            The variant; arm64 defaults to ``v8``, arm to ``v7``, amd64's ``v1`` is dropped.
+
+        Returns
+        -------
+        Platform
+            The platform in normal form; the parts are not checked (see :meth:`parse` for that).
+        """
         return cls(_normalize_os(os), *_normalize_arch(architecture, variant))
 
     @classmethod
     def host(cls) -> Platform:
-        """The platform of this machine; containers are Linux even on other hosts."""
+        """The platform of this machine; containers are Linux even on other hosts.
+
+        Returns
+        -------
+        Platform
+            ``linux`` with this machine's architecture (from ``uname``) and, on 32-bit arm, the variant read
+            from ``/proc/cpuinfo`` (none when it cannot be read).
+        """
         machine = _uname().machine.lower()
         arch = _UNAME_ARCH.get(machine, "arm" if machine.startswith("arm") and machine != "arm64" else machine)
         if arch != "arm":
@@ -181,7 +221,13 @@ class Platform:
         return cls.of("linux", "arm", _cpu_variant(cpuinfo, machine))
 
     def compatible(self) -> tuple[Platform, ...]:
-        """The image platforms a host of this platform runs, best first (containerd's ``platforms.Only``)."""
+        """The image platforms a host of this platform runs, best first (containerd's ``platforms.Only``).
+
+        Returns
+        -------
+        tuple of Platform
+            This platform first, then the older steps of its variant ladder; only itself outside a ladder.
+        """
         same = [self]
         number = self.variant[1:] if self.variant.startswith("v") else ""
         if self.architecture == "amd64":
@@ -203,15 +249,48 @@ class Platform:
         return (self,)
 
     def runs(self, image: Platform) -> bool:
-        """True when a host of this platform can run an image built for ``image``."""
+        """True when a host of this platform can run an image built for ``image``.
+
+        Parameters
+        ----------
+        image : Platform
+            The platform an image was built for; normalised before it is compared.
+
+        Returns
+        -------
+        bool
+            Whether ``image`` is among :meth:`compatible`.
+        """
         return image.normalized() in self.compatible()
 
     def preference(self, image: Platform) -> int:
-        """Lower is better among images this platform runs: its place in :meth:`compatible`."""
+        """Lower is better among images this platform runs: its place in :meth:`compatible`.
+
+        Parameters
+        ----------
+        image : Platform
+            A platform this one :meth:`runs`.
+
+        Returns
+        -------
+        int
+            0 for this platform itself, higher for each older step.
+
+        Raises
+        ------
+        ValueError
+            This platform does not run ``image``; ask :meth:`runs` first.
+        """
         return self.compatible().index(image.normalized())
 
     def normalized(self) -> Platform:
-        """This platform in normal form (a no-op for platforms made by :meth:`parse` or :meth:`of`)."""
+        """This platform in normal form (a no-op for platforms made by :meth:`parse` or :meth:`of`).
+
+        Returns
+        -------
+        Platform
+            A new platform, normalised as :meth:`of` does.
+        """
         return Platform.of(self.os, self.architecture, self.variant)
 
     def __str__(self) -> str:
