@@ -96,6 +96,27 @@ class Endpoints:
 
         The variables alone apply to Docker Hub references only; with ``mirror`` the caller
         chose the endpoint for the reference at hand, and all settings apply to it.
+
+        Parameters
+        ----------
+        environ : mapping of str to str, optional
+            Where to read the variables; default :data:`os.environ`.
+        mirror : str, optional
+            The registry endpoint to use instead of ``DOCKER_REGISTRY_REVERSE_PROXY``.
+        insecure : bool, default False
+            Plain HTTP (the default scheme of a bare host) and unverified TLS allowed to these endpoints.
+
+        Returns
+        -------
+        Endpoints
+            The normalised endpoints; all None when nothing is set.
+
+        Raises
+        ------
+        InvalidOption
+            A value is empty after stripping, not a usable http(s) URL or ``host[:port][/path]``, has a query,
+            a fragment or credentials in it; the message names the variable's role (registry endpoint, auth
+            proxy, blob proxy). Fix the variable or ``mirror``.
         """
         env = os.environ if environ is None else environ
         return cls.create(
@@ -116,7 +137,32 @@ class Endpoints:
         insecure: bool = False,
         hub_only: bool = False,
     ) -> Endpoints:
-        """Endpoints from loose ``host[/path]`` values, normalised to URLs."""
+        """Endpoints from loose ``host[/path]`` values, normalised to URLs.
+
+        Parameters
+        ----------
+        registry : str, optional
+            The registry endpoint (a mirror or reverse proxy), as a URL or ``host[:port][/path]``.
+        auth : str, optional
+            The token endpoint used instead of the challenge's realm.
+        blob : str, optional
+            The base URL blob redirects are rewritten to.
+        insecure : bool, default False
+            A bare host gets ``http://`` rather than ``https://``; plain HTTP and unverified TLS allowed.
+        hub_only : bool, default False
+            Apply to Docker Hub references only.
+
+        Returns
+        -------
+        Endpoints
+            The endpoints with a scheme and no trailing slash.
+
+        Raises
+        ------
+        InvalidOption
+            A value is empty, not a usable http(s) URL or ``host[:port][/path]``, or has a query, a fragment or
+            credentials (``user@``) in it; the message says which value. Give credentials separately.
+        """
         return cls(
             registry=normalize_base(registry, insecure=insecure, what="the registry endpoint") if registry else None,
             auth=normalize_base(auth, insecure=insecure, what="the auth proxy") if auth else None,
@@ -126,21 +172,70 @@ class Endpoints:
         )
 
     def applies_to(self, ref: Reference) -> bool:
-        """Whether the proxy settings are for this reference's registry."""
+        """Whether the proxy settings are for this reference's registry.
+
+        Parameters
+        ----------
+        ref : Reference
+            The image being pulled.
+
+        Returns
+        -------
+        bool
+            True unless the settings are ``hub_only`` and ``ref`` is not on Docker Hub.
+        """
         return ref.is_docker_hub or not self.hub_only
 
     def registry_base(self, ref: Reference) -> str:
-        """The URL that ``/v2/...`` paths are appended to for ``ref``."""
+        """The URL that ``/v2/...`` paths are appended to for ``ref``.
+
+        Parameters
+        ----------
+        ref : Reference
+            The image being pulled.
+
+        Returns
+        -------
+        str
+            The registry endpoint when set and it applies, else ``https://`` (``http://`` when insecure) and
+            the reference's registry.
+        """
         if self.registry and self.applies_to(ref):
             return self.registry
         return f"{'http' if self.insecure else 'https'}://{ref.registry}"
 
     def realm(self, realm: str, ref: Reference) -> str:
-        """The token endpoint to use for a challenge's ``realm``."""
+        """The token endpoint to use for a challenge's ``realm``.
+
+        Parameters
+        ----------
+        realm : str
+            The ``realm`` of the registry's Bearer challenge.
+        ref : Reference
+            The image being pulled.
+
+        Returns
+        -------
+        str
+            The auth proxy when set and it applies to ``ref``, else ``realm`` unchanged.
+        """
         return self.auth if self.auth and self.applies_to(ref) else realm
 
     def blob_location(self, location: str, ref: Reference) -> str:
-        """A redirect target with its scheme and host replaced by the blob proxy, path and query kept."""
+        """A redirect target with its scheme and host replaced by the blob proxy, path and query kept.
+
+        Parameters
+        ----------
+        location : str
+            The ``Location`` of a blob redirect.
+        ref : Reference
+            The image being pulled.
+
+        Returns
+        -------
+        str
+            The rewritten URL; ``location`` unchanged when no blob proxy applies or it is not absolute.
+        """
         if not self.blob or not self.applies_to(ref):
             return location
         match = _AUTHORITY_END.match(location)

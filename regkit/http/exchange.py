@@ -61,7 +61,14 @@ class Exchange(ExchangeRecord, HtmlRepr):
     """
 
     def to_curl(self) -> str:
-        """The request as a ``curl`` command; secrets appear as shell variables (``$TOKEN``), never values."""
+        """The request as a ``curl`` command; secrets appear as shell variables (``$TOKEN``), never values.
+
+        Returns
+        -------
+        str
+            A shell command repeating the request, one option a line, printing the response headers; like
+            regkit it follows no redirect, and a blob's body goes to the file ``blob``.
+        """
         from .formats import to_curl
 
         return to_curl(self)

@@ -69,7 +69,30 @@ class Mirrors:
         insecure_registries: Iterable[str] = (),
         insecure: bool = False,
     ) -> Mirrors:
-        """Mirrors from loose ``host[:port][/path]`` values or URLs (https unless ``insecure``)."""
+        """Mirrors from loose ``host[:port][/path]`` values or URLs (https unless ``insecure``).
+
+        Parameters
+        ----------
+        urls : iterable of str
+            The mirrors, in the order to try them.
+        only : bool, default False
+            Stop after the mirrors, without falling back to the registry.
+        insecure_registries : iterable of str, default ()
+            ``host[:port]`` or CIDR entries whose mirrors may be plain HTTP, as in ``daemon.json``.
+        insecure : bool, default False
+            A bare host gets ``http://`` rather than ``https://``.
+
+        Returns
+        -------
+        Mirrors
+            The mirrors with normalised URLs.
+
+        Raises
+        ------
+        InvalidOption
+            A mirror is empty, not a usable http(s) URL or ``host[:port][/path]``, or has a query, a fragment or
+            credentials in it; or ``only`` is given without any mirror. The message says which.
+        """
         normalized = tuple(normalize_base(url, insecure=insecure, what="the mirror") for url in urls)
         if only and not normalized:
             raise InvalidOption(
@@ -79,7 +102,26 @@ class Mirrors:
 
     @classmethod
     def from_daemon_config(cls, path: str | os.PathLike[str], *, only: bool = False) -> Mirrors:
-        """``registry-mirrors`` and ``insecure-registries`` of a Docker ``daemon.json``."""
+        """``registry-mirrors`` and ``insecure-registries`` of a Docker ``daemon.json``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The ``daemon.json`` file.
+        only : bool, default False
+            Stop after the mirrors, without falling back to the registry.
+
+        Returns
+        -------
+        Mirrors
+            The file's mirrors, in its order; none when it names none.
+
+        Raises
+        ------
+        InvalidOption
+            The file cannot be read, is not JSON, either key is not a list of strings, or a mirror is not a
+            usable URL (as :meth:`create` says); ``only`` with no mirror in the file.
+        """
         try:
             doc = json.loads(Path(path).read_text())
         except OSError as exc:
@@ -94,7 +136,18 @@ class Mirrors:
         return cls.create(mirrors or [], only=only, insecure_registries=insecure or [])
 
     def is_insecure(self, url: str) -> bool:
-        """Whether ``insecure-registries`` names the mirror's host (``host[:port]`` or a CIDR)."""
+        """Whether ``insecure-registries`` names the mirror's host (``host[:port]`` or a CIDR).
+
+        Parameters
+        ----------
+        url : str
+            A mirror's base URL.
+
+        Returns
+        -------
+        bool
+            True when an entry equals its ``host:port`` or host, or is a network containing its IP address.
+        """
         parts = urlsplit(url)
         for entry in self.insecure_registries:
             if entry in (parts.netloc, parts.hostname):
@@ -107,7 +160,21 @@ class Mirrors:
         return False
 
     def routes(self, ref: Reference, endpoints: Endpoints) -> list[Route]:
-        """Where to try ``ref``, in order: the mirrors (Docker Hub names only), then the registry."""
+        """Where to try ``ref``, in order: the mirrors (Docker Hub names only), then the registry.
+
+        Parameters
+        ----------
+        ref : Reference
+            The image being pulled.
+        endpoints : Endpoints
+            The client's endpoints, which each route varies.
+
+        Returns
+        -------
+        list of Route
+            One route per mirror, then Docker Hub itself unless ``only``; for a name not on Docker Hub, or no
+            mirrors, the one route ``endpoints``.
+        """
         if not ref.is_docker_hub or not self.urls:
             # The endpoints already say where another registry's names go (a single --mirror: there too).
             return [Route(f"the registry {ref.registry}", endpoints)]

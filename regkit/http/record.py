@@ -51,7 +51,30 @@ class ExchangeRecord:
         original_url: str | None = None,
         form: list[tuple[str, str]] | None = None,
     ) -> R:
-        """A new exchange for a request about to be sent; URLs, headers and form fields are redacted here."""
+        """A new exchange for a request about to be sent; URLs, headers and form fields are redacted here.
+
+        Parameters
+        ----------
+        step : str
+            The pull step it belongs to.
+        method : str
+            The HTTP method.
+        url : str
+            The URL as sent.
+        headers : dict of str to str
+            The request headers as sent.
+        started : float
+            When the request starts (epoch seconds).
+        original_url : str, optional
+            The URL before a proxy setting rewrote it; default ``url``.
+        form : list of (str, str), optional
+            The fields of a form body.
+
+        Returns
+        -------
+        ExchangeRecord
+            An exchange of the class it is called on, with no response yet.
+        """
         return cls(
             step=step,
             method=method,
@@ -63,7 +86,18 @@ class ExchangeRecord:
         )
 
     def header(self, name: str) -> str | None:
-        """A response header's value (case-insensitive), or None."""
+        """A response header's value (case-insensitive), or None.
+
+        Parameters
+        ----------
+        name : str
+            The header's name, in any case.
+
+        Returns
+        -------
+        str or None
+            The first value sent under ``name`` (redacted if secret); None when there is none.
+        """
         lname = name.lower()
         return next((v for k, v in self.response_headers if k.lower() == lname), None)
 
@@ -95,7 +129,13 @@ class ExchangeRecord:
         return self.url != self.original_url
 
     def summary(self) -> str:
-        """One line: ``GET url -> 200 OK (1.2 kB, 35 ms)``."""
+        """One line: ``GET url -> 200 OK (1.2 kB, 35 ms)``.
+
+        Returns
+        -------
+        str
+            The step, method, URL, proxy and outcome (status and size, or the error), with the note.
+        """
         if self.error:
             outcome = f"failed: {self.error}"
         else:

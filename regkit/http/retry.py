@@ -57,7 +57,24 @@ class RetryPolicy:
     max_wait: float = DEFAULT_MAX_WAIT  # seconds one request may spend waiting in total
 
     def delay(self, attempt: int, retry_after: float | None = None, waited: float = 0.0) -> float | None:
-        """Seconds to wait before attempt ``attempt + 1`` (``waited`` seconds already spent), or None: give up."""
+        """Seconds to wait before attempt ``attempt + 1`` (``waited`` seconds already spent), or None: give up.
+
+        Parameters
+        ----------
+        attempt : int
+            The attempt that just failed, counting from 1.
+        retry_after : float, optional
+            The server's ``Retry-After`` in seconds, if it sent one.
+        waited : float, default 0.0
+            Seconds this request has already waited.
+
+        Returns
+        -------
+        float or None
+            ``retry_after`` when it fits in what is left of ``max_wait``, else a random wait up to
+            ``backoff * 2 ** (attempt - 1)`` (and what is left); None when the attempts or ``max_wait`` are
+            used up, or ``retry_after`` is longer than what is left.
+        """
         left = self.max_wait - waited
         if attempt >= self.attempts or left <= 0:
             return None
@@ -69,7 +86,18 @@ class RetryPolicy:
 
     @staticmethod
     def retryable_status(status: int) -> bool:
-        """True for answers worth asking again: overload, gateway trouble, rate limits."""
+        """True for answers worth asking again: overload, gateway trouble, rate limits.
+
+        Parameters
+        ----------
+        status : int
+            An HTTP status code.
+
+        Returns
+        -------
+        bool
+            True for 429, 500, 502, 503 and 504.
+        """
         return status in RETRY_STATUSES
 
 

@@ -33,7 +33,19 @@ class SpeedLimit:
     seconds: float = DEFAULT_SPEED_TIME
 
     def watch(self, clock: Callable[[], float] = time.monotonic) -> SpeedWatch:
-        """A fresh watch for one body."""
+        """A fresh watch for one body.
+
+        Parameters
+        ----------
+        clock : callable, default time.monotonic
+            Returns the time in seconds; tests pass their own.
+
+        Returns
+        -------
+        SpeedWatch
+            Its ``update(count)`` raises :class:`TooSlow` when a window ends under the rate; the caller turns
+            that into a :class:`~regkit.errors.TransportError` (kind ``slow``) with the exchange.
+        """
         return SpeedWatch(self, clock)
 
     def __str__(self) -> str:

@@ -318,6 +318,43 @@ class Transport:
         """Send one request; the body is left unread (streamed) for the caller.
 
         A ``user:password@`` in a URL from a server (a realm, a redirect) is dropped, never sent as Basic.
+
+        Parameters
+        ----------
+        step : str
+            The pull step the exchange belongs to (``token``, ``manifest``, ``blob``, …).
+        method : str
+            The HTTP method.
+        url : str
+            The URL to send to; redirects are not followed.
+        headers : dict of str to str, optional
+            Request headers, besides the session's ``User-Agent`` and ``Accept-Encoding: identity``.
+        params : dict or list of (str, str), optional
+            Query parameters added to ``url``.
+        data : bytes or list of (str, str), optional
+            The body; a list is sent as a form and recorded (redacted) in ``exchange.request_form``.
+        original_url : str, optional
+            The URL meant before a proxy setting rewrote it; default ``url``.
+        attempt : int, default 1
+            Which attempt of the request this is, for the record.
+        note : str, default ""
+            What regkit made of the exchange, for the record.
+        verify : bool, default True
+            False sends without verifying the server's TLS certificate (an insecure registry).
+
+        Returns
+        -------
+        HttpResponse
+            The response, whatever its status, with its :class:`Exchange` already recorded; reading the body
+            through it completes the exchange.
+
+        Raises
+        ------
+        TransportError
+            No answer: the request cannot be built, or DNS, connection, TLS, proxy or a timeout failed;
+            ``kind`` says which and the exchange (recorded with its error) is attached.
+        InvalidOption
+            A CA certificate configured for the host cannot be read.
         """
         url, dropped = without_userinfo(url)
         if dropped:
