@@ -78,15 +78,53 @@ class BlobStore:
         self._verified: set[Digest] = set()
 
     def path(self, digest: Digest) -> Path:
-        """Where the blob with ``digest`` lives (the digest was validated, so it is a safe file name)."""
+        """Where the blob with ``digest`` lives (the digest was validated, so it is a safe file name).
+
+        Parameters
+        ----------
+        digest : Digest
+            The blob's digest.
+
+        Returns
+        -------
+        pathlib.Path
+            ``root/blobs/<algorithm>/<hex>``, whether or not the file exists.
+        """
         return self.root / "blobs" / digest.algorithm / digest.hex
 
     def record_path(self, digest: Digest) -> Path:
-        """Where the verification record of ``digest`` lives."""
+        """Where the verification record of ``digest`` lives.
+
+        Parameters
+        ----------
+        digest : Digest
+            The blob's digest.
+
+        Returns
+        -------
+        pathlib.Path
+            ``root/verified/<algorithm>/<hex>``, whether or not the record exists.
+        """
         return self.root / "verified" / digest.algorithm / digest.hex
 
     def has(self, digest: Digest, size: int) -> bool:
-        """True when a verified file of the blob is present (copied out of a pack if only a pack has it)."""
+        """True when a verified file of the blob is present (copied out of a pack if only a pack has it).
+
+        A file without a matching record (in a store not ``trusted``) is hashed now, and removed if it does
+        not match.
+
+        Parameters
+        ----------
+        digest : Digest
+            The blob's digest.
+        size : int
+            The blob's size in bytes, from its descriptor.
+
+        Returns
+        -------
+        bool
+            Whether :meth:`path` now holds the verified blob; False too when copying it out of a pack failed.
+        """
         if self._has_file(digest, size):
             return True
         packed = self.packs.find(digest, size)
@@ -99,7 +137,20 @@ class BlobStore:
         return True
 
     def locate(self, digest: Digest, size: int) -> Location | None:
-        """Where the verified bytes of the blob are: its own file (offset 0) or a range of a pack; no copy."""
+        """Where the verified bytes of the blob are: its own file (offset 0) or a range of a pack; no copy.
+
+        Parameters
+        ----------
+        digest : Digest
+            The blob's digest.
+        size : int
+            The blob's size in bytes, from its descriptor.
+
+        Returns
+        -------
+        tuple of (pathlib.Path, int) or None
+            The file and the offset the blob starts at; None when the store does not hold it verified.
+        """
         if self._has_file(digest, size):
             return self.path(digest), 0
         return self.packs.find(digest, size)
@@ -120,7 +171,21 @@ class BlobStore:
         return self.verify(digest, size)
 
     def verify(self, digest: Digest, size: int) -> bool:
-        """Hash the stored blob (file or packed range) now; record it when it matches, remove it when not."""
+        """Hash the stored blob (file or packed range) now; record it when it matches, remove it when not.
+
+        Parameters
+        ----------
+        digest : Digest
+            The blob's digest.
+        size : int
+            The blob's size in bytes, from its descriptor.
+
+        Returns
+        -------
+        bool
+            True when the stored bytes have ``digest`` and ``size``; False when they do not (they are removed)
+            or cannot be read.
+        """
         if not self.path(digest).is_file() and self.packs.has_record(digest):
             return self.packs.verify(digest, size)
         try:
@@ -136,14 +201,27 @@ class BlobStore:
         return True
 
     def remove(self, digest: Digest) -> None:
-        """Delete a blob and its records (any may already be gone); :meth:`PackIndex.collect` removes unused packs."""
+        """Delete a blob and its records (any may already be gone); :meth:`PackIndex.collect` removes unused packs.
+
+        Parameters
+        ----------
+        digest : Digest
+            The blob's digest.
+        """
         self._verified.discard(digest)
         self.record_path(digest).unlink(missing_ok=True)
         self.packs.forget(digest)
         self.path(digest).unlink(missing_ok=True)
 
     def partials(self) -> list[Partial]:
-        """The temporary files in the store, live ones (a pull writing right now) and stale ones."""
+        """The temporary files in the store, live ones (a pull writing right now) and stale ones.
+
+        Returns
+        -------
+        list of Partial
+            Each file's path, size and whether its writer still runs (a writer that cannot be asked counts as
+            live while the file was touched in the last hour); folders that cannot be read are skipped.
+        """
         found: list[Partial] = []
         folders = [self.root, self.root / "outputs"]  # the root: the probe of cache.unusable
         for kind in ("blobs", "verified", "packed"):
@@ -169,7 +247,13 @@ class BlobStore:
         return found
 
     def remove_stale(self) -> list[Partial]:
-        """Remove the temporary files whose writer has died (never a live one); the ones removed."""
+        """Remove the temporary files whose writer has died (never a live one); the ones removed.
+
+        Returns
+        -------
+        list of Partial
+            The files removed; one that cannot be removed is left out of the list, and stays.
+        """
         removed: list[Partial] = []
         for partial in self.partials():
             if not partial.live:
@@ -183,6 +267,30 @@ class BlobStore:
 
         The file is hard-linked in once (and, with ``output_key``, recorded as that whole output);
         on another file system (no hard link) each blob is copied out.
+
+        Parameters
+        ----------
+        source : pathlib.Path
+            A finished file (an output tar) whose ranges were verified as it was written.
+        ranges : mapping of Digest to (int, int)
+            Each blob's ``(offset, size)`` in ``source``; blobs the store already holds are skipped.
+        output_key : str, default ""
+            The key under which the whole file is recorded as a reusable output; empty for none.
+
+        Warns
+        -----
+        CacheWarning
+            The store cannot hard-link ``source`` (another file system, or no hard links): the blobs are
+            copied, written twice.
+
+        Raises
+        ------
+        OutputError
+            A blob could not be copied into the store (disk full, permissions); the temporary file is removed.
+        Cancelled
+            A signal asked to stop during the copy.
+        OSError
+            ``source`` cannot be opened to copy from.
         """
         wanted = {digest: span for digest, span in ranges.items() if self.locate(digest, span[1]) is None}
         if not wanted:
@@ -265,6 +373,27 @@ class BlobStore:
         """A temporary file and a verifier; on a clean exit the file is checked and renamed into place.
 
         With ``digest=None`` the content is named by the digest computed while writing.
+
+        Parameters
+        ----------
+        digest : Digest or None
+            The digest the content must have; None to name it by the digest computed.
+        size : int or None
+            The size the content must have; None not to check it.
+        what : str, default "blob"
+            What the content is, for the error messages.
+
+        Yields
+        ------
+        tuple of (BinaryIO, Verifier)
+            The file to write to and the verifier to feed the same bytes (``verifier.update(chunk)``).
+
+        Raises
+        ------
+        VerificationError
+            ``SizeMismatch`` or ``DigestMismatch``: what was written is not what was promised; nothing is kept.
+        OutputError
+            The store's folder cannot be created, or writing or renaming the file failed; nothing is kept.
         """
         verifier = Verifier(digest, size, what)
         with self._incoming(digest.algorithm if digest else "sha256", what, digest) as (fd, tmp):
@@ -274,7 +403,26 @@ class BlobStore:
             self._placed(tmp, verifier.actual)
 
     def adopt_range(self, digest: Digest, source: int, offset: int, size: int) -> None:
-        """Copy an already verified blob from ``source`` at ``offset`` into the store (a kernel-side copy)."""
+        """Copy an already verified blob from ``source`` at ``offset`` into the store (a kernel-side copy).
+
+        Parameters
+        ----------
+        digest : Digest
+            The blob's digest.
+        source : int
+            An open file descriptor holding the blob.
+        offset : int
+            Where the blob starts in ``source``.
+        size : int
+            The blob's size in bytes.
+
+        Raises
+        ------
+        OutputError
+            The copy or the store's file could not be written, or ``source`` ended early; nothing is kept.
+        Cancelled
+            A signal asked to stop during the copy; nothing is kept.
+        """
         if self.path(digest).is_file():
             return  # another pull put it there first
         with self._incoming(digest.algorithm, "blob", digest) as (fd, tmp):
@@ -285,7 +433,27 @@ class BlobStore:
             self._placed(tmp, digest)
 
     def adopt_file(self, digest: Digest, source: Path) -> None:
-        """Hard-link an already verified blob file into the store (a copy across file systems)."""
+        """Hard-link an already verified blob file into the store (a copy across file systems).
+
+        Parameters
+        ----------
+        digest : Digest
+            The blob's digest.
+        source : pathlib.Path
+            The verified blob file; a blob the store already has is left as it is.
+
+        Warns
+        -----
+        CacheWarning
+            The store cannot hard-link ``source``: the blob is copied, written twice.
+
+        Raises
+        ------
+        OutputError
+            ``source`` cannot be read, or the store's file cannot be written; nothing is kept.
+        Cancelled
+            A signal asked to stop during the copy; nothing is kept.
+        """
         if self.path(digest).is_file():
             return
         with self._incoming(digest.algorithm, "blob", digest) as (fd, tmp):
@@ -301,7 +469,29 @@ class BlobStore:
             self._placed(tmp, digest)
 
     def write_bytes(self, digest: Digest, data: bytes, what: str = "blob") -> Path:
-        """Store a small blob held in memory."""
+        """Store a small blob held in memory.
+
+        Parameters
+        ----------
+        digest : Digest
+            The blob's digest.
+        data : bytes
+            Its content.
+        what : str, default "blob"
+            What it is, for the error messages.
+
+        Returns
+        -------
+        pathlib.Path
+            Where it is stored (:meth:`path`).
+
+        Raises
+        ------
+        VerificationError
+            ``data`` does not have ``digest``; nothing is kept.
+        OutputError
+            The store's file cannot be written.
+        """
         with self.writer(digest, len(data), what) as (handle, verifier):
             verifier.update(data)
             handle.write(data)
