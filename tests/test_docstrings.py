@@ -110,18 +110,11 @@ def missing_in_method(name: str, method: Callable[..., Any]) -> list[str]:
 NOT_YET = {
     "regkit.ImageAnalysis",
     "regkit.ImageComparison",
-    "regkit.Lab",
     "regkit.LayerSizes",
     "regkit.RepositoryUsage",
     "regkit.SizeReport",
     "regkit.analysis.Filesystem",
     "regkit.analysis.LayerReport",
-    "regkit.analysis.PullComparison",
-    "regkit.display.LayerExplorer",
-    "regkit.display.PullStepper",
-    "regkit.lab.DockerEngine",
-    "regkit.ImageTree",
-    "regkit.NameList",
 }
 
 

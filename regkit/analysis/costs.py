@@ -58,7 +58,18 @@ class PullComparison(HtmlRepr):
     pulls: tuple[PullFigures, ...]
 
     def speedup(self, pull: PullFigures) -> float:
-        """How many times as fast as the first pull ``pull`` was (below 1: slower)."""
+        """How many times as fast as the first pull ``pull`` was (below 1: slower).
+
+        Parameters
+        ----------
+        pull : PullFigures
+            One of :attr:`pulls`.
+
+        Returns
+        -------
+        float
+            The first pull's seconds over ``pull``'s; infinity when ``pull`` took no measurable time.
+        """
         return self.pulls[0].seconds / pull.seconds if pull.seconds else float("inf")
 
     @property

@@ -165,7 +165,30 @@ class PullStepper:
         self.view.value = "".join(parts)
 
     def run(self, name: str) -> Any:
-        """Run one step (the previous ones must have run), show its result and enable the next button."""
+        """Run one step (the previous ones must have run), show its result and enable the next button.
+
+        Parameters
+        ----------
+        name : {"resolve", "token", "manifest", "blobs", "assemble"}
+            The step, as its button names it.
+
+        Returns
+        -------
+        object
+            The step's result: a :class:`Reference`, a :class:`Token`, a :class:`ManifestResult`, a tuple of
+            :class:`BlobResult` (config and layers), an :class:`AssembledImage`.
+
+        Raises
+        ------
+        InvalidOption
+            A step before ``name`` has not run yet; run those first.
+        RegkitError
+            The step failed (as the step's own function raises: ``InvalidReference``, ``AuthError``,
+            ``NotFound``, ``TransportError``, ``VerificationError``, ``OutputError``, …); the error is shown
+            under the buttons too, and the step can be run again.
+        ValueError
+            ``name`` is not one of the five steps.
+        """
         index = STEPS.index(name)
         if any(step not in self.results for step in STEPS[:index]):
             raise InvalidOption(f"run {', '.join(STEPS[:index])} before {name}")
@@ -225,7 +248,18 @@ class LayerExplorer:
             self.show(0)
 
     def show(self, index: int) -> None:
-        """Show layer ``index`` (bottom layer is 0) and select it in the list, so the two always agree."""
+        """Show layer ``index`` (bottom layer is 0) and select it in the list, so the two always agree.
+
+        Parameters
+        ----------
+        index : int
+            The layer's place in the manifest, from 0 for the bottom layer.
+
+        Raises
+        ------
+        traitlets.TraitError
+            ``index`` is not a layer of the manifest.
+        """
         if self.select.value != index:
             self.select.value = index  # its observer calls show again, with the list already on index
             return

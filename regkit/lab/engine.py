@@ -172,7 +172,18 @@ class DockerEngine(Service):
     def configure(self, mirrors: Sequence[str] = (), insecure_registries: Sequence[str] = ()) -> None:
         """Change ``registry-mirrors`` and ``insecure-registries`` of the running engine (a SIGHUP reload).
 
-        Raises LabError with the engine's own words when it refuses the new settings (and keeps the old ones).
+        Parameters
+        ----------
+        mirrors : sequence of str, default ()
+            The new ``registry-mirrors``, replacing the old ones.
+        insecure_registries : sequence of str, default ()
+            The new ``insecure-registries``, replacing the old ones.
+
+        Raises
+        ------
+        LabError
+            No engine runs; or dockerd refused the new settings (the message quotes its log; it keeps the old
+            ones), or did not say it reloaded within 10 s (see :attr:`log_path`).
         """
         pid = self.dockerd.pid
         if pid is None:
@@ -218,7 +229,30 @@ class DockerEngine(Service):
     def run(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120.0
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``docker ARGS`` against this engine; with ``check``, a non-zero exit raises LabError with stderr."""
+        """Run ``docker ARGS`` against this engine; with ``check``, a non-zero exit raises LabError with stderr.
+
+        Parameters
+        ----------
+        *args : str
+            The docker CLI's arguments, such as ``"images", "--quiet"``.
+        input : str, optional
+            Text for the command's stdin; default none (stdin is ``/dev/null``).
+        check : bool, default True
+            Raise on a non-zero exit status.
+        timeout : float, default 120.0
+            Seconds the command may take.
+
+        Returns
+        -------
+        subprocess.CompletedProcess of str
+            The exit status, stdout and stderr.
+
+        Raises
+        ------
+        LabError
+            The command did not finish within ``timeout``, or (with ``check``) exited non-zero; the message
+            has the command and its stderr.
+        """
         argv = [str(DOCKER), "--config", str(self.client_config_dir), "--host", self.host, *args]
         try:
             result = subprocess.run(
@@ -245,6 +279,28 @@ class DockerEngine(Service):
         ``watch`` (a lab) records what its servers answered during the pull. Every image is removed
         first: one sharing a layer with ``name`` would spare the pull that download, and the pull would
         not cost what a first pull costs.
+
+        Parameters
+        ----------
+        name : str
+            The image, as ``docker pull`` takes it.
+        mirrors : sequence of str, optional
+            ``registry-mirrors`` to reload the engine with first (empty: none); default the current ones.
+        watch : Lab, optional
+            Whose servers' answers to record during the pull (anything with a ``traffic()`` context).
+        timeout : float, default 120.0
+            Seconds the pull may take.
+
+        Returns
+        -------
+        DockerPull
+            The exit status, time, output and traffic; a failed pull is a non-zero ``status``.
+
+        Raises
+        ------
+        LabError
+            Not the pull itself: the reload with ``mirrors`` failed (see :meth:`configure`), removing the
+            images failed, or the pull did not finish within ``timeout``.
         """
         if mirrors is not None:
             self.configure(mirrors, self.insecure_registries)
@@ -260,7 +316,13 @@ class DockerEngine(Service):
         return DockerPull(name, self.mirrors, result.returncode, seconds, output, traffic)
 
     def pids(self) -> set[int]:
-        """Live processes of this engine: dockerd, containerd, the containerd shims and the containers below them."""
+        """Live processes of this engine: dockerd, containerd, the containerd shims and the containers below them.
+
+        Returns
+        -------
+        set of int
+            Their PIDs; empty when the engine is stopped.
+        """
         daemons = {pid for pid in (self.dockerd.pid, self.containerd.pid) if pid is not None}
         return _with_descendants(daemons | {shim.pid for shim in self._shims()})
 

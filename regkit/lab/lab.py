@@ -227,7 +227,23 @@ class Lab(Service):
         return f"http://127.0.0.1:{self.settings.forward}"
 
     def fault_url(self, fault: str) -> str:
-        """A registry endpoint that injects ``fault`` (see :data:`regkit.lab.faults.FAULTS`)."""
+        """A registry endpoint that injects ``fault`` (see :data:`regkit.lab.faults.FAULTS`).
+
+        Parameters
+        ----------
+        fault : str
+            The fault's name; not checked here (an unknown one answers 404 with the list of known ones).
+
+        Returns
+        -------
+        str
+            ``http://127.0.0.1:PORT/<fault>``, to use as a mirror or registry endpoint.
+
+        Raises
+        ------
+        LabError
+            No lab was started in the state directory (no ``lab.json``); start one with :meth:`up`.
+        """
         return f"http://127.0.0.1:{self.settings.faults}/{fault}"
 
     @property
@@ -311,7 +327,19 @@ class Lab(Service):
         return self.settings.password
 
     def summary(self) -> dict[str, Any]:
-        """What ``regkit lab up --json`` prints (the lab's own secrets only)."""
+        """What ``regkit lab up --json`` prints (the lab's own secrets only).
+
+        Returns
+        -------
+        dict
+            ``dialect``, ``registry``, ``images``, ``private``, ``username``, ``password``, ``state_dir``,
+            ``realm``, ``service`` and ``storage`` (the advertised CDN's host).
+
+        Raises
+        ------
+        LabError
+            No lab was started in the state directory (no ``lab.json``); start one with :meth:`up`.
+        """
         return {
             "dialect": self.dialect,
             "registry": self.registry,
@@ -326,7 +354,18 @@ class Lab(Service):
         }
 
     def proxy_env(self) -> dict[str, str]:
-        """The seed's three environment variables, pointing at the lab's reverse proxy."""
+        """The seed's three environment variables, pointing at the lab's reverse proxy.
+
+        Returns
+        -------
+        dict of str to str
+            ``DOCKER_REGISTRY_REVERSE_PROXY``, ``DOCKER_AUTH_REVERSE_PROXY`` and ``DOCKER_BLOB_REVERSE_PROXY``.
+
+        Raises
+        ------
+        LabError
+            No lab was started in the state directory (no ``lab.json``); start one with :meth:`up`.
+        """
         return {
             ENV_REGISTRY: f"{self.proxy_url}/docker-registry",
             ENV_AUTH: f"{self.proxy_url}/docker-auth/token",
@@ -334,15 +373,43 @@ class Lab(Service):
         }
 
     def proxy_endpoints(self) -> Endpoints:
-        """The same as :meth:`proxy_env` plus ``--mirror``, as an :class:`Endpoints` object."""
+        """The same as :meth:`proxy_env` plus ``--mirror``, as an :class:`Endpoints` object.
+
+        Returns
+        -------
+        Endpoints
+            Insecure (the proxy is plain HTTP), for Docker Hub references only.
+
+        Raises
+        ------
+        LabError
+            No lab was started in the state directory (no ``lab.json``); start one with :meth:`up`.
+        """
         return Endpoints.from_env(self.proxy_env(), insecure=True)
 
     def traffic(self) -> Traffic:
-        """``with lab.traffic() as seen: …``: what each server answered meanwhile, from its log (:mod:`.traffic`)."""
+        """``with lab.traffic() as seen: …``: what each server answered meanwhile, from its log (:mod:`.traffic`).
+
+        Returns
+        -------
+        Traffic
+            A context manager; after the block its ``served`` rows, ``of()`` and ``frame()`` say what was served.
+
+        Raises
+        ------
+        LabError
+            No lab was started in the state directory (no ``lab.json``); start one with :meth:`up`.
+        """
         return Traffic(lab_logs(self.state_dir, asdict(self.settings), PULL_THROUGH_DIR))
 
     def scratch(self) -> Path:
-        """A new empty directory for a lesson's downloads, inside the state directory: it goes with the lab."""
+        """A new empty directory for a lesson's downloads, inside the state directory: it goes with the lab.
+
+        Returns
+        -------
+        pathlib.Path
+            ``<state_dir>/work/work-XXXXXXXX``, created now.
+        """
         (self.state_dir / "work").mkdir(exist_ok=True)
         return Path(tempfile.mkdtemp(prefix="work-", dir=self.state_dir / "work"))
 
@@ -353,13 +420,42 @@ class Lab(Service):
 
         It is what :meth:`RegistryServer.delete_tag` and :meth:`RegistryServer.garbage_collect` are safe on:
         the lab's own registry holds indexes, whose children distribution 2.8's ``--delete-untagged`` frees.
+
+        Parameters
+        ----------
+        *tags : str
+            The tags of ``library/app``'s sample images to push; none given: every one.
+
+        Yields
+        ------
+        RegistryServer
+            The running registry (``registry.host`` is its ``127.0.0.1:PORT``).
+
+        Raises
+        ------
+        LabError
+            docker-registry could not be started.
+        RegkitError
+            Pushing the sample images failed (as :func:`regkit.lab.upload.push_image` raises).
         """
         with RegistryServer(self.scratch() / "registry") as registry, Client(insecure=True) as client:
             push_repository(client, registry.host, tags=tags)
             yield registry
 
     def commands(self) -> list[str]:
-        """``regkit pull`` command lines to try against this lab."""
+        """``regkit pull`` command lines to try against this lab.
+
+        Returns
+        -------
+        list of str
+            Through the seed's proxy, straight to the front, a private image as the lab user, and through two
+            mirrors.
+
+        Raises
+        ------
+        LabError
+            No lab was started in the state directory (no ``lab.json``); start one with :meth:`up`.
+        """
         env = " ".join(f"{k}={v}" for k, v in self.proxy_env().items())
         mirror = f"--mirror={self.proxy_url}/docker-registry --insecure-registry"
         lines = [f"{env} regkit pull busybox {mirror}"]
@@ -438,7 +534,13 @@ class Lab(Service):
         path.chmod(0o600)
 
     def running(self) -> dict[str, int | None]:
-        """Each process and its PID (None when not running)."""
+        """Each process and its PID (None when not running).
+
+        Returns
+        -------
+        dict of str to int or None
+            ``registry``, ``service`` and ``nginx``, and ``cache`` when the lab has a pull-through cache.
+        """
         recorded = self._recorded()
         pids = {name: recorded[name].pid for name in ("registry", "service", "nginx")}
         if recorded["cache"].pid is not None or self._has_cache():
@@ -465,6 +567,21 @@ class Lab(Service):
 
         A port taken between the lab's choice and the server's bind starts everything again on
         fresh ports, up to ``START_TRIES`` times; any failure stops what was started before it raises.
+
+        Returns
+        -------
+        Lab
+            This lab, running.
+
+        Raises
+        ------
+        LabError
+            A lab already runs in the state directory (stop it with :meth:`down`), nginx or docker-registry is
+            missing (the hint names the Debian package), or a server did not start.
+        PortInUse
+            A fixed port of ``ports`` is taken, or fresh ports were taken ``START_TRIES`` times.
+        RegkitError
+            Pushing the sample images failed.
         """
         if any(self.running().values()):
             raise LabError(f"a lab is already running in {self.state_dir}", hint="stop it with: regkit lab down")
@@ -593,6 +710,21 @@ class Lab(Service):
 
         One registry is started and seeded instead of one per dialect; each lab goes when the kernel does,
         as :meth:`for_kernel`'s. Running the cell again returns the same labs.
+
+        Parameters
+        ----------
+        *names : str
+            Dialects of :data:`regkit.lab.dialects.DIALECTS`; the first one's lab runs the shared registry.
+
+        Returns
+        -------
+        dict of str to DialectLab
+            Each dialect's running lab, in the order given.
+
+        Raises
+        ------
+        LabError
+            A name is not a known dialect (the hint lists them), or a lab could not be started.
         """
         first, *others = names or [name for name in DIALECTS if name != "hub"]
         if unknown := sorted({first, *others} - DIALECTS.keys()):
@@ -605,7 +737,18 @@ class Lab(Service):
         return {first: owner, **shared}
 
     def describe(self) -> str:
-        """What runs where, and what to try: printed by ``regkit lab up`` and ``regkit lab status``."""
+        """What runs where, and what to try: printed by ``regkit lab up`` and ``regkit lab status``.
+
+        Returns
+        -------
+        str
+            Lines naming each process's PID, each server's address, the lab user and :meth:`commands`.
+
+        Raises
+        ------
+        LabError
+            No lab was started in the state directory (no ``lab.json``); start one with :meth:`up`.
+        """
         s = self.settings
         pids = self.running()
         state = ", ".join(f"{name} {'pid ' + str(pid) if pid else 'stopped'}" for name, pid in pids.items())

@@ -55,7 +55,13 @@ class NameList(HtmlRepr):
     exchanges: tuple[Exchange, ...] = field(repr=False)
 
     def frame(self) -> pd.DataFrame:
-        """Tags: columns ``repository``, ``tag``; catalogue: ``registry``, ``repository``; one row per name."""
+        """Tags: columns ``repository``, ``tag``; catalogue: ``registry``, ``repository``; one row per name.
+
+        Returns
+        -------
+        pandas.DataFrame
+            In the registry's order; ``attrs`` holds ``kind``, ``pages`` and ``requests`` (the exchanges made).
+        """
         import pandas as pd
 
         owner, column = ("repository", "tag") if self.kind == TAGS else ("registry", "repository")
@@ -64,7 +70,13 @@ class NameList(HtmlRepr):
         return frame
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary."""
+        """A JSON-ready summary.
+
+        Returns
+        -------
+        dict
+            ``kind``, ``source``, ``pages``, and the names under ``tags`` or ``repositories``.
+        """
         return {"kind": self.kind, "source": self.source, "pages": self.pages, self.kind: list(self.names)}
 
 

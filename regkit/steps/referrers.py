@@ -93,7 +93,13 @@ class ImageTree(HtmlRepr):
     exchanges: tuple[Exchange, ...] = field(repr=False)
 
     def walk(self) -> Iterator[tuple[int, TreeNode]]:
-        """Every node with its depth, parents before children."""
+        """Every node with its depth, parents before children.
+
+        Yields
+        ------
+        tuple of (int, TreeNode)
+            The depth (0 for the root) and the node, depth first in the tree's order.
+        """
         stack = [(0, self.root)]
         while stack:
             depth, node = stack.pop()
@@ -101,7 +107,14 @@ class ImageTree(HtmlRepr):
             stack.extend((depth + 1, child) for child in reversed(node.children))
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per node: depth, kind, label, digest, media_type, artifact_type, platform, size, via, summary."""
+        """One row per node: depth, kind, label, digest, media_type, artifact_type, platform, size, via, summary.
+
+        Returns
+        -------
+        list of dict
+            In :meth:`walk`'s order; digests and platforms as strings (None when absent), ``summary`` the
+            payload's one line or else the node's note.
+        """
         return [
             {
                 "depth": depth,
@@ -119,17 +132,35 @@ class ImageTree(HtmlRepr):
         ]
 
     def frame(self) -> pd.DataFrame:
-        """:meth:`rows` as a DataFrame."""
+        """:meth:`rows` as a DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per node, the columns of :meth:`rows`.
+        """
         import pandas as pd
 
         return pd.DataFrame.from_records(self.rows())
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form."""
+        """A JSON-ready form.
+
+        Returns
+        -------
+        dict
+            ``reference``, ``referrers_api`` and ``tree``: the root node with its children, nested.
+        """
         return {"reference": str(self.reference), "referrers_api": self.referrers_api, "tree": self.root.to_dict()}
 
     def text(self) -> str:
-        """The tree drawn with box characters, one node a line (from the display layer)."""
+        """The tree drawn with box characters, one node a line (from the display layer).
+
+        Returns
+        -------
+        str
+            A first line naming the reference and what the referrers API did, then one line per node.
+        """
         return str(display_layer().tree_text(self))
 
 
