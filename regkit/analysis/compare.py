@@ -78,7 +78,14 @@ class ImageComparison(HtmlRepr):
         return sum({layer.digest: layer.size for layer in self.shared_layers}.values())
 
     def layer_rows(self) -> list[dict[str, Any]]:
-        """Every distinct layer of both images with its position in each (None where absent)."""
+        """Every distinct layer of both images with its position in each (None where absent).
+
+        Returns
+        -------
+        list of dict
+            Left's layers in order, then right's own: ``digest``, ``size``, ``left`` and ``right`` (the first
+            index of the layer in each image, from 0 at the bottom).
+        """
         rows: dict[str, dict[str, Any]] = {}
         for side, manifest in (("left", self.left), ("right", self.right)):
             for index, layer in enumerate(manifest.layers):
@@ -90,7 +97,15 @@ class ImageComparison(HtmlRepr):
         return list(rows.values())
 
     def rows(self) -> list[dict[str, Any]]:
-        """One JSON-ready row per differing path."""
+        """One JSON-ready row per differing path.
+
+        Returns
+        -------
+        list of dict
+            In path order: ``path``, ``change`` (``added``, ``removed`` or ``changed``), ``fields`` (those that
+            differ), ``left_size``, ``right_size``, ``left_layer`` and ``right_layer`` (None on the side without
+            it); empty when the files were not compared.
+        """
         return [
             {
                 "path": d.path,
@@ -105,20 +120,39 @@ class ImageComparison(HtmlRepr):
         ]
 
     def frame(self) -> pd.DataFrame:
-        """The differing paths as a DataFrame."""
+        """The differing paths as a DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The columns of :meth:`rows`, even when no path differs.
+        """
         import pandas as pd
 
         columns = ["path", "change", "fields", "left_size", "right_size", "left_layer", "right_layer"]
         return pd.DataFrame.from_records(self.rows(), columns=columns)
 
     def layer_frame(self) -> pd.DataFrame:
-        """The layers of both images side by side."""
+        """The layers of both images side by side.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per distinct layer, the columns of :meth:`layer_rows`.
+        """
         import pandas as pd
 
         return pd.DataFrame.from_records(self.layer_rows())
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary."""
+        """A JSON-ready summary.
+
+        Returns
+        -------
+        dict
+            Each side's reference and manifest digest, ``shared_layers``, ``shared_bytes``, ``layers``
+            (:meth:`layer_rows`) and ``differences`` (:meth:`rows`; None when the files were not compared).
+        """
         return {
             "left": {"reference": str(self.left.reference), "manifest": str(self.left.digest)},
             "right": {"reference": str(self.right.reference), "manifest": str(self.right.digest)},

@@ -106,7 +106,15 @@ class LayerSizes(HtmlRepr):
         return sum(layer.compressed for layer in self.layers)
 
     def rows(self) -> list[dict[str, Any]]:
-        """One JSON-ready row per layer."""
+        """One JSON-ready row per layer.
+
+        Returns
+        -------
+        list of dict
+            Bottom layer first: ``index``, ``digest``, ``compression`` (``unknown`` for a media type regkit
+            does not know), ``compressed_size``, ``uncompressed_size`` (None when unknown), ``exact``,
+            ``source`` and ``created_by`` (the build step, empty when the history does not say).
+        """
         steps = layer_steps(self.history)
         return [
             {
@@ -123,7 +131,13 @@ class LayerSizes(HtmlRepr):
         ]
 
     def frame(self) -> pd.DataFrame:
-        """The layers as a DataFrame."""
+        """The layers as a DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per layer, the columns of :meth:`rows`.
+        """
         import pandas as pd
 
         return pd.DataFrame.from_records(self.rows())
@@ -273,7 +287,13 @@ class SizeReport(HtmlRepr):
     exchanges: tuple[Exchange, ...]
 
     def users(self) -> dict[Digest, tuple[Descriptor, list[ImageSize]]]:
-        """Each distinct blob (configs and layers) and the images that use it."""
+        """Each distinct blob (configs and layers) and the images that use it.
+
+        Returns
+        -------
+        dict of Digest to (Descriptor, list of ImageSize)
+            Per digest, the blob and each image using it (once, even if it uses the blob twice).
+        """
         found: dict[Digest, tuple[Descriptor, list[ImageSize]]] = {}
         for image in self.images:
             for blob in {b.digest: b for b in image.blobs}.values():  # a layer used twice counts once
@@ -296,7 +316,14 @@ class SizeReport(HtmlRepr):
         return self.total_bytes - self.distinct_bytes
 
     def rows(self) -> list[dict[str, Any]]:
-        """Per image: layers, compressed size, and the bytes of blobs no other image here uses."""
+        """Per image: layers, compressed size, and the bytes of blobs no other image here uses.
+
+        Returns
+        -------
+        list of dict
+            In :attr:`images`' order: ``reference``, ``platform`` (None for a single image), ``manifest``,
+            ``layers``, ``compressed_size`` and ``unique_size``.
+        """
         users = self.users()
         unique: dict[str, int] = defaultdict(int)
         for blob, images in users.values():
@@ -315,7 +342,14 @@ class SizeReport(HtmlRepr):
         ]
 
     def blob_rows(self) -> list[dict[str, Any]]:
-        """Per distinct blob: size, media type and the images using it, most used first."""
+        """Per distinct blob: size, media type and the images using it, most used first.
+
+        Returns
+        -------
+        list of dict
+            ``digest``, ``media_type``, ``size``, ``users`` (how many images) and ``images`` (their labels);
+            ties by size, largest first.
+        """
         rows = [
             {
                 "digest": str(blob.digest),
@@ -329,19 +363,38 @@ class SizeReport(HtmlRepr):
         return sorted(rows, key=lambda r: (-r["users"], -r["size"]))
 
     def frame(self) -> pd.DataFrame:
-        """:meth:`rows` as a DataFrame."""
+        """:meth:`rows` as a DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per image and platform.
+        """
         import pandas as pd
 
         return pd.DataFrame.from_records(self.rows())
 
     def blob_frame(self) -> pd.DataFrame:
-        """:meth:`blob_rows` as a DataFrame."""
+        """:meth:`blob_rows` as a DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per distinct blob, most used first.
+        """
         import pandas as pd
 
         return pd.DataFrame.from_records(self.blob_rows())
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary."""
+        """A JSON-ready summary.
+
+        Returns
+        -------
+        dict
+            ``total_bytes``, ``distinct_bytes``, ``shared_bytes``, ``images`` (:meth:`rows`) and ``blobs``
+            (:meth:`blob_rows`).
+        """
         totals = {"total_bytes": self.total_bytes, "distinct_bytes": self.distinct_bytes}
         return {**totals, "shared_bytes": self.shared_bytes, "images": self.rows(), "blobs": self.blob_rows()}
 

@@ -91,7 +91,23 @@ class RepositoryUsage(HtmlRepr):
     exchanges: tuple[Exchange, ...] = field(repr=False)
 
     def reach(self, tag: str) -> dict[Digest, int]:
-        """Every blob (manifests included) the tag keeps alive, with its size."""
+        """Every blob (manifests included) the tag keeps alive, with its size.
+
+        Parameters
+        ----------
+        tag : str
+            One of :attr:`tags`.
+
+        Returns
+        -------
+        dict of Digest to int
+            The tag's manifest, an index's child manifests, and every config and layer they list.
+
+        Raises
+        ------
+        KeyError
+            ``tag`` was not scanned.
+        """
         found: dict[Digest, int] = {}
         stack = [(self.tags[tag], self.manifests[self.tags[tag]].size)]
         while stack:
@@ -110,7 +126,13 @@ class RepositoryUsage(HtmlRepr):
         return self.users()
 
     def users(self) -> dict[Digest, set[str]]:
-        """Each blob and the tags that reach it."""
+        """Each blob and the tags that reach it.
+
+        Returns
+        -------
+        dict of Digest to set of str
+            Per blob (manifests included) the tags whose :meth:`reach` holds it.
+        """
         found: dict[Digest, set[str]] = defaultdict(set)
         for tag in self.tags:
             for digest in self.reach(tag):
@@ -130,7 +152,14 @@ class RepositoryUsage(HtmlRepr):
 
     def rows(self) -> list[dict[str, Any]]:
         """Per tag and platform: tag, platform, manifest, layers, compressed_size (config and layers),
-        shared_bytes (of those, also used by other tags), unique_bytes (only this tag reaches; its manifest too)."""
+        shared_bytes (of those, also used by other tags), unique_bytes (only this tag reaches; its manifest too).
+
+        Returns
+        -------
+        list of dict
+            In tag order; an index gives a row per platform (those :attr:`platform` runs, or all when it is
+            None), attestations left out; ``platform`` is None for a single image.
+        """
         users = self._users
         rows = []
         for tag in self.tags:
@@ -153,7 +182,13 @@ class RepositoryUsage(HtmlRepr):
 
     def tag_rows(self) -> list[dict[str, Any]]:
         """Per tag: digest, kind, size_bytes (everything it reaches), unique_bytes (what deleting it alone
-        frees), shared_bytes (the rest)."""
+        frees), shared_bytes (the rest).
+
+        Returns
+        -------
+        list of dict
+            One row per tag in listing order; ``kind`` is ``index`` or ``image``; sizes include manifests.
+        """
         users = self._users
         rows = []
         for tag, digest in self.tags.items():
@@ -174,7 +209,13 @@ class RepositoryUsage(HtmlRepr):
         return rows
 
     def layer_rows(self) -> list[dict[str, Any]]:
-        """Per layer (configs and manifests left out): digest, size, and the tags sharing it, most shared first."""
+        """Per layer (configs and manifests left out): digest, size, and the tags sharing it, most shared first.
+
+        Returns
+        -------
+        list of dict
+            ``digest``, ``size``, ``users`` (how many tags) and ``tags`` (sorted); ties by size, largest first.
+        """
         users = self._users
         layers: dict[Digest, Descriptor] = {}
         for node in self.manifests.values():
@@ -206,7 +247,13 @@ class RepositoryUsage(HtmlRepr):
         return self.total_bytes / self.stored_bytes if self.stored_bytes else 1.0
 
     def totals(self) -> dict[str, Any]:
-        """The repository's totals."""
+        """The repository's totals.
+
+        Returns
+        -------
+        dict
+            ``tags``, ``manifests``, ``stored_bytes``, ``total_bytes`` and ``dedup_ratio`` (to 4 places).
+        """
         return {
             "tags": len(self.tags),
             "manifests": len(self.manifests),
@@ -216,19 +263,37 @@ class RepositoryUsage(HtmlRepr):
         }
 
     def frame(self) -> pd.DataFrame:
-        """:meth:`rows` as a DataFrame."""
+        """:meth:`rows` as a DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per tag and platform.
+        """
         import pandas as pd
 
         return pd.DataFrame.from_records(self.rows())
 
     def tag_frame(self) -> pd.DataFrame:
-        """:meth:`tag_rows` as a DataFrame."""
+        """:meth:`tag_rows` as a DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per tag.
+        """
         import pandas as pd
 
         return pd.DataFrame.from_records(self.tag_rows())
 
     def matrix(self) -> pd.DataFrame:
-        """Tags by layers: the layer's size where the tag reaches it, else 0 (layers most shared first)."""
+        """Tags by layers: the layer's size where the tag reaches it, else 0 (layers most shared first).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by tag; one column per layer, named by the first 12 hex digits of its digest.
+        """
         import pandas as pd
 
         layers = self.layer_rows()
@@ -249,14 +314,38 @@ class RepositoryUsage(HtmlRepr):
         return line
 
     def collected(self, tag: str, freed: int) -> CollectionCheck:
-        """What this scan said deleting ``tag`` frees, next to the bytes garbage collection ``freed`` after it."""
+        """What this scan said deleting ``tag`` frees, next to the bytes garbage collection ``freed`` after it.
+
+        Parameters
+        ----------
+        tag : str
+            The tag deleted.
+        freed : int
+            The bytes the registry's storage shrank by after deleting ``tag`` and collecting garbage.
+
+        Returns
+        -------
+        CollectionCheck
+            The tag's unique and shared bytes and ``freed``; ``agrees`` says whether they match.
+
+        Raises
+        ------
+        UsageError
+            ``tag`` is not one of :attr:`tags` (the hint lists them).
+        """
         row = next((row for row in self.tag_rows() if row["tag"] == tag), None)
         if row is None:
             raise UsageError(f"{tag!r} is not a tag of {self.reference.name}", hint=f"one of: {', '.join(self.tags)}")
         return CollectionCheck(tag, row["unique_bytes"], row["shared_bytes"], freed)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary."""
+        """A JSON-ready summary.
+
+        Returns
+        -------
+        dict
+            ``repository``, the :meth:`totals`, ``rows``, ``tag_rows`` and ``layers`` (:meth:`layer_rows`).
+        """
         return {
             "repository": self.reference.name,
             **self.totals(),
