@@ -333,7 +333,7 @@ class Lab(Service):
         -------
         dict
             ``dialect``, ``registry``, ``images``, ``private``, ``username``, ``password``, ``state_dir``,
-            ``realm``, ``service`` and ``storage`` (the advertised CDN's host).
+            ``realm``, ``service`` and ``storage`` (the advertised CDN without ``http://``).
 
         Raises
         ------

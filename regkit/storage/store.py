@@ -183,8 +183,8 @@ class BlobStore:
         Returns
         -------
         bool
-            True when the stored bytes have ``digest`` and ``size``; False when they do not (they are removed)
-            or cannot be read.
+            True when the stored bytes have ``digest`` and ``size``; False when they cannot be read, or do not
+            match (then the file, or the record of the packed range, is removed).
         """
         if not self.path(digest).is_file() and self.packs.has_record(digest):
             return self.packs.verify(digest, size)
