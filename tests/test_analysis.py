@@ -295,7 +295,7 @@ def test_a_layer_listed_once_is_read_back_from_the_cache_by_any_image_sharing_it
     first = analyze(push(registry, "analysis/kept1", base, crafted(Member("app", data=b"one"))), insecure=True)
     assert blob_reads(first) == 3  # the config and both layers
     path = listings.listing_path(first.layers[0].descriptor.digest)
-    assert path.read_bytes().startswith(b"regkit-listing-1 " + str(first.layers[0].diff_id).encode())
+    assert path.read_bytes().startswith(listings.FORMAT + b" " + str(first.layers[0].diff_id).encode())
     other = analyze(push(registry, "analysis/kept2", base, crafted(Member("app", data=b"two!"))), insecure=True)
     assert blob_reads(other) == 2  # the config and the layer it does not share
     assert other.layers[0].entries == first.layers[0].entries and len(other.layers[0].entries) == 30

@@ -424,7 +424,7 @@ def _directories(root: int, top: Node, *, create: bool) -> Iterator[tuple[int, l
 
 
 def _subdirectories(node: Node) -> Iterator[tuple[str, Node]]:
-    return ((name, child) for name, child in (node.children or {}).items() if child.children is not None)
+    return ((name, child) for name, child in (node.children or {}).items() if isinstance(child, Node))
 
 
 def _copy(tar: TarReader, fd: int, info: Member) -> None:

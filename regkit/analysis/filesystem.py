@@ -32,12 +32,14 @@ bytes; the full paths a listing would print are charged to the ``path_bytes`` bu
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..oci.budgets import Meter
-from .tarscan import FileEntry, tidy
+from .entries import DIR, FILE, KIND_CODE, Entries, FileEntry, as_entries
+from .tarscan import tidy
 
 OPAQUE = ".wh..wh..opq"
 WHITEOUT = ".wh."
@@ -115,13 +117,15 @@ class LayerChange:
 class Node:
     """A path of the merged tree: its entry, its origin (layer, position in that tar), children if a directory.
 
-    A directory that no tar member describes has the entry :data:`IMPLIED` and ordinal -1.
+    A directory that no tar member describes has the entry :data:`IMPLIED` and ordinal -1. The
+    tree keeps a node only for each directory; other paths are held as a number and made into a
+    node when asked for (:meth:`Filesystem.walk`, :meth:`Filesystem.lookup`).
     """
 
     entry: FileEntry
     layer: int
     ordinal: int  # -1 for a directory that only a path below it implies
-    children: dict[str, Node] | None = None
+    children: dict[str, Node | int] | None = None
 
 
 def parts_of(path: str) -> tuple[str, ...]:
@@ -134,11 +138,15 @@ def parts_of(path: str) -> tuple[str, ...]:
 
 def unsafe_reason(entry: FileEntry) -> str | None:
     """Why an entry cannot be placed below the root, or None when it can."""
-    if entry.type != "hardlink" and entry.path[:1] != "/" and ".." not in entry.path and "\0" not in entry.path:
+    return _unsafe(entry.path, entry.type == "hardlink", entry.link)
+
+
+def _unsafe(path: str, hardlink: bool, link: str) -> str | None:
+    if not hardlink and path[:1] != "/" and ".." not in path and "\0" not in path:
         return None  # the usual entry, in one test
-    names = [("path", entry.path)]
-    if entry.type == "hardlink":
-        names.append(("hard link target", tidy(entry.link)))
+    names = [("path", path)]
+    if hardlink:
+        names.append(("hard link target", tidy(link)))
     for what, name in names:
         if name.startswith("/"):
             return f"absolute {what}"
@@ -151,6 +159,10 @@ def unsafe_reason(entry: FileEntry) -> str | None:
 
 # The entry of every directory no tar member describes (its path is where the tree holds it).
 IMPLIED = FileEntry("", "dir", 0, 0o755, 0, 0, 0, "", "")
+_HARDLINK = KIND_CODE["hardlink"]
+# A path that is not a directory is held as ``layer << _SHIFT | ordinal``: an int, not a node.
+_SHIFT = 32
+_ORDINAL = (1 << _SHIFT) - 1
 
 
 # No directory at hand: the root stands in, under a key no path has.
@@ -173,48 +185,115 @@ class Filesystem:
         self.unsafe: list[Unsafe] = []
         self.written_bytes = 0
         self.meter = meter or Meter()
+        self._layers: dict[int, Entries] = {}
+        self._sizes: dict[int, array[int]] = {}
         self._last: tuple[tuple[str, ...] | None, Node, int] = _NOWHERE  # the directory of the last entry placed
 
     def apply(self, layer: int, entries: Sequence[FileEntry]) -> LayerChange:
-        """Apply one layer's entries: its whiteouts first, then the rest in tar order."""
+        """Apply one layer's entries: its whiteouts first, then the rest in tar order.
+
+        Parameters
+        ----------
+        layer : int
+            The layer's index (layers are applied bottom first).
+        entries : sequence of FileEntry
+            Its entries in tar order (:class:`~regkit.analysis.entries.Entries` as a layer is listed).
+
+        Returns
+        -------
+        LayerChange
+            What the layer added, modified and deleted.
+
+        Raises
+        ------
+        BudgetExceeded
+            The merged tree's paths pass the ``path_bytes`` budget.
+        """
         change = LayerChange(layer)
-        # Ordinals of the entries to place after the whiteouts (their parts are split again: kept, they
-        # would cost ~200 bytes an entry at the peak).
+        entries = self._layers[layer] = as_entries(entries)
+        sizes = self._sizes[layer] = entries.sizes()
+        kinds, links = entries.kinds, entries.links
+        paths = entries.path_list()
+        # Ordinals of the entries to place after the whiteouts.
         placed: list[int] = []
-        for ordinal, entry in enumerate(entries):
-            reason = unsafe_reason(entry)
-            parts = parts_of(entry.path)
+        for ordinal, path in enumerate(paths):
+            reason = _unsafe(path, kinds[ordinal] == _HARDLINK, links.get(ordinal, ""))
+            parts = parts_of(path)
             if reason is not None:
-                self.unsafe.append(Unsafe(layer, entry.path, reason))
+                self.unsafe.append(Unsafe(layer, path, reason))
             elif not parts:
                 continue  # the root directory itself
             elif not parts[-1].startswith(WHITEOUT):
                 placed.append(ordinal)
             elif parts[-1] == OPAQUE:
-                directory = self.lookup(parts[:-1])
+                directory = self._directory(parts[:-1])
                 for name in list(directory.children or {}) if directory else []:
                     self._remove((*parts[:-1], name), layer, change)
             elif not parts[-1].startswith(AUFS_META):
                 self._remove((*parts[:-1], parts[-1][len(WHITEOUT) :]), layer, change)
+        code = layer << _SHIFT
         for ordinal in placed:
-            entry = entries[ordinal]
-            self._put(parts_of(entry.path), Node(entry, layer, ordinal, {} if entry.type == "dir" else None), change)
+            parts = parts_of(paths[ordinal])
+            size = sizes[ordinal]
+            if kinds[ordinal] == DIR:
+                self._put(parts, Node(entries[ordinal], layer, ordinal, {}), size, change)
+            else:
+                self._put(parts, code | ordinal, size, change)
         self.changes.append(change)
         return change
 
+    def node(self, held: Node | int) -> Node:
+        """The node of what the tree holds at a path: a directory's own, or one made for anything else."""
+        if isinstance(held, Node):
+            return held
+        layer, ordinal = held >> _SHIFT, held & _ORDINAL
+        return Node(self._layers[layer][ordinal], layer, ordinal)
+
     def lookup(self, parts: Sequence[str]) -> Node | None:
-        """The node at ``parts``, or None."""
-        node: Node | None = self.root
+        """The node at ``parts``, or None.
+
+        Parameters
+        ----------
+        parts : sequence of str
+            The path's components.
+
+        Returns
+        -------
+        Node or None
+            What the merged tree holds there.
+        """
+        held: Node | int | None = self.root
         for name in parts:
-            node = node.children.get(name) if node is not None and node.children is not None else None
-        return node
+            held = held.children.get(name) if isinstance(held, Node) and held.children is not None else None
+        return None if held is None else self.node(held)
+
+    def _directory(self, parts: Sequence[str]) -> Node | None:
+        held = self.lookup(parts)
+        return held if held is not None and held.children is not None else None
 
     def walk(self) -> Iterator[tuple[str, Node]]:
-        """Every path of the tree with its node, parents before children, names sorted."""
-        yield from subtree("", self.root)
+        """Every path of the tree with its node, parents before children, names sorted.
+
+        Yields
+        ------
+        tuple of (str, Node)
+            The path and its node.
+        """
+        yield from subtree("", self.root, self)
 
     def largest(self, top: int) -> list[tuple[str, Node]]:
-        """The ``top`` largest regular files of the tree, largest first."""
+        """The ``top`` largest regular files of the tree, largest first.
+
+        Parameters
+        ----------
+        top : int
+            How many.
+
+        Returns
+        -------
+        list of (str, Node)
+            Path and node, largest first (ties by path).
+        """
         files = [(path, node) for path, node in self.walk() if node.entry.type == "file"]
         return sorted(files, key=lambda item: (-item[1].entry.size, item[0]))[:top]
 
@@ -224,7 +303,13 @@ class Filesystem:
         return sum(node.entry.size for _, node in self.walk() if node.entry.type == "file")
 
     def rows(self) -> Iterator[tuple[object, ...]]:
-        """The merged tree as file-listing rows (``layer`` is the layer each path comes from)."""
+        """The merged tree as file-listing rows (``layer`` is the layer each path comes from).
+
+        Yields
+        ------
+        tuple
+            ``COLUMNS`` of :mod:`regkit.analysis.layers`: the entry's fields, then its layer.
+        """
         for path, node in self.walk():
             yield (path, *node.entry[1:], node.layer)
 
@@ -232,17 +317,22 @@ class Filesystem:
         """``{directory: (content bytes, regular files)}`` below each directory holding files, the root as ``/``.
 
         Each directory adds up its children's totals once, children before parents.
+
+        Returns
+        -------
+        dict
+            Directory path to (bytes, files), for directories with at least one regular file below.
         """
         order = [("", self.root), *((path, node) for path, node in self.walk() if node.children is not None)]
         totals: dict[int, tuple[int, int]] = {}
         for _, node in reversed(order):
             size = count = 0
             for child in (node.children or {}).values():
-                if child.children is not None:
+                if isinstance(child, Node):
                     below = totals[id(child)]
                     size, count = size + below[0], count + below[1]
-                elif child.entry.type == "file":
-                    size, count = size + child.entry.size, count + 1
+                elif self._layers[child >> _SHIFT].kinds[child & _ORDINAL] == FILE:
+                    size, count = size + self._sizes[child >> _SHIFT][child & _ORDINAL], count + 1
             totals[id(node)] = (size, count)
         return {path or "/": totals[id(node)] for path, node in order if totals[id(node)][1]}
 
@@ -251,6 +341,18 @@ class Filesystem:
 
         An absolute target counts from the root (export rewrites it so); ``..`` above the root is
         leaving it, as it would be on the host, and so is a chain of more than 40 links.
+
+        Parameters
+        ----------
+        start : sequence of str
+            The directory the link is in, as components.
+        target : str
+            The link's target.
+
+        Returns
+        -------
+        tuple of str or None
+            The components of where it leads, or None when it leaves the root or loops.
         """
         pending = list(reversed(target.split("/")))
         parts = [] if target.startswith("/") else list(start)
@@ -276,26 +378,31 @@ class Filesystem:
             pending.extend(reversed(node.entry.link.split("/")))
         return tuple(parts)
 
+    def _size(self, held: Node | int) -> int:
+        return held.entry.size if isinstance(held, Node) else self._sizes[held >> _SHIFT][held & _ORDINAL]
+
     def _remove(self, parts: tuple[str, ...], layer: int, change: LayerChange) -> None:
         """A whiteout: drop ``parts`` and what is below it, if lower layers have it."""
-        parent = self.lookup(parts[:-1])
-        node = parent.children.pop(parts[-1], None) if parent is not None and parent.children is not None else None
-        if node is not None:
-            self._drop("/".join(parts), node, layer, change)
+        parent = self._directory(parts[:-1])
+        held = parent.children.pop(parts[-1], None) if parent is not None and parent.children is not None else None
+        if held is not None:
+            self._drop("/".join(parts), held, layer, change)
 
-    def _drop(self, path: str, node: Node, layer: int, change: LayerChange, how: str = "deleted") -> None:
-        """Forget a node and everything below it; the top one is ``how``, the rest deleted."""
+    def _drop(self, path: str, held: Node | int, layer: int, change: LayerChange, how: str = "deleted") -> None:
+        """Forget a path and everything below it; the top one is ``how``, the rest deleted."""
         self._last = _NOWHERE  # the directory :meth:`_put` keeps at hand may be among them
-        for sub_path, sub in subtree(path, node, include_top=True):
-            top = sub is node
-            if sub.entry.type == "file" and sub.entry.size:
-                self.waste.append(Waste(sub_path, sub.entry.size, sub.layer, layer, how if top else "deleted"))
+        for sub_path, sub in _held_below(path, held):
+            top = sub is held
+            size = self._size(sub)
+            if size and (isinstance(sub, int) and self._layers[sub >> _SHIFT].kinds[sub & _ORDINAL] == FILE):
+                self.waste.append(Waste(sub_path, size, sub >> _SHIFT, layer, how if top else "deleted"))
             if not top or how == "deleted":
                 change.deleted += 1
-                change.deleted_bytes += sub.entry.size
+                change.deleted_bytes += size
 
-    def _put(self, parts: tuple[str, ...], node: Node, change: LayerChange) -> None:
+    def _put(self, parts: tuple[str, ...], held: Node | int, size: int, change: LayerChange) -> None:
         """Place an entry, turning non-directories on its way into directories; new paths are charged."""
+        layer = held.layer if isinstance(held, Node) else held >> _SHIFT
         directory = parts[:-1]
         if directory == self._last[0]:  # tars list a directory's entries together: its node is still at hand
             parent, length = self._last[1], self._last[2]
@@ -307,17 +414,16 @@ class Filesystem:
             assert parent.children is not None  # only directories are walked into
             length += 1 + len(name)
             child = parent.children.get(name)
-            if child is None or child.children is None:
+            if not isinstance(child, Node) or child.children is None:
                 if child is not None:
-                    self._drop("/".join(parts[: depth + 1]), child, node.layer, change, "overwritten")
+                    self._drop("/".join(parts[: depth + 1]), child, layer, change, "overwritten")
                 self.meter.paths(length)
-                child = parent.children[name] = Node(IMPLIED, node.layer, -1, {})
+                child = parent.children[name] = Node(IMPLIED, layer, -1, {})
                 change.added += 1
             parent = child
         assert parent.children is not None
         self._last = (parts[:-1], parent, length)
         old = parent.children.get(parts[-1])
-        size = node.entry.size
         if old is None:
             self.meter.paths(length + 1 + len(parts[-1]))
             change.added += 1
@@ -325,24 +431,39 @@ class Filesystem:
         else:
             change.modified += 1
             change.modified_bytes += size
-            if old.children is not None and node.children is not None:
-                node.children = old.children  # a directory over a directory: contents stay
+            if isinstance(old, Node) and isinstance(held, Node):
+                held.children = old.children  # a directory over a directory: contents stay
             else:
-                self._drop("/".join(parts), old, node.layer, change, "overwritten")
-        parent.children[parts[-1]] = node
+                self._drop("/".join(parts), old, layer, change, "overwritten")
+        parent.children[parts[-1]] = held
         self.written_bytes += size
 
 
-def subtree(path: str, node: Node, *, include_top: bool = False) -> Iterator[tuple[str, Node]]:
-    """The nodes below ``node`` (and itself if ``include_top``), parents first, without recursion.
+def _held_below(path: str, held: Node | int) -> Iterator[tuple[str, Node | int]]:
+    """``held`` and what is below it, with their paths, parents first, without recursion."""
+    stack = [(path, held)]
+    while stack:
+        here, current = stack.pop()
+        yield here, current
+        if isinstance(current, Node) and current.children:
+            children = current.children
+            for name in sorted(children, reverse=True):
+                stack.append((f"{here}/{name}", children[name]))
+
+
+def subtree(path: str, node: Node, tree: Filesystem) -> Iterator[tuple[str, Node]]:
+    """The nodes below ``node`` of ``tree``, parents first, without recursion.
 
     Iterative because a hostile tar can nest paths deeper than Python's recursion limit.
     """
-    stack = [(path, node, include_top)]
-    while stack:
-        here, current, show = stack.pop()
-        if show:
-            yield here, current
+    stack: list[tuple[str, Node | int]] = []
+    here, current = path, node
+    while True:
         children = current.children or {}
         for name in sorted(children, reverse=True):
-            stack.append((f"{here}/{name}" if here else name, children[name], True))
+            stack.append((f"{here}/{name}" if here else name, children[name]))
+        if not stack:
+            return
+        here, held = stack.pop()
+        current = tree.node(held)
+        yield here, current

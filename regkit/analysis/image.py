@@ -25,7 +25,7 @@ from ..storage.cache import cached_blob, cached_chunks
 from . import listings
 from .ahead import listed_ahead
 from .filesystem import Filesystem, LayerChange, Unsafe, Waste
-from .layers import LayerReport, frame_of, read_layer
+from .layers import LayerReport, duplicates, frame_of, read_layer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -140,21 +140,7 @@ class ImageAnalysis(HtmlRepr):
 
     def duplicates(self) -> list[tuple[str, int, list[tuple[int, str]]]]:
         """Contents stored more than once across all layers: ``(sha256, size, [(layer, path), …])``, largest first."""
-        # Counted by digest first: a place list for every file would cost ~300 bytes an entry at the peak.
-        seen: set[str] = set()
-        repeated: set[str] = set()
-        for layer in self.layers:
-            for entry in layer.entries:
-                if entry.type == "file" and entry.size:
-                    (repeated if entry.sha256 in seen else seen).add(entry.sha256)
-        del seen
-        places: dict[tuple[str, int], list[tuple[int, str]]] = defaultdict(list)
-        for layer in self.layers:
-            for entry in layer.entries:
-                if entry.type == "file" and entry.size and entry.sha256 in repeated:
-                    places[(entry.sha256, entry.size)].append((layer.index, entry.path))
-        found = [(sha, size, where) for (sha, size), where in places.items() if len(where) > 1]
-        return sorted(found, key=lambda d: (-(len(d[2]) - 1) * d[1], d[2]))
+        return duplicates(self.layers)
 
     def files(self) -> pd.DataFrame:
         """The merged tree as a DataFrame; ``layer`` is where each path comes from."""
@@ -162,7 +148,10 @@ class ImageAnalysis(HtmlRepr):
 
     def all_files(self) -> pd.DataFrame:
         """Every entry of every layer (whiteouts and overwritten files included)."""
-        return frame_of(row for layer in self.layers for row in layer.rows())
+        import pandas as pd
+
+        frames = [layer.frame() for layer in self.layers]
+        return pd.concat(frames, ignore_index=True) if frames else frame_of([])
 
     def directories(self) -> pd.DataFrame:
         """Content bytes and regular files below each directory of the merged tree, largest first."""

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from .._repr import HtmlRepr
 from ..errors import BudgetExceeded, DigestMismatch, ManifestError, SizeMismatch, VerificationError
@@ -34,7 +34,8 @@ from ..steps.blobs import follow_blob
 from ..storage.cache import cached_blob, cached_chunks
 from ..storage.interrupt import checkpoint
 from ..storage.layerformat import corrupt_stream_errors, uncompressed
-from .tarscan import BadTar, FileEntry, TarReader
+from .entries import DIGEST, FILE, KINDS, NUMBERS, Entries, FileEntry
+from .tarscan import BadTar, TarReader
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,8 +45,8 @@ _CHUNK = 1 << 20
 COLUMNS = ("path", "type", "size", "mode", "uid", "gid", "mtime", "link", "sha256", "layer")
 
 
-def scan(tar: TarReader, meter: Meter | None = None) -> Iterator[FileEntry]:
-    """Every member of a tar, regular files with their content digest.
+def scan(tar: TarReader, meter: Meter | None = None) -> Entries:
+    """Every member of a tar in columns, regular files with their content digest.
 
     Each member is charged to ``meter`` (default budgets when None) before it is read, a sparse file's holes included.
     """
@@ -66,8 +67,8 @@ class LayerReport(HtmlRepr):
         The bytes of its tar.
     diff_id : Digest
         The digest of its tar (the config's ``rootfs.diff_ids`` entry).
-    entries : tuple of FileEntry
-        Its tar entries, in order.
+    entries : Entries
+        Its tar entries, in order (a sequence of :class:`FileEntry`, stored in columns).
     created_by : str
         The build step that made it.
     exchanges : tuple of Exchange
@@ -78,7 +79,7 @@ class LayerReport(HtmlRepr):
     descriptor: Descriptor
     uncompressed_size: int
     diff_id: Digest
-    entries: tuple[FileEntry, ...]
+    entries: Entries
     created_by: str = ""
     exchanges: tuple[Exchange, ...] = ()
 
@@ -100,12 +101,12 @@ class LayerReport(HtmlRepr):
     @property
     def regular_files(self) -> int:
         """Regular files only."""
-        return sum(1 for e in self.entries if e.type == "file")
+        return self.entries.count_of("file")
 
     @property
     def content_size(self) -> int:
         """Bytes of regular-file content (the tar also holds headers and padding)."""
-        return sum(e.size for e in self.entries)
+        return self.entries.content_size()
 
     def summary(self) -> dict[str, object]:
         """The layer's sizes and step as JSON-ready values (entries left out)."""
@@ -127,8 +128,71 @@ class LayerReport(HtmlRepr):
         return ((*entry, self.index) for entry in self.entries)
 
     def frame(self) -> pd.DataFrame:
-        """The entries as a DataFrame."""
-        return frame_of(self.rows())
+        """The entries as a DataFrame, made from the columns (numbers are not made into a Python int each)."""
+        import numpy as np
+        import pandas as pd
+
+        entries = self.entries
+        count = len(entries)
+        numbers = np.frombuffer(entries.numbers, np.int64).reshape(count, NUMBERS)
+        kinds = pd.Categorical.from_codes(np.frombuffer(entries.kinds, np.uint8), KINDS)
+        columns: dict[str, Any] = {"path": entries.path_list(), "type": kinds}
+        for position, name in enumerate(("size", "mode", "uid", "gid", "mtime")):
+            column = numbers[:, position]
+            if entries.odd:  # numbers past 64 bits, or a fractional mtime: that column holds Python numbers
+                column = column.astype(object)
+                for index, values in entries.odd.items():
+                    column[index] = values[position]
+            columns[name] = column
+        links = np.full(count, "", dtype=object)
+        for index, link in entries.links.items():
+            links[index] = link
+        columns["link"] = links
+        columns["sha256"] = _hex_digests(entries)
+        columns["layer"] = np.full(count, self.index)
+        return pd.DataFrame(columns)
+
+
+def _hex_digests(entries: Entries) -> list[str]:
+    """Each entry's SHA-256 in hex, empty for those without one."""
+    digests = entries.digests
+    return [
+        digests[i * DIGEST : (i + 1) * DIGEST].hex() if kind == FILE else "" for i, kind in enumerate(entries.kinds)
+    ]
+
+
+def duplicates(layers: Sequence[LayerReport]) -> list[tuple[str, int, list[tuple[int, str]]]]:
+    """Contents stored more than once across ``layers``: ``(sha256, size, [(layer, path), …])``, largest first.
+
+    Grouped by digest with numpy over the digest columns: no Python object per file.
+    """
+    import numpy as np
+
+    keys, sizes, origins = [], [], []
+    for layer in layers:
+        entries = layer.entries
+        kinds = np.frombuffer(entries.kinds, np.uint8)
+        layer_sizes = np.frombuffer(entries.sizes(), np.int64)
+        chosen = np.flatnonzero((kinds == FILE) & (layer_sizes > 0))
+        keys.append(np.frombuffer(entries.digests, f"V{DIGEST}")[chosen])
+        sizes.append(layer_sizes[chosen])
+        origins.append(np.stack([np.full(len(chosen), layer.index), chosen], axis=1))
+    if not keys:
+        return []
+    all_keys = np.concatenate(keys)
+    _, group, counts = np.unique(all_keys, return_inverse=True, return_counts=True)
+    repeated = np.flatnonzero(counts[group] > 1)
+    order = repeated[np.argsort(group[repeated], kind="stable")]  # grouped, each in layer and tar order
+    all_sizes, all_origins = np.concatenate(sizes), np.concatenate(origins)
+    by_index = {layer.index: layer.entries for layer in layers}
+    found: list[tuple[str, int, list[tuple[int, str]]]] = []
+    start = 0
+    while start < len(order):
+        end = start + int(counts[group[order[start]]])
+        places = [(int(layer), by_index[int(layer)][int(ordinal)].path) for layer, ordinal in all_origins[order[start:end]]]
+        found.append((bytes(all_keys[order[start]]).hex(), int(all_sizes[order[start]]), places))
+        start = end
+    return sorted(found, key=lambda d: (-(len(d[2]) - 1) * d[1], d[2]))
 
 
 def frame_of(rows: Iterator[tuple[object, ...]] | list[tuple[object, ...]]) -> pd.DataFrame:
@@ -275,5 +339,5 @@ def read_layer(
     exchanges: list[Exchange] = []
     meter = meter or Meter(budgets)
     with open_layer(client, ref, layer, token, exchanges, index=index, diff_id=diff_id, meter=meter) as (tar, stream):
-        entries = tuple(scan(tar, meter))
+        entries = scan(tar, meter)
     return LayerReport(index, layer, stream.count, stream.digest, entries, created_by, tuple(exchanges))

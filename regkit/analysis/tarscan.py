@@ -22,9 +22,9 @@ import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from ..oci.budgets import Meter
+from .entries import KIND_CODE, NO_DIGEST, Builder, Entries, FileEntry
 
 BLOCK = 512
 _CHUNK = 1 << 20
@@ -56,6 +56,7 @@ _GNU = frozenset((b"L", b"K", b"S"))
 _PLAIN = _SUPPORTED - _GNU  # the types a member header describes on its own
 _NUMBERS_CACHED = 1 << 14
 _UNTIDY = ("", "/")
+_UNTIDY_BYTES = (b"", b"/")
 KINDS = {
     b"0": "file",
     b"\0": "file",
@@ -71,41 +72,10 @@ KINDS = {
 _PAX_RECORD = re.compile(rb"(\d+) ([^=]+)=")
 _SPARSE_00 = (re.compile(rb"\d+ GNU.sparse.offset=(\d+)\n"), re.compile(rb"\d+ GNU.sparse.numbytes=(\d+)\n"))
 _PAX_NUMBERS: dict[str, Callable[[str], float]] = {"mtime": float, "uid": int, "gid": int, "size": int}
+_KIND_CODES = {raw: KIND_CODE[name] for raw, name in KINDS.items()}
 _ZEROS = bytes(_CHUNK)
 _ZERO_BLOCK = bytes(BLOCK)
 _SPACES = b" " * 8
-
-
-class FileEntry(NamedTuple):
-    """One tar member as listed (no content kept); ``path`` and ``link`` are hostile data, shown as written.
-
-    Attributes
-    ----------
-    path : str
-        The normalised path.
-    type : str
-        ``file``, ``dir``, ``symlink``, ``hardlink``, ``char``, ``block``, ``fifo`` or ``other``.
-    size : int
-        The content's size in bytes.
-    mode, uid, gid : int
-        Permissions and owner.
-    mtime : float
-        Modification time (seconds since the epoch).
-    link : str
-        A link's target, else empty.
-    sha256 : str
-        The SHA-256 of a regular file's content, else empty.
-    """
-
-    path: str
-    type: str  # file, dir, symlink, hardlink, char, block, fifo, other
-    size: int
-    mode: int
-    uid: int
-    gid: int
-    mtime: float
-    link: str
-    sha256: str  # of a regular file's content, else ""
 
 
 def tidy(name: str) -> str:
@@ -303,8 +273,8 @@ class TarReader:
             self.last = member.name
             yield member
 
-    def listing(self, meter: Meter) -> Iterator[FileEntry]:
-        """Every member listed, regular files with the SHA-256 of their content, each charged to ``meter`` first.
+    def listing(self, meter: Meter) -> Entries:
+        """Every member listed in columns, regular files with the SHA-256 of their content, each charged to ``meter`` first.
 
         The usual member (a header in the buffer, ASCII, nothing to apply) is taken in this loop
         alone; anything else goes through :meth:`_member`, which reads what tarfile reads.
@@ -314,6 +284,8 @@ class TarReader:
         unpack = _HEADER.unpack_from
         adler = zlib.adler32
         numbers = self._numbers
+        built = Builder()
+        add = built.add
         next_header = 0
         while True:
             data = self._data
@@ -335,41 +307,42 @@ class TarReader:
                 self._skip_to(next_header, f"entry {self.last!r}")
                 member, next_header = self._member()
                 if member is None:
-                    return
+                    return built.done()
                 self.last = member.name
                 charge()
                 if member.sparse is not None:
                     meter.bytes(member.holes())
-                yield entry_of(member, self.digest(member, sha256) if member.isreg() else "")
+                built.add_entry(entry_of(member, self.digest(member, sha256) if member.isreg() else ""))
                 continue
-            name = raw_name.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            name = raw_name.split(b"\0", 1)[0]
             if kind == b"5":
-                name = name.rstrip("/")
-            self.last = name
+                name = name.rstrip(b"/")
+            self.last = name.decode("ascii")
             charge()
             start = gap + BLOCK
             self._pos = start
             next_header = self._base + start
-            digest = ""
+            digest = NO_DIGEST
             if kind in _REGULAR:
                 end = start + length
-                if end <= len(data):  # interned: empty and repeated files share one string
-                    digest = sys.intern(sha256(self._view[start:end]).hexdigest())
+                if end <= len(data):
+                    digest = sha256(self._view[start:end]).digest()
                     self._pos = end
                 else:
-                    digest = sys.intern(self.digest(Member(name, kind, length, 0, 0, 0, 0, "", 0, next_header), sha256))
+                    member = Member(self.last, kind, length, 0, 0, 0, 0, "", 0, next_header)
+                    digest = bytes.fromhex(self.digest(member, sha256))
                 next_header += _block(length)
             else:
                 length = 0
-            yield FileEntry(
-                name if name[-1:] not in _UNTIDY and name[:2] != "./" else tidy(name),
-                KINDS[kind],
+            add(
+                name if name[-1:] not in _UNTIDY_BYTES and name[:2] != b"./" else tidy(self.last).encode("ascii"),
+                _KIND_CODES[kind],
                 length,
                 numbers[mode] if mode in numbers else self._number(mode),
                 numbers[uid] if uid in numbers else self._number(uid),
                 numbers[gid] if gid in numbers else self._number(gid),
                 numbers[mtime] if mtime in numbers else self._number(mtime),
-                sys.intern(_text(link)) if link[0] else "",
+                _text(link) if link[0] else "",
                 digest,
             )
 
