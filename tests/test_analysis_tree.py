@@ -175,6 +175,7 @@ BUDGET_REFUSED = r"at offset [0-9]+: refused, the layer's headers and sparse map
 
 def test_extended_headers_add_up_to_the_layer_budget(monkeypatch):
     monkeypatch.setattr(tarscan, "MAX_LAYER_METADATA", 3 << 20)  # three such headers fit, not four
+
     def listed(count: int) -> list[str]:
         tar = crafted(*(Member(long_path(i), data=b"x") for i in range(count)))
         return [entry.path for entry in scan(TarReader(io.BytesIO(tar).read))]

@@ -27,10 +27,11 @@ if TYPE_CHECKING:
     from .compare import FileDifference, ImageComparison, compare, compare_images
     from .costs import ProxyLatency, PullComparison, UpstreamCosts, compare_pulls, proxy_latency, upstream_costs
     from .dialects import DialectComparison, DialectRow, compare_dialects
+    from .entries import FileEntry
     from .export import ExportResult, export, problems
     from .filesystem import Filesystem, LayerChange, Unsafe, Waste
     from .image import HistoryStep, ImageAnalysis, analyze, analyze_layer
-    from .layers import FileEntry, LayerReport
+    from .layers import LayerReport
     from .sizes import ImageSize, LayerSize, LayerSizes, SizeReport, layer_sizes, manifest_sizes
 
 # Loaded at once, not lazily: ``compare`` and ``export`` are also submodules' names, and a submodule
@@ -60,7 +61,7 @@ _EXPORTS = {
     "ImageAnalysis": ".image",
     "analyze": ".image",
     "analyze_layer": ".image",
-    "FileEntry": ".layers",
+    "FileEntry": ".entries",
     "LayerReport": ".layers",
     "ImageSize": ".sizes",
     "LayerSize": ".sizes",

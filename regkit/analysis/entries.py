@@ -57,7 +57,6 @@ class FileEntry(NamedTuple):
     sha256: str  # of a regular file's content, else ""
 
 
-
 class Entries(Sequence[FileEntry]):
     """A layer's entries in tar order, stored in columns; indexing makes a :class:`FileEntry`.
 
@@ -230,7 +229,8 @@ class Builder:
         """One :class:`FileEntry` (the general reader's)."""
         digest = bytes.fromhex(entry.sha256) if entry.sha256 else NO_DIGEST
         path = entry.path.encode("utf-8", "surrogateescape")
-        self.add(path, KIND_CODE[entry.type], entry.size, entry.mode, entry.uid, entry.gid, entry.mtime, entry.link, digest)
+        numbers = (entry.size, entry.mode, entry.uid, entry.gid, entry.mtime)
+        self.add(path, KIND_CODE[entry.type], *numbers, link=entry.link, digest=digest)
 
     def add(
         self,

@@ -34,7 +34,7 @@ from ..steps.blobs import follow_blob
 from ..storage.cache import cached_blob, cached_chunks
 from ..storage.interrupt import checkpoint
 from ..storage.layerformat import corrupt_stream_errors, uncompressed
-from .entries import DIGEST, FILE, KINDS, NUMBERS, Entries, FileEntry
+from .entries import DIGEST, FILE, KINDS, NUMBERS, Entries
 from .tarscan import BadTar, TarReader
 
 if TYPE_CHECKING:
@@ -189,7 +189,8 @@ def duplicates(layers: Sequence[LayerReport]) -> list[tuple[str, int, list[tuple
     start = 0
     while start < len(order):
         end = start + int(counts[group[order[start]]])
-        places = [(int(layer), by_index[int(layer)][int(ordinal)].path) for layer, ordinal in all_origins[order[start:end]]]
+        chosen = all_origins[order[start:end]]
+        places = [(int(layer), by_index[int(layer)][int(ordinal)].path) for layer, ordinal in chosen]
         found.append((bytes(all_keys[order[start]]).hex(), int(all_sizes[order[start]]), places))
         start = end
     return sorted(found, key=lambda d: (-(len(d[2]) - 1) * d[1], d[2]))

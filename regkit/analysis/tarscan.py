@@ -274,7 +274,7 @@ class TarReader:
             yield member
 
     def listing(self, meter: Meter) -> Entries:
-        """Every member listed in columns, regular files with the SHA-256 of their content, each charged to ``meter`` first.
+        """Every member in columns, regular files with the SHA-256 of their content, each charged to ``meter`` first.
 
         The usual member (a header in the buffer, ASCII, nothing to apply) is taken in this loop
         alone; anything else goes through :meth:`_member`, which reads what tarfile reads.

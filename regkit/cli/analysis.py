@@ -20,8 +20,8 @@ from .common import print_json as _print_json
 from .common import print_table as _print_table
 
 if TYPE_CHECKING:
+    from ..analysis.entries import FileEntry
     from ..analysis.image import ImageAnalysis
-    from ..analysis.layers import FileEntry
     from ..http.client import Client
 
 _TYPE_BITS = {
