@@ -13,7 +13,8 @@ import time
 import pytest
 import zstandard
 
-from regkit.analysis.layers import FileEntry, scan
+from regkit.analysis.entries import FileEntry
+from regkit.analysis.layers import scan
 from regkit.analysis.tarscan import BadTar, TarReader, tidy
 from regkit.errors import BudgetExceeded
 from regkit.lab import imagebuild as ib

@@ -14,7 +14,7 @@ from ..oci.platform import Platform
 from ..oci.reference import Reference
 from ..steps.manifest_fetch import ManifestResult, get_manifest
 from .image import ImageAnalysis, LayerCache, analyze
-from .layers import FileEntry
+from .entries import FileEntry
 
 if TYPE_CHECKING:
     import pandas as pd
