@@ -9,8 +9,8 @@ import tarfile
 import pytest
 
 from regkit.analysis import tarscan
-from regkit.analysis.filesystem import Filesystem, Waste, parts_of
 from regkit.analysis.entries import FileEntry
+from regkit.analysis.filesystem import Filesystem, Waste, parts_of
 from regkit.analysis.layers import scan
 from regkit.analysis.tarscan import BadTar, TarReader
 from regkit.lab import imagebuild as ib

@@ -13,8 +13,8 @@ from ..oci.manifest import Descriptor
 from ..oci.platform import Platform
 from ..oci.reference import Reference
 from ..steps.manifest_fetch import ManifestResult, get_manifest
-from .image import ImageAnalysis, LayerCache, analyze
 from .entries import FileEntry
+from .image import ImageAnalysis, LayerCache, analyze
 
 if TYPE_CHECKING:
     import pandas as pd
