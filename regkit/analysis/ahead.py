@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import cast
 
 from ..http.client import Client
@@ -30,26 +31,29 @@ from .layers import read_layer
 Layer = tuple[int, Descriptor, Digest]  # index, descriptor, diff_id
 
 
-def list_one(layer: Descriptor, diff_id: Digest, index: int, budgets: Budgets | None) -> bool:
+def list_one(layer: Descriptor, diff_id: Digest, index: int, budgets: Budgets | None, cache_dir: Path | None) -> bool:
     """In a worker: list a local layer and keep the listing; False when that failed (the merge reads it again)."""
     meter = Meter(budgets)
     try:
         # The blob is local, so no request is made: the client, reference and token are never used.
         client, ref, token = cast(Client, None), cast(Reference, None), cast(Token, None)
-        report = read_layer(client, ref, layer, token, index=index, diff_id=diff_id, meter=meter)
-        listings.save(layer, diff_id, listings.Listing(report.uncompressed_size, meter.layer_bytes, report.entries))
+        report = read_layer(client, ref, layer, token, index=index, diff_id=diff_id, meter=meter, cache_dir=cache_dir)
+        listing = listings.Listing(report.uncompressed_size, meter.layer_bytes, report.entries)
+        listings.save(layer, diff_id, listing, cache_dir)
     except Exception:
         return False
     return True
 
 
 @contextmanager
-def listed_ahead(layers: list[Layer], budgets: Budgets | None) -> Iterator[Callable[[int], None]]:
+def listed_ahead(
+    layers: list[Layer], budgets: Budgets | None, cache_dir: Path | None = None
+) -> Iterator[Callable[[int], None]]:
     """A ``wait(index)`` that returns once layer ``index`` is listed ahead (or will not be); workers end on leaving."""
     local = [
         (index, layer, diff_id)
         for index, layer, diff_id in layers
-        if not listings.listing_path(layer.digest).exists() and cached_blob(layer) is not None
+        if not listings.listing_path(layer.digest, cache_dir).exists() and cached_blob(layer, cache_dir) is not None
     ]
     workers = min(os.cpu_count() or 1, len(local))
     if workers < 2:
@@ -63,7 +67,7 @@ def listed_ahead(layers: list[Layer], budgets: Budgets | None) -> Iterator[Calla
     context.set_forkserver_preload([__name__])
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures: dict[int, Future[bool]] = {
-            index: pool.submit(list_one, layer, diff_id, index, budgets) for index, layer, diff_id in local
+            index: pool.submit(list_one, layer, diff_id, index, budgets, cache_dir) for index, layer, diff_id in local
         }
 
         def wait(index: int) -> None:

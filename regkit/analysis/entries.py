@@ -11,9 +11,8 @@ made on demand; the analysis reads its columns without making one.
 
 from __future__ import annotations
 
-import zlib
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, overload
 
 KINDS = ("file", "dir", "symlink", "hardlink", "char", "block", "fifo", "other")
@@ -22,7 +21,16 @@ FILE, DIR = KIND_CODE["file"], KIND_CODE["dir"]
 NUMBERS = 5  # size, mode, uid, gid, mtime
 DIGEST = 32  # a SHA-256; all zeros for an entry without content digest
 NO_DIGEST = bytes(DIGEST)
-_ODD = (1 << 63) - 1  # the numbers of an entry whose real values are in ``odd``
+_ODD = (1 << 63) - 1
+_COLUMNS = (
+    "digests",
+    "ends",
+    "kinds",
+    "links",
+    "numbers",
+    "odd",
+    "paths",
+)  # the numbers of an entry whose real values are in ``odd``
 
 
 class FileEntry(NamedTuple):
@@ -78,7 +86,7 @@ class Entries(Sequence[FileEntry]):
         ``{index: (size, mode, uid, gid, mtime)}`` for numbers ``numbers`` cannot hold.
     """
 
-    __slots__ = ("digests", "ends", "kinds", "links", "numbers", "odd", "paths")
+    __slots__ = ("_load", "_stats", *_COLUMNS)
 
     def __init__(
         self,
@@ -97,9 +105,41 @@ class Entries(Sequence[FileEntry]):
         self.digests = digests
         self.links = links or {}
         self.odd = odd or {}
+        self._load: Callable[[], Entries] | None = None
+        self._stats = (0, 0, 0)
+
+    @classmethod
+    def kept(cls, load: Callable[[], Entries], count: int, files: int, content: int) -> Entries:
+        """Entries read by ``load`` when first needed; their count, regular files and content bytes known before.
+
+        Parameters
+        ----------
+        load : callable
+            Returns the entries (from where they are kept).
+        count, files, content : int
+            How many entries, how many regular files, and their content bytes.
+
+        Returns
+        -------
+        Entries
+            Entries whose columns are loaded on first use.
+        """
+        entries = cls.__new__(cls)
+        entries._load = load
+        entries._stats = (count, files, content)
+        return entries
+
+    def __getattr__(self, name: str) -> object:
+        # Only called for a slot not set yet: the columns of kept entries, loaded now.
+        if name not in _COLUMNS or self._load is None:
+            raise AttributeError(name)
+        loaded, self._load = self._load(), None
+        for column in _COLUMNS:
+            setattr(self, column, getattr(loaded, column))
+        return getattr(self, name)
 
     def __len__(self) -> int:
-        return len(self.ends)
+        return self._stats[0] if self._load is not None else len(self.ends)
 
     @overload
     def __getitem__(self, index: int) -> FileEntry: ...
@@ -133,7 +173,7 @@ class Entries(Sequence[FileEntry]):
     __hash__ = None  # type: ignore[assignment]  # mutable columns, like a list
 
     def __repr__(self) -> str:
-        return f"<Entries: {len(self)} entries>"
+        return f"<Entries: {len(self)} entries{' (not loaded yet)' if self._load is not None else ''}>"
 
     def _entry(self, index: int, path: str) -> FileEntry:
         kind = self.kinds[index]
@@ -166,11 +206,13 @@ class Entries(Sequence[FileEntry]):
 
     def count_of(self, kind: str) -> int:
         """How many entries are of ``kind`` (``file``, ``dir``, …)."""
+        if kind == "file" and self._load is not None:
+            return self._stats[1]
         return self.kinds.count(KIND_CODE[kind])
 
     def content_size(self) -> int:
         """Bytes of regular-file content, added up."""
-        return sum(self.sizes())
+        return self._stats[2] if self._load is not None else sum(self.sizes())
 
     def columns(self) -> tuple[bytes, bytes, bytes, bytes, bytes, dict[int, str], dict[int, tuple[int | float, ...]]]:
         """The columns as bytes and side tables, for storing (see :func:`from_columns`)."""
@@ -183,13 +225,6 @@ class Entries(Sequence[FileEntry]):
             self.links,
             self.odd,
         )
-
-    def checksum(self) -> int:
-        """A CRC-32 of the columns, to tell a whole stored listing from a torn one."""
-        crc = 0
-        for column in self.columns()[:5]:
-            crc = zlib.crc32(column, crc)
-        return crc
 
 
 def from_columns(

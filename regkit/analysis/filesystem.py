@@ -136,6 +136,11 @@ def parts_of(path: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
+def _tidy(path: str) -> bool:
+    """Whether splitting ``path`` at each ``/`` gives its components (no empty or ``.`` one: a quick test)."""
+    return bool(path) and path != "." and "//" not in path and "/." not in path and path[:2] != "./" and path[-1] != "/"
+
+
 def unsafe_reason(entry: FileEntry) -> str | None:
     """Why an entry cannot be placed below the root, or None when it can."""
     return _unsafe(entry.path, entry.type == "hardlink", entry.link)
@@ -187,7 +192,7 @@ class Filesystem:
         self.meter = meter or Meter()
         self._layers: dict[int, Entries] = {}
         self._sizes: dict[int, array[int]] = {}
-        self._last: tuple[tuple[str, ...] | None, Node, int] = _NOWHERE  # the directory of the last entry placed
+        self._last: tuple[str | None, Node, int] = _NOWHERE  # the directory of the last entry placed
 
     def apply(self, layer: int, entries: Sequence[FileEntry]) -> LayerChange:
         """Apply one layer's entries: its whiteouts first, then the rest in tar order.
@@ -218,6 +223,9 @@ class Filesystem:
         placed: list[int] = []
         for ordinal, path in enumerate(paths):
             reason = _unsafe(path, kinds[ordinal] == _HARDLINK, links.get(ordinal, ""))
+            if reason is None and WHITEOUT not in path and _tidy(path):
+                placed.append(ordinal)  # the usual entry: nothing more to ask
+                continue
             parts = parts_of(path)
             if reason is not None:
                 self.unsafe.append(Unsafe(layer, path, reason))
@@ -233,12 +241,15 @@ class Filesystem:
                 self._remove((*parts[:-1], parts[-1][len(WHITEOUT) :]), layer, change)
         code = layer << _SHIFT
         for ordinal in placed:
-            parts = parts_of(paths[ordinal])
-            size = sizes[ordinal]
-            if kinds[ordinal] == DIR:
-                self._put(parts, Node(entries[ordinal], layer, ordinal, {}), size, change)
+            path = paths[ordinal]
+            if _tidy(path):
+                cut = path.rfind("/")
+                directory, name = path[:cut] if cut > 0 else "", path[cut + 1 :]
             else:
-                self._put(parts, code | ordinal, size, change)
+                parts = parts_of(path)
+                directory, name = "/".join(parts[:-1]), parts[-1]
+            held = Node(entries[ordinal], layer, ordinal, {}) if kinds[ordinal] == DIR else code | ordinal
+            self._put(directory, name, held, sizes[ordinal], change)
         self.changes.append(change)
         return change
 
@@ -400,32 +411,21 @@ class Filesystem:
                 change.deleted += 1
                 change.deleted_bytes += size
 
-    def _put(self, parts: tuple[str, ...], held: Node | int, size: int, change: LayerChange) -> None:
-        """Place an entry, turning non-directories on its way into directories; new paths are charged."""
+    def _put(self, directory: str, name: str, held: Node | int, size: int, change: LayerChange) -> None:
+        """Place an entry ``name`` in ``directory``; new paths are charged.
+
+        Non-directories on the way become directories (what they held is overwritten).
+        """
         layer = held.layer if isinstance(held, Node) else held >> _SHIFT
-        directory = parts[:-1]
         if directory == self._last[0]:  # tars list a directory's entries together: its node is still at hand
             parent, length = self._last[1], self._last[2]
-            directory = ()
         else:
-            parent = self.root
-            length = -1  # of the path down to ``parent``, as "/".join would make it
-        for depth, name in enumerate(directory):
-            assert parent.children is not None  # only directories are walked into
-            length += 1 + len(name)
-            child = parent.children.get(name)
-            if not isinstance(child, Node) or child.children is None:
-                if child is not None:
-                    self._drop("/".join(parts[: depth + 1]), child, layer, change, "overwritten")
-                self.meter.paths(length)
-                child = parent.children[name] = Node(IMPLIED, layer, -1, {})
-                change.added += 1
-            parent = child
+            parent, length = self._parent(directory, layer, change)
+            self._last = (directory, parent, length)
         assert parent.children is not None
-        self._last = (parts[:-1], parent, length)
-        old = parent.children.get(parts[-1])
+        old = parent.children.get(name)
         if old is None:
-            self.meter.paths(length + 1 + len(parts[-1]))
+            self.meter.paths(length + 1 + len(name))
             change.added += 1
             change.added_bytes += size
         else:
@@ -434,9 +434,30 @@ class Filesystem:
             if isinstance(old, Node) and isinstance(held, Node):
                 held.children = old.children  # a directory over a directory: contents stay
             else:
-                self._drop("/".join(parts), old, layer, change, "overwritten")
-        parent.children[parts[-1]] = held
+                self._drop(f"{directory}/{name}" if directory else name, old, layer, change, "overwritten")
+                self._last = (directory, parent, length)  # the parent itself stays
+        parent.children[name] = held
         self.written_bytes += size
+
+    def _parent(self, directory: str, layer: int, change: LayerChange) -> tuple[Node, int]:
+        """The directory node at ``directory`` and the length of its path, made (and charged) where missing."""
+        parent = self.root
+        length = -1  # of the path down to ``parent``, as "/".join would make it
+        if not directory:
+            return parent, length
+        parts = directory.split("/")
+        for depth, name in enumerate(parts):
+            assert parent.children is not None  # only directories are walked into
+            length += 1 + len(name)
+            child = parent.children.get(name)
+            if not isinstance(child, Node):
+                if child is not None:
+                    self._drop("/".join(parts[: depth + 1]), child, layer, change, "overwritten")
+                self.meter.paths(length)
+                child = parent.children[name] = Node(IMPLIED, layer, -1, {})
+                change.added += 1
+            parent = child
+        return parent, length
 
 
 def _held_below(path: str, held: Node | int) -> Iterator[tuple[str, Node | int]]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._repr import HtmlRepr
@@ -20,11 +23,13 @@ from ..oci.reference import Reference
 from ..steps.auth import Token, probe_token
 from ..steps.blobs import follow_blob
 from ..steps.manifest_fetch import ManifestResult, manifest_of, wanted_platform
-from ..storage.cache import cached_blob, cached_chunks
-from . import listings
+from ..storage.cache import cached_blob, cached_chunks, explicit_cache
+from . import listings, merged
 from .ahead import listed_ahead
+from .entries import Entries
 from .filesystem import Filesystem, LayerChange, Unsafe, Waste
 from .layers import LayerReport, duplicates, frame_of, read_layer
+from .merged import LayerCost, Merged
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,8 +80,8 @@ class ImageAnalysis(HtmlRepr):
         The build steps.
     layers : tuple of LayerReport
         Each layer's listing.
-    filesystem : Filesystem
-        The merged tree, with each layer's changes and the waste.
+    merged : Merged
+        What merging the layers gave: each layer's changes, the waste, unsafe entries, duplicates.
     seconds : float
         The time it took.
     exchanges : tuple of Exchange
@@ -88,24 +93,35 @@ class ImageAnalysis(HtmlRepr):
     config: dict[str, Any]
     history: tuple[HistoryStep, ...]
     layers: tuple[LayerReport, ...]
-    filesystem: Filesystem
+    merged: Merged
     seconds: float
     exchanges: tuple[Exchange, ...]
+    tree: Filesystem | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def filesystem(self) -> Filesystem:
+        """The merged tree (merged again from the layers' listings when the results were read back)."""
+        if self.tree is not None:
+            return self.tree
+        tree = Filesystem()
+        for layer in self.layers:
+            tree.apply(layer.index, layer.entries)
+        return tree
 
     @property
     def changes(self) -> tuple[LayerChange, ...]:
         """Per layer, what it added, modified and deleted in the tree beneath it."""
-        return tuple(self.filesystem.changes)
+        return self.merged.changes
 
     @property
     def waste(self) -> tuple[Waste, ...]:
         """Every file whose bytes a higher layer overwrote or deleted, largest first."""
-        return tuple(sorted(self.filesystem.waste, key=lambda w: (-w.size, w.path)))
+        return tuple(sorted(self.merged.waste, key=lambda w: (-w.size, w.path)))
 
     @property
     def unsafe(self) -> tuple[Unsafe, ...]:
         """Entries with absolute paths, ``..`` or NUL: listed, left out of the tree, refused by export."""
-        return tuple(self.filesystem.unsafe)
+        return self.merged.unsafe
 
     @property
     def compressed_size(self) -> int:
@@ -120,12 +136,12 @@ class ImageAnalysis(HtmlRepr):
     @property
     def written_bytes(self) -> int:
         """Regular-file bytes of all layers (see :mod:`regkit.analysis.filesystem`)."""
-        return self.filesystem.written_bytes
+        return self.merged.written_bytes
 
     @property
     def wasted_bytes(self) -> int:
         """Bytes of files overwritten or deleted by a higher layer."""
-        return sum(w.size for w in self.filesystem.waste)
+        return sum(w.size for w in self.merged.waste)
 
     @property
     def final_bytes(self) -> int:
@@ -139,7 +155,7 @@ class ImageAnalysis(HtmlRepr):
 
     def duplicates(self) -> list[tuple[str, int, list[tuple[int, str]]]]:
         """Contents stored more than once across all layers: ``(sha256, size, [(layer, path), …])``, largest first."""
-        return duplicates(self.layers)
+        return self.merged.duplicates
 
     def files(self) -> pd.DataFrame:
         """The merged tree as a DataFrame; ``layer`` is where each path comes from."""
@@ -179,7 +195,7 @@ class ImageAnalysis(HtmlRepr):
         return pd.DataFrame.from_records([vars(step) for step in self.history])
 
     def _layer_rows(self) -> Iterator[dict[str, Any]]:
-        for layer, change in zip(self.layers, self.filesystem.changes, strict=True):
+        for layer, change in zip(self.layers, self.merged.changes, strict=True):
             row = layer.summary()
             row.update({k: v for k, v in vars(change).items() if k != "layer"})
             yield row
@@ -209,11 +225,16 @@ class ImageAnalysis(HtmlRepr):
 
 
 def read_config(
-    client: Client, ref: Reference, config: Descriptor, token: Token, exchanges: list[Exchange]
+    client: Client,
+    ref: Reference,
+    config: Descriptor,
+    token: Token,
+    exchanges: list[Exchange],
+    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Fetch the image config into memory, verified against its digest, and parse it."""
+    """The image config fetched into memory (or read from the blob cache), verified against its digest, parsed."""
     check_config_size(config)
-    cached = cached_blob(config)
+    cached = cached_blob(config, cache_dir)
     response: HttpResponse | None = None
     if cached is None:
         response = follow_blob(client, ref, config, token, exchanges)
@@ -255,12 +276,16 @@ def layer_steps(history: tuple[HistoryStep, ...]) -> dict[int, str]:
 
 
 def fetch_image(
-    client: Client, ref: Reference, platform: Platform | str | None, exchanges: list[Exchange]
+    client: Client,
+    ref: Reference,
+    platform: Platform | str | None,
+    exchanges: list[Exchange],
+    cache_dir: Path | None = None,
 ) -> tuple[ManifestResult, dict[str, Any], tuple[HistoryStep, ...]]:
     """The manifest (for ``platform`` when ``ref`` is an index), its config, and the history matched to layers."""
     wanted = wanted_platform(platform)
     manifest = manifest_of(client, ref, probe_token(client, ref, exchanges), wanted, exchanges)
-    config = read_config(client, ref, manifest.config, manifest.token, exchanges)
+    config = read_config(client, ref, manifest.config, manifest.token, exchanges, cache_dir)
     return manifest, config, history_steps(config, len(manifest.layers))
 
 
@@ -270,10 +295,15 @@ def analyze(
     platform: Platform | str | None = None,
     cache: LayerCache | None = None,
     budgets: Budgets | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     client: Client | None = None,
     **options: Unpack[ClientOptions],
 ) -> ImageAnalysis:
     """Stream every layer of ``ref`` once (none is stored) and build the merged tree and its waste.
+
+    Layers a pull put in the blob cache are read from there. Each layer's listing is kept in the
+    cache by the layer's digest, and the merged results by the chain of layers, so an image sharing
+    layers with one analysed before reads them back instead of decompressing them again.
 
     Parameters
     ----------
@@ -286,6 +316,9 @@ def analyze(
         as layers are read.
     budgets : Budgets, optional
         Bounds what the layers may cost when read (the defaults are far above any real image).
+    cache_dir : str or os.PathLike, optional
+        The blob cache to read blobs from and keep listings in; default
+        :func:`~regkit.storage.cache.default_cache_dir`. One given that cannot be used is refused.
     client : Client, optional
         The client to use (kept open); else one is made from ``options``.
     **options : ClientOptions
@@ -309,8 +342,9 @@ def analyze(
         A bad argument, such as an invalid reference, or ``client`` together with client options.
     """
     ref = as_reference(ref)
+    root = explicit_cache(cache_dir)
     with client_for(client, options) as session:
-        return analyze_with(session, ref, platform, cache, budgets)
+        return analyze_with(session, ref, platform, cache, budgets, root)
 
 
 def analyze_with(
@@ -319,25 +353,36 @@ def analyze_with(
     platform: Platform | str | None,
     cache: LayerCache | None,
     budgets: Budgets | None = None,
+    cache_dir: Path | None = None,
 ) -> ImageAnalysis:
     """:func:`analyze` with a client."""
     started = time.perf_counter()
     exchanges: list[Exchange] = []
-    manifest, config, history = fetch_image(client, ref, platform, exchanges)
+    manifest, config, history = fetch_image(client, ref, platform, exchanges, cache_dir)
     diff_ids = config_diff_ids(config, len(manifest.layers))
     steps = layer_steps(history)
-    cache = {} if cache is None else cache
-    meter = Meter(budgets)
-    filesystem = Filesystem(meter)
-    reports = []
     layers = list(zip(manifest.layers, diff_ids, strict=True))
+    meter = Meter(budgets)
+    key = merged.chain_key([(layer.digest, diff_id) for layer, diff_id in layers])
+    kept = merged.load(key, cache_dir)
+    if kept is not None and len(kept.layers) == len(layers):
+        reports = _kept_reports(layers, kept, meter, cache_dir)
+        if reports is not None:
+            meter.paths(kept.path_bytes)
+            reports = tuple(replace(report, created_by=steps.get(report.index, "")) for report in reports)
+            seconds = time.perf_counter() - started
+            return ImageAnalysis(ref, manifest, config, history, reports, kept, seconds, tuple(exchanges))
+    cache = {} if cache is None else cache
+    filesystem = Filesystem(meter)
+    reports, costs = [], []
     unread = [(i, layer, diff_id) for i, (layer, diff_id) in enumerate(layers) if not _known(cache, layer, diff_id)]
-    with listed_ahead(unread, budgets) as wait:
+    with listed_ahead(unread, budgets, cache_dir) as wait:
         for index, (layer, diff_id) in enumerate(layers):
             known = cache.get(layer.digest)
             if known is None or known.diff_id != diff_id:
                 wait(index)
-                known = cache[layer.digest] = listed_layer(client, ref, layer, manifest.token, index, diff_id, meter)
+                known = listed_layer(client, ref, layer, manifest.token, index, diff_id, meter, cache_dir)
+                cache[layer.digest] = known
                 exchanges.extend(known.exchanges)
             else:  # read for another image: its cost still counts for this one
                 meter.layer(f"layer {index} ({layer.digest})")
@@ -346,16 +391,44 @@ def analyze_with(
             report = replace(known, index=index, created_by=steps.get(index, ""))
             filesystem.apply(index, report.entries)
             reports.append(report)
-    return ImageAnalysis(
-        ref,
-        manifest,
-        config,
-        history,
-        tuple(reports),
-        filesystem,
-        time.perf_counter() - started,
-        tuple(exchanges),
-    )
+            sizes = (report.uncompressed_size, meter.layer_bytes, report.file_count, report.regular_files)
+            costs.append(LayerCost(*sizes, report.content_size))
+    results = Merged.of(filesystem, duplicates(reports), costs)
+    merged.save(key, results, cache_dir)
+    seconds = time.perf_counter() - started
+    return ImageAnalysis(ref, manifest, config, history, tuple(reports), results, seconds, tuple(exchanges), filesystem)
+
+
+def _kept_reports(
+    layers: list[tuple[Descriptor, Digest]], kept: Merged, meter: Meter, cache_dir: Path | None
+) -> tuple[LayerReport, ...] | None:
+    """Reports of layers whose listings are kept, charged as reading them was; None if one is gone."""
+    reports = []
+    for index, ((layer, diff_id), cost) in enumerate(zip(layers, kept.layers, strict=True)):
+        if not listings.whole(layer, diff_id, cache_dir):
+            return None
+        meter.layer(f"layer {index} ({layer.digest})")
+        meter.bytes(cost.charged)
+        meter.entries(cost.entries)
+        entries = Entries.kept(_loader(layer, diff_id, cache_dir), cost.entries, cost.files, cost.content)
+        reports.append(LayerReport(index, layer, cost.uncompressed, diff_id, entries))
+    return tuple(reports)
+
+
+def _loader(layer: Descriptor, diff_id: Digest, cache_dir: Path | None) -> Callable[[], Entries]:
+    """Reads the kept listing of ``layer`` when its entries are first needed."""
+
+    def load() -> Entries:
+        listing = listings.load(layer, diff_id, cache_dir)
+        if listing is None:
+            path = listings.listing_path(layer.digest, cache_dir)
+            raise VerificationError(
+                f"the listing of layer {layer.digest} kept in {path} is gone or damaged since this analysis "
+                "began: analyse the image again (the layer is read again)"
+            )
+        return listing.entries
+
+    return load
 
 
 def _known(cache: LayerCache, layer: Descriptor, diff_id: Digest) -> bool:
@@ -364,20 +437,28 @@ def _known(cache: LayerCache, layer: Descriptor, diff_id: Digest) -> bool:
 
 
 def listed_layer(
-    client: Client, ref: Reference, layer: Descriptor, token: Token, index: int, diff_id: Digest, meter: Meter
+    client: Client,
+    ref: Reference,
+    layer: Descriptor,
+    token: Token,
+    index: int,
+    diff_id: Digest,
+    meter: Meter,
+    cache_dir: Path | None = None,
 ) -> LayerReport:
     """Layer ``index`` listed: read back from the blob cache's listings when kept there, else streamed and kept.
 
     A listing read back still charges ``meter`` what reading the layer did.
     """
-    kept = listings.load(layer, diff_id)
+    kept = listings.load(layer, diff_id, cache_dir)
     if kept is not None:
         meter.layer(f"layer {index} ({layer.digest})")
         meter.bytes(kept.charged)
         meter.entries(len(kept.entries))
         return LayerReport(index, layer, kept.uncompressed, diff_id, kept.entries)
-    report = read_layer(client, ref, layer, token, index=index, diff_id=diff_id, meter=meter)
-    listings.save(layer, diff_id, listings.Listing(report.uncompressed_size, meter.layer_bytes, report.entries))
+    report = read_layer(client, ref, layer, token, index=index, diff_id=diff_id, meter=meter, cache_dir=cache_dir)
+    listing = listings.Listing(report.uncompressed_size, meter.layer_bytes, report.entries)
+    listings.save(layer, diff_id, listing, cache_dir)
     return report
 
 
@@ -388,6 +469,7 @@ def analyze_layer(
     platform: Platform | str | None = None,
     client: Client | None = None,
     budgets: Budgets | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     **options: Unpack[ClientOptions],
 ) -> LayerReport:
     """Stream only layer ``index`` (from 0, bottom first) of ``ref`` and list it, within ``budgets``.
@@ -404,6 +486,9 @@ def analyze_layer(
         The client to use (kept open); else one is made from ``options``.
     budgets : Budgets, optional
         Bounds what the layers may cost when read (the defaults are far above any real image).
+    cache_dir : str or os.PathLike, optional
+        The blob cache to read blobs from and keep listings in; default
+        :func:`~regkit.storage.cache.default_cache_dir`. One given that cannot be used is refused.
     **options : ClientOptions
         Settings for a client made for this call and closed after it (see :class:`~regkit.Client`); not
         together with ``client``.
@@ -425,9 +510,10 @@ def analyze_layer(
         A bad argument, such as an invalid reference, or ``client`` together with client options.
     """
     ref = as_reference(ref)
+    root = explicit_cache(cache_dir)
     with client_for(client, options) as session:
-        manifest, config, history = fetch_image(session, ref, platform, [])
-        return _layer_of(session, ref, manifest, config, history, index, budgets)
+        manifest, config, history = fetch_image(session, ref, platform, [], root)
+        return _layer_of(session, ref, manifest, config, history, index, budgets, root)
 
 
 def _layer_of(
@@ -438,10 +524,12 @@ def _layer_of(
     history: tuple[HistoryStep, ...],
     index: int,
     budgets: Budgets | None,
+    cache_dir: Path | None = None,
 ) -> LayerReport:
     if not 0 <= index < len(manifest.layers):
         raise InvalidOption(f"layer {index} does not exist: {ref} has {len(manifest.layers)} layers, from 0")
     diff_id = config_diff_ids(config, len(manifest.layers))[index]
     created_by = layer_steps(history).get(index, "")
-    report = listed_layer(client, ref, manifest.layers[index], manifest.token, index, diff_id, Meter(budgets))
+    layer = manifest.layers[index]
+    report = listed_layer(client, ref, layer, manifest.token, index, diff_id, Meter(budgets), cache_dir)
     return replace(report, created_by=created_by)

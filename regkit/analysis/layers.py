@@ -17,6 +17,7 @@ import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from .._repr import HtmlRepr
@@ -272,6 +273,7 @@ def open_layer(
     index: int,
     diff_id: Digest | None = None,
     meter: Meter | None = None,
+    cache_dir: Path | None = None,
 ) -> Iterator[tuple[TarReader, TarStream]]:
     """The layer's tar, read as it downloads; on leaving, the rest is read and verified.
 
@@ -282,7 +284,7 @@ def open_layer(
     compression = mt.layer_compression(layer.media_type)
     if compression is None:
         raise ManifestError(f"layer {index} has media type {layer.media_type}, which regkit cannot read")
-    cached = cached_blob(layer)
+    cached = cached_blob(layer, cache_dir)
     # A blob a pull put in the cache is read from there (and still hashed on the way), else streamed.
     response: HttpResponse | None = None
     if cached is None:
@@ -332,13 +334,15 @@ def read_layer(
     created_by: str = "",
     budgets: Budgets | None = None,
     meter: Meter | None = None,
+    cache_dir: Path | None = None,
 ) -> LayerReport:
-    """Stream one layer and list it: sizes, entries (with content digests), exchanges.
+    """Stream one layer (or read it from the blob cache at ``cache_dir``) and list it: sizes, entries, exchanges.
 
     ``meter`` carries what the image has spent so far (a new one, with ``budgets``, when None).
     """
     exchanges: list[Exchange] = []
     meter = meter or Meter(budgets)
-    with open_layer(client, ref, layer, token, exchanges, index=index, diff_id=diff_id, meter=meter) as (tar, stream):
+    where = {"index": index, "diff_id": diff_id, "meter": meter, "cache_dir": cache_dir}
+    with open_layer(client, ref, layer, token, exchanges, **where) as (tar, stream):
         entries = scan(tar, meter)
     return LayerReport(index, layer, stream.count, stream.digest, entries, created_by, tuple(exchanges))

@@ -102,9 +102,15 @@ def swept(cache: BlobStore) -> BlobStore:
     return cache
 
 
-def cached_blob(descriptor: Descriptor) -> Location | None:
-    """Where the default cache holds ``descriptor``'s verified bytes (a file, or a range of a pack), or None."""
-    return swept(BlobStore(default_cache_dir())).locate(descriptor.digest, descriptor.size)
+def cached_blob(descriptor: Descriptor, cache_dir: Path | None = None) -> Location | None:
+    """Where the cache (default: the default one) holds ``descriptor``'s verified bytes (a file, or a pack's range)."""
+    return swept(BlobStore(cache_dir or default_cache_dir())).locate(descriptor.digest, descriptor.size)
+
+
+def explicit_cache(cache_dir: str | os.PathLike[str] | None) -> Path | None:
+    """``cache_dir`` as a path, checked usable (else :class:`~regkit.errors.InvalidOption`); None for the default."""
+    cache = open_cache(cache_dir) if cache_dir else None
+    return cache.root if cache is not None else None
 
 
 def cached_chunks(location: Location, size: int, chunk: int = 4 << 20) -> Iterator[bytes]:

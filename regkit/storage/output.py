@@ -14,6 +14,7 @@ import secrets
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import InvalidOption, OutputError
@@ -139,4 +140,28 @@ def _alive(pid: int) -> bool:
         return False
     except (PermissionError, OverflowError):
         return True
+    return True
+
+
+def keep_file(path: Path, parts: Iterable[bytes]) -> bool:
+    """Write ``parts`` to ``path`` whole or not at all (a temporary file naming its writer, then a rename).
+
+    For what the cache keeps beside the blobs (listings, merged results): False when it cannot be
+    written (a read-only or full cache), which only costs the time it would have saved.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".incoming.{owner()}.", suffix=".partial", dir=path.parent)
+    except OSError:
+        return False
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for part in parts:
+                handle.write(part)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        os.unlink(tmp)
+        if isinstance(exc, OSError):
+            return False
+        raise
     return True
