@@ -548,27 +548,10 @@ def _verify(body: bytes, expected: Digest | None, exchange: Exchange, descriptor
 
 @contextmanager
 def logged(client: http.Client, ref: Reference, token: Token, exchanges: list[Exchange]) -> Iterator[Fetcher]:
-    """A fetcher for code that holds the four values apart (a push, analysis/, until they hold a fetcher):
+    """A fetcher for code that holds the four values apart (analysis/, until it holds a fetcher):
     what it made is appended to ``exchanges`` when the block ends, however it ends."""
     fetcher = Fetcher(client, ref, token=token)
     try:
         yield fetcher
     finally:
         exchanges.extend(fetcher.exchanges)
-
-
-def send_authorized(
-    client: http.Client,
-    step: str,
-    ref: Reference,
-    token: Token,
-    method: str,
-    url: str,
-    meant: str,
-    headers: dict[str, str],
-    exchanges: list[Exchange],
-) -> tuple[HttpResponse, Token]:
-    """:meth:`Fetcher.send` for code that holds the four values apart (a push, a diagnosis, analysis/): the
-    response and the token after it; the exchanges made are appended to ``exchanges``."""
-    with logged(client, ref, token, exchanges) as fetcher:
-        return fetcher.send(step, method, url, meant, headers), fetcher.last_token()
