@@ -223,13 +223,7 @@ class DialectLab(LabBase):
     def summary(self) -> dict[str, Any]:
         """What ``regkit lab up --dialect NAME --json`` prints (the lab's own secrets only)."""
         doc: dict[str, Any] = {
-            "dialect": self.dialect,
-            "registry": self.registry,
-            "images": self.images,
-            "private": self.private,
-            "username": self.username,
-            "password": self.password,
-            "state_dir": str(self.state_dir),
+            **super().summary(),
             "realm": self.realm,
             "service": self.service,
             "storage": self.storage_host,

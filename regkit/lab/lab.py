@@ -294,13 +294,7 @@ class Lab(LabBase):
     def summary(self) -> dict[str, Any]:
         """What ``regkit lab up --json`` prints (the lab's own secrets only)."""
         return {
-            "dialect": self.dialect,
-            "registry": self.registry,
-            "images": self.images,
-            "private": self.private,
-            "username": self.username,
-            "password": self.password,
-            "state_dir": str(self.state_dir),
+            **super().summary(),
             "realm": self.advertised_realm,
             "service": SERVICE_NAME,
             "storage": self.advertised_cdn.removeprefix("http://"),

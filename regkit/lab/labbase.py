@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import LabError
 from .kernel import end_kernel_lab
@@ -43,6 +43,11 @@ class LabBase(Service):
     @property
     def settings(self) -> _Settings:
         """The running lab's settings (read from its state directory)."""
+        raise NotImplementedError
+
+    @property
+    def dialect(self) -> str:
+        """The registry dialect the lab speaks (``hub``, ``ghcr``, …)."""
         raise NotImplementedError
 
     @property
@@ -87,6 +92,18 @@ class LabBase(Service):
     def credentials(self) -> tuple[str, str]:
         """``(username, password)``: they pull the private images (and push, in the hub lab)."""
         return self.username, self.password
+
+    def summary(self) -> dict[str, Any]:
+        """What ``regkit lab up --json`` prints of every lab (its own secrets only)."""
+        return {
+            "dialect": self.dialect,
+            "registry": self.registry,
+            "images": self.images,
+            "private": self.private,
+            "username": self.username,
+            "password": self.password,
+            "state_dir": str(self.state_dir),
+        }
 
     def start(self) -> None:
         """Start the lab (see :meth:`up`)."""
