@@ -30,11 +30,6 @@ class _Settings(Protocol):
         """The sample images (``repository:tag``)."""
 
 
-def private_refs(images: list[str]) -> list[str]:
-    """The references (``host:port/name:tag``) in the private namespace: only the lab's credentials pull them."""
-    return [ref for ref in images if ref.split("/", 1)[1].startswith(f"{PRIVATE_NAMESPACE}/")]
-
-
 class LabBase(Service):
     """A lab's servers in a state directory: ``up``/``start`` and ``down``/``stop``, its images and credentials."""
 
@@ -79,8 +74,9 @@ class LabBase(Service):
 
     @property
     def private(self) -> list[str]:
-        """The image references only the lab's credentials may pull."""
-        return private_refs(self.images)
+        """The image references (``host:port/name:tag``) in the private namespace: only the lab's credentials
+        may pull them."""
+        return [ref for ref in self.images if ref.split("/", 1)[1].startswith(f"{PRIVATE_NAMESPACE}/")]
 
     @property
     def password(self) -> str:
