@@ -312,6 +312,45 @@ class Fetcher:
                 )
             raise error
 
+    def read_blob(self, descriptor: Descriptor, what: str) -> bytes:
+        """A small blob (a config, an artifact's payload) into memory, checked against its digest and size.
+
+        Parameters
+        ----------
+        descriptor : Descriptor
+            The blob; no more than its size is read.
+        what : str
+            What the blob is, for messages (``image config``, ``payload``).
+
+        Returns
+        -------
+        bytes
+            The blob's bytes, verified.
+
+        Raises
+        ------
+        VerificationError
+            The bytes do not match the digest or size.
+        RegistryError
+            The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+            ``UnexpectedResponse``.
+        TransportError
+            No HTTP answer: DNS, refused, TLS, timeout, too slow, or a body longer than the size.
+        """
+        response = self.open_blob(descriptor)
+        try:
+            body = response.read(descriptor.size, f"{what} {descriptor.digest}")
+        finally:
+            response.close()
+        verifier = Verifier(descriptor.digest, descriptor.size, what)
+        try:
+            verifier.update(body)
+            verifier.check()
+        except VerificationError as exc:
+            exc.exchange = response.exchange
+            raise
+        return body
+
     def download(
         self, descriptor: Descriptor, handle: Writable, verifier: Verifier, progress: Advance | None = None
     ) -> tuple[Exchange, ...]:
