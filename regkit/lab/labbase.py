@@ -90,7 +90,19 @@ class LabBase(Service):
         return self.username, self.password
 
     def summary(self) -> dict[str, Any]:
-        """What ``regkit lab up --json`` prints of every lab (its own secrets only)."""
+        """What ``regkit lab up --json`` prints of every lab (its own secrets only).
+
+        Returns
+        -------
+        dict
+            ``dialect``, ``registry``, ``images``, ``private``, ``username``, ``password`` and ``state_dir``; each
+            kind of lab adds its own (``realm``, ``service``, ``storage``, …).
+
+        Raises
+        ------
+        LabError
+            No lab was started in the state directory (no settings file); start one with :meth:`up`.
+        """
         return {
             "dialect": self.dialect,
             "registry": self.registry,
