@@ -10,15 +10,36 @@ import sys
 import tarfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
 
+import pytest
+
 import regkit
+from regkit.lab import Lab
 from regkit.lab import imagebuild as ib
+from regkit.lab.dialectlab import DialectLab
+from regkit.lab.dialects import DIALECTS
 from regkit.lab.images import SampleImage
+from regkit.lab.registry import RegistryServer
 from regkit.lab.upload import push_image
+
+# Every dialect but Docker Hub's (the hub lab's own).
+DIALECT_NAMES = [name for name in DIALECTS if name != "hub"]
+
+
+@contextmanager
+def started_dialect_labs(
+    tmp_path_factory: pytest.TempPathFactory, registry: RegistryServer, names: Iterable[str], prefix: str
+) -> Iterator[dict[str, DialectLab]]:
+    """The dialect labs ``names``, each in a fresh directory, in front of the session's ``registry``; stopped after."""
+    with ExitStack() as stack:
+        yield {
+            name: stack.enter_context(Lab(tmp_path_factory.mktemp(f"{prefix}-{name}"), dialect=name, registry=registry))
+            for name in names
+        }
 
 
 def sample(samples: list[SampleImage], repository: str, tag: str) -> SampleImage:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,11 +18,10 @@ import regkit
 from regkit.errors import AccessDenied, TransportError
 from regkit.http.credentials import NULL_USER
 from regkit.http.transport import Transport
-from regkit.lab import Lab
 from regkit.lab.dialectlab import DialectLab
 from regkit.oci.manifest import Descriptor
 
-from .helpers import Canned, cli, serving
+from .helpers import Canned, cli, serving, started_dialect_labs
 
 
 class Drip(Canned):
@@ -149,11 +148,22 @@ PRIVATE = "private/busybox:latest"
 @pytest.fixture(scope="module")
 def dialects(tmp_path_factory: pytest.TempPathFactory, registry) -> Iterator[dict[str, DialectLab]]:
     """The dialect labs these tests use, in front of the session's registry."""
-    with ExitStack() as stack:
-        yield {
-            name: stack.enter_context(Lab(tmp_path_factory.mktemp(f"client-{name}"), dialect=name, registry=registry))
-            for name in ("acr", "ghcr", "gar", "ecr")
-        }
+    with started_dialect_labs(tmp_path_factory, registry, ("acr", "ghcr", "gar", "ecr"), "client") as labs:
+        yield labs
+
+
+def pull_private(lab: DialectLab, cwd: Path, config_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """``regkit pull`` of the lab's private image into ``cwd/o.tar``, with ``config_dir`` as ``DOCKER_CONFIG``."""
+    return cli(
+        "pull",
+        f"{lab.registry}/{PRIVATE}",
+        "-o",
+        "o.tar",
+        "--insecure-registry",
+        *options,
+        cwd=cwd,
+        env={"DOCKER_CONFIG": str(config_dir)},
+    )
 
 
 def docker_config(home: Path, monkeypatch: pytest.MonkeyPatch, doc: dict[str, Any]) -> Path:
@@ -213,16 +223,7 @@ def test_identity_token_from_a_credential_helper_pulls_from_acr(dialects, tmp_pa
     helper.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     folder = docker_config(tmp_path / "home", monkeypatch, {"credHelpers": {lab.registry: "labacr"}})
-    done = cli(
-        "pull",
-        f"{lab.registry}/{PRIVATE}",
-        "-o",
-        "o.tar",
-        "--insecure-registry",
-        "--no-cache",
-        cwd=tmp_path,
-        env={"DOCKER_CONFIG": str(folder), "PATH": os.environ["PATH"]},
-    )
+    done = pull_private(lab, tmp_path, folder, "--no-cache")  # PATH (the helper's) is set in this process
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "o.tar").stat().st_size > 1_000_000
     assert lab.identity_token not in done.stdout + done.stderr
@@ -271,15 +272,7 @@ def test_anonymous_denial_says_nothing_was_sent_and_how_to_log_in(dialects, tmp_
     assert words in error.message and "no credentials were sent" in error.message, error.message
     assert "refused" not in error.message.replace("refuses", "")
     assert f"docker login {lab.registry}" in (error.hint or "") and "auth=(user, password)" in (error.hint or "")
-    done = cli(
-        "pull",
-        f"{lab.registry}/{PRIVATE}",
-        "-o",
-        "o.tar",
-        "--insecure-registry",
-        cwd=tmp_path,
-        env={"DOCKER_CONFIG": str(tmp_path / "home" / ".docker")},
-    )
+    done = pull_private(lab, tmp_path, tmp_path / "home" / ".docker")
     assert done.returncode == 1
     assert "-u USER --password-stdin" in done.stderr and f"docker login {lab.registry}" in done.stderr, done.stderr
     assert "credential helper" in done.stderr and "Traceback" not in done.stderr

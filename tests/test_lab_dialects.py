@@ -12,7 +12,6 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,9 +26,8 @@ from regkit.lab.dialects import ACR_NULL_USER, DIALECTS, GAR_KEY_USER
 from regkit.lab.dialecttags import page_tags
 from regkit.lab.signedurls import check_signed, signed_location
 
-from .helpers import cli
+from .helpers import DIALECT_NAMES, cli, started_dialect_labs
 
-DIALECT_NAMES = [name for name in DIALECTS if name != "hub"]
 PRIVATE = "private/busybox:latest"
 PUBLIC = "library/busybox:latest"
 ECR_EXPIRED = "Your authorization token has expired. Reauthenticate and try again."
@@ -38,11 +36,8 @@ ECR_EXPIRED = "Your authorization token has expired. Reauthenticate and try agai
 @pytest.fixture(scope="module")
 def labs(tmp_path_factory: pytest.TempPathFactory, registry) -> Iterator[dict[str, DialectLab]]:
     """Every dialect's lab, started once, in front of the session's registry."""
-    with ExitStack() as stack:
-        yield {
-            name: stack.enter_context(Lab(tmp_path_factory.mktemp(f"dialect-{name}"), dialect=name, registry=registry))
-            for name in DIALECT_NAMES
-        }
+    with started_dialect_labs(tmp_path_factory, registry, DIALECT_NAMES, "dialect") as started:
+        yield started
 
 
 def raw() -> requests.Session:

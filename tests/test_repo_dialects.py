@@ -4,29 +4,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 import regkit
-from regkit.lab import Lab
 from regkit.lab.dialectlab import DialectLab
-from regkit.lab.dialects import DIALECTS
 from regkit.steps.listing import tag_list
 
-DIALECT_NAMES = [name for name in DIALECTS if name != "hub"]
+from .helpers import DIALECT_NAMES, started_dialect_labs
+
 BUSYBOX_TAGS = ["docker", "latest", "manifest-list", "multiarch"]
 
 
 @pytest.fixture(scope="module")
 def dialect_labs(tmp_path_factory: pytest.TempPathFactory, registry) -> Iterator[dict[str, DialectLab]]:
     """Every dialect's lab in front of the session's registry."""
-    with ExitStack() as stack:
-        yield {
-            name: stack.enter_context(Lab(tmp_path_factory.mktemp(f"tags-{name}"), dialect=name, registry=registry))
-            for name in DIALECT_NAMES
-        }
+    with started_dialect_labs(tmp_path_factory, registry, DIALECT_NAMES, "tags") as labs:
+        yield labs
 
 
 @pytest.mark.parametrize("name", DIALECT_NAMES)

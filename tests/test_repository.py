@@ -46,6 +46,20 @@ def test_a_failed_download_is_in_the_handles_log_and_the_token_renewed_there(reg
         assert [e.step for e in repo.exchanges].count("token") == 1  # one probe for manifest and blob alike
 
 
+def test_a_small_blob_is_read_whole_and_checked_against_its_descriptor(registry):
+    with regkit.Client(insecure=True) as client:
+        repo = regkit.Repository(client, f"{registry.host}/library/busybox:latest")
+        config = repo.manifest().config
+        assert Digest.of(repo.read_blob(config, "image config")) == config.digest
+        # The registry's bytes against a descriptor promising one more: refused, naming the response.
+        with pytest.raises(regkit.SizeMismatch, match=r"image config .* bytes, the descriptor says") as longer:
+            repo.read_blob(Descriptor(config.media_type, config.digest, config.size + 1), "image config")
+        assert longer.value.exchange is repo.exchanges[-1] and repo.exchanges[-1].status == 200
+        # One promising one fewer: no more than that is read.
+        with pytest.raises(regkit.TransportError, match="larger than the"):
+            repo.read_blob(Descriptor(config.media_type, config.digest, config.size - 1), "image config")
+
+
 def test_pull_reports_the_exchanges_of_its_own_repository(registry, tmp_path: Path):
     with regkit.Client(insecure=True) as client:
         regkit.get_manifest(f"{registry.host}/library/layers:latest", client=client)  # another step, before

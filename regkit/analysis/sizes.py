@@ -29,9 +29,7 @@ from ..oci.digest import Digest
 from ..oci.manifest import Descriptor, ImageManifest
 from ..oci.platform import Platform
 from ..oci.reference import Reference
-from ..steps.auth import Token, probe_token
-from ..steps.blobs import follow_blob
-from ..steps.manifest_fetch import fetch_image_manifest, fetch_manifest
+from ..steps.fetcher import Fetcher
 from .image import HistoryStep, fetch_image, layer_steps
 
 if TYPE_CHECKING:
@@ -143,12 +141,10 @@ class LayerSizes(HtmlRepr):
         return pd.DataFrame.from_records(self.rows())
 
 
-def byte_range(
-    client: Client, ref: Reference, blob: Descriptor, token: Token, exchanges: list[Exchange], start: int, length: int
-) -> bytes | None:
+def byte_range(fetcher: Fetcher, blob: Descriptor, start: int, length: int) -> bytes | None:
     """``length`` bytes of a blob from ``start`` with a ``Range`` request; None if the server ignores Range."""
     last = start + length - 1
-    response = follow_blob(client, ref, blob, token, exchanges, f"{start}-{last}")
+    response = fetcher.open_blob(blob, f"{start}-{last}")
     try:
         if response.status != 206:
             response.exchange.note = f"{response.exchange.note} Range ignored: body not read".strip()
@@ -166,20 +162,18 @@ def byte_range(
         response.close()
 
 
-def estimate_layer(
-    client: Client, ref: Reference, layer: Descriptor, token: Token, exchanges: list[Exchange], index: int = 0
-) -> LayerSize:
+def estimate_layer(fetcher: Fetcher, layer: Descriptor, index: int = 0) -> LayerSize:
     """A layer's uncompressed size from at most one small ``Range`` request (see the module docstring)."""
     compression = mt.layer_compression(layer.media_type)
     if compression == mt.TAR:
         return LayerSize(index, layer, layer.size, True, "the blob is the tar")
     if compression == mt.GZIP and layer.size >= GZIP_MINIMUM:
-        tail = byte_range(client, ref, layer, token, exchanges, layer.size - GZIP_TRAILER, GZIP_TRAILER)
+        tail = byte_range(fetcher, layer, layer.size - GZIP_TRAILER, GZIP_TRAILER)
         if tail is None:
             return LayerSize(index, layer, None, False, "the registry ignored Range")
         return LayerSize(index, layer, int.from_bytes(tail, "little"), False, "gzip ISIZE (modulo 4 GiB)")
     if compression == mt.ZSTD:
-        head = byte_range(client, ref, layer, token, exchanges, 0, min(ZSTD_HEADER, layer.size))
+        head = byte_range(fetcher, layer, 0, min(ZSTD_HEADER, layer.size))
         if head is None:
             return LayerSize(index, layer, None, False, "the registry ignored Range")
         try:
@@ -231,9 +225,9 @@ def layer_sizes(
     exchanges: list[Exchange] = []
     with client_for(client, options) as session:
         manifest, _, history = fetch_image(session, ref, platform, exchanges)
-        layers = tuple(
-            estimate_layer(session, ref, layer, manifest.token, exchanges, i) for i, layer in enumerate(manifest.layers)
-        )
+        fetcher = Fetcher(session, ref, token=manifest.token)
+        layers = tuple(estimate_layer(fetcher, layer, i) for i, layer in enumerate(manifest.layers))
+    exchanges.extend(fetcher.exchanges)
     return LayerSizes(ref, manifest.digest, manifest.platform, layers, history, tuple(exchanges))
 
 
@@ -399,16 +393,15 @@ class SizeReport(HtmlRepr):
         return {**totals, "shared_bytes": self.shared_bytes, "images": self.rows(), "blobs": self.blob_rows()}
 
 
-def _images_of(client: Client, ref: Reference, exchanges: list[Exchange]) -> Iterator[ImageSize]:
+def _images_of(fetcher: Fetcher) -> Iterator[ImageSize]:
     """The image of a tag, or each platform's image of an index (attestations left out)."""
-    token = probe_token(client, ref, exchanges)
-    top, token = fetch_manifest(client, ref, ref.identifier, ref.digest, token, exchanges)
+    ref = fetcher.reference
+    top = fetcher.fetch_manifest(ref.identifier, ref.digest)
     if isinstance(top, ImageManifest):
         yield ImageSize(ref, None, top)
         return
     for entry in top.images:
-        child, token = fetch_image_manifest(client, ref, entry, token, exchanges)
-        yield ImageSize(ref, entry.platform, child)
+        yield ImageSize(ref, entry.platform, fetcher.fetch_image_manifest(entry))
 
 
 def manifest_sizes(
@@ -443,7 +436,7 @@ def manifest_sizes(
     UsageError
         A bad argument, such as an invalid reference, or ``client`` together with client options.
     """
-    exchanges: list[Exchange] = []
     with client_for(client, options) as session:
-        images = [image for ref in refs for image in _images_of(session, as_reference(ref), exchanges)]
-    return SizeReport(tuple(images), tuple(exchanges))
+        fetchers = [Fetcher(session, as_reference(ref)) for ref in refs]
+        images = [image for fetcher in fetchers for image in _images_of(fetcher)]
+    return SizeReport(tuple(images), tuple(exchange for fetcher in fetchers for exchange in fetcher.exchanges))

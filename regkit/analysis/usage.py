@@ -32,13 +32,13 @@ from ..http.httperrors import error_for
 from ..oci import mediatypes as mt
 from ..oci.budget_options import MAX_NAMES
 from ..oci.digest import Digest
-from ..oci.manifest import Descriptor, ImageManifest
+from ..oci.manifest import Descriptor, ImageManifest, Index
 from ..oci.platform import Platform
 from ..oci.reference import Reference
 from ..steps.auth import Token, probe_token
-from ..steps.fetcher import send_authorized
+from ..steps.fetcher import Fetcher
 from ..steps.listing import TAGS, list_names
-from ..steps.manifest_fetch import fetch_manifest, wanted_platform
+from ..steps.manifest_fetch import wanted_platform
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -532,38 +532,40 @@ class _Task:
                 _CLIENTS[self.key] = Client(**self.settings)
             return _CLIENTS[self.key]
 
-    def head(self, tag: str) -> tuple[Digest, ManifestNode | None, list[Exchange]]:
+    def head(self, tag: str) -> tuple[Digest, ManifestNode | None, tuple[Exchange, ...]]:
         """The digest ``tag`` points to, from a HEAD (from a GET, with the manifest, when the registry does not
         say), and the exchanges made."""
-        made: list[Exchange] = []
-        client = self.client
-        url, meant = client.registry_url(self.ref, f"manifests/{tag}")
+        fetcher = self._fetcher()
+        url, meant = fetcher.client.registry_url(self.ref, f"manifests/{tag}")
         accept = {"Accept": ", ".join(mt.ACCEPT_MANIFESTS)}
-        response, token = send_authorized(client, "manifest", self.ref, self.token, "HEAD", url, meant, accept, made)
+        response = fetcher.send("manifest", "HEAD", url, meant, accept)
         response.close()
         if response.status != 200:
             raise error_for(response, f"manifest {self.ref.repository}:{tag}")
         claimed = response.headers.get("Docker-Content-Digest")
         if claimed:
             try:
-                return Digest.parse(claimed.strip()), None, made  # checked when the manifest is fetched by it
+                return Digest.parse(claimed.strip()), None, fetcher.exchanges  # checked when fetched by it
             except InvalidReference as exc:
                 raise ManifestError(
                     f"Docker-Content-Digest of {tag}: {exc.message}", exchange=response.exchange
                 ) from None
-        node = self._fetch(tag, None, None, token, made)
-        return node.digest, node, made
+        node = _node(fetcher.fetch_manifest(tag, None))
+        return node.digest, node, fetcher.exchanges
 
-    def get(self, item: tuple[Digest, Descriptor | None]) -> tuple[ManifestNode, list[Exchange]]:
+    def get(self, item: tuple[Digest, Descriptor | None]) -> tuple[ManifestNode, tuple[Exchange, ...]]:
         """The manifest of a digest, verified (against its index entry when it is a child), and the exchanges."""
-        made: list[Exchange] = []
+        fetcher = self._fetcher()
         digest, entry = item
-        return self._fetch(str(digest), digest, entry, self.token, made), made
+        return _node(fetcher.fetch_manifest(str(digest), digest, entry)), fetcher.exchanges
 
-    def _fetch(
-        self, identifier: str, digest: Digest | None, entry: Descriptor | None, token: Token, made: list[Exchange]
-    ) -> ManifestNode:
-        parsed, _ = fetch_manifest(self.client, self.ref, identifier, digest, token, made, entry)
-        if isinstance(parsed, ImageManifest):
-            return ManifestNode(parsed.digest, len(parsed.raw), parsed.media_type, (parsed.config, *parsed.layers))
-        return ManifestNode(parsed.digest, len(parsed.raw), parsed.media_type, (), parsed.manifests)
+    def _fetcher(self) -> Fetcher:
+        """A fetcher for one call, with the scan's token (its exchanges are the call's)."""
+        return Fetcher(self.client, self.ref, token=self.token)
+
+
+def _node(parsed: ImageManifest | Index) -> ManifestNode:
+    """What the scan keeps of a manifest: digest, size, and what it points to."""
+    if isinstance(parsed, ImageManifest):
+        return ManifestNode(parsed.digest, len(parsed.raw), parsed.media_type, (parsed.config, *parsed.layers))
+    return ManifestNode(parsed.digest, len(parsed.raw), parsed.media_type, (), parsed.manifests)

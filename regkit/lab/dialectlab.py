@@ -35,15 +35,14 @@ from . import dialectcreds as creds
 from .busybox import busybox_binary
 from .dialects import DIALECTS, Dialect
 from .images import sample_images
-from .kernel import end_kernel_lab
-from .nginx import NGINX, DialectPorts, dialect_config, nginx_process, write_config
-from .process import ManagedProcess, Service, pick_port, require_binary
+from .labbase import PRIVATE_NAMESPACE, LabBase
+from .nginx import DialectPorts, dialect_config, nginx_process, write_config
+from .process import ManagedProcess, pick_port
 from .registry import RegistryServer
 from .upload import push_image
 
 SETTINGS_FILE = "dialect.json"
 STALE_URLS = "stale-urls"  # in the service directory: how many redirects are still to be expired ones
-PRIVATE_NAMESPACE = "private"
 START_TRIES = 5
 # What each storage adds to a blob it serves (never Docker-Content-Digest: that is the registry's header).
 STORAGE_HEADERS = {
@@ -73,11 +72,6 @@ class DialectSettings:
     images: list[str]
 
 
-def private_refs(images: list[str]) -> list[str]:
-    """The references (``host:port/name:tag``) in the private namespace: only the lab's credentials pull them."""
-    return [ref for ref in images if ref.split("/", 1)[1].startswith(f"{PRIVATE_NAMESPACE}/")]
-
-
 def _json_key(secret_bytes: bytes) -> str:
     """A service account key file's shape, for Artifact Registry's ``_json_key`` user."""
     return json.dumps(
@@ -91,7 +85,7 @@ def _json_key(secret_bytes: bytes) -> str:
     )
 
 
-class DialectLab(Service):
+class DialectLab(LabBase):
     """One dialect's registry on loopback; a context manager like :class:`regkit.lab.lab.Lab`."""
 
     def __init__(
@@ -167,29 +161,9 @@ class DialectLab(Service):
         return self.spec.service.format(host=self.registry)
 
     @property
-    def images(self) -> list[str]:
-        """Every image reference the lab serves (public and private)."""
-        return [f"{self.registry}/{name}" for name in self.settings.images]
-
-    @property
-    def private(self) -> list[str]:
-        """The image references only the lab's credentials may pull."""
-        return private_refs(self.images)
-
-    @property
     def username(self) -> str:
         """The user name in the dialect's shape (``AWS``, ``oauth2accesstoken``, the null GUID, ``robot$…``)."""
         return self.spec.user
-
-    @property
-    def password(self) -> str:
-        """The password: a token for ECR, Artifact Registry (1 h) and ACR (the refresh token)."""
-        return self.settings.password
-
-    @property
-    def credentials(self) -> tuple[str, str]:
-        """``(username, password)``."""
-        return self.username, self.password
 
     @property
     def identity_token(self) -> str:
@@ -249,13 +223,7 @@ class DialectLab(Service):
     def summary(self) -> dict[str, Any]:
         """What ``regkit lab up --dialect NAME --json`` prints (the lab's own secrets only)."""
         doc: dict[str, Any] = {
-            "dialect": self.dialect,
-            "registry": self.registry,
-            "images": self.images,
-            "private": self.private,
-            "username": self.username,
-            "password": self.password,
-            "state_dir": str(self.state_dir),
+            **super().summary(),
             "realm": self.realm,
             "service": self.service,
             "storage": self.storage_host,
@@ -303,21 +271,9 @@ class DialectLab(Service):
         except LabError:
             return self.shared_registry is None
 
-    def start(self) -> None:
-        """Start the lab (see :meth:`up`)."""
-        self.up()
-
-    def stop(self) -> None:
-        """Stop the lab (see :meth:`down`)."""
-        self.down()
-
     def up(self) -> DialectLab:
         """Start the registry (unless shared), the front and nginx; push the sample images into an own registry."""
-        if any(self.running().values()):
-            raise LabError(f"a lab is already running in {self.state_dir}", hint="stop it with: regkit lab down")
-        require_binary(NGINX, "nginx")
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        (self.state_dir / "lab.json").unlink(missing_ok=True)  # a hub lab that ran here before
+        self._prepare("lab.json")  # a hub lab's, should one have run here before
         try:
             registry = self.shared_registry or RegistryServer(self.state_dir / "registry")
             if self.shared_registry is None:
@@ -419,8 +375,3 @@ class DialectLab(Service):
         self._stop_front()
         if self._owns_registry():
             self._processes()["registry"].stop()
-
-    def down(self) -> None:
-        """Stop the servers; the state directory stays for inspection, except a kernel's lab's (as ``Lab.down``)."""
-        self.stop_servers()
-        end_kernel_lab(self.state_dir)

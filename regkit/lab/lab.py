@@ -46,13 +46,14 @@ from ..oci.reference import resolve
 from .artifacts import push_repository
 from .busybox import busybox_binary
 from .certs import make_key_pair
-from .dialectlab import PRIVATE_NAMESPACE, SETTINGS_FILE, DialectLab, private_refs
+from .dialectlab import SETTINGS_FILE, DialectLab
 from .dialects import DIALECTS
 from .images import SampleImage, sample_images
-from .kernel import end_kernel_lab, kernel_lab
+from .kernel import kernel_lab
+from .labbase import PRIVATE_NAMESPACE, LabBase
 from .modes import MODES
-from .nginx import NGINX, NginxPorts, lab_config, nginx_process, write_config
-from .process import ManagedProcess, Service, pick_port, require_binary
+from .nginx import NginxPorts, lab_config, nginx_process, write_config
+from .process import ManagedProcess, pick_port
 from .pullthrough import pull_through_cache
 from .registry import RegistryServer
 from .traffic import Traffic, lab_logs
@@ -106,7 +107,7 @@ class LabSettings:
     referrers: int = 0  # the registry behind a front answering the OCI referrers API
 
 
-class Lab(Service):
+class Lab(LabBase):
     """Start, use and stop the lab; also a context manager (``with Lab(tmp) as lab: …``).
 
     ``Lab(state_dir, dialect=NAME)`` with another dialect than ``hub`` (see :mod:`regkit.lab.dialects`)
@@ -294,11 +295,6 @@ class Lab(Service):
         """The CDN base that blob redirects name (unreachable in hub mode)."""
         return f"http://127.0.0.1:{self.settings.dead_cdn}" if self.settings.mode == "hub" else self.cdn_url
 
-    @property
-    def credentials(self) -> tuple[str, str]:
-        """The lab user, who may pull the private namespace and push."""
-        return LAB_USER, self.settings.password
-
     # The same names as a dialect lab's (regkit.lab.dialectlab.DialectLab), for code that takes either.
 
     @property
@@ -307,24 +303,9 @@ class Lab(Service):
         return self.front_host
 
     @property
-    def images(self) -> list[str]:
-        """Every sample image reference on the front (public and private)."""
-        return [f"{self.front_host}/{name}" for name in self.settings.images]
-
-    @property
-    def private(self) -> list[str]:
-        """The image references only the lab user may pull."""
-        return private_refs(self.images)
-
-    @property
     def username(self) -> str:
         """The lab user."""
         return LAB_USER
-
-    @property
-    def password(self) -> str:
-        """The lab user's password."""
-        return self.settings.password
 
     def summary(self) -> dict[str, Any]:
         """What ``regkit lab up --json`` prints (the lab's own secrets only).
@@ -341,13 +322,7 @@ class Lab(Service):
             No lab was started in the state directory (no ``lab.json``); start one with :meth:`up`.
         """
         return {
-            "dialect": self.dialect,
-            "registry": self.registry,
-            "images": self.images,
-            "private": self.private,
-            "username": self.username,
-            "password": self.password,
-            "state_dir": str(self.state_dir),
+            **super().summary(),
             "realm": self.advertised_realm,
             "service": SERVICE_NAME,
             "storage": self.advertised_cdn.removeprefix("http://"),
@@ -554,14 +529,6 @@ class Lab(Service):
         except LabError:
             return False  # no lab.json: no lab was started here
 
-    def start(self) -> None:
-        """Start the lab (see :meth:`up`)."""
-        self.up()
-
-    def stop(self) -> None:
-        """Stop the lab (see :meth:`down`)."""
-        self.down()
-
     def up(self) -> Lab:
         """Start everything and push the sample images; refuses if this lab already runs.
 
@@ -583,11 +550,7 @@ class Lab(Service):
         RegkitError
             Pushing the sample images failed.
         """
-        if any(self.running().values()):
-            raise LabError(f"a lab is already running in {self.state_dir}", hint="stop it with: regkit lab down")
-        require_binary(NGINX, "nginx")
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        (self.state_dir / SETTINGS_FILE).unlink(missing_ok=True)  # a dialect lab that ran here before
+        self._prepare(SETTINGS_FILE)  # a dialect lab's, should one have run here before
         make_key_pair(self.state_dir / "keys", "regkit lab token signer")
         make_key_pair(self.state_dir / "tls", "regkit lab registry", ip="127.0.0.1")
         password, secret = secrets.token_urlsafe(12), secrets.token_urlsafe(24)
@@ -661,15 +624,6 @@ class Lab(Service):
             push_repository(client, f"127.0.0.1:{s.registry}")
         self._settings = replace(s, images=tuple(f"{sample.repository}:{sample.tag}" for sample in self.samples))
         (self.state_dir / "lab.json").write_text(json.dumps(asdict(self._settings), indent=2))
-
-    def down(self) -> None:
-        """Stop every lab process by PID; the state directory stays for inspection, except a kernel's lab's.
-
-        A lab started by :meth:`for_kernel` lives in a temporary directory watched by a watchdog
-        process: both go too.
-        """
-        self.stop_servers()
-        end_kernel_lab(self.state_dir)
 
     def stop_servers(self) -> None:
         """Stop the servers (registry, service, nginx) by PID, and nothing else."""

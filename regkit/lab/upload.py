@@ -10,7 +10,7 @@ from ..http.httperrors import error_for
 from ..oci.digest import Digest
 from ..oci.reference import Reference
 from ..steps.auth import Token, token_from_challenge
-from ..steps.fetcher import send_authorized
+from ..steps.fetcher import Fetcher
 from .imagebuild import BuiltImage
 
 
@@ -27,14 +27,16 @@ def push_token(client: Client, ref: Reference) -> Token:
 def push_blob(client: Client, ref: Reference, token: Token, data: bytes) -> Digest:
     """Upload one blob (monolithic POST then PUT), skipping it when the registry already has it."""
     digest = Digest.of(data)
+    fetcher = Fetcher(client, ref, token=token)
     url, meant = client.registry_url(ref, f"blobs/{digest}")
-    head, token = send_authorized(client, "push", ref, token, "HEAD", url, meant, {}, [])
+    head = fetcher.send("push", "HEAD", url, meant, {})
     head.close()
     if head.status == 200:
         return digest
     url, meant = client.registry_url(ref, "blobs/uploads/")
-    start, token = send_authorized(client, "push", ref, token, "POST", url, meant, {}, [])
+    start = fetcher.send("push", "POST", url, meant, {})
     start.close()
+    token = fetcher.last_token()
     location = start.headers.get("Location")
     if start.status != 202 or not location:
         raise error_for(start, f"starting the upload of {digest}")

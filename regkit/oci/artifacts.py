@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import InvalidReference, ManifestError
 from . import jsonsafe
 from .digest import Digest
-from .manifest import Descriptor
+from .manifest import Descriptor, json_object
 from .manifest import parse_descriptor as _descriptor
 
 MAX_PAYLOAD = 4 << 20  # bytes of one SBOM or statement read for its summary
@@ -57,19 +57,9 @@ class Artifact:
     annotations: dict[str, str] = field(default_factory=dict)
 
 
-def _document(raw: bytes, what: str) -> dict[str, Any]:
-    try:
-        doc = jsonsafe.loads(raw)
-    except jsonsafe.JsonError as exc:
-        raise ManifestError(f"{what} is not JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise ManifestError(f"{what} is not a JSON object")
-    return doc
-
-
 def parse_referrers(raw: bytes) -> list[Referrer]:
     """The entries of a referrers index (the API's answer or the fallback tag's index)."""
-    doc = _document(raw, "the referrers index")
+    doc = json_object(raw, "the referrers index")
     entries = doc.get("manifests")
     if not isinstance(entries, list):
         raise ManifestError("the referrers index has no 'manifests' list")
@@ -83,7 +73,7 @@ def parse_referrers(raw: bytes) -> list[Referrer]:
 
 def parse_artifact(raw: bytes) -> Artifact:
     """``artifactType`` (else the config's media type), ``subject`` and layers of an image or artifact manifest."""
-    doc = _document(raw, "the artifact manifest")
+    doc = json_object(raw, "the artifact manifest")
     config = doc.get("config")
     layers = doc.get("layers") or doc.get("blobs") or []
     if not isinstance(layers, list):

@@ -254,12 +254,17 @@ def check_config_size(config: Descriptor) -> None:
 
 def parse_config(raw: bytes, config: Descriptor) -> dict[str, Any]:
     """The image config JSON object (its bytes already verified against ``config``)."""
+    return json_object(raw, f"the image config {config.digest}")
+
+
+def json_object(raw: bytes, what: str) -> dict[str, Any]:
+    """The JSON object ``raw`` holds, else a :class:`ManifestError` saying ``what`` it should have been."""
     try:
         doc = jsonsafe.loads(raw)
     except jsonsafe.JsonError as exc:
-        raise ManifestError(f"the image config {config.digest} is not JSON: {exc}") from None
+        raise ManifestError(f"{what} is not JSON ({exc})") from None
     if not isinstance(doc, dict):
-        raise ManifestError("the image config is not a JSON object")
+        raise ManifestError(f"{what} is not a JSON object")
     return doc
 
 

@@ -312,6 +312,45 @@ class Fetcher:
                 )
             raise error
 
+    def read_blob(self, descriptor: Descriptor, what: str) -> bytes:
+        """A small blob (a config, an artifact's payload) into memory, checked against its digest and size.
+
+        Parameters
+        ----------
+        descriptor : Descriptor
+            The blob; no more than its size is read.
+        what : str
+            What the blob is, for messages (``image config``, ``payload``).
+
+        Returns
+        -------
+        bytes
+            The blob's bytes, verified.
+
+        Raises
+        ------
+        VerificationError
+            The bytes do not match the digest or size.
+        RegistryError
+            The registry answered, but not as the protocol promises: ``AuthError``, ``NotFound``,
+            ``UnexpectedResponse``.
+        TransportError
+            No HTTP answer: DNS, refused, TLS, timeout, too slow, or a body longer than the size.
+        """
+        response = self.open_blob(descriptor)
+        try:
+            body = response.read(descriptor.size, f"{what} {descriptor.digest}")
+        finally:
+            response.close()
+        verifier = Verifier(descriptor.digest, descriptor.size, what)
+        try:
+            verifier.update(body)
+            verifier.check()
+        except VerificationError as exc:
+            exc.exchange = response.exchange
+            raise
+        return body
+
     def download(
         self, descriptor: Descriptor, handle: Writable, verifier: Verifier, progress: Advance | None = None
     ) -> tuple[Exchange, ...]:
@@ -548,27 +587,10 @@ def _verify(body: bytes, expected: Digest | None, exchange: Exchange, descriptor
 
 @contextmanager
 def logged(client: http.Client, ref: Reference, token: Token, exchanges: list[Exchange]) -> Iterator[Fetcher]:
-    """A fetcher for code that holds the four values apart (a push, analysis/, until they hold a fetcher):
+    """A fetcher for code that holds the four values apart (analysis/, until it holds a fetcher):
     what it made is appended to ``exchanges`` when the block ends, however it ends."""
     fetcher = Fetcher(client, ref, token=token)
     try:
         yield fetcher
     finally:
         exchanges.extend(fetcher.exchanges)
-
-
-def send_authorized(
-    client: http.Client,
-    step: str,
-    ref: Reference,
-    token: Token,
-    method: str,
-    url: str,
-    meant: str,
-    headers: dict[str, str],
-    exchanges: list[Exchange],
-) -> tuple[HttpResponse, Token]:
-    """:meth:`Fetcher.send` for code that holds the four values apart (a push, a diagnosis, analysis/): the
-    response and the token after it; the exchanges made are appended to ``exchanges``."""
-    with logged(client, ref, token, exchanges) as fetcher:
-        return fetcher.send(step, method, url, meant, headers), fetcher.last_token()

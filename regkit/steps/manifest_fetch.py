@@ -136,26 +136,3 @@ def manifest_of(
     fetcher); the exchanges made are appended to ``exchanges``."""
     with logged(client, ref, token, exchanges) as fetcher:
         return fetch_platform_manifest(fetcher, wanted)
-
-
-def fetch_manifest(
-    client: Client,
-    ref: Reference,
-    identifier: str,
-    expected: Digest | None,
-    token: Token,
-    exchanges: list[Exchange],
-    descriptor: Descriptor | None = None,
-) -> tuple[ImageManifest | Index, Token]:
-    """:meth:`Fetcher.fetch_manifest` for code that holds the four values apart (analysis/, until it holds a
-    fetcher): the manifest and the token after it; the exchanges made are appended to ``exchanges``."""
-    with logged(client, ref, token, exchanges) as fetcher:
-        return fetcher.fetch_manifest(identifier, expected, descriptor), fetcher.last_token()
-
-
-def fetch_image_manifest(
-    client: Client, ref: Reference, entry: Descriptor, token: Token, exchanges: list[Exchange]
-) -> tuple[ImageManifest, Token]:
-    """:meth:`Fetcher.fetch_image_manifest` for code that holds the four values apart, like :func:`fetch_manifest`."""
-    with logged(client, ref, token, exchanges) as fetcher:
-        return fetcher.fetch_image_manifest(entry), fetcher.last_token()

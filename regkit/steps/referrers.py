@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .._repr import HtmlRepr, display_layer
-from ..errors import DigestMismatch, ManifestError, NotFound, SizeMismatch
+from ..errors import ManifestError, NotFound
 from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
 from ..http.httperrors import error_for
@@ -368,7 +368,7 @@ class _Walker:
         predicate = layer.annotations.get(art.PREDICATE_TYPE, "")
         data = b""
         if layer.size <= art.MAX_PAYLOAD:
-            data = self._read(layer)
+            data = self.fetcher.read_blob(layer, "payload")
         summary = art.summarize(data, layer.size, predicate)
         return self._node(
             "payload",
@@ -379,19 +379,6 @@ class _Walker:
             summary=summary,
             artifact_type=predicate,
         )
-
-    def _read(self, layer: Descriptor) -> bytes:
-        """A small blob, whole and verified."""
-        response = self.fetcher.open_blob(layer)
-        try:
-            data = response.read(layer.size, f"payload {layer.digest}")
-        finally:
-            response.close()
-        if len(data) != layer.size:
-            raise SizeMismatch(f"payload {layer.digest} has {len(data)} bytes, not {layer.size}")
-        if Digest.of(data, layer.digest.algorithm) != layer.digest:
-            raise DigestMismatch(f"payload {layer.digest} does not match its digest", exchange=response.exchange)
-        return data
 
     def _cosign(self, digest: Digest) -> tuple[TreeNode, ...]:
         """Cosign's signature, attestation and SBOM tags of ``digest``, where they exist."""

@@ -14,6 +14,7 @@ import base64
 import json
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime
 
 import requests
@@ -48,6 +49,18 @@ def basic(credentials: Credentials) -> str:
     return base64.b64encode(f"{credentials.basic_user}:{credentials.password}".encode()).decode()
 
 
+@dataclass(frozen=True)
+class _Ask:
+    """One token request's terms: the realm, what for, the challenge and probe it answers, the credentials."""
+
+    realm: str
+    service: str
+    scope: str
+    challenge: Challenge
+    probe: Exchange
+    credentials: Credentials | None
+
+
 def request_token(
     client: Client,
     realm: str,
@@ -59,6 +72,7 @@ def request_token(
     note: str = "",
 ) -> Token:
     """Ask ``realm`` for a token for ``scope`` (see the module) and parse the answer."""
+    ask = _Ask(realm, service, scope, challenge, probe, credentials)
     scopes = [s for s in scope.split(" ") if s]
     params = [(name, value) for name, value in (("service", service), *(("scope", s) for s in scopes)) if value]
     registry = host_of(probe.url)
@@ -79,7 +93,7 @@ def request_token(
             client, "POST", realm, registry, credentials, data=form, original_url=challenge.realm, note=said
         )
         if response.status not in POST_UNSUPPORTED:
-            return _parse_token_response(response, realm, service, scope, challenge, probe, credentials)
+            return _parse_token_response(response, ask)
         response.preview()
         response.exchange.note += f"; {response.status}: the token service takes no POST form, trying GET"
         earlier = response.attempts
@@ -88,7 +102,7 @@ def request_token(
     response = _send(
         client, "GET", realm, registry, credentials, params=params, headers=headers, original_url=meant, note=note
     )
-    return _parse_token_response(response, realm, service, scope, challenge, probe, credentials, earlier)
+    return _parse_token_response(response, ask, earlier)
 
 
 def _send(
@@ -113,28 +127,19 @@ def _send(
     return response
 
 
-def _parse_token_response(
-    response: HttpResponse,
-    realm: str,
-    service: str,
-    scope: str,
-    challenge: Challenge,
-    probe: Exchange,
-    credentials: Credentials | None,
-    earlier: tuple[Exchange, ...] = (),
-) -> Token:
+def _parse_token_response(response: HttpResponse, ask: _Ask, earlier: tuple[Exchange, ...] = ()) -> Token:
     exchange = response.exchange
     if response.status != 200:
         body = response.preview()
         status = f"{response.status} {exchange.reason}".strip()
         detail = "; ".join(registry_errors(body)) or body.strip()[:300]
         if response.status in (401, 403):
-            sent = credentials.described if credentials else None
+            sent = ask.credentials.described if ask.credentials else None
             raise access_denied(
-                f"the token service {host_of(realm)} for {scope or 'the registry'}",
+                f"the token service {host_of(ask.realm)} for {ask.scope or 'the registry'}",
                 status,
                 detail,
-                host_of(probe.url),
+                host_of(ask.probe.url),
                 sent,
                 exchange,
             )
@@ -167,15 +172,15 @@ def _parse_token_response(
     return Token(
         "bearer",
         value,
-        realm=realm,
-        service=service,
-        scope=scope,
+        realm=ask.realm,
+        service=ask.service,
+        scope=ask.scope,
         expires_in=expires_in,
         expires_assumed=not told,
         issued_at=_parse_time(doc.get("issued_at")),
         obtained_at=time.time(),
-        challenge=challenge,
-        exchanges=(probe, *earlier, *response.attempts),
+        challenge=ask.challenge,
+        exchanges=(ask.probe, *earlier, *response.attempts),
     )
 
 
