@@ -285,7 +285,7 @@ class Builder:
         self.ends.append(len(self.paths))
         self.kinds.append(kind)
         try:
-            self.numbers.extend((size, mode, uid, gid, mtime))
+            self.numbers.extend((size, mode, uid, gid, mtime))  # type: ignore[arg-type]  # a float: TypeError
         except (OverflowError, TypeError):  # a float mtime or a number past 64 bits: rare, kept aside
             del self.numbers[index * NUMBERS :]
             self.numbers.extend((_ODD, 0, 0, 0, 0))

@@ -234,8 +234,8 @@ class Filesystem:
             elif not parts[-1].startswith(WHITEOUT):
                 placed.append(ordinal)
             elif parts[-1] == OPAQUE:
-                directory = self._directory(parts[:-1])
-                for name in list(directory.children or {}) if directory else []:
+                opaque = self._directory(parts[:-1])
+                for name in list(opaque.children or {}) if opaque else []:
                     self._remove((*parts[:-1], name), layer, change)
             elif not parts[-1].startswith(AUFS_META):
                 self._remove((*parts[:-1], parts[-1][len(WHITEOUT) :]), layer, change)

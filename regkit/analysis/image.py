@@ -366,15 +366,16 @@ def analyze_with(
     key = merged.chain_key([(layer.digest, diff_id) for layer, diff_id in layers])
     kept = merged.load(key, cache_dir)
     if kept is not None and len(kept.layers) == len(layers):
-        reports = _kept_reports(layers, kept, meter, cache_dir)
-        if reports is not None:
+        read_back = _kept_reports(layers, kept, meter, cache_dir)
+        if read_back is not None:
             meter.paths(kept.path_bytes)
-            reports = tuple(replace(report, created_by=steps.get(report.index, "")) for report in reports)
+            named = tuple(replace(report, created_by=steps.get(report.index, "")) for report in read_back)
             seconds = time.perf_counter() - started
-            return ImageAnalysis(ref, manifest, config, history, reports, kept, seconds, tuple(exchanges))
+            return ImageAnalysis(ref, manifest, config, history, named, kept, seconds, tuple(exchanges))
     cache = {} if cache is None else cache
     filesystem = Filesystem(meter)
-    reports, costs = [], []
+    reports: list[LayerReport] = []
+    costs: list[LayerCost] = []
     unread = [(i, layer, diff_id) for i, (layer, diff_id) in enumerate(layers) if not _known(cache, layer, diff_id)]
     with listed_ahead(unread, budgets, cache_dir) as wait:
         for index, (layer, diff_id) in enumerate(layers):

@@ -190,8 +190,8 @@ def duplicates(layers: Sequence[LayerReport]) -> list[tuple[str, int, list[tuple
     start = 0
     while start < len(order):
         end = start + int(counts[group[order[start]]])
-        chosen = all_origins[order[start:end]]
-        places = [(int(layer), by_index[int(layer)][int(ordinal)].path) for layer, ordinal in chosen]
+        group_origins: list[list[int]] = all_origins[order[start:end]].tolist()
+        places = [(layer, by_index[layer][ordinal].path) for layer, ordinal in group_origins]
         found.append((bytes(all_keys[order[start]]).hex(), int(all_sizes[order[start]]), places))
         start = end
     return sorted(found, key=lambda d: (-(len(d[2]) - 1) * d[1], d[2]))
@@ -342,7 +342,9 @@ def read_layer(
     """
     exchanges: list[Exchange] = []
     meter = meter or Meter(budgets)
-    where = {"index": index, "diff_id": diff_id, "meter": meter, "cache_dir": cache_dir}
-    with open_layer(client, ref, layer, token, exchanges, **where) as (tar, stream):
+    opened = open_layer(
+        client, ref, layer, token, exchanges, index=index, diff_id=diff_id, meter=meter, cache_dir=cache_dir
+    )
+    with opened as (tar, stream):
         entries = scan(tar, meter)
     return LayerReport(index, layer, stream.count, stream.digest, entries, created_by, tuple(exchanges))

@@ -86,7 +86,9 @@ def load(layer: Descriptor, diff_id: Digest, cache_dir: Path | None = None) -> L
     if position != len(data) or _checksum(sections) != checksum:
         return None  # torn or damaged: read the layer again
     try:
-        entries = from_columns(*sections[:-1], *marshal.loads(sections[-1]))
+        paths, ends, kinds, numbers_column, digests, tables = sections
+        links, odd = marshal.loads(tables)
+        entries = from_columns(paths, ends, kinds, numbers_column, digests, links, odd)
     except (ValueError, EOFError, TypeError):
         return None
     return Listing(uncompressed, charged, entries)
