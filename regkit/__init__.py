@@ -61,6 +61,7 @@ _EXPORTS = {
     "compare_images": ".analysis.compare",
     "ExportResult": ".analysis.export",
     "export": ".analysis.export",
+    "Filesystem": ".analysis.filesystem",
     "ImageAnalysis": ".analysis.image",
     "analyze": ".analysis.image",
     "LayerSizes": ".analysis.sizes",
@@ -90,6 +91,7 @@ _EXPORTS = {
     "Lab": ".lab.lab",
     "notebook_lab": ".lab.lab",
     "Budgets": ".oci.budgets",
+    "Meter": ".oci.budgets",
     "Digest": ".oci.digest",
     "Descriptor": ".oci.manifest",
     "ImageManifest": ".oci.manifest",
@@ -124,6 +126,7 @@ if TYPE_CHECKING:
     from .analysis.costs import compare_pulls, proxy_latency, upstream_costs
     from .analysis.dialects import compare_dialects
     from .analysis.export import ExportResult, export
+    from .analysis.filesystem import Filesystem
     from .analysis.image import ImageAnalysis, analyze
     from .analysis.sizes import (
         LayerSizes,
@@ -173,7 +176,7 @@ if TYPE_CHECKING:
     from .http.speed import SpeedLimit
     from .http.tokens import Token
     from .lab.lab import Lab, notebook_lab
-    from .oci.budgets import Budgets
+    from .oci.budgets import Budgets, Meter
     from .oci.digest import Digest
     from .oci.manifest import Descriptor, ImageManifest, Index
     from .oci.platform import Platform

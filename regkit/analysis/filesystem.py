@@ -254,7 +254,18 @@ class Filesystem:
         return change
 
     def node(self, held: Node | int) -> Node:
-        """The node of what the tree holds at a path: a directory's own, or one made for anything else."""
+        """The node of what the tree holds at a path: a directory's own, or one made for anything else.
+
+        Parameters
+        ----------
+        held : Node or int
+            What a directory's ``children`` holds under a name.
+
+        Returns
+        -------
+        Node
+            The node, with the entry the path's tar member lists.
+        """
         if isinstance(held, Node):
             return held
         layer, ordinal = held >> _SHIFT, held & _ORDINAL

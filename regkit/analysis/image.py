@@ -86,6 +86,9 @@ class ImageAnalysis(HtmlRepr):
         The time it took.
     exchanges : tuple of Exchange
         The HTTP exchanges that produced it, redacted, in order.
+    tree : Filesystem, optional
+        The merged tree when this analysis built it; None when the results were read back (then
+        :attr:`filesystem` merges the kept listings on first use).
     """
 
     reference: Reference

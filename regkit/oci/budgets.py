@@ -49,7 +49,13 @@ class Budgets:
 
 
 class Meter:
-    """What one image has spent so far; :meth:`layer` starts the per-layer counts again."""
+    """What one image has spent so far; :meth:`layer` starts the per-layer counts again.
+
+    Parameters
+    ----------
+    budgets : Budgets, optional
+        The bounds charged against; default :class:`Budgets` (far above any real image).
+    """
 
     __slots__ = ("budgets", "image_bytes", "image_entries", "layer_bytes", "layer_entries", "path_bytes", "where")
 
@@ -60,20 +66,53 @@ class Meter:
         self.where = "the image"
 
     def layer(self, where: str) -> Meter:
-        """Start counting a new layer, named ``where`` in errors; returns self."""
+        """Start counting a new layer, named ``where`` in errors.
+
+        Parameters
+        ----------
+        where : str
+            The layer as errors name it (``layer 2 (sha256:…)``).
+
+        Returns
+        -------
+        Meter
+            Itself.
+        """
         self.layer_bytes = self.layer_entries = 0
         self.where = where
         return self
 
     def bytes(self, count: int) -> None:
-        """Charge ``count`` uncompressed bytes to the layer and the image."""
+        """Charge ``count`` uncompressed bytes to the layer and the image.
+
+        Parameters
+        ----------
+        count : int
+            The bytes read.
+
+        Raises
+        ------
+        BudgetExceeded
+            The layer's or the image's uncompressed bytes pass its budget.
+        """
         self.layer_bytes += count
         self.image_bytes += count
         self._check("layer_bytes", self.layer_bytes, "uncompressed bytes")
         self._check("image_bytes", self.image_bytes, "uncompressed bytes")
 
     def entries(self, count: int = 1) -> None:
-        """Charge ``count`` tar members to the layer and the image."""
+        """Charge ``count`` tar members to the layer and the image.
+
+        Parameters
+        ----------
+        count : int, optional
+            The members read (default 1).
+
+        Raises
+        ------
+        BudgetExceeded
+            The layer's or the image's entries pass its budget.
+        """
         self.layer_entries += count
         self.image_entries += count
         budgets = self.budgets
@@ -83,7 +122,18 @@ class Meter:
         self._check("image_entries", self.image_entries, "entries")
 
     def paths(self, count: int) -> None:
-        """Charge ``count`` bytes of full paths placed in the merged tree."""
+        """Charge ``count`` bytes of full paths placed in the merged tree.
+
+        Parameters
+        ----------
+        count : int
+            The bytes of the paths placed.
+
+        Raises
+        ------
+        BudgetExceeded
+            The image's paths pass the ``path_bytes`` budget.
+        """
         self.path_bytes += count
         if self.path_bytes <= self.budgets.path_bytes:
             return
