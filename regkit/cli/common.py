@@ -256,10 +256,19 @@ def client_from_args(args: argparse.Namespace, *, pool_size: int = 8) -> Client:
 
 
 def print_json(data: object) -> None:
-    """``data`` as indented JSON on stdout."""
+    """``data`` as JSON on stdout: indented, or for a large document its top level only."""
     import json  # only --json needs it; every command's parser (regkit --help) loads this module
 
-    print(json.dumps(data, indent=2))
+    compact = json.dumps(data)  # the C encoder; with indent= json encodes in Python, ~10x slower
+    if len(compact) <= _INDENTED or not isinstance(data, dict):
+        print(json.dumps(data, indent=2))
+        return
+    # An analysis of 600,000 files: a line per top-level key, each value encoded in C.
+    fields = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in data.items()]
+    print("{\n" + ",\n".join(fields) + "\n}")
+
+
+_INDENTED = 1 << 20  # characters of JSON indented in full
 
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
