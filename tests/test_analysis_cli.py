@@ -91,3 +91,33 @@ def test_sizes_and_compare(registry, tmp_path):
 def test_help_lists_the_commands(tmp_path):
     usage = cli("--help", cwd=tmp_path).stdout
     assert all(name in usage for name in ("layers", "files", "analyze", "export", "sizes", "compare"))
+
+
+def test_pull_analyze_reads_the_layers_it_pulled_from_the_cache(registry, tmp_path):
+    """One download of each blob: the analysis after the pull reads them from the blob cache."""
+    ref = f"{registry.host}/library/whiteout"
+    cache = tmp_path / "cache"
+    done = run(
+        registry,
+        tmp_path,
+        "pull",
+        ref,
+        "-o",
+        "out.tar",
+        "--cache-dir",
+        str(cache),
+        "--analyze",
+        "--transcript",
+        "t.har",
+    )
+    assert done.returncode == 0, done.stderr
+    assert tarfile.is_tarfile(tmp_path / "out.tar")
+    assert "5242880      1           2  deleted  data/big.bin" in done.stdout  # the waste table of analyze
+    entries = json.loads((tmp_path / "t.har").read_text())["log"]["entries"]
+    blobs = [
+        e["request"]["url"] for e in entries if "/blobs/" in e["request"]["url"] and e["request"]["method"] == "GET"
+    ]
+    assert len(blobs) == len(set(blobs)) == 4  # the config and three layers, each fetched once
+    assert len(list((cache / "listings").rglob("*"))) > 3  # the listings kept for the next analysis
+    refused = run(registry, tmp_path, "pull", ref, "--analyze", "--no-cache")
+    assert refused.returncode == 2 and "--no-cache" in refused.stderr and "Traceback" not in refused.stderr

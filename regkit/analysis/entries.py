@@ -154,9 +154,12 @@ class Entries(Sequence[FileEntry]):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError("entry index out of range")
+        return self._entry(index, self.path_at(index))
+
+    def path_at(self, index: int) -> str:
+        """The path of entry ``index`` (from 0), without making the whole entry."""
         start = self.ends[index - 1] if index else 0
-        path = self.paths[start : self.ends[index]].decode("utf-8", "surrogateescape")
-        return self._entry(index, path)
+        return self.paths[start : self.ends[index]].decode("utf-8", "surrogateescape")
 
     def __iter__(self) -> Iterator[FileEntry]:
         entry = self._entry

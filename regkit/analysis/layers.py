@@ -169,31 +169,44 @@ def duplicates(layers: Sequence[LayerReport]) -> list[tuple[str, int, list[tuple
     """
     import numpy as np
 
-    keys, sizes, origins = [], [], []
+    digests, sizes, origins = [], [], []
     for layer in layers:
         entries = layer.entries
         kinds = np.frombuffer(entries.kinds, np.uint8)
         layer_sizes = np.frombuffer(entries.sizes(), np.int64)
         chosen = np.flatnonzero((kinds == FILE) & (layer_sizes > 0))
-        keys.append(np.frombuffer(entries.digests, f"V{DIGEST}")[chosen])
+        # A digest as four 64-bit numbers: sorted as numbers, not as 32-byte strings (several times faster).
+        digests.append(np.frombuffer(entries.digests, np.uint64).reshape(-1, DIGEST // 8)[chosen])
         sizes.append(layer_sizes[chosen])
         origins.append(np.stack([np.full(len(chosen), layer.index), chosen], axis=1))
-    if not keys:
+    if not digests:
         return []
-    all_keys = np.concatenate(keys)
-    _, group, counts = np.unique(all_keys, return_inverse=True, return_counts=True)
-    repeated = np.flatnonzero(counts[group] > 1)
-    order = repeated[np.argsort(group[repeated], kind="stable")]  # grouped, each in layer and tar order
-    all_sizes, all_origins = np.concatenate(sizes), np.concatenate(origins)
+    every = np.concatenate(digests)
+    # Stable sorts: equal digests stay in layer and tar order. By the first 64 bits alone (a tenth of
+    # the time of a sort by all four), unless two different digests share them (only a crafted layer).
+    order = np.argsort(every[:, 0], kind="stable")
+    ordered = every[order]
+    if np.any((ordered[1:, 0] == ordered[:-1, 0]) & np.any(ordered[1:] != ordered[:-1], axis=1)):
+        order = np.lexsort(every.T[::-1])
+        ordered = every[order]
+    starts = np.flatnonzero(np.concatenate(([True], np.any(ordered[1:] != ordered[:-1], axis=1))))
+    counts = np.diff(np.append(starts, len(order)))
+    starts, counts = starts[counts > 1], counts[counts > 1]
+    # Every member of a repeated group, in one gather (numpy's cost is per call, not per element).
+    firsts = np.repeat(starts - np.cumsum(counts) + counts, counts)
+    members = order[firsts + np.arange(int(counts.sum()))]
+    origins_of: list[list[int]] = np.concatenate(origins)[members].tolist()
+    group_sizes: list[int] = np.concatenate(sizes)[order[starts]].tolist()
+    hexes = ordered[starts].tobytes().hex()
     by_index = {layer.index: layer.entries for layer in layers}
     found: list[tuple[str, int, list[tuple[int, str]]]] = []
-    start = 0
-    while start < len(order):
-        end = start + int(counts[group[order[start]]])
-        group_origins: list[list[int]] = all_origins[order[start:end]].tolist()
-        places = [(layer, by_index[layer][ordinal].path) for layer, ordinal in group_origins]
-        found.append((bytes(all_keys[order[start]]).hex(), int(all_sizes[order[start]]), places))
-        start = end
+    position = 0
+    for group, count in enumerate(counts.tolist()):
+        places = [
+            (layer, by_index[layer].path_at(ordinal)) for layer, ordinal in origins_of[position : position + count]
+        ]
+        found.append((hexes[group * 2 * DIGEST : (group + 1) * 2 * DIGEST], group_sizes[group], places))
+        position += count
     return sorted(found, key=lambda d: (-(len(d[2]) - 1) * d[1], d[2]))
 
 

@@ -240,7 +240,7 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**analysis.to_dict(), "checks": checks})
     else:
-        _print_analysis(analysis, args.top)
+        print_analysis(analysis, args.top)
         for check in checks:
             shown = {k: f"{v:.4f}" if isinstance(v, float) else v for k, v in check.items()}
             print(
@@ -252,7 +252,8 @@ def _analyze(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _print_analysis(analysis: ImageAnalysis, top: int) -> None:
+def print_analysis(analysis: ImageAnalysis, top: int) -> None:
+    """The analysis as text: sizes, efficiency, layers, and the ``top`` rows of each list."""
     platform = f" ({analysis.manifest.platform})" if analysis.manifest.platform else ""
     print(f"image       {analysis.reference}{platform} {analysis.manifest.digest}")
     print(

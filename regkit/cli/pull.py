@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import InvalidOption
 from .common import add_budget_options, add_registry_options, budgets_from_args, client_from_args, mirrors_from_args
 from .signals import signals_abort
 
 if TYPE_CHECKING:
-    pass
+    from ..http.client import Client
+    from ..steps.pull import PullResult
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -43,6 +45,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         " or ~/.cache/regkit, pulling without a cache and a warning if that cannot be used)",
     )
     pull.add_argument("--no-cache", action="store_true", help="neither use nor fill the blob cache")
+    pull.add_argument(
+        "--analyze",
+        action="store_true",
+        help="then analyze the image from the blob cache (no second download): waste, efficiency, largest files",
+    )
     pull.add_argument("-q", "--quiet", action="store_true", help="print only the output path")
     pull.add_argument(
         "--transcript",
@@ -62,6 +69,11 @@ def _pull(args: argparse.Namespace) -> int:
     from ..steps.progress import BarProgress, Progress
     from ..steps.pull import pull
 
+    if args.analyze and args.no_cache:
+        raise InvalidOption(
+            "--analyze reads the pulled layers from the blob cache, which --no-cache turns off",
+            hint="drop --no-cache (or run regkit analyze, which downloads the layers again)",
+        )
     client = client_from_args(args, pool_size=max(args.jobs, 4) * 2)
     mirrors = mirrors_from_args(args)
     try:
@@ -111,7 +123,20 @@ def _pull(args: argparse.Namespace) -> int:
                 f"from the cache: {len(cached)} of {len(result.blobs)} blobs ({sum(b.size for b in cached)} bytes)",
                 file=sys.stderr,
             )
+    if args.analyze:
+        _analyze_pulled(args, client, result)
     return 0
+
+
+def _analyze_pulled(args: argparse.Namespace, client: Client, result: PullResult) -> None:
+    """The analysis of the image just pulled, by digest: its blobs are in the cache, so nothing is downloaded again."""
+    from ..analysis.image import analyze
+    from .analysis import print_analysis
+
+    pinned = result.reference.with_digest(result.manifest.digest)
+    with signals_abort(client):
+        analysis = analyze(pinned, cache_dir=args.cache_dir, budgets=budgets_from_args(args), client=client)
+    print_analysis(analysis, 10)
 
 
 def _write_transcript(path: Path, har: dict[str, object]) -> None:
