@@ -9,7 +9,9 @@ blobs are in a fresh regkit blob cache, then per round runs, each in a child pro
 
 - ``tar -tvzf``: GNU tar listing the layer blobs one after another (the C floor);
 - ``regkit analyze (cold)``: ``regkit analyze --json`` with the blobs local and no analysis cached;
-- ``regkit analyze (warm)``: the same again, every layer's listing read back from the cache;
+- ``regkit analyze (warm)``: the same again, the merged results and listings read back from the cache;
+- ``regkit pull`` and ``regkit pull --analyze``, each into an empty blob cache (the same download,
+  then for the second the analysis reading the layers back from the cache);
 - ``python -c pass``, ``regkit --help``: the start-up the warm run includes.
 
 Then each gzip reader regkit could use (zlib, zlib-ng, ISA-L's igzip, libdeflate, rapidgzip: those
@@ -146,10 +148,13 @@ def main() -> int:
             measure([*regkit_cli, "pull", ref, "--insecure-registry", "-o", str(scratch / "pulled.tar")], env)
             tar_all = ["sh", "-c", 'for f in "$@"; do tar -tvzf "$f"; done', "tar", *map(str, files)]
             analyze = [*regkit_cli, "analyze", ref, "--insecure-registry", "--json"]
+            pull = [*regkit_cli, "pull", ref, "--insecure-registry", "-q", "-o", str(scratch / "again.tar")]
             runs = {
                 "tar -tvzf": (tar_all, None),
                 "regkit analyze (cold)": (analyze, "cold"),
                 "regkit analyze (warm)": (analyze, "warm"),
+                "regkit pull": (pull, "empty"),
+                "regkit pull --analyze": ([*pull, "--analyze"], "empty"),
                 "python -c pass": ([sys.executable, "-c", "pass"], None),
                 "regkit --help": ([*regkit_cli, "--help"], None),
             }
@@ -158,9 +163,14 @@ def main() -> int:
             for round_number in range(args.rounds):
                 print(f"round {round_number + 1} of {args.rounds} ...", file=sys.stderr)
                 for name, (argv, cache) in runs.items():
-                    if cache == "cold":
-                        shutil.rmtree(scratch / "cache" / "analysis", ignore_errors=True)
-                    results[name].append(measure(argv, env))
+                    if cache == "cold":  # the blobs stay; what an analysis keeps goes
+                        shutil.rmtree(scratch / "cache" / "listings", ignore_errors=True)
+                        shutil.rmtree(scratch / "cache" / "merged", ignore_errors=True)
+                    run_env = env
+                    if cache == "empty":
+                        shutil.rmtree(scratch / "empty", ignore_errors=True)
+                        run_env = {"REGKIT_CACHE_DIR": str(scratch / "empty")}
+                    results[name].append(measure(argv, run_env))
             load_after = os.getloadavg()
             compare_readers(files, args.rounds)
     seconds = {name: statistics.median([s for s, _ in samples]) for name, samples in results.items()}
@@ -175,6 +185,8 @@ def main() -> int:
     print(f"\ncold analyze / tar -tvzf: {seconds['regkit analyze (cold)'] / floor:.2f}x (target <= 1.5x)")
     start_up = seconds["regkit --help"]
     print(f"warm analyze minus start-up: {seconds['regkit analyze (warm)'] - start_up:.2f} s (target <= 0.2 s)")
+    pulled = seconds["regkit pull --analyze"] / seconds["regkit pull"]
+    print(f"pull --analyze / pull: {pulled:.2f}x (target <= 1.3x)")
     cold_rss = rss["regkit analyze (cold)"]
     print(f"peak RSS: {cold_rss / 1024:.0f} MiB (target <= 150), {cold_rss * 1024 / args.entries:.0f} bytes per entry")
     return 0

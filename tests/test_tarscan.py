@@ -214,3 +214,64 @@ def test_a_chain_of_extended_headers_is_refused_without_recursion():
     chain = (name.tobuf(tarfile.GNU_FORMAT) + b"n".ljust(512, b"\0")) * 100_000
     with pytest.raises(BadTar, match="a chain of more than 32 extended headers at offset 0"):
         by_reader(chain + three())
+
+
+def mixed_tar(seed: int, fmt: int) -> bytes:
+    """Members of every kind: long runs of plain ones, broken now and then by what only the general reader takes."""
+    rng = random.Random(seed)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt) as tar:
+        for number in range(1500):
+            info = tarfile.TarInfo(f"d{number // 40}/f{number}")
+            info.mtime, info.uid, info.gid, info.mode = 1_700_000_000 + number, number % 3, 7, 0o640
+            data = b""
+            plain, odd = rng.random(), rng.random()
+            if plain < 0.75:
+                data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 700)))
+            elif plain < 0.85:
+                info.type, info.name = tarfile.DIRTYPE, f"d{number}/"
+            elif plain < 0.9:
+                info.type, info.linkname = tarfile.SYMTYPE, f"../x{number}"
+            elif plain < 0.95:
+                info.type, info.linkname = tarfile.LNKTYPE, "d0/f0"
+            else:
+                info.type = tarfile.FIFOTYPE
+            if odd < 0.005:
+                info.name = f"./dot/f{number}"
+            elif odd < 0.01:
+                info.name = "\u00fc/" + "long" * rng.randrange(1, 60)  # non-ASCII, maybe past 100 bytes
+            elif odd < 0.015:
+                info.uid = 1 << 40  # base-256 in GNU format, a pax record in pax format
+            elif odd < 0.02 and info.type == tarfile.DIRTYPE:
+                info.name += "/"  # two trailing slashes
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data else None)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_runs_of_plain_headers_list_what_one_at_a_time_lists(monkeypatch, fmt):
+    """The numpy path (regkit/analysis/tarbatch.py) against the loop alone and against tarfile, entry for entry."""
+    import regkit.analysis.tarscan as tarscan
+
+    for seed in range(3):
+        tar = mixed_tar(seed, fmt)
+        runs = by_reader(tar)
+        with monkeypatch.context() as patched:
+            patched.setattr(tarscan, "plain_run", lambda data, start: None)
+            alone = by_reader(tar)
+        assert runs == alone == by_tarfile(tar)
+        assert len(runs) > 1000
+
+
+def test_a_damaged_header_inside_a_run_is_refused_as_the_loop_refuses_it(monkeypatch):
+    import regkit.analysis.tarscan as tarscan
+
+    tar = bytearray(crafted(*(Member(f"f{i}", data=b"x" * 10) for i in range(200))))
+    tar[1024 * 100 + 5] ^= 1  # a name byte of member 100: its checksum no longer matches
+    with pytest.raises(BadTar) as in_run:
+        by_reader(bytes(tar))
+    monkeypatch.setattr(tarscan, "plain_run", lambda data, start: None)
+    with pytest.raises(BadTar) as alone:
+        by_reader(bytes(tar))
+    assert str(in_run.value) == str(alone.value) and "bad tar header checksum at offset 102400" in str(alone.value)

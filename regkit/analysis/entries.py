@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple, overload
+from typing import TYPE_CHECKING, NamedTuple, overload
+
+if TYPE_CHECKING:
+    import numpy as np
 
 KINDS = ("file", "dir", "symlink", "hardlink", "char", "block", "fifo", "other")
 KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
@@ -296,6 +299,28 @@ class Builder:
         self.digests += digest
         if link:
             self.links[index] = link
+
+    def extend(
+        self,
+        paths: bytes,
+        lengths: list[int],
+        kinds: bytes,
+        numbers: np.ndarray,
+        digests: bytes,
+        links: dict[int, str],
+    ) -> None:
+        """Many entries at once: their paths one after another with each one's length, their codes,
+        numbers (``(count, 5)`` 64-bit integers), digests, and link targets by position among them."""
+        import numpy as np
+
+        base = len(self.kinds)
+        self.ends.frombytes((np.cumsum(lengths, dtype=np.uint64) + len(self.paths)).tobytes())
+        self.paths += paths
+        self.kinds += kinds
+        self.numbers.frombytes(np.ascontiguousarray(numbers, np.int64).tobytes())
+        self.digests += digests
+        for index, link in links.items():
+            self.links[base + index] = link
 
     def done(self) -> Entries:
         """The entries added so far."""

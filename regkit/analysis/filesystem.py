@@ -170,6 +170,10 @@ _SHIFT = 32
 _ORDINAL = (1 << _SHIFT) - 1
 
 
+# Where a path cannot start if it is tidy and relative ("" is no path; "." is the root; "/" absolute).
+_NOT_PLAIN_START = ("", ".", "/")
+
+
 # No directory at hand: the root stands in, under a key no path has.
 _NOWHERE: tuple[None, Node, int] = (None, Node(IMPLIED, -1, -1, {}), -1)
 
@@ -222,9 +226,23 @@ class Filesystem:
         # Ordinals of the entries to place after the whiteouts.
         placed: list[int] = []
         for ordinal, path in enumerate(paths):
+            # The usual entry, told in one expression (what _unsafe and _tidy ask, without two calls:
+            # this loop runs once per tar member).
+            if (
+                path[:1] not in _NOT_PLAIN_START
+                and ".." not in path
+                and "\0" not in path
+                and WHITEOUT not in path
+                and "//" not in path
+                and "/." not in path
+                and path[-1] != "/"
+                and kinds[ordinal] != _HARDLINK
+            ):
+                placed.append(ordinal)
+                continue
             reason = _unsafe(path, kinds[ordinal] == _HARDLINK, links.get(ordinal, ""))
             if reason is None and WHITEOUT not in path and _tidy(path):
-                placed.append(ordinal)  # the usual entry: nothing more to ask
+                placed.append(ordinal)
                 continue
             parts = parts_of(path)
             if reason is not None:
@@ -240,6 +258,7 @@ class Filesystem:
             elif not parts[-1].startswith(AUFS_META):
                 self._remove((*parts[:-1], parts[-1][len(WHITEOUT) :]), layer, change)
         code = layer << _SHIFT
+        charge = self.meter.paths
         for ordinal in placed:
             path = paths[ordinal]
             if _tidy(path):
@@ -248,8 +267,20 @@ class Filesystem:
             else:
                 parts = parts_of(path)
                 directory, name = "/".join(parts[:-1]), parts[-1]
+            size = sizes[ordinal]
+            last = self._last
+            if directory == last[0] and kinds[ordinal] != DIR:
+                children = last[1].children
+                assert children is not None
+                if name not in children:  # a new file beside the last one: _put's usual case, without the call
+                    charge(last[2] + 1 + len(name))
+                    change.added += 1
+                    change.added_bytes += size
+                    children[name] = code | ordinal
+                    self.written_bytes += size
+                    continue
             held = Node(entries[ordinal], layer, ordinal, {}) if kinds[ordinal] == DIR else code | ordinal
-            self._put(directory, name, held, sizes[ordinal], change)
+            self._put(directory, name, held, size, change)
         self.changes.append(change)
         return change
 

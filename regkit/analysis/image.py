@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,9 +86,6 @@ class ImageAnalysis(HtmlRepr):
         The time it took.
     exchanges : tuple of Exchange
         The HTTP exchanges that produced it, redacted, in order.
-    tree : Filesystem, optional
-        The merged tree when this analysis built it; None when the results were read back (then
-        :attr:`filesystem` merges the kept listings on first use).
     """
 
     reference: Reference
@@ -99,13 +96,15 @@ class ImageAnalysis(HtmlRepr):
     merged: Merged
     seconds: float
     exchanges: tuple[Exchange, ...]
-    tree: Filesystem | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def filesystem(self) -> Filesystem:
-        """The merged tree (merged again from the layers' listings when the results were read back)."""
-        if self.tree is not None:
-            return self.tree
+        """The merged tree, made from the layers' listings when first asked for (not kept by :func:`analyze`).
+
+        A tree of 600,000 paths takes more memory than the listings themselves, and the results above
+        (changes, waste, duplicates) do not need it: only :meth:`files`, :meth:`directories`, export
+        and compare do.
+        """
         tree = Filesystem()
         for layer in self.layers:
             tree.apply(layer.index, layer.entries)
@@ -397,10 +396,13 @@ def analyze_with(
             reports.append(report)
             sizes = (report.uncompressed_size, meter.layer_bytes, report.file_count, report.regular_files)
             costs.append(LayerCost(*sizes, report.content_size))
-    results = Merged.of(filesystem, duplicates(reports), costs)
+    changes, waste, unsafe = tuple(filesystem.changes), tuple(filesystem.waste), tuple(filesystem.unsafe)
+    written = filesystem.written_bytes
+    del filesystem  # before the duplicates are grouped: the tree is the larger part of the peak
+    results = Merged(changes, waste, unsafe, written, duplicates(reports), tuple(costs), meter.path_bytes)
     merged.save(key, results, cache_dir)
     seconds = time.perf_counter() - started
-    return ImageAnalysis(ref, manifest, config, history, tuple(reports), results, seconds, tuple(exchanges), filesystem)
+    return ImageAnalysis(ref, manifest, config, history, tuple(reports), results, seconds, tuple(exchanges))
 
 
 def _kept_reports(

@@ -23,7 +23,7 @@ from typing import Any
 from ..oci.digest import Digest
 from ..storage.cache import default_cache_dir
 from ..storage.output import keep_file
-from .filesystem import Filesystem, LayerChange, Unsafe, Waste
+from .filesystem import LayerChange, Unsafe, Waste
 
 FORMAT = b"regkit-merged-1"
 Duplicate = tuple[str, int, list[tuple[int, str]]]
@@ -69,19 +69,6 @@ class Merged:
     duplicates: list[Duplicate]
     layers: tuple[LayerCost, ...]
     path_bytes: int
-
-    @classmethod
-    def of(cls, tree: Filesystem, duplicates: list[Duplicate], layers: Sequence[LayerCost]) -> Merged:
-        """The results of a tree just merged."""
-        return cls(
-            tuple(tree.changes),
-            tuple(tree.waste),
-            tuple(tree.unsafe),
-            tree.written_bytes,
-            duplicates,
-            tuple(layers),
-            tree.meter.path_bytes,
-        )
 
 
 def chain_key(layers: Sequence[tuple[Digest, Digest]]) -> str:

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 
 from ..oci.budgets import Meter
 from .entries import KIND_CODE, NO_DIGEST, Builder, Entries, FileEntry
+from .tarbatch import MIN_RUN, plain_run
 
 BLOCK = 512
-_CHUNK = 1 << 20
+_CHUNK = 4 << 20  # decompressed bytes read at a time: runs of plain headers are parsed a buffer at a time
 # tarfile reads a pax extended header or a GNU long-name/long-link header whole into one bytes
 # object, whatever size it declares: a 300 MiB pax header gzips to a few hundred KB. Real ones hold
 # a path, a link target or a few xattrs (Linux caps an xattr value at 64 KiB), far below this.
@@ -73,6 +74,7 @@ _PAX_RECORD = re.compile(rb"(\d+) ([^=]+)=")
 _SPARSE_00 = (re.compile(rb"\d+ GNU.sparse.offset=(\d+)\n"), re.compile(rb"\d+ GNU.sparse.numbytes=(\d+)\n"))
 _PAX_NUMBERS: dict[str, Callable[[str], float]] = {"mtime": float, "uid": int, "gid": int, "size": int}
 _KIND_CODES = {raw: KIND_CODE[name] for raw, name in KINDS.items()}
+_KIND_TABLE = bytes(_KIND_CODES.get(bytes((byte,)), KIND_CODE["other"]) for byte in range(256))  # typeflag -> code
 _ZEROS = bytes(_CHUNK)
 _ZERO_BLOCK = bytes(BLOCK)
 _SPACES = b" " * 8
@@ -287,10 +289,23 @@ class TarReader:
         built = Builder()
         add = built.add
         next_header = 0
+        alone = 0  # members to take one at a time before a run is tried again
         while True:
             data = self._data
             gap = next_header - self._base
             fast = self._pos <= gap and gap + BLOCK <= len(data) and not self._global
+            if fast and alone <= 0:
+                run = plain_run(data, gap)
+                if run is not None:
+                    charge(run.count)
+                    kinds = run.kinds.translate(_KIND_TABLE)
+                    built.extend(run.paths, run.lengths, kinds, run.numbers, run.digests, run.links)
+                    self.last = run.last
+                    self._pos = run.end
+                    next_header = self._base + run.end
+                    continue
+                alone = MIN_RUN
+            alone -= 1
             if fast:
                 header = data[gap : gap + BLOCK]
                 raw_name, mode, uid, gid, size, mtime, kind, link, prefix = unpack(header)
