@@ -41,7 +41,7 @@ from .tarscan import BadTar, TarReader
 if TYPE_CHECKING:
     import pandas as pd
 
-_CHUNK = 4 << 20  # as much as the tar reader asks for at a time
+_CHUNK = 2 << 20  # what the tar reader asks for at a time
 # Columns of every file listing (a layer's entries, or the merged tree where ``layer`` is the origin).
 COLUMNS = ("path", "type", "size", "mode", "uid", "gid", "mtime", "link", "sha256", "layer")
 

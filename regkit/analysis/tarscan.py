@@ -28,7 +28,7 @@ from .entries import KIND_CODE, NO_DIGEST, Builder, Entries, FileEntry
 from .tarbatch import MIN_RUN, plain_run
 
 BLOCK = 512
-_CHUNK = 4 << 20  # decompressed bytes read at a time: runs of plain headers are parsed a buffer at a time
+_CHUNK = 2 << 20  # decompressed bytes a read: runs of plain headers are parsed a buffer at a time
 # tarfile reads a pax extended header or a GNU long-name/long-link header whole into one bytes
 # object, whatever size it declares: a 300 MiB pax header gzips to a few hundred KB. Real ones hold
 # a path, a link target or a few xattrs (Linux caps an xattr value at 64 KiB), far below this.
