@@ -14,15 +14,14 @@ from .._repr import HtmlRepr
 from ..errors import InvalidOption, VerificationError
 from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
-from ..http.transport import HttpResponse
 from ..oci.budgets import Budgets, Meter
 from ..oci.digest import Digest, Verifier
 from ..oci.manifest import Descriptor, check_config_size, config_diff_ids, parse_config
 from ..oci.platform import Platform
 from ..oci.reference import Reference
-from ..steps.auth import Token, probe_token
-from ..steps.blobs import follow_blob
-from ..steps.manifest_fetch import ManifestResult, manifest_of, wanted_platform
+from ..steps.auth import Token
+from ..steps.fetcher import Fetcher
+from ..steps.manifest_fetch import ManifestResult, fetch_platform_manifest, wanted_platform
 from ..storage.cache import cached_blob, cached_chunks, explicit_cache
 from . import listings, merged
 from .ahead import listed_ahead
@@ -237,19 +236,17 @@ def read_config(
     """The image config fetched into memory (or read from the blob cache), verified against its digest, parsed."""
     check_config_size(config)
     cached = cached_blob(config, cache_dir)
-    response: HttpResponse | None = None
     if cached is None:
-        response = follow_blob(client, ref, config, token, exchanges)
-        body = response.read(config.size, "the image config")
+        fetcher = Fetcher(client, ref, token=token)
+        try:
+            body = fetcher.read_blob(config, "image config")
+        finally:
+            exchanges.extend(fetcher.exchanges)
     else:
         body = b"".join(cached_chunks(cached, config.size))
-    verifier = Verifier(config.digest, config.size, "image config")
-    try:
+        verifier = Verifier(config.digest, config.size, "image config")
         verifier.update(body)
         verifier.check()
-    except VerificationError as exc:
-        exc.exchange = response.exchange if response else None
-        raise
     return parse_config(body, config)
 
 
@@ -285,8 +282,11 @@ def fetch_image(
     cache_dir: Path | None = None,
 ) -> tuple[ManifestResult, dict[str, Any], tuple[HistoryStep, ...]]:
     """The manifest (for ``platform`` when ``ref`` is an index), its config, and the history matched to layers."""
-    wanted = wanted_platform(platform)
-    manifest = manifest_of(client, ref, probe_token(client, ref, exchanges), wanted, exchanges)
+    fetcher = Fetcher(client, ref)
+    try:
+        manifest = fetch_platform_manifest(fetcher, wanted_platform(platform))
+    finally:
+        exchanges.extend(fetcher.exchanges)
     config = read_config(client, ref, manifest.config, manifest.token, exchanges, cache_dir)
     return manifest, config, history_steps(config, len(manifest.layers))
 

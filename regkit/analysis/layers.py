@@ -31,7 +31,7 @@ from ..oci.digest import Digest, Verifier
 from ..oci.manifest import Descriptor
 from ..oci.reference import Reference
 from ..steps.auth import Token
-from ..steps.blobs import follow_blob
+from ..steps.fetcher import Fetcher
 from ..storage.cache import cached_blob, cached_chunks
 from ..storage.interrupt import checkpoint
 from ..storage.layerformat import corrupt_stream_errors, uncompressed
@@ -301,7 +301,11 @@ def open_layer(
     # A blob a pull put in the cache is read from there (and still hashed on the way), else streamed.
     response: HttpResponse | None = None
     if cached is None:
-        response = follow_blob(client, ref, layer, token, exchanges)
+        fetcher = Fetcher(client, ref, token=token)
+        try:
+            response = fetcher.open_blob(layer)
+        finally:
+            exchanges.extend(fetcher.exchanges)
         chunks = response.iter_bytes()
     else:
         chunks = cached_chunks(cached, layer.size, _CHUNK)

@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING
 from .._repr import HtmlRepr
 from ..http.client import Client, ClientOptions, as_reference, client_for
 from ..http.exchange import Exchange
-from ..http.transport import HttpResponse
 from ..oci.manifest import Descriptor
 from ..oci.reference import Reference
 from ..storage.store import BlobStore
 from .auth import Token
-from .fetcher import Advance, Fetcher, logged
+from .fetcher import Advance, Fetcher
 
 if TYPE_CHECKING:  # typing_extensions: ~5 ms of start-up for what only the type checker reads
     from typing_extensions import Unpack
@@ -124,19 +123,3 @@ def fetch_blob_into(
     with store.writer(descriptor.digest, descriptor.size) as (handle, verifier):
         exchanges = fetcher.download(descriptor, handle, verifier, progress)
     return BlobResult(descriptor, store.path(descriptor.digest), exchanges, time.perf_counter() - start)
-
-
-def follow_blob(
-    client: Client,
-    ref: Reference,
-    descriptor: Descriptor,
-    token: Token,
-    exchanges: list[Exchange],
-    byte_range: str | None = None,
-) -> HttpResponse:
-    """:meth:`Fetcher.open_blob` for code that holds the four values apart (analysis/, until it holds a fetcher).
-
-    The exchanges made are appended to ``exchanges``.
-    """
-    with logged(client, ref, token, exchanges) as fetcher:
-        return fetcher.open_blob(descriptor, byte_range)

@@ -583,14 +583,3 @@ def _verify(body: bytes, expected: Digest | None, exchange: Exchange, descriptor
                 exchange=exchange,
             )
     return expected or Digest.of(body)
-
-
-@contextmanager
-def logged(client: http.Client, ref: Reference, token: Token, exchanges: list[Exchange]) -> Iterator[Fetcher]:
-    """A fetcher for code that holds the four values apart (analysis/, until it holds a fetcher):
-    what it made is appended to ``exchanges`` when the block ends, however it ends."""
-    fetcher = Fetcher(client, ref, token=token)
-    try:
-        yield fetcher
-    finally:
-        exchanges.extend(fetcher.exchanges)

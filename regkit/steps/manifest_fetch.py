@@ -13,7 +13,7 @@ from ..oci.manifest import Descriptor, ImageManifest, Index
 from ..oci.platform import Platform
 from ..oci.reference import Reference
 from .auth import Token
-from .fetcher import Fetcher, logged
+from .fetcher import Fetcher
 
 if TYPE_CHECKING:  # typing_extensions: ~5 ms of start-up for what only the type checker reads
     from typing_extensions import Unpack
@@ -127,12 +127,3 @@ def fetch_platform_manifest(fetcher: Fetcher, wanted: Platform) -> ManifestResul
         chosen = top.select(wanted)
         manifest = part.fetch_image_manifest(chosen)
         return ManifestResult(fetcher.reference, manifest, top, chosen.platform, part.last_token(), part.exchanges)
-
-
-def manifest_of(
-    client: Client, ref: Reference, token: Token, wanted: Platform, exchanges: list[Exchange]
-) -> ManifestResult:
-    """:func:`fetch_platform_manifest` for code that holds the four values apart (analysis/, until it holds a
-    fetcher); the exchanges made are appended to ``exchanges``."""
-    with logged(client, ref, token, exchanges) as fetcher:
-        return fetch_platform_manifest(fetcher, wanted)
