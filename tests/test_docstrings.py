@@ -104,26 +104,9 @@ def missing_in_method(name: str, method: Callable[..., Any]) -> list[str]:
     return [f"{name}: {gap}" for gap in gaps]
 
 
-# Classes whose modules other branches are rewriting now (the tar scanner in analysis/, the lab and its
-# notebooks): their methods are documented there, and each leaves this list as it is done. The test below
-# fails when a listed class is complete, so the list only shrinks.
-NOT_YET = {
-    "regkit.ImageAnalysis",
-    "regkit.analysis.LayerReport",
-}
-
-
 @pytest.mark.parametrize("name", [name for name, _ in public_methods()])
 def test_every_public_method_documents_its_parameters_and_returns(name: str):
-    owner = name.rsplit(".", 1)[0]
-    gaps = missing_in_method(name, dict(public_methods())[name])
-    if owner not in NOT_YET:
-        assert gaps == []
-
-
-def test_the_classes_not_yet_documented_still_have_gaps():
-    gaps = {name.rsplit(".", 1)[0] for name, method in public_methods() if missing_in_method(name, method)}
-    assert NOT_YET - gaps == set(), "documented now: take these off NOT_YET"
+    assert missing_in_method(name, dict(public_methods())[name]) == []
 
 
 def test_the_check_finds_what_a_docstring_leaves_out():

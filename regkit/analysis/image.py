@@ -155,22 +155,46 @@ class ImageAnalysis(HtmlRepr):
         return 1.0 - self.wasted_bytes / self.written_bytes if self.written_bytes else 1.0
 
     def duplicates(self) -> list[tuple[str, int, list[tuple[int, str]]]]:
-        """Contents stored more than once across all layers: ``(sha256, size, [(layer, path), …])``, largest first."""
+        """Contents stored more than once across all layers, largest saving first.
+
+        Returns
+        -------
+        list of tuple
+            ``(sha256, size, [(layer, path), …])`` per content, its places in layer and tar order.
+        """
         return self.merged.duplicates
 
     def files(self) -> pd.DataFrame:
-        """The merged tree as a DataFrame; ``layer`` is where each path comes from."""
+        """The merged tree as a DataFrame; ``layer`` is where each path comes from.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per path (``COLUMNS`` of :mod:`regkit.analysis.layers`), parents before children.
+        """
         return frame_of(self.filesystem.rows())
 
     def all_files(self) -> pd.DataFrame:
-        """Every entry of every layer (whiteouts and overwritten files included)."""
+        """Every entry of every layer (whiteouts and overwritten files included).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per tar member, layer by layer, made from the listings' columns.
+        """
         import pandas as pd
 
         frames = [layer.frame() for layer in self.layers]
         return pd.concat(frames, ignore_index=True) if frames else frame_of([])
 
     def directories(self) -> pd.DataFrame:
-        """Content bytes and regular files below each directory of the merged tree, largest first."""
+        """Content bytes and regular files below each directory of the merged tree, largest first.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``path``, ``size`` and ``files``; the root is ``/``.
+        """
         import pandas as pd
 
         rows = [(path, size, count) for path, (size, count) in self.filesystem.directory_sizes().items()]
@@ -178,19 +202,37 @@ class ImageAnalysis(HtmlRepr):
         return frame.sort_values(["size", "path"], ascending=[False, True], ignore_index=True)
 
     def layer_frame(self) -> pd.DataFrame:
-        """One row per layer: sizes, entry counts, changes to the tree, the step that made it."""
+        """One row per layer: sizes, entry counts, changes to the tree, the step that made it.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The layers bottom first.
+        """
         import pandas as pd
 
         return pd.DataFrame.from_records(list(self._layer_rows()))
 
     def waste_frame(self) -> pd.DataFrame:
-        """The wasted files (path, size, layer, removed_in, how), largest first."""
+        """The wasted files (path, size, layer, removed_in, how), largest first.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per :class:`~regkit.analysis.filesystem.Waste`.
+        """
         import pandas as pd
 
         return pd.DataFrame.from_records(list(self.waste), columns=list(Waste._fields))
 
     def history_frame(self) -> pd.DataFrame:
-        """The config's history, empty-layer steps included, with the layer each step made."""
+        """The config's history, empty-layer steps included, with the layer each step made.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per :class:`HistoryStep`.
+        """
         import pandas as pd
 
         return pd.DataFrame.from_records([vars(step) for step in self.history])
@@ -202,7 +244,13 @@ class ImageAnalysis(HtmlRepr):
             yield row
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary: sizes, efficiency, layers with their changes, waste, duplicates, unsafe entries."""
+        """A JSON-ready summary: sizes, efficiency, layers with their changes, waste, duplicates, unsafe entries.
+
+        Returns
+        -------
+        dict
+            Plain values only (what ``regkit analyze --json`` prints, without the checks).
+        """
         return {
             "reference": str(self.reference),
             "manifest": str(self.manifest.digest),

@@ -110,7 +110,13 @@ class LayerReport(HtmlRepr):
         return self.entries.content_size()
 
     def summary(self) -> dict[str, object]:
-        """The layer's sizes and step as JSON-ready values (entries left out)."""
+        """The layer's sizes and step as JSON-ready values (entries left out).
+
+        Returns
+        -------
+        dict
+            Index, digest, media type, sizes, ``diff_id``, entry counts and ``created_by``.
+        """
         return {
             "index": self.index,
             "digest": str(self.descriptor.digest),
@@ -125,11 +131,23 @@ class LayerReport(HtmlRepr):
         }
 
     def rows(self) -> Iterator[tuple[object, ...]]:
-        """The entries as file-listing rows (``COLUMNS``; ``layer`` is this layer's index)."""
+        """The entries as file-listing rows (``COLUMNS``; ``layer`` is this layer's index).
+
+        Returns
+        -------
+        iterator of tuple
+            One row per entry, in tar order.
+        """
         return ((*entry, self.index) for entry in self.entries)
 
     def frame(self) -> pd.DataFrame:
-        """The entries as a DataFrame, made from the columns (numbers are not made into a Python int each)."""
+        """The entries as a DataFrame, made from the columns (numbers are not made into a Python int each).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per entry (``COLUMNS``), in tar order.
+        """
         import numpy as np
         import pandas as pd
 
