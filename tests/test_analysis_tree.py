@@ -9,11 +9,13 @@ import tarfile
 import pytest
 
 from regkit.analysis import tarscan
-from regkit.analysis.entries import FileEntry
+from regkit.analysis.entries import FILE, Builder, FileEntry
 from regkit.analysis.filesystem import Filesystem, Waste, parts_of
-from regkit.analysis.layers import scan
+from regkit.analysis.layers import LayerReport, duplicates, scan
 from regkit.analysis.tarscan import BadTar, TarReader
 from regkit.lab import imagebuild as ib
+from regkit.oci.digest import Digest
+from regkit.oci.manifest import Descriptor
 
 from .helpers import Member, crafted, old_gnu_sparse, pax_sparse
 
@@ -245,3 +247,23 @@ def test_an_ordinary_layer_fits_the_budget_many_times_over():
     charged = reader.metadata
     assert [e.path for e in listed] == [m[0] for m in stock(tar_bytes)]
     assert 3000 * 100 < charged < tarscan.MAX_LAYER_METADATA // 100
+
+
+def test_duplicates_are_told_by_the_whole_digest_not_its_first_64_bits():
+    """Grouping sorts by 64 bits first; two digests sharing them (a crafted layer could) stay apart."""
+    same_start = b"\x01" * 8
+    digest_a, digest_b = same_start + b"a" * 24, same_start + b"b" * 24
+
+    def layer(index: int, *files: tuple[str, bytes]) -> LayerReport:
+        built = Builder()
+        for path, digest in files:
+            built.add(path.encode(), FILE, 10, 0o644, 0, 0, 0, digest=digest)
+        descriptor = Descriptor("application/vnd.oci.image.layer.v1.tar", Digest.of(b"%d" % index), 1)
+        return LayerReport(index, descriptor, 0, descriptor.digest, built.done())
+
+    found = duplicates([layer(0, ("x", digest_a), ("y", digest_b)), layer(1, ("z", digest_a), ("w", digest_b))])
+    assert found == [
+        (digest_a.hex(), 10, [(0, "x"), (1, "z")]),
+        (digest_b.hex(), 10, [(0, "y"), (1, "w")]),
+    ]
+    assert duplicates([layer(0, ("x", digest_a)), layer(1, ("y", digest_b))]) == []
