@@ -242,9 +242,9 @@ def frame_of(rows: Iterator[tuple[object, ...]] | list[tuple[object, ...]]) -> p
 
 
 class _Body(io.RawIOBase):
-    """The response body as a file, hashed and counted by ``verifier`` as it is read."""
+    """The response body as a file, hashed and counted by ``verifier`` as it is read (if there is one)."""
 
-    def __init__(self, chunks: Iterator[bytes], verifier: Verifier) -> None:
+    def __init__(self, chunks: Iterator[bytes], verifier: Verifier | None) -> None:
         self.chunks = chunks
         self.verifier = verifier
         self.pending = memoryview(b"")
@@ -257,7 +257,8 @@ class _Body(io.RawIOBase):
             chunk = next(self.chunks, None)
             if chunk is None:
                 return 0
-            self.verifier.update(chunk)
+            if self.verifier is not None:
+                self.verifier.update(chunk)
             self.pending = memoryview(chunk)
         count = min(len(buffer), len(self.pending))
         buffer[:count] = self.pending[:count]
@@ -333,7 +334,10 @@ def open_layer(
         chunks = response.iter_bytes()
     else:
         chunks = cached_chunks(cached, layer.size, _CHUNK)
-    body = _Body(chunks, Verifier(layer.digest, layer.size, f"layer {index}"))
+    # A blob from the cache is used on the strength of its verification record (see storage/store.py),
+    # as a pull uses it: hashing it again would cost a SHA-256 pass over the compressed layer.
+    verifier = Verifier(layer.digest, layer.size, f"layer {index}") if cached is None else None
+    body = _Body(chunks, verifier)
     tar: TarReader | None = None
     try:
         with uncompressed(io.BufferedReader(body, _CHUNK), compression) as plain:
@@ -341,9 +345,10 @@ def open_layer(
             tar = TarReader(stream.read)
             yield tar, stream
             stream.drain()
-        while body.read(_CHUNK):  # trailing bytes after the compressed stream still count for the digest
-            pass
-        body.verifier.check()
+        if verifier is not None:
+            while body.read(_CHUNK):  # trailing bytes after the compressed stream still count for the digest
+                pass
+            verifier.check()
         if diff_id is not None and stream.digest != diff_id:
             raise DigestMismatch(
                 f"layer {index} ({layer.digest}) uncompresses to {stream.digest}, not diff_id {diff_id}"
