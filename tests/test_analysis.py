@@ -290,6 +290,18 @@ def blob_reads(analysis) -> int:
     return [e.step for e in analysis.exchanges].count("blob")
 
 
+def test_an_analysis_lets_its_columns_go_back_to_the_cache_and_reads_them_again_on_demand(registry, tmp_path):
+    """After the merge, a layer's columns are the kept listing's (memory: 600,000 entries would stay held)."""
+    layer = crafted(*(Member(f"etc/{i}", data=b"%d" % i * 30) for i in range(40)))
+    analysis = analyze(push(registry, "analysis/ondemand", layer), insecure=True, cache_dir=tmp_path / "cache")
+    assert analysis.layers[0].file_count == analysis.layers[0].regular_files == 40  # known without loading
+    assert [entry.path for entry in analysis.layers[0].entries][:2] == ["etc/0", "etc/1"]  # loaded when read
+    again = analyze(str(analysis.reference), insecure=True, cache_dir=tmp_path / "cache")  # read back, not merged
+    listings.listing_path(again.layers[0].descriptor.digest, tmp_path / "cache").unlink()
+    with pytest.raises(regkit.VerificationError, match="gone or damaged since this analysis began"):
+        again.files()
+
+
 def test_a_layer_listed_once_is_read_back_from_the_cache_by_any_image_sharing_it(registry):
     base = crafted(*(Member(f"lib/{i}.so", data=b"%d" % i * 50) for i in range(30)))
     first = analyze(push(registry, "analysis/kept1", base, crafted(Member("app", data=b"one"))), insecure=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, NamedTuple, overload
 
 if TYPE_CHECKING:
@@ -136,10 +137,18 @@ class Entries(Sequence[FileEntry]):
         # Only called for a slot not set yet: the columns of kept entries, loaded now.
         if name not in _COLUMNS or self._load is None:
             raise AttributeError(name)
-        loaded, self._load = self._load(), None
+        loaded = self._load()
         for column in _COLUMNS:
             setattr(self, column, getattr(loaded, column))
         return getattr(self, name)
+
+    def release(self) -> None:
+        """Let go of the columns of kept entries (loaded again when next needed); nothing for other entries."""
+        if self._load is None:
+            return
+        for column in _COLUMNS:
+            with suppress(AttributeError):  # not loaded
+                delattr(self, column)
 
     def __len__(self) -> int:
         return self._stats[0] if self._load is not None else len(self.ends)
@@ -179,7 +188,7 @@ class Entries(Sequence[FileEntry]):
     __hash__ = None  # type: ignore[assignment]  # mutable columns, like a list
 
     def __repr__(self) -> str:
-        return f"<Entries: {len(self)} entries{' (not loaded yet)' if self._load is not None else ''}>"
+        return f"<Entries: {len(self)} entries>"
 
     def _entry(self, index: int, path: str) -> FileEntry:
         kind = self.kinds[index]

@@ -194,7 +194,10 @@ class Filesystem:
         self.unsafe: list[Unsafe] = []
         self.written_bytes = 0
         self.meter = meter or Meter()
+        # Per layer: its entries (for the nodes made on demand), and the types and sizes merging and
+        # waste need, kept apart so that the entries can be handed back (see :meth:`hold`).
         self._layers: dict[int, Entries] = {}
+        self._kinds: dict[int, bytes | bytearray] = {}
         self._sizes: dict[int, array[int]] = {}
         self._last: tuple[str | None, Node, int] = _NOWHERE  # the directory of the last entry placed
 
@@ -221,7 +224,8 @@ class Filesystem:
         change = LayerChange(layer)
         entries = self._layers[layer] = as_entries(entries)
         sizes = self._sizes[layer] = entries.sizes()
-        kinds, links = entries.kinds, entries.links
+        kinds = self._kinds[layer] = entries.kinds
+        links = entries.links
         paths = entries.path_list()
         # Ordinals of the entries to place after the whiteouts.
         placed: list[int] = []
@@ -283,6 +287,21 @@ class Filesystem:
             self._put(directory, name, held, size, change)
         self.changes.append(change)
         return change
+
+    def hold(self, layer: int, entries: Entries) -> None:
+        """Hold ``entries`` for ``layer`` instead of those it was applied with (the same, kept and loaded on demand).
+
+        The paths and digests of a layer are most of its columns and merging no longer needs them once
+        the layer is applied; a node of the layer asked for later loads them again.
+
+        Parameters
+        ----------
+        layer : int
+            A layer applied before.
+        entries : Entries
+            The same entries, e.g. :meth:`~regkit.analysis.entries.Entries.kept` ones.
+        """
+        self._layers[layer] = entries
 
     def node(self, held: Node | int) -> Node:
         """The node of what the tree holds at a path: a directory's own, or one made for anything else.
@@ -384,7 +403,7 @@ class Filesystem:
                 if isinstance(child, Node):
                     below = totals[id(child)]
                     size, count = size + below[0], count + below[1]
-                elif self._layers[child >> _SHIFT].kinds[child & _ORDINAL] == FILE:
+                elif self._kinds[child >> _SHIFT][child & _ORDINAL] == FILE:
                     size, count = size + self._sizes[child >> _SHIFT][child & _ORDINAL], count + 1
             totals[id(node)] = (size, count)
         return {path or "/": totals[id(node)] for path, node in order if totals[id(node)][1]}
@@ -447,7 +466,7 @@ class Filesystem:
         for sub_path, sub in _held_below(path, held):
             top = sub is held
             size = self._size(sub)
-            if size and (isinstance(sub, int) and self._layers[sub >> _SHIFT].kinds[sub & _ORDINAL] == FILE):
+            if size and (isinstance(sub, int) and self._kinds[sub >> _SHIFT][sub & _ORDINAL] == FILE):
                 self.waste.append(Waste(sub_path, size, sub >> _SHIFT, layer, how if top else "deleted"))
             if not top or how == "deleted":
                 change.deleted += 1

@@ -441,6 +441,10 @@ def analyze_with(
                 meter.entries(known.file_count)
             report = replace(known, index=index, created_by=steps.get(index, ""))
             filesystem.apply(index, report.entries)
+            lazy = _kept(report, cache_dir)
+            if lazy is not None:  # the columns go back to the cache until something asks for them
+                filesystem.hold(index, lazy.entries)
+                report = cache[layer.digest] = lazy
             reports.append(report)
             sizes = (report.uncompressed_size, meter.layer_bytes, report.file_count, report.regular_files)
             costs.append(LayerCost(*sizes, report.content_size))
@@ -451,6 +455,15 @@ def analyze_with(
     merged.save(key, results, cache_dir)
     seconds = time.perf_counter() - started
     return ImageAnalysis(ref, manifest, config, history, tuple(reports), results, seconds, tuple(exchanges))
+
+
+def _kept(report: LayerReport, cache_dir: Path | None) -> LayerReport | None:
+    """``report`` with its entries loaded again from the kept listing on demand; None if none is kept whole."""
+    layer, diff_id, entries = report.descriptor, report.diff_id, report.entries
+    if not listings.whole(layer, diff_id, cache_dir):
+        return None
+    lazy = Entries.kept(_loader(layer, diff_id, cache_dir), len(entries), report.regular_files, report.content_size)
+    return replace(report, entries=lazy)
 
 
 def _kept_reports(
