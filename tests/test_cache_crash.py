@@ -228,7 +228,10 @@ def test_an_analysis_removes_a_dead_pulls_partial_too(registry, tmp_path):
     namespace = owner().rsplit("-", 1)[1]
     dead = cache / "blobs/sha256" / f".incoming.{ended.pid}-1-{namespace}.abcd1234.partial"
     dead.write_bytes(bytes(4096))
+    (cache / "listings/sha256").mkdir(parents=True)  # an analysis killed while keeping a listing
+    dead_listing = cache / "listings/sha256" / f".incoming.{ended.pid}-1-{namespace}.abcd1234.partial"
+    dead_listing.write_bytes(bytes(4096))
     env = {"REGKIT_CACHE_DIR": str(cache)}
     done = cli("layers", f"{registry.host}/library/whiteout", "--insecure-registry", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
-    assert not dead.exists()
+    assert not dead.exists() and not dead_listing.exists()

@@ -224,7 +224,8 @@ class BlobStore:
         """
         found: list[Partial] = []
         folders = [self.root, self.root / "outputs"]  # the root: the probe of cache.unusable
-        for kind in ("blobs", "verified", "packed"):
+        # listings/ and merged/ are what an analysis keeps beside the blobs (written the same way).
+        for kind in ("blobs", "verified", "packed", "listings", "merged"):
             with suppress(OSError):
                 folders += [entry for entry in (self.root / kind).iterdir() if entry.is_dir()]
         now = time.time()
