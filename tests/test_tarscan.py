@@ -249,6 +249,23 @@ def mixed_tar(seed: int, fmt: int) -> bytes:
     return buffer.getvalue()
 
 
+def list_noting_runs(monkeypatch, tar: bytes, runs: list[int]) -> None:
+    """List ``tar``, appending to ``runs`` how many members each run of the numpy path (tarbatch) took."""
+    import regkit.analysis.tarscan as tarscan
+
+    real = tarscan.plain_run
+
+    def noted(data, start):
+        run = real(data, start)
+        if run is not None:
+            runs.append(run.count)
+        return run
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tarscan, "plain_run", noted)
+        by_reader(tar)
+
+
 @pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
 def test_runs_of_plain_headers_list_what_one_at_a_time_lists(monkeypatch, fmt):
     """The numpy path (regkit/analysis/tarbatch.py) against the loop alone and against tarfile, entry for entry."""
@@ -256,12 +273,14 @@ def test_runs_of_plain_headers_list_what_one_at_a_time_lists(monkeypatch, fmt):
 
     for seed in range(3):
         tar = mixed_tar(seed, fmt)
+        taken: list[int] = []
+        list_noting_runs(monkeypatch, tar, taken)
         runs = by_reader(tar)
         with monkeypatch.context() as patched:
             patched.setattr(tarscan, "plain_run", lambda data, start: None)
             alone = by_reader(tar)
         assert runs == alone == by_tarfile(tar)
-        assert len(runs) > 1000
+        assert len(runs) > 1000 and sum(taken) > len(runs) // 2  # most members did go through the numpy path
 
 
 def test_a_damaged_header_inside_a_run_is_refused_as_the_loop_refuses_it(monkeypatch):
@@ -269,6 +288,10 @@ def test_a_damaged_header_inside_a_run_is_refused_as_the_loop_refuses_it(monkeyp
 
     tar = bytearray(crafted(*(Member(f"f{i}", data=b"x" * 10) for i in range(200))))
     tar[1024 * 100 + 5] ^= 1  # a name byte of member 100: its checksum no longer matches
+    taken: list[int] = []
+    with pytest.raises(BadTar):
+        list_noting_runs(monkeypatch, bytes(tar), taken)
+    assert taken == [99]  # members 1-99 as one run (the loop reads the first, filling the buffer), 100 left to it
     with pytest.raises(BadTar) as in_run:
         by_reader(bytes(tar))
     monkeypatch.setattr(tarscan, "plain_run", lambda data, start: None)

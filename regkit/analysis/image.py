@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -462,8 +462,8 @@ def _kept(report: LayerReport, cache_dir: Path | None) -> LayerReport | None:
     layer, diff_id, entries = report.descriptor, report.diff_id, report.entries
     if not listings.whole(layer, diff_id, cache_dir):
         return None
-    lazy = Entries.kept(_loader(layer, diff_id, cache_dir), len(entries), report.regular_files, report.content_size)
-    return replace(report, entries=lazy)
+    counts = (len(entries), report.regular_files, report.content_size)
+    return replace(report, entries=_on_demand(layer, diff_id, cache_dir, *counts))
 
 
 def _kept_reports(
@@ -477,13 +477,15 @@ def _kept_reports(
         meter.layer(f"layer {index} ({layer.digest})")
         meter.bytes(cost.charged)
         meter.entries(cost.entries)
-        entries = Entries.kept(_loader(layer, diff_id, cache_dir), cost.entries, cost.files, cost.content)
+        entries = _on_demand(layer, diff_id, cache_dir, cost.entries, cost.files, cost.content)
         reports.append(LayerReport(index, layer, cost.uncompressed, diff_id, entries))
     return tuple(reports)
 
 
-def _loader(layer: Descriptor, diff_id: Digest, cache_dir: Path | None) -> Callable[[], Entries]:
-    """Reads the kept listing of ``layer`` when its entries are first needed."""
+def _on_demand(
+    layer: Descriptor, diff_id: Digest, cache_dir: Path | None, count: int, files: int, content: int
+) -> Entries:
+    """The entries of the kept listing of ``layer``, read when first needed (their counts known before)."""
 
     def load() -> Entries:
         listing = listings.load(layer, diff_id, cache_dir)
@@ -495,7 +497,7 @@ def _loader(layer: Descriptor, diff_id: Digest, cache_dir: Path | None) -> Calla
             )
         return listing.entries
 
-    return load
+    return Entries.kept(load, count, files, content)
 
 
 def _known(cache: LayerCache, layer: Descriptor, diff_id: Digest) -> bool:
