@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tarfile
 import tempfile
 import threading
@@ -15,6 +16,7 @@ import pytest
 import regkit
 from regkit.analysis.image import analyze
 from regkit.steps.pull import fetch_all
+from regkit.storage import output
 from regkit.storage.cache import blobs, default_cache_dir, parse_age, parse_size
 from regkit.storage.store import BlobStore
 
@@ -384,3 +386,15 @@ def test_analysis_reads_what_a_pull_cached(registry, tmp_path):
     store = BlobStore(default_cache_dir())
     layer = after.manifest.layers[0]
     assert not store.path(layer.digest).exists() and store.packs.record_path(layer.digest).exists()
+
+
+def test_a_partial_output_renamed_away_during_the_sweep_is_passed_over(tmp_path, monkeypatch):
+    """Three pulls in one directory: one's partial output may be renamed into place between the scan and the stat."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    gone = tmp_path / f"{output.WORK_PREFIX}{ended.pid}-abc123"
+    gone.write_bytes(b"x")
+    scanned = list(os.scandir(tmp_path))
+    gone.unlink()  # what a concurrent pull's rename does to it
+    monkeypatch.setattr(output.os, "scandir", lambda path: iter(scanned))
+    assert output.remove_stale_work_dirs(tmp_path) == []  # no FileNotFoundError: nothing to remove

@@ -81,10 +81,13 @@ def remove_stale_work_dirs(parent: Path) -> list[Path]:
     for entry in entries:
         match = _WORK_DIR.fullmatch(entry.name)
         # Never follow a link, never touch another user's directory or a live pull's.
-        if match is None or entry.is_symlink():
+        if match is None or _alive(int(match["pid"])):
             continue
-        if entry.stat(follow_symlinks=False).st_uid != os.getuid() or _alive(int(match["pid"])):
-            continue
+        try:
+            if entry.is_symlink() or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue  # gone since the scan: a concurrent pull renamed its output into place
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)
         else:
